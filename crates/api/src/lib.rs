@@ -1,0 +1,421 @@
+//! The Candid types of the icinfer inference canister.
+//!
+//! This crate is the public contract in Rust form: the canister, its Rust clients, the
+//! example consumer canister and the integration tests all use these types, and
+//! `candid/inference.did` is checked against them. Field and variant names are part of the
+//! contract: extend, never rename.
+
+use candid::{CandidType, Deserialize, Principal};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+
+/// A model is addressed by a short id chosen by whoever creates it.
+pub type ModelId = String;
+
+/// A SHA-256 digest as it travels over Candid (always 32 bytes when it comes from the canister).
+pub type Digest = ByteBuf;
+
+// ---------------------------------------------------------------------------------------------
+// Tensors
+
+/// Element types the canister accepts and returns.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    #[serde(rename = "f32")]
+    F32,
+    #[serde(rename = "f64")]
+    F64,
+    #[serde(rename = "i64")]
+    I64,
+    #[serde(rename = "i32")]
+    I32,
+    #[serde(rename = "i8")]
+    I8,
+    #[serde(rename = "u8")]
+    U8,
+    #[serde(rename = "bool")]
+    Bool,
+}
+
+impl DType {
+    pub const ALL: [DType; 7] = [
+        DType::F32,
+        DType::F64,
+        DType::I64,
+        DType::I32,
+        DType::I8,
+        DType::U8,
+        DType::Bool,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::I64 => "i64",
+            DType::I32 => "i32",
+            DType::I8 => "i8",
+            DType::U8 => "u8",
+            DType::Bool => "bool",
+        }
+    }
+
+    /// Bytes per element in the canonical encoding (bool is one byte, 0 or 1).
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F64 | DType::I64 => 8,
+            DType::I8 | DType::U8 | DType::Bool => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The elements of a tensor in row-major order, typed.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub enum TensorData {
+    #[serde(rename = "f32")]
+    F32(Vec<f32>),
+    #[serde(rename = "f64")]
+    F64(Vec<f64>),
+    #[serde(rename = "i64")]
+    I64(Vec<i64>),
+    #[serde(rename = "i32")]
+    I32(Vec<i32>),
+    #[serde(rename = "i8")]
+    I8(Vec<i8>),
+    #[serde(rename = "u8")]
+    U8(ByteBuf),
+    #[serde(rename = "bool")]
+    Bool(Vec<bool>),
+}
+
+impl TensorData {
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorData::F32(_) => DType::F32,
+            TensorData::F64(_) => DType::F64,
+            TensorData::I64(_) => DType::I64,
+            TensorData::I32(_) => DType::I32,
+            TensorData::I8(_) => DType::I8,
+            TensorData::U8(_) => DType::U8,
+            TensorData::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A named tensor: the unit of inference inputs and outputs.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub data: TensorData,
+}
+
+/// One dimension of a model's input or output fact.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// The dimension must have exactly this size.
+    #[serde(rename = "fixed")]
+    Fixed(u64),
+    /// Any size; every occurrence of the same symbol in one call must agree.
+    #[serde(rename = "symbol")]
+    Symbol(String),
+}
+
+/// What a model expects of one input, or promises of one output.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct TensorFact {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<Dim>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct CreateModelArgs {
+    pub id: ModelId,
+    /// SHA-256 of the whole model file; `finalize_model` refuses anything else.
+    pub sha256: Digest,
+    pub size_bytes: u64,
+    pub description: Option<String>,
+}
+
+/// One chunk of a model upload. `offset` must be a multiple of the canister's chunk size
+/// (see `UploadStatus::chunk_size`) and `data` exactly one chunk long, except the last.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct UploadChunkArgs {
+    pub id: ModelId,
+    pub offset: u64,
+    pub data: ByteBuf,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelState {
+    /// Created; chunks are arriving. Not usable for inference.
+    #[serde(rename = "uploading")]
+    Uploading,
+    /// Verified, loaded by tract, immutable.
+    #[serde(rename = "ready")]
+    Ready,
+}
+
+/// Returned by every accepted chunk so a client can show progress.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct UploadProgress {
+    pub chunks_received: u32,
+    pub chunks_total: u32,
+}
+
+/// What has arrived of an upload, so a client can resume.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub id: ModelId,
+    pub state: ModelState,
+    pub size_bytes: u64,
+    pub chunk_size: u64,
+    pub chunks_total: u32,
+    pub chunks_received: u32,
+    /// Indices of the chunks still missing, ascending (chunk i covers bytes
+    /// `[i * chunk_size, min((i + 1) * chunk_size, size_bytes))`).
+    pub missing_chunks: Vec<u32>,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub id: ModelId,
+    pub sha256: Digest,
+    pub size_bytes: u64,
+    pub description: Option<String>,
+    pub state: ModelState,
+    pub created_at_ns: u64,
+    pub created_by: Principal,
+    pub finalized_at_ns: Option<u64>,
+    /// Empty until the model is ready.
+    pub inputs: Vec<TensorFact>,
+    pub outputs: Vec<TensorFact>,
+    /// Instructions `finalize_model` spent hashing, parsing and optimising the model.
+    pub load_instructions: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct InferArgs {
+    pub model_id: ModelId,
+    pub inputs: Vec<Tensor>,
+    /// A secret of 16 to 64 bytes that salts the input hash, so that a low-entropy input
+    /// cannot be guessed from the public log. Keep it to prove the input later.
+    pub nonce: Option<ByteBuf>,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct InferResult {
+    pub outputs: Vec<Tensor>,
+    /// The provenance log entry this inference appended.
+    pub receipt: LogEntry,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct QueryInferResult {
+    pub outputs: Vec<Tensor>,
+    pub instructions: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provenance log
+
+/// One inference, as recorded in the append-only provenance log.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the log, from 0.
+    pub seq: u64,
+    /// IC time of the inference, nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    pub caller: Principal,
+    pub model_id: ModelId,
+    pub model_sha256: Digest,
+    /// SHA-256 commitment to the input tensors (docs/hashing.md).
+    pub input_hash: Digest,
+    /// SHA-256 of the output tensors (docs/hashing.md).
+    pub output_hash: Digest,
+    /// Whether `input_hash` is salted with a caller's nonce.
+    pub input_salted: bool,
+    /// Instructions the inference message had used when the entry was written.
+    pub instructions: u64,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogPageArgs {
+    pub start: u64,
+    pub limit: u32,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    pub log_size: u64,
+    /// Where the next page starts, if there is more.
+    pub next: Option<u64>,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum LogFilter {
+    #[serde(rename = "model_sha256")]
+    ModelSha256(Digest),
+    #[serde(rename = "input_hash")]
+    InputHash(Digest),
+    #[serde(rename = "output_hash")]
+    OutputHash(Digest),
+    #[serde(rename = "caller")]
+    Caller(Principal),
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct FindLogArgs {
+    pub filter: LogFilter,
+    /// Smallest sequence number to return; 0 for the first page, then the previous `next`.
+    pub start: u64,
+    pub limit: u32,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct FindLogResult {
+    pub entries: Vec<LogEntry>,
+    pub next: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    pub models: u64,
+    pub models_ready: u64,
+    pub model_bytes: u64,
+    pub log_size: u64,
+    pub heap_bytes: u64,
+    pub stable_bytes: u64,
+    pub cached_plans: u32,
+    pub last_infer_instructions: Option<u64>,
+}
+
+/// Every caller mistake the canister reports. Variant names are stable.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The caller may not do this; `required` says who may.
+    Unauthorized {
+        caller: Principal,
+        required: String,
+    },
+    NotFound {
+        kind: String,
+        id: String,
+    },
+    AlreadyExists {
+        kind: String,
+        id: String,
+    },
+    InvalidArgument {
+        field: String,
+        reason: String,
+    },
+    /// The thing exists but is in the wrong state for the call (e.g. uploading into a
+    /// finalized model, inference on a model still uploading).
+    InvalidState {
+        id: String,
+        reason: String,
+    },
+    HashMismatch {
+        expected: Digest,
+        actual: Digest,
+    },
+    UploadIncomplete {
+        id: String,
+        missing_chunks: u32,
+    },
+    /// tract could not load or optimise the model; `reason` is tract's.
+    ModelRejected {
+        reason: String,
+    },
+    /// An input does not fit the model: `expected` is the model's fact, `got` what came.
+    InputMismatch {
+        tensor: String,
+        expected: String,
+        got: String,
+    },
+    LimitExceeded {
+        limit: String,
+        max: u64,
+        got: u64,
+    },
+    /// tract failed while running a valid input; nothing was logged.
+    InferenceFailed {
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Unauthorized { caller, required } => {
+                write!(f, "unauthorized: {caller} is not {required}")
+            }
+            Error::NotFound { kind, id } => write!(f, "{kind} '{id}' not found"),
+            Error::AlreadyExists { kind, id } => write!(f, "{kind} '{id}' already exists"),
+            Error::InvalidArgument { field, reason } => {
+                write!(f, "invalid argument '{field}': {reason}")
+            }
+            Error::InvalidState { id, reason } => write!(f, "'{id}': {reason}"),
+            Error::HashMismatch { expected, actual } => write!(
+                f,
+                "SHA-256 mismatch: expected {}, got {}",
+                hex(expected),
+                hex(actual)
+            ),
+            Error::UploadIncomplete { id, missing_chunks } => {
+                write!(f, "'{id}' is missing {missing_chunks} chunks")
+            }
+            Error::ModelRejected { reason } => write!(f, "model rejected by tract: {reason}"),
+            Error::InputMismatch {
+                tensor,
+                expected,
+                got,
+            } => write!(f, "input '{tensor}': expected {expected}, got {got}"),
+            Error::LimitExceeded { limit, max, got } => {
+                write!(f, "limit {limit} exceeded: {got} > {max}")
+            }
+            Error::InferenceFailed { reason } => write!(f, "inference failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

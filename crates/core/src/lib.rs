@@ -1,0 +1,20 @@
+//! icinfer-core: the inference canister's logic, free of ic-cdk so that it runs and is
+//! tested natively.
+//!
+//! - [`engine`]: every canister operation, over stable memory and an `Environment`.
+//! - [`store`]: models in stable memory, uploaded in chunks, immutable once finalized.
+//! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
+//! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
+//! - [`provenance`]: the append-only log of inferences and its search index.
+//! - [`memory`]: the registry of stable memories and the layout checks.
+//! - [`limits`]: every bound, named.
+
+pub mod engine;
+pub mod limits;
+pub mod memory;
+pub mod provenance;
+pub mod runtime;
+pub mod store;
+pub mod tensor;
+
+pub use engine::{Engine, Environment};

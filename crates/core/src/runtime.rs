@@ -1,0 +1,232 @@
+//! The tract wrapper: ONNX bytes in, an optimised runnable plan and its input and output
+//! facts out; API tensors in, API tensors out. Nothing here knows about storage or the IC.
+
+use crate::tensor::element_count;
+use icinfer_api::{DType, Dim, Error, Tensor, TensorData, TensorFact};
+use serde_bytes::ByteBuf;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tract_onnx::prelude::{
+    DatumType, Framework, InferenceModelExt, IntoRunnable, TDim, TValue, TVec, TypedFact,
+    TypedModel, TypedRunnableModel,
+};
+
+pub type Plan = Arc<TypedRunnableModel>;
+
+/// A model ready to run: the plan and what it expects and promises.
+pub struct LoadedModel {
+    pub plan: Plan,
+    pub inputs: Vec<TensorFact>,
+    pub outputs: Vec<TensorFact>,
+}
+
+/// Parses, type-checks and optimises an ONNX model.
+pub fn load(onnx: &[u8]) -> Result<LoadedModel, Error> {
+    let rejected = |e: tract_onnx::prelude::TractError| Error::ModelRejected {
+        reason: format!("{e:#}"),
+    };
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &onnx[..])
+        .map_err(rejected)?
+        .into_typed()
+        .map_err(rejected)?;
+    let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
+    let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
+    let plan = model
+        .into_optimized()
+        .map_err(rejected)?
+        .into_runnable()
+        .map_err(rejected)?;
+    Ok(LoadedModel {
+        plan,
+        inputs,
+        outputs,
+    })
+}
+
+fn facts(
+    model: &TypedModel,
+    outlets: &[tract_onnx::prelude::OutletId],
+) -> Result<Vec<TensorFact>, Error> {
+    outlets
+        .iter()
+        .map(|&outlet| {
+            let name = model
+                .outlet_label(outlet)
+                .unwrap_or(&model.node(outlet.node).name)
+                .to_string();
+            let fact: &TypedFact = model
+                .outlet_fact(outlet)
+                .map_err(|e| Error::ModelRejected {
+                    reason: format!("{e:#}"),
+                })?;
+            let dtype = dtype_of(fact.datum_type).ok_or_else(|| Error::ModelRejected {
+                reason: format!(
+                    "tensor '{name}' has element type {:?}; supported: {}",
+                    fact.datum_type,
+                    DType::ALL.map(DType::name).join(", ")
+                ),
+            })?;
+            let shape = fact.shape.iter().map(dim_of).collect();
+            Ok(TensorFact { name, dtype, shape })
+        })
+        .collect()
+}
+
+fn dim_of(dim: &TDim) -> Dim {
+    match dim.as_i64() {
+        Some(size) if size >= 0 => Dim::Fixed(size as u64),
+        _ => Dim::Symbol(dim.to_string()),
+    }
+}
+
+fn dtype_of(datum: DatumType) -> Option<DType> {
+    Some(match datum {
+        DatumType::F32 => DType::F32,
+        DatumType::F64 => DType::F64,
+        DatumType::I64 => DType::I64,
+        DatumType::I32 => DType::I32,
+        DatumType::I8 => DType::I8,
+        DatumType::U8 => DType::U8,
+        DatumType::Bool => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// Orders `inputs` as the model declares them, after checking each against its fact: same
+/// names, dtypes, ranks, fixed dimensions, and one size per symbol across all inputs.
+/// `inputs` must already have passed `tensor::check_tensor_list`.
+pub fn match_inputs<'a>(
+    facts: &[TensorFact],
+    inputs: &'a [Tensor],
+) -> Result<Vec<&'a Tensor>, Error> {
+    let mismatch = |tensor: &str, expected: String, got: String| Error::InputMismatch {
+        tensor: tensor.to_string(),
+        expected,
+        got,
+    };
+    if let Some(extra) = inputs
+        .iter()
+        .find(|t| !facts.iter().any(|f| f.name == t.name))
+    {
+        let names: Vec<&str> = facts.iter().map(|f| f.name.as_str()).collect();
+        return Err(mismatch(
+            &extra.name,
+            format!("one of the model's inputs {names:?}"),
+            "an unknown input name".into(),
+        ));
+    }
+    let mut symbols: HashMap<&str, (u64, &str)> = HashMap::new();
+    let mut ordered = Vec::with_capacity(facts.len());
+    for fact in facts {
+        let tensor = inputs
+            .iter()
+            .find(|t| t.name == fact.name)
+            .ok_or_else(|| mismatch(&fact.name, describe_fact(fact), "nothing".into()))?;
+        let got = || describe_tensor(tensor);
+        if tensor.data.dtype() != fact.dtype || tensor.shape.len() != fact.shape.len() {
+            return Err(mismatch(&fact.name, describe_fact(fact), got()));
+        }
+        for (dim, &size) in fact.shape.iter().zip(&tensor.shape) {
+            match dim {
+                Dim::Fixed(expected) if *expected != size => {
+                    return Err(mismatch(&fact.name, describe_fact(fact), got()));
+                }
+                Dim::Fixed(_) => {}
+                Dim::Symbol(symbol) => match symbols.get(symbol.as_str()) {
+                    Some(&(bound, other)) if bound != size => {
+                        return Err(mismatch(
+                            &fact.name,
+                            format!("{symbol} = {bound}, as in input '{other}'"),
+                            format!("{symbol} = {size}"),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        symbols.insert(symbol, (size, &fact.name));
+                    }
+                },
+            }
+        }
+        ordered.push(tensor);
+    }
+    Ok(ordered)
+}
+
+pub fn describe_fact(fact: &TensorFact) -> String {
+    let dims: Vec<String> = fact
+        .shape
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Symbol(s) => s.clone(),
+        })
+        .collect();
+    format!("{}[{}]", fact.dtype, dims.join(", "))
+}
+
+fn describe_tensor(tensor: &Tensor) -> String {
+    let dims: Vec<String> = tensor.shape.iter().map(u64::to_string).collect();
+    format!("{}[{}]", tensor.data.dtype(), dims.join(", "))
+}
+
+/// Runs the plan on inputs already ordered and checked by `match_inputs`, and names the
+/// outputs after the model's output facts.
+pub fn run(
+    plan: &Plan,
+    output_facts: &[TensorFact],
+    inputs: &[&Tensor],
+) -> Result<Vec<Tensor>, Error> {
+    let failed = |e: tract_onnx::prelude::TractError| Error::InferenceFailed {
+        reason: format!("{e:#}"),
+    };
+    let values: TVec<TValue> = inputs
+        .iter()
+        .map(|t| to_tract(t).map(TValue::from))
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
+    let outputs = plan.run(values).map_err(failed)?;
+    outputs
+        .iter()
+        .zip(output_facts)
+        .map(|(value, fact)| from_tract(&fact.name, value).map_err(failed))
+        .collect()
+}
+
+fn to_tract(tensor: &Tensor) -> tract_onnx::prelude::TractResult<tract_onnx::prelude::Tensor> {
+    use tract_onnx::prelude::Tensor as T;
+    let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
+    debug_assert_eq!(element_count(&tensor.shape), Some(tensor.data.len() as u64));
+    match &tensor.data {
+        TensorData::F32(v) => T::from_shape(&shape, v),
+        TensorData::F64(v) => T::from_shape(&shape, v),
+        TensorData::I64(v) => T::from_shape(&shape, v),
+        TensorData::I32(v) => T::from_shape(&shape, v),
+        TensorData::I8(v) => T::from_shape(&shape, v),
+        TensorData::U8(v) => T::from_shape(&shape, v.as_slice()),
+        TensorData::Bool(v) => T::from_shape(&shape, v),
+    }
+}
+
+fn from_tract(name: &str, value: &TValue) -> tract_onnx::prelude::TractResult<Tensor> {
+    let view = value.try_as_plain_ram()?;
+    let data = match value.datum_type() {
+        DatumType::F32 => TensorData::F32(view.as_slice::<f32>()?.to_vec()),
+        DatumType::F64 => TensorData::F64(view.as_slice::<f64>()?.to_vec()),
+        DatumType::I64 => TensorData::I64(view.as_slice::<i64>()?.to_vec()),
+        DatumType::I32 => TensorData::I32(view.as_slice::<i32>()?.to_vec()),
+        DatumType::I8 => TensorData::I8(view.as_slice::<i8>()?.to_vec()),
+        DatumType::U8 => TensorData::U8(ByteBuf::from(view.as_slice::<u8>()?.to_vec())),
+        DatumType::Bool => TensorData::Bool(view.as_slice::<bool>()?.to_vec()),
+        other => {
+            return Err(tract_onnx::prelude::TractError::msg(format!(
+                "output '{name}' has unsupported type {other:?}"
+            )));
+        }
+    };
+    Ok(Tensor {
+        name: name.to_string(),
+        shape: value.shape().iter().map(|&d| d as u64).collect(),
+        data,
+    })
+}
