@@ -1,1 +1,205 @@
-pub fn f() {}
+//! The inference canister: Candid endpoints over `icinfer_core::Engine`.
+//!
+//! Each endpoint hands its argument to the engine with the IC as its environment and
+//! returns the result. ic-cdk decodes every argument with a skipping quota; none of the
+//! argument types holds a zero-sized element type, so skipping is the only decoding work
+//! a small payload could inflate, and the quota bounds it. There is no `pre_upgrade`: all durable state
+//! lives in stable structures; `post_upgrade` reopens them, refusing a layout it does not
+//! know, and a timer then rebuilds the heap cache of optimised plans one model per message.
+
+use candid::Principal;
+use ic_cdk::{init, post_upgrade, query, update};
+use ic_stable_structures::DefaultMemoryImpl;
+use icinfer_api::{
+    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogEntry, LogPage,
+    LogPageArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress, UploadStatus,
+};
+use icinfer_core::{Engine, Environment};
+use std::cell::RefCell;
+use std::time::Duration;
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine<DefaultMemoryImpl>>> = const { RefCell::new(None) };
+}
+
+/// The IC as the engine's environment.
+struct Ic;
+
+impl Environment for Ic {
+    fn caller(&self) -> Principal {
+        ic_cdk::api::msg_caller()
+    }
+    fn is_controller(&self, principal: &Principal) -> bool {
+        ic_cdk::api::is_controller(principal)
+    }
+    fn now_ns(&self) -> u64 {
+        ic_cdk::api::time()
+    }
+    fn instructions(&self) -> u64 {
+        ic_cdk::api::performance_counter(0)
+    }
+    fn heap_bytes(&self) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        {
+            core::arch::wasm32::memory_size(0) as u64 * 65536
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            0
+        }
+    }
+}
+
+fn read<R>(f: impl FnOnce(&Engine<DefaultMemoryImpl>) -> R) -> R {
+    ENGINE.with_borrow(|engine| f(engine.as_ref().expect("the engine is set up in init")))
+}
+
+fn mutate<R>(f: impl FnOnce(&mut Engine<DefaultMemoryImpl>) -> R) -> R {
+    ENGINE.with_borrow_mut(|engine| f(engine.as_mut().expect("the engine is set up in init")))
+}
+
+fn open_engine() {
+    let engine = Engine::init(DefaultMemoryImpl::default()).unwrap_or_else(|e| {
+        ic_cdk::trap(format!(
+            "refusing to start: {e}. Stable memory is left untouched."
+        ))
+    });
+    ENGINE.set(Some(engine));
+}
+
+#[init]
+fn init() {
+    open_engine();
+}
+
+#[post_upgrade]
+fn post_upgrade() {
+    open_engine();
+    schedule_warm_up();
+}
+
+/// After an upgrade the plan cache is empty. Queries cannot keep a plan they load, so each
+/// would load its model again; a timer loads one model per message instead.
+fn schedule_warm_up() {
+    ic_cdk_timers::set_timer(Duration::ZERO, async {
+        if mutate(|engine| engine.warm_next()).is_some() {
+            schedule_warm_up();
+        }
+    });
+}
+
+// --- models --------------------------------------------------------------------------------
+
+#[update]
+fn create_model(args: CreateModelArgs) -> Result<ModelInfo, Error> {
+    mutate(|engine| engine.create_model(&Ic, args))
+}
+
+#[update]
+fn upload_model_chunk(args: UploadChunkArgs) -> Result<UploadProgress, Error> {
+    mutate(|engine| engine.upload_model_chunk(&Ic, args))
+}
+
+#[update]
+fn finalize_model(id: String) -> Result<ModelInfo, Error> {
+    mutate(|engine| engine.finalize_model(&Ic, &id))
+}
+
+#[update]
+fn delete_model(id: String) -> Result<(), Error> {
+    mutate(|engine| engine.delete_model(&Ic, &id))
+}
+
+#[query]
+fn list_models() -> Vec<ModelInfo> {
+    read(|engine| engine.list_models())
+}
+
+#[query]
+fn model_info(id: String) -> Result<ModelInfo, Error> {
+    read(|engine| engine.model_info(&id))
+}
+
+#[query]
+fn upload_status(id: String) -> Result<UploadStatus, Error> {
+    read(|engine| engine.upload_status(&id))
+}
+
+#[update]
+fn add_admin(admin: Principal) -> Result<(), Error> {
+    mutate(|engine| engine.add_admin(&Ic, admin))
+}
+
+#[update]
+fn remove_admin(admin: Principal) -> Result<(), Error> {
+    mutate(|engine| engine.remove_admin(&Ic, admin))
+}
+
+#[query]
+fn list_admins() -> Vec<Principal> {
+    read(|engine| engine.list_admins())
+}
+
+// --- inference -----------------------------------------------------------------------------
+
+/// Runs the model and appends the receipt to the provenance log, in one message.
+#[update]
+fn infer(args: InferArgs) -> Result<InferResult, Error> {
+    mutate(|engine| engine.infer(&Ic, args))
+}
+
+/// Runs the model on one replica, unlogged. The answer is not certified: use `infer`
+/// when the result must be trusted or proven.
+#[query]
+fn infer_query(args: InferArgs) -> Result<QueryInferResult, Error> {
+    mutate(|engine| engine.infer_query(&Ic, args))
+}
+
+// --- provenance ----------------------------------------------------------------------------
+
+#[query]
+fn log_size() -> u64 {
+    read(|engine| engine.log_size())
+}
+
+#[query]
+fn log_entry(seq: u64) -> Result<LogEntry, Error> {
+    read(|engine| engine.log_entry(seq))
+}
+
+#[query]
+fn log_entries(args: LogPageArgs) -> Result<LogPage, Error> {
+    read(|engine| engine.log_entries(&args))
+}
+
+#[query]
+fn find_log_entries(args: FindLogArgs) -> Result<FindLogResult, Error> {
+    read(|engine| engine.find_log_entries(&args))
+}
+
+#[query]
+fn stats() -> Stats {
+    read(|engine| engine.stats(&Ic))
+}
+
+ic_cdk::export_candid!();
+
+#[cfg(test)]
+mod tests {
+    use candid_parser::utils::{CandidSource, service_equal};
+
+    #[test]
+    fn the_code_serves_exactly_the_checked_in_interface() {
+        let did = include_str!("../../../candid/inference.did");
+        service_equal(
+            CandidSource::Text(did),
+            CandidSource::Text(&super::__export_service()),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "candid/inference.did and the code differ: {e}\nThe code's interface:\n{}",
+                super::__export_service()
+            )
+        });
+    }
+}

@@ -31,9 +31,3 @@ pub const MAX_LOG_PAGE: u32 = 100;
 pub const MAX_ADMINS: u64 = 32;
 /// Optimised tract plans kept on the heap at once.
 pub const MAX_CACHED_PLANS: usize = 8;
-
-/// Decoding quotas for Candid arguments (see candid's DecoderConfig): a tiny payload that
-/// claims billions of elements or deep nesting fails fast instead of running to the
-/// instruction limit.
-pub const CANDID_DECODING_QUOTA: usize = 20_000_000;
-pub const CANDID_SKIPPING_QUOTA: usize = 10_000;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Prints the path of a build tool, installing it from its registry on first use into
+# target/tools (never downloaded from anywhere else).
+#   scripts/tools.sh ic-wasm   -> ic-wasm 0.11.1 from npm (@icp-sdk/ic-wasm-linux-x64)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools="${CARGO_TARGET_DIR:-target}/tools"
+
+case "${1:?usage: tools.sh ic-wasm}" in
+  ic-wasm)
+    bin="$tools/node_modules/@icp-sdk/ic-wasm-linux-x64/bin/ic-wasm"
+    if [ ! -x "$bin" ]; then
+      mkdir -p "$tools"
+      npm install --prefix "$tools" --no-save --no-audit --no-fund --silent \
+        @icp-sdk/ic-wasm-linux-x64@0.11.1 >&2
+    fi
+    echo "$(realpath "$bin")"
+    ;;
+  *) echo "unknown tool $1" >&2; exit 2 ;;
+esac
