@@ -1,0 +1,86 @@
+//! # icinfer-host: a local replica
+//!
+//! Runs canister Wasm modules natively with the Internet Computer's execution semantics, for
+//! integration tests and (later) a CLI. It is not a replica: there is one "subnet", no
+//! consensus and no network; messages run one at a time in a deterministic order.
+//!
+//! ## Execution model
+//! A [`Host`] holds canisters, a clock and a FIFO message queue. An ingress
+//! [`Host::update_call`] enqueues a request and then processes the queue until it is empty:
+//! each request creates a *call context* on the callee and runs its method; calls the method
+//! makes with `ic0.call_perform` are enqueued when the execution ends; each response runs the
+//! caller's reply or reject callback (taken from the module's function table with its `env`).
+//! A call context responds at most once; when it has no outstanding calls left and has not
+//! responded, the caller gets a `CanisterError` reject, as on the IC. [`Host::tick`] runs
+//! heartbeats and due global timers (then the queue). Time only moves when the test says so
+//! ([`Host::advance_time`]) and by 1 ns per round, so messages see strictly increasing times.
+//!
+//! ## Commit points and rollback
+//! Every message execution is a transaction: the method up to its first await, and each
+//! callback. Before it runs, the host snapshots the heap (one memcpy into a reused buffer),
+//! the mutable globals (the module is rewritten to export them), certified data, the timer and
+//! the cycle balance, and opens an undo log on stable memory (the first write to each 4 KiB page
+//! saves it, so rollback is O(pages written), whatever the size of stable memory). A trap, an
+//! instruction-limit overrun or a contract violation restores the snapshot and discards the
+//! execution's outgoing calls and reply. Queries (and `canister_inspect_message`) always
+//! roll back. So state commits at each await, exactly where the IC commits it.
+//!
+//! ## Instruction accounting
+//! wasmtime fuel with the replica's per-operator weights ([`cost`]) plus the replica's fixed
+//! and per-byte System API charges; [`CallOutcome::instructions`] and
+//! `ic0.performance_counter` report it. Limits per message are configurable
+//! ([`InstructionLimits`]). Remaining differences from the replica are listed in [`cost`].
+//!
+//! ## Certificates
+//! Non-replicated queries get a data certificate signed by the host's BLS12-381 root key,
+//! derived from [`HostConfig::seed`]; see [`certificate`] for the tree and the signature, and
+//! [`Host::root_key_der`] for the key clients verify against.
+//!
+//! ## Modules
+//! [`validate_module`] applies the IC's limits; installation also refuses any import the host
+//! does not implement, naming it. Compiled modules are shared within the process and cached on
+//! disk ([`engine`]).
+//!
+//! ## Not modelled (yet)
+//! - The heap is snapshotted by one copy per message (stable memory is copy-on-write);
+//!   function tables are not rolled back.
+//! - Composite queries run, but cannot call other canisters; canister-to-canister calls to
+//!   query methods run in replicated mode. Every call is a guaranteed-response call
+//!   (`msg_deadline` is 0). Calls go out in FIFO order on one queue, with no subnet boundaries.
+//! - Cycles are moved by calls, accepted, refunded and burnt, but execution, storage and
+//!   calls are not charged and there is no freezing threshold.
+//! - The management canister answers only `raw_rand` (deterministic from the seed); canister
+//!   management is the [`Host`] API. No environment variables are set.
+//! - `mint_cycles*`, `cost_sign_with_*`, `cost_vetkd_derive_key` and `cost_http_request_v2` are
+//!   not provided: a module importing them is refused at installation, naming the import.
+//! - wasm64 modules, deterministic time slicing and the dirty-page limits are not modelled
+//!   (each message runs to its limit in one slice).
+//!
+//! ## State
+//! A canister's durable state outside its instance is the plain [`CanisterState`] (stable
+//! memory, certified data, controllers, module hash, timer, cycles), so a `serve` mode can
+//! persist it together with the heap.
+
+pub mod certificate;
+pub mod cost;
+pub mod engine;
+mod error;
+mod host;
+pub mod ic0;
+mod runtime;
+pub mod stable;
+mod system_api;
+pub mod validate;
+
+pub use candid::Principal;
+pub use error::{HostError, Reject, RejectCode};
+pub use host::{
+    CallOutcome, Host, HostConfig, InstallOutcome, InstructionLimits, LogRecord,
+    MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
+    MAX_UPDATE_REPLY_BYTES,
+};
+pub use runtime::{CanisterState, CanisterStatus, ExecError};
+pub use stable::StableMemory;
+pub use validate::{
+    ModuleReport, ValidationError, ValidationLimits, validate_module, validate_module_with,
+};

@@ -1,0 +1,211 @@
+//! Stable memory: sparse 4 KiB pages with an undo log per message.
+//!
+//! Canisters reach stable memory only through `ic0.stable*` calls, so the host sees every
+//! write. A message opens a transaction ([`StableMemory::begin`]); the first write to a page
+//! saves its previous contents in the undo log. Commit drops the log; rollback puts the saved
+//! pages back. Both cost O(pages written), not O(size): a canister with gigabytes of stable
+//! memory pays only for what a message touches. Unwritten pages are not stored (they read as
+//! zeros).
+
+use std::collections::HashMap;
+
+/// Size of a stable-memory page as the System API counts it (64 KiB).
+pub const WASM_PAGE_SIZE: u64 = 64 * 1024;
+/// Granularity of copy-on-write tracking.
+pub const PAGE_SIZE: usize = 4096;
+/// The 64-bit API's maximum stable memory: 500 GiB, in Wasm pages.
+pub const MAX_STABLE_PAGES_64: u64 = 500 * 1024 * 1024 * 1024 / WASM_PAGE_SIZE;
+/// The 32-bit API's maximum: 4 GiB.
+pub const MAX_STABLE_PAGES_32: u64 = 65_536;
+
+type Page = Box<[u8; PAGE_SIZE]>;
+
+/// Saved state of an open transaction.
+#[derive(Debug, Default, Clone)]
+struct UndoLog {
+    size_pages: u64,
+    saved: HashMap<u64, Option<Page>>,
+}
+
+/// A canister's stable memory.
+#[derive(Debug, Default, Clone)]
+pub struct StableMemory {
+    size_pages: u64,
+    pages: HashMap<u64, Page>,
+    /// Open transactions, innermost last.
+    undo: Vec<UndoLog>,
+}
+
+impl StableMemory {
+    /// Size in 64 KiB Wasm pages.
+    pub fn size_pages(&self) -> u64 {
+        self.size_pages
+    }
+
+    /// Size in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_pages * WASM_PAGE_SIZE
+    }
+
+    /// Grows by `new_pages`; returns the previous size, or `None` beyond `max_pages`.
+    pub fn grow(&mut self, new_pages: u64, max_pages: u64) -> Option<u64> {
+        let old = self.size_pages;
+        let new = old.checked_add(new_pages)?;
+        if new > max_pages {
+            return None;
+        }
+        self.size_pages = new;
+        Some(old)
+    }
+
+    /// Whether `[offset, offset + len)` lies inside the memory.
+    pub fn in_bounds(&self, offset: u64, len: u64) -> bool {
+        offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.size_bytes())
+    }
+
+    /// Reads into `dst`; the caller checks bounds.
+    pub fn read(&self, offset: u64, dst: &mut [u8]) {
+        let mut done = 0usize;
+        while done < dst.len() {
+            let pos = offset + done as u64;
+            let page = pos / PAGE_SIZE as u64;
+            let in_page = (pos % PAGE_SIZE as u64) as usize;
+            let n = (PAGE_SIZE - in_page).min(dst.len() - done);
+            match self.pages.get(&page) {
+                Some(p) => dst[done..done + n].copy_from_slice(&p[in_page..in_page + n]),
+                None => dst[done..done + n].fill(0),
+            }
+            done += n;
+        }
+    }
+
+    /// Writes `src`; the caller checks bounds.
+    pub fn write(&mut self, offset: u64, src: &[u8]) {
+        let mut done = 0usize;
+        while done < src.len() {
+            let pos = offset + done as u64;
+            let page = pos / PAGE_SIZE as u64;
+            let in_page = (pos % PAGE_SIZE as u64) as usize;
+            let n = (PAGE_SIZE - in_page).min(src.len() - done);
+            if let Some(undo) = self.undo.last_mut() {
+                undo.saved
+                    .entry(page)
+                    .or_insert_with(|| self.pages.get(&page).cloned());
+            }
+            let p = self
+                .pages
+                .entry(page)
+                .or_insert_with(|| Box::new([0u8; PAGE_SIZE]));
+            p[in_page..in_page + n].copy_from_slice(&src[done..done + n]);
+            done += n;
+        }
+    }
+
+    /// Starts recording changes so they can be rolled back. Transactions nest: an upgrade
+    /// opens one around `pre_upgrade` and `post_upgrade`, each of which opens its own.
+    pub fn begin(&mut self) {
+        self.undo.push(UndoLog {
+            size_pages: self.size_pages,
+            saved: HashMap::new(),
+        });
+    }
+
+    /// Keeps the changes since the matching [`Self::begin`] (an enclosing transaction can
+    /// still roll them back).
+    pub fn commit(&mut self) {
+        if let Some(inner) = self.undo.pop()
+            && let Some(outer) = self.undo.last_mut()
+        {
+            for (page, old) in inner.saved {
+                outer.saved.entry(page).or_insert(old);
+            }
+        }
+    }
+
+    /// Reverts the changes since the matching [`Self::begin`].
+    pub fn rollback(&mut self) {
+        if let Some(undo) = self.undo.pop() {
+            for (page, old) in undo.saved {
+                match old {
+                    Some(p) => {
+                        self.pages.insert(page, p);
+                    }
+                    None => {
+                        self.pages.remove(&page);
+                    }
+                }
+            }
+            self.size_pages = undo.size_pages;
+        }
+    }
+
+    /// 4 KiB pages written in the open transaction.
+    pub fn dirty_pages(&self) -> usize {
+        self.undo.last().map_or(0, |u| u.saved.len())
+    }
+
+    /// The contents as one byte vector (for persistence and tests; allocates the full size).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.size_bytes() as usize];
+        self.read(0, &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_restores_contents_and_size() {
+        let mut m = StableMemory::default();
+        m.grow(1, MAX_STABLE_PAGES_64);
+        m.write(10, b"hello");
+        m.begin();
+        m.grow(2, MAX_STABLE_PAGES_64);
+        m.write(8, b"XXXXXXXXXX");
+        m.write(70_000, b"far");
+        assert_eq!(m.dirty_pages(), 2);
+        m.rollback();
+        assert_eq!(m.size_pages(), 1);
+        let mut buf = [0u8; 9];
+        m.read(8, &mut buf);
+        assert_eq!(&buf, b"\0\0hello\0\0");
+        assert!(!m.pages.contains_key(&(70_000 / PAGE_SIZE as u64)));
+    }
+
+    #[test]
+    fn nested_transactions_roll_back_to_the_outer_start() {
+        let mut m = StableMemory::default();
+        m.grow(1, MAX_STABLE_PAGES_64);
+        m.write(0, b"a");
+        m.begin();
+        m.begin();
+        m.write(0, b"b");
+        m.commit();
+        m.begin();
+        m.write(0, b"c");
+        m.commit();
+        let mut buf = [0u8; 1];
+        m.read(0, &mut buf);
+        assert_eq!(&buf, b"c");
+        m.rollback();
+        m.read(0, &mut buf);
+        assert_eq!(&buf, b"a");
+    }
+
+    #[test]
+    fn writes_across_pages_round_trip() {
+        let mut m = StableMemory::default();
+        m.grow(1, MAX_STABLE_PAGES_64);
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        m.begin();
+        m.write(4000, &data);
+        m.commit();
+        let mut back = vec![0u8; data.len()];
+        m.read(4000, &mut back);
+        assert_eq!(back, data);
+    }
+}
