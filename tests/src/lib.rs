@@ -1,0 +1,342 @@
+//! Support for the integration tests: one small [`Replica`] trait that the tests are
+//! written against, implemented by our local host (always) and by PocketIC (with the
+//! `pocket-ic` feature, when `POCKET_IC_BIN` is set), plus the built modules and fixtures.
+//!
+//! The tests run the real `.wasm` files that `scripts/build-canister.sh` produces; a
+//! missing module is a test failure that says how to build it, never a skip.
+
+use candid::utils::{ArgumentDecoder, ArgumentEncoder};
+use candid::{Principal, decode_args, encode_args};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A call that did not produce a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: u32,
+    pub message: String,
+}
+
+/// IC reject codes the tests look for.
+pub const CANISTER_ERROR: u32 = 5;
+pub const DESTINATION_INVALID: u32 = 3;
+
+/// What the tests need of a replica.
+pub trait Replica {
+    fn create_canister(&mut self, controller: Principal) -> Principal;
+    fn install(&mut self, canister: Principal, wasm: &[u8], arg: Vec<u8>, sender: Principal);
+    fn upgrade(
+        &mut self,
+        canister: Principal,
+        wasm: &[u8],
+        arg: Vec<u8>,
+        sender: Principal,
+    ) -> Result<(), Rejection>;
+    fn update_raw(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Rejection>;
+    fn query_raw(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Rejection>;
+    fn advance_time(&mut self, by: Duration);
+    /// Runs due timers and pending messages.
+    fn tick(&mut self);
+    /// Instructions of the last update or query, where the replica reports them.
+    fn last_instructions(&self) -> Option<u64>;
+    /// Sets the instruction limit of update messages; false where unsupported.
+    fn set_update_instruction_limit(&mut self, limit: u64) -> bool;
+    fn name(&self) -> &'static str;
+}
+
+/// Typed calls over any replica, printing the instructions of each.
+pub trait ReplicaExt: Replica {
+    fn update<A: ArgumentEncoder, R: for<'a> ArgumentDecoder<'a>>(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        args: A,
+    ) -> Result<R, Rejection> {
+        let arg = encode_args(args).expect("arguments encode");
+        let reply = self.update_raw(canister, sender, method, arg);
+        self.report("update", method);
+        Ok(decode_args(&reply?).expect("the reply decodes as the expected type"))
+    }
+
+    fn query<A: ArgumentEncoder, R: for<'a> ArgumentDecoder<'a>>(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        args: A,
+    ) -> Result<R, Rejection> {
+        let arg = encode_args(args).expect("arguments encode");
+        let reply = self.query_raw(canister, sender, method, arg);
+        self.report("query", method);
+        Ok(decode_args(&reply?).expect("the reply decodes as the expected type"))
+    }
+
+    fn report(&self, kind: &str, method: &str) {
+        if let Some(instructions) = self.last_instructions() {
+            println!("[instructions] {kind} {method}: {instructions}");
+        }
+    }
+}
+
+impl<T: Replica + ?Sized> ReplicaExt for T {}
+
+/// The replica the tests run on: PocketIC when built with the feature and `POCKET_IC_BIN`
+/// is set, our host otherwise.
+pub fn replica() -> Box<dyn Replica> {
+    #[cfg(feature = "pocket-ic")]
+    if std::env::var_os("POCKET_IC_BIN").is_some() {
+        return Box::new(pocket::PocketReplica::new());
+    }
+    Box::new(LocalHost::new())
+}
+
+/// The local host (crates/host).
+pub struct LocalHost {
+    pub host: icinfer_host::Host,
+    last_instructions: Option<u64>,
+}
+
+impl LocalHost {
+    pub fn new() -> Self {
+        LocalHost {
+            host: icinfer_host::Host::new(icinfer_host::HostConfig::default()),
+            last_instructions: None,
+        }
+    }
+
+    fn outcome(
+        &mut self,
+        outcome: Result<icinfer_host::CallOutcome, icinfer_host::HostError>,
+    ) -> Result<Vec<u8>, Rejection> {
+        let outcome = outcome.unwrap_or_else(|e| panic!("the host refused the call: {e}"));
+        self.last_instructions = Some(outcome.instructions);
+        outcome.result.map_err(|reject| Rejection {
+            code: reject.code.as_u32(),
+            message: reject.message,
+        })
+    }
+}
+
+impl Default for LocalHost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Replica for LocalHost {
+    fn create_canister(&mut self, controller: Principal) -> Principal {
+        self.host.create_canister(vec![controller])
+    }
+
+    fn install(&mut self, canister: Principal, wasm: &[u8], arg: Vec<u8>, sender: Principal) {
+        let outcome = self
+            .host
+            .install_code(canister, wasm, &arg, sender)
+            .unwrap_or_else(|e| panic!("install failed: {e}"));
+        println!("[instructions] install: {}", outcome.instructions);
+    }
+
+    fn upgrade(
+        &mut self,
+        canister: Principal,
+        wasm: &[u8],
+        arg: Vec<u8>,
+        sender: Principal,
+    ) -> Result<(), Rejection> {
+        match self.host.upgrade_canister(canister, wasm, &arg, sender) {
+            Ok(outcome) => {
+                println!("[instructions] upgrade: {}", outcome.instructions);
+                Ok(())
+            }
+            Err(icinfer_host::HostError::InstallFailed { reject, .. }) => Err(Rejection {
+                code: reject.code.as_u32(),
+                message: reject.message,
+            }),
+            Err(e) => panic!("the host refused the upgrade: {e}"),
+        }
+    }
+
+    fn update_raw(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Rejection> {
+        let outcome = self.host.update_call(canister, sender, method, &arg);
+        self.outcome(outcome)
+    }
+
+    fn query_raw(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Rejection> {
+        let outcome = self.host.query_call(canister, sender, method, &arg);
+        self.outcome(outcome)
+    }
+
+    fn advance_time(&mut self, by: Duration) {
+        self.host.advance_time(by);
+    }
+
+    fn tick(&mut self) {
+        self.host.tick();
+    }
+
+    fn last_instructions(&self) -> Option<u64> {
+        self.last_instructions
+    }
+
+    fn set_update_instruction_limit(&mut self, limit: u64) -> bool {
+        let mut limits = self.host.instruction_limits();
+        limits.update = limit;
+        self.host.set_instruction_limits(limits);
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "icinfer-host"
+    }
+}
+
+#[cfg(feature = "pocket-ic")]
+mod pocket {
+    use super::{Rejection, Replica};
+    use candid::Principal;
+    use pocket_ic::PocketIc;
+    use std::time::Duration;
+
+    pub struct PocketReplica {
+        pic: PocketIc,
+    }
+
+    impl PocketReplica {
+        pub fn new() -> Self {
+            PocketReplica {
+                pic: PocketIc::new(),
+            }
+        }
+    }
+
+    fn rejection(e: pocket_ic::RejectResponse) -> Rejection {
+        Rejection {
+            code: e.reject_code as u32,
+            message: e.reject_message,
+        }
+    }
+
+    impl Replica for PocketReplica {
+        fn create_canister(&mut self, controller: Principal) -> Principal {
+            let canister = self
+                .pic
+                .create_canister_with_settings(Some(controller), None);
+            self.pic.add_cycles(canister, 100_000_000_000_000);
+            canister
+        }
+        fn install(&mut self, canister: Principal, wasm: &[u8], arg: Vec<u8>, sender: Principal) {
+            self.pic
+                .install_canister(canister, wasm.to_vec(), arg, Some(sender));
+        }
+        fn upgrade(
+            &mut self,
+            canister: Principal,
+            wasm: &[u8],
+            arg: Vec<u8>,
+            sender: Principal,
+        ) -> Result<(), Rejection> {
+            self.pic
+                .upgrade_canister(canister, wasm.to_vec(), arg, Some(sender))
+                .map_err(rejection)
+        }
+        fn update_raw(
+            &mut self,
+            canister: Principal,
+            sender: Principal,
+            method: &str,
+            arg: Vec<u8>,
+        ) -> Result<Vec<u8>, Rejection> {
+            self.pic
+                .update_call(canister, sender, method, arg)
+                .map_err(rejection)
+        }
+        fn query_raw(
+            &mut self,
+            canister: Principal,
+            sender: Principal,
+            method: &str,
+            arg: Vec<u8>,
+        ) -> Result<Vec<u8>, Rejection> {
+            self.pic
+                .query_call(canister, sender, method, arg)
+                .map_err(rejection)
+        }
+        fn advance_time(&mut self, by: Duration) {
+            self.pic.advance_time(by);
+        }
+        fn tick(&mut self) {
+            self.pic.tick();
+        }
+        fn last_instructions(&self) -> Option<u64> {
+            None
+        }
+        fn set_update_instruction_limit(&mut self, _limit: u64) -> bool {
+            false
+        }
+        fn name(&self) -> &'static str {
+            "PocketIC"
+        }
+    }
+}
+
+/// The directory the canister build writes to.
+pub fn wasm_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace_root().join(target)
+    };
+    target.join("wasm32-unknown-unknown").join("release")
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// A built canister module, as the IC would install it.
+pub fn canister_wasm(name: &str) -> Vec<u8> {
+    let path = wasm_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}. Build it first: bash scripts/build-canister.sh {name}",
+            path.display()
+        )
+    })
+}
+
+/// A file under models/.
+pub fn model_bytes(relative: &str) -> Vec<u8> {
+    let path = workspace_root().join("models").join(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}

@@ -1,0 +1,97 @@
+//! The built modules pass the IC's validation and carry exactly their public interface.
+//!
+//! Setup: modules built by scripts/build-canister.sh.
+//! Success criteria: IC limits hold with the numbers printed; imports are only `ic0`; the
+//! embedded `candid:service` is the checked-in .did; the exported methods are exactly the
+//! .did's, so no test-only endpoint ships.
+
+use candid::types::FuncMode;
+use candid_parser::utils::CandidSource;
+use icinfer_host::validate::{decompress_if_gzipped, validate_module};
+use icinfer_tests::{canister_wasm, wasm_dir, workspace_root};
+use std::collections::BTreeSet;
+
+const MIB: usize = 1 << 20;
+
+fn did_methods(name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let path = workspace_root().join("candid").join(format!("{name}.did"));
+    let (env, service) = CandidSource::File(&path).load().expect("the .did parses");
+    let service = service.expect("the .did declares a service");
+    let mut updates = BTreeSet::new();
+    let mut queries = BTreeSet::new();
+    for (method, ty) in env.as_service(&service).expect("a service") {
+        let func = env.as_func(ty).expect("methods are functions");
+        if func.modes.contains(&FuncMode::Query) {
+            queries.insert(method.clone());
+        } else {
+            updates.insert(method.clone());
+        }
+    }
+    (updates, queries)
+}
+
+fn candid_metadata(wasm: &[u8]) -> Option<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .find_map(|payload| match payload {
+            Ok(wasmparser::Payload::CustomSection(section))
+                if section.name() == "icp:public candid:service" =>
+            {
+                Some(String::from_utf8(section.data().to_vec()).expect("UTF-8 metadata"))
+            }
+            _ => None,
+        })
+}
+
+fn check_canister(name: &str) {
+    let wasm = canister_wasm(name);
+    let report = validate_module(&wasm).unwrap_or_else(|e| panic!("{name}.wasm: {e}"));
+    println!(
+        "{name}.wasm: {} bytes, code section {} bytes ({:.2} MiB), {} functions, {} globals, {} exports, imports {:?}",
+        report.wasm_bytes,
+        report.code_section_bytes,
+        report.code_section_bytes as f64 / MIB as f64,
+        report.functions,
+        report.globals,
+        report.exports,
+        report.imports
+    );
+    assert!(report.code_section_bytes <= 10 * MIB);
+    assert!(report.functions <= 50_000 && report.globals <= 1_000 && report.exports <= 1_000);
+    // validate_module refuses any import outside `ic0` (no __wbindgen, no WASI) and any
+    // `ic0` function the IC does not have; the list printed above is what it accepted.
+    assert!(!report.imports.is_empty());
+
+    let did = std::fs::read_to_string(workspace_root().join("candid").join(format!("{name}.did")))
+        .unwrap();
+    assert_eq!(candid_metadata(&wasm).as_deref(), Some(did.as_str()));
+
+    let (updates, queries) = did_methods(name);
+    // ic-cdk-timers exports its executor under a name no Candid method can have; it
+    // accepts calls from the canister itself only.
+    let exported_updates: BTreeSet<String> = report
+        .update_methods
+        .iter()
+        .filter(|m| !m.starts_with("<ic-cdk internal> "))
+        .cloned()
+        .collect();
+    let exported_queries: BTreeSet<String> = report.query_methods.iter().cloned().collect();
+    assert_eq!(exported_updates, updates, "{name}: exported updates differ");
+    assert_eq!(exported_queries, queries, "{name}: exported queries differ");
+
+    let gzipped = std::fs::read(wasm_dir().join(format!("{name}.wasm.gz"))).unwrap();
+    let from_gzip = validate_module(&gzipped).unwrap();
+    assert!(from_gzip.gzipped);
+    let (unzipped, _) = decompress_if_gzipped(&gzipped, 100 * MIB).unwrap();
+    assert_eq!(unzipped, wasm, "the .wasm.gz is the same module");
+}
+
+#[test]
+fn the_inference_module_passes_the_ic_validation_and_exports_only_its_interface() {
+    check_canister("inference");
+}
+
+#[test]
+fn the_consumer_module_passes_the_ic_validation_and_exports_only_its_interface() {
+    check_canister("consumer");
+}
