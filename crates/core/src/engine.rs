@@ -267,16 +267,16 @@ impl<M: Memory> Engine<M> {
 
     /// Checks the arguments and runs the model; returns the outputs and the model's hash.
     fn run(&mut self, args: &InferArgs) -> Result<(Vec<Tensor>, ByteBuf), Error> {
-        if let Some(nonce) = &args.nonce {
-            if !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len()) {
-                return Err(Error::InvalidArgument {
-                    field: "nonce".into(),
-                    reason: format!(
-                        "must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes, got {}",
-                        nonce.len()
-                    ),
-                });
-            }
+        if let Some(nonce) = &args.nonce
+            && !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len())
+        {
+            return Err(Error::InvalidArgument {
+                field: "nonce".into(),
+                reason: format!(
+                    "must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes, got {}",
+                    nonce.len()
+                ),
+            });
         }
         let input_bytes = tensor::check_tensor_list(&args.inputs)?;
         limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, input_bytes)?;

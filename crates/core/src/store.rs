@@ -278,7 +278,7 @@ impl<M: Memory> ModelStore<M> {
                 reason: "the model is finalized and immutable".into(),
             });
         }
-        if args.offset % CHUNK_BYTES != 0 {
+        if !args.offset.is_multiple_of(CHUNK_BYTES) {
             return Err(invalid(
                 "offset",
                 &format!("must be a multiple of the chunk size {CHUNK_BYTES}"),
