@@ -1,27 +1,35 @@
-//! Certificates: the host's root key and the data certificates given to queries.
+//! Certificates: the host's root key, the certified state tree and its witnesses.
 //!
-//! A data certificate is CBOR (with the self-describing tag 55799) of
-//! `{ tree: HashTree, signature: blob }`, exactly the IC's `Certificate` without delegation:
+//! The host's state tree ([`crate::Host::state_tree`]) has the IC's layout:
 //!
 //! ```text
-//! root = fork( labeled "canister" ( ... labeled <canister id> ( labeled "certified_data" (leaf data) ) ... ),
-//!              labeled "time" (leaf LEB128(ns)) )
+//! /canister/<canister id>/certified_data     the canister's certified data
+//!                         /module_hash        SHA-256 of the installed module (if any)
+//!                         /controllers        CBOR (tag 55799) array of principals
+//! /subnet/<subnet id>/public_key              the root key, DER
+//!                    /canister_ranges         CBOR array of [first, last] principal pairs
+//!                    /node/<node id>/public_key   Ed25519 node keys (DER), if set
+//! /canister_ranges/<subnet id>/<first id>     the same ranges, as one shard
+//! /time                                       LEB128 of the host's time in ns
 //! ```
 //!
-//! All canisters of the host are in the state tree (sorted by id, as balanced forks); the
-//! certificate given to one canister prunes the others, so every canister's certificate at one
-//! moment has the same root hash. The signature is BLS12-381 min-sig (signature in G1, 48 bytes;
-//! public key in G2, 96 bytes) over `"\x0Dic-state-root" || root_hash`, with the hash-to-curve
-//! domain separator `BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_`, as the IC interface
-//! specification defines. The secret key is derived from the host's seed, so the root key is
-//! stable across restarts.
+//! (the HTTP layer adds `/request_status`). A [`LabeledTree`] becomes a hash tree with
+//! balanced forks over each node's sorted children; [`LabeledTree::witness`] prunes it to the
+//! requested paths, with absence proofs (the neighbouring labels) for paths that do not exist,
+//! so every witness of one tree has the same root hash. A certificate is CBOR (with the
+//! self-describing tag 55799) of `{ tree: HashTree, signature: blob }`, the IC's `Certificate`
+//! without delegation. The signature is BLS12-381 min-sig (signature in G1, 48 bytes; public
+//! key in G2, 96 bytes) over `"\x0Dic-state-root" || root_hash`, with the hash-to-curve domain
+//! separator `BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_`, as the IC interface specification
+//! defines. The secret key is derived from the host's seed, so the root key is stable across
+//! restarts.
 
-use candid::Principal;
 use ic_bls12_381::hash_to_curve::{ExpandMsgXmd, HashToCurve};
 use ic_bls12_381::{G1Affine, G1Projective, G2Affine, Scalar};
 use ic_certification::HashTree;
 use ic_certification::hash_tree::{fork, label, leaf, pruned};
 use sha2::{Digest, Sha256, Sha512};
+use std::collections::BTreeMap;
 
 /// DER prefix of an IC BLS12-381 G2 public key (OIDs 1.3.6.1.4.1.44668.5.3.1.2.1 and
 /// 1.3.6.1.4.1.44668.5.3.2.1), as agents expect the root key.
@@ -88,56 +96,166 @@ pub fn leb128(mut v: u64) -> Vec<u8> {
     }
 }
 
-fn canister_node(id: &Principal, data: &[u8]) -> HashTree {
-    label(id.as_slice(), label("certified_data", leaf(data.to_vec())))
+/// A node of the certified state tree before hashing: a leaf, or labelled children kept
+/// sorted by label (the IC's `LabeledTree`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabeledTree {
+    /// A value.
+    Leaf(Vec<u8>),
+    /// Children by label, sorted.
+    SubTree(BTreeMap<Vec<u8>, LabeledTree>),
 }
 
-/// Balanced forks over `canisters`; subtrees without `target` are pruned.
-fn canister_forks(canisters: &[(Principal, Vec<u8>)], target: &Principal) -> HashTree {
-    match canisters {
-        [] => ic_certification::hash_tree::empty(),
-        [(id, data)] => {
-            let node = canister_node(id, data);
-            if id == target {
-                node
-            } else {
-                pruned(node.digest())
+impl Default for LabeledTree {
+    fn default() -> Self {
+        LabeledTree::SubTree(BTreeMap::new())
+    }
+}
+
+/// What a witness must reveal below a node.
+#[derive(Debug)]
+enum Request {
+    /// Everything (a requested path ends here).
+    All,
+    /// Only these children.
+    Children(BTreeMap<Vec<u8>, Request>),
+}
+
+impl Request {
+    fn from_paths(paths: &[Vec<Vec<u8>>]) -> Request {
+        let mut root = Request::Children(BTreeMap::new());
+        for path in paths {
+            let mut node = &mut root;
+            for label in path {
+                match node {
+                    Request::All => break,
+                    Request::Children(children) => {
+                        node = children
+                            .entry(label.clone())
+                            .or_insert_with(|| Request::Children(BTreeMap::new()));
+                    }
+                }
+            }
+            *node = Request::All;
+        }
+        root
+    }
+}
+
+impl LabeledTree {
+    /// Inserts `value` at `path`, creating (or replacing leaves by) subtrees on the way.
+    pub fn insert(&mut self, path: &[&[u8]], value: LabeledTree) {
+        let Some((first, rest)) = path.split_first() else {
+            *self = value;
+            return;
+        };
+        if let LabeledTree::Leaf(_) = self {
+            *self = LabeledTree::default();
+        }
+        let LabeledTree::SubTree(children) = self else {
+            unreachable!("replaced by a subtree above")
+        };
+        children
+            .entry(first.to_vec())
+            .or_default()
+            .insert(rest, value);
+    }
+
+    /// The node at `path`, if any.
+    pub fn get(&self, path: &[&[u8]]) -> Option<&LabeledTree> {
+        match path.split_first() {
+            None => Some(self),
+            Some((first, rest)) => match self {
+                LabeledTree::SubTree(children) => children.get(*first)?.get(rest),
+                LabeledTree::Leaf(_) => None,
+            },
+        }
+    }
+
+    /// The whole tree as a hash tree (nothing pruned).
+    pub fn full(&self) -> HashTree {
+        match self {
+            LabeledTree::Leaf(v) => leaf(v.clone()),
+            LabeledTree::SubTree(children) => {
+                let entries: Vec<(&Vec<u8>, &LabeledTree)> = children.iter().collect();
+                forks(&entries, &mut |(l, t)| label(l.clone(), t.full()))
             }
         }
-        _ => {
-            if !canisters.iter().any(|(id, _)| id == target) {
-                return pruned(full_forks(canisters).digest());
+    }
+
+    /// The root hash.
+    pub fn digest(&self) -> [u8; 32] {
+        self.full().digest()
+    }
+
+    /// A witness revealing every value under each of `paths` and proving the absence of the
+    /// paths that do not exist (by revealing the neighbouring labels); everything else is
+    /// pruned. Its digest equals [`Self::digest`].
+    pub fn witness(&self, paths: &[Vec<Vec<u8>>]) -> HashTree {
+        self.witness_for(&Request::from_paths(paths))
+    }
+
+    fn witness_for(&self, request: &Request) -> HashTree {
+        let (children, wanted) = match (self, request) {
+            (_, Request::All) | (LabeledTree::Leaf(_), _) => return self.full(),
+            (LabeledTree::SubTree(children), Request::Children(wanted)) => (children, wanted),
+        };
+        // Which children to reveal, and how: `Some(request)` to descend, `None` to show only
+        // the label (a neighbour in an absence proof).
+        let mut shown: BTreeMap<&Vec<u8>, Option<&Request>> = BTreeMap::new();
+        for (l, sub) in wanted {
+            if children.contains_key(l) {
+                shown.insert(l, Some(sub));
+                continue;
             }
-            let mid = canisters.len() / 2;
+            if let Some((before, _)) = children.range::<Vec<u8>, _>(..l.clone()).next_back() {
+                shown.entry(before).or_insert(None);
+            }
+            if let Some((after, _)) = children.range::<Vec<u8>, _>(l.clone()..).next() {
+                shown.entry(after).or_insert(None);
+            }
+        }
+        let entries: Vec<(&Vec<u8>, &LabeledTree)> = children.iter().collect();
+        witness_forks(&entries, &shown)
+    }
+}
+
+/// Balanced forks over sorted entries (the shape both [`LabeledTree::full`] and witnesses use).
+fn forks<'a>(
+    entries: &[(&'a Vec<u8>, &'a LabeledTree)],
+    node: &mut dyn FnMut((&'a Vec<u8>, &'a LabeledTree)) -> HashTree,
+) -> HashTree {
+    match entries {
+        [] => ic_certification::hash_tree::empty(),
+        [one] => node(*one),
+        _ => {
+            let mid = entries.len() / 2;
+            let left = forks(&entries[..mid], node);
+            fork(left, forks(&entries[mid..], node))
+        }
+    }
+}
+
+fn witness_forks(
+    entries: &[(&Vec<u8>, &LabeledTree)],
+    shown: &BTreeMap<&Vec<u8>, Option<&Request>>,
+) -> HashTree {
+    if !entries.iter().any(|(l, _)| shown.contains_key(l)) {
+        return pruned(forks(entries, &mut |(l, t)| label(l.clone(), t.full())).digest());
+    }
+    match entries {
+        [(l, t)] => match shown[l] {
+            Some(request) => label((*l).clone(), t.witness_for(request)),
+            None => label((*l).clone(), pruned(t.digest())),
+        },
+        _ => {
+            let mid = entries.len() / 2;
             fork(
-                canister_forks(&canisters[..mid], target),
-                canister_forks(&canisters[mid..], target),
+                witness_forks(&entries[..mid], shown),
+                witness_forks(&entries[mid..], shown),
             )
         }
     }
-}
-
-fn full_forks(canisters: &[(Principal, Vec<u8>)]) -> HashTree {
-    match canisters {
-        [] => ic_certification::hash_tree::empty(),
-        [(id, data)] => canister_node(id, data),
-        _ => {
-            let mid = canisters.len() / 2;
-            fork(full_forks(&canisters[..mid]), full_forks(&canisters[mid..]))
-        }
-    }
-}
-
-/// Builds the witness tree for `target`: `canisters` must be sorted by id.
-pub fn state_tree(
-    canisters: &[(Principal, Vec<u8>)],
-    target: &Principal,
-    time_ns: u64,
-) -> HashTree {
-    fork(
-        label("canister", canister_forks(canisters, target)),
-        label("time", leaf(leb128(time_ns))),
-    )
 }
 
 /// Signs the tree and encodes the certificate as CBOR with the self-describing tag.
@@ -168,21 +286,79 @@ mod tests {
         assert_eq!(leb128(624_485), [0xe5, 0x8e, 0x26]);
     }
 
+    fn sample() -> LabeledTree {
+        let mut t = LabeledTree::default();
+        for i in [1u8, 3, 5, 7, 9] {
+            t.insert(
+                &[b"canister", &[i], b"certified_data"],
+                LabeledTree::Leaf(vec![i; 3]),
+            );
+            t.insert(
+                &[b"canister", &[i], b"module_hash"],
+                LabeledTree::Leaf(vec![i; 32]),
+            );
+        }
+        t.insert(&[b"time"], LabeledTree::Leaf(leb128(42)));
+        t
+    }
+
+    fn path(labels: &[&[u8]]) -> Vec<Vec<u8>> {
+        labels.iter().map(|l| l.to_vec()).collect()
+    }
+
     #[test]
-    fn witness_root_is_the_same_for_every_canister() {
-        let ids: Vec<(Principal, Vec<u8>)> = (0u8..5)
-            .map(|i| {
-                (
-                    Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, i, 1, 1]),
-                    vec![i; 3],
-                )
-            })
-            .collect();
-        let roots: Vec<_> = ids
-            .iter()
-            .map(|(id, _)| state_tree(&ids, id, 42).digest())
-            .collect();
-        assert!(roots.windows(2).all(|w| w[0] == w[1]));
+    fn every_witness_has_the_root_hash_of_the_tree() {
+        let t = sample();
+        let root = t.digest();
+        let requests: Vec<Vec<Vec<Vec<u8>>>> = vec![
+            vec![],
+            vec![path(&[b"time"])],
+            vec![
+                path(&[b"canister", &[5], b"certified_data"]),
+                path(&[b"time"]),
+            ],
+            vec![path(&[b"canister", &[4]])],
+            vec![path(&[b"canister", &[0], b"x"]), path(&[b"nothing"])],
+            vec![path(&[b"canister"])],
+            vec![path(&[b"time", b"deeper"])],
+        ];
+        for paths in requests {
+            assert_eq!(t.witness(&paths).digest(), root, "{paths:?}");
+        }
+    }
+
+    #[test]
+    fn witnesses_reveal_requested_values_and_prove_absence() {
+        use ic_certification::hash_tree::LookupResult;
+        let t = sample();
+        let w = t.witness(&[path(&[b"canister", &[5], b"certified_data"])]);
+        assert_eq!(
+            w.lookup_path([&b"canister"[..], &[5], b"certified_data"]),
+            LookupResult::Found(&[5u8, 5, 5][..])
+        );
+        // Not requested: pruned (unknown), not absent.
+        assert_eq!(
+            w.lookup_path([&b"canister"[..], &[5], b"module_hash"]),
+            LookupResult::Unknown
+        );
+        assert_eq!(
+            w.lookup_path([&b"canister"[..], &[3], b"certified_data"]),
+            LookupResult::Unknown
+        );
+        // Missing labels, below, between and above the existing ones: proven absent.
+        for missing in [0u8, 4, 8, 10] {
+            let w = t.witness(&[path(&[b"canister", &[missing], b"certified_data"])]);
+            assert_eq!(
+                w.lookup_path([&b"canister"[..], &[missing], b"certified_data"]),
+                LookupResult::Absent,
+                "canister {missing}"
+            );
+        }
+        let w = t.witness(&[path(&[b"request_status", &[1; 32], b"status"])]);
+        assert_eq!(
+            w.lookup_path([&b"request_status"[..], &[1; 32], b"status"]),
+            LookupResult::Absent
+        );
     }
 
     #[test]

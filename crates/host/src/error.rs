@@ -115,6 +115,9 @@ pub enum HostError {
     /// Compiling or instantiating the module failed inside wasmtime.
     #[error("wasm engine error: {0}")]
     Engine(String),
+    /// Saving or restoring the host's state failed.
+    #[error("persistence: {0}")]
+    Persist(String),
     /// Reading or writing the compiled-module cache failed.
     #[error("module cache: {0}")]
     Cache(#[from] std::io::Error),

@@ -1,11 +1,11 @@
 //! The [`Host`]: canisters, the message queue, call contexts, time and the public API.
 
-use crate::certificate::{RootKey, encode_certificate, state_tree};
+use crate::certificate::{LabeledTree, RootKey, encode_certificate, leb128};
 use crate::engine;
 use crate::error::{HostError, Reject, RejectCode};
 use crate::runtime::{
-    ApiKind, CanisterState, CanisterStatus, Entry, ExecContext, ExecError, Executed, OutgoingCall,
-    Response, Runtime, StoreData,
+    ApiKind, CanisterState, CanisterStatus, Entry, ExecContext, ExecError, Executed,
+    InstanceSnapshot, OutgoingCall, Response, Runtime, StoreData,
 };
 use crate::stable::StableMemory;
 use crate::validate::{ValidationLimits, decompress_if_gzipped};
@@ -164,10 +164,12 @@ enum Message {
     },
 }
 
-struct Canister {
-    state: CanisterState,
-    runtime: Option<Runtime>,
-    logs: Vec<LogRecord>,
+pub(crate) struct Canister {
+    pub(crate) state: CanisterState,
+    pub(crate) runtime: Option<Runtime>,
+    pub(crate) logs: Vec<LogRecord>,
+    /// The installed module as given (raw or gzipped): what persistence saves.
+    pub(crate) wasm: Option<Arc<Vec<u8>>>,
 }
 
 /// Install modes.
@@ -194,6 +196,7 @@ pub struct Host {
     ingress_instructions: HashMap<u64, (u64, u64)>,
     next_id: u64,
     raw_rand_counter: u64,
+    node_keys: Vec<(Principal, Vec<u8>)>,
 }
 
 fn canister_id(index: u64) -> Principal {
@@ -207,7 +210,8 @@ impl Host {
     pub fn new(config: HostConfig) -> Host {
         let root_key = RootKey::from_seed(&config.seed);
         let root_key_der = Arc::new(root_key.public_key_der());
-        let subnet_id = Principal::self_authenticating(root_key.public_key());
+        // As agents derive the root subnet's id when a certificate has no delegation.
+        let subnet_id = Principal::self_authenticating(root_key.public_key_der());
         Host {
             time_ns: config.start_time_ns,
             config,
@@ -223,6 +227,7 @@ impl Host {
             ingress_instructions: HashMap::new(),
             next_id: 0,
             raw_rand_counter: 0,
+            node_keys: Vec::new(),
         }
     }
 
@@ -282,6 +287,7 @@ impl Host {
                 state,
                 runtime: None,
                 logs: Vec::new(),
+                wasm: None,
             },
         );
         id
@@ -569,6 +575,7 @@ impl Host {
             Ok(rt) => {
                 c.state.stable_memory.commit();
                 c.runtime = Some(rt);
+                c.wasm = Some(Arc::new(wasm.to_vec()));
                 c.state.module_hash = Some(module_hash);
                 c.state.version += 1;
                 Ok(InstallOutcome { instructions: used })
@@ -604,6 +611,28 @@ impl Host {
         method: &str,
         arg: &[u8],
     ) -> Result<CallOutcome, HostError> {
+        let inspected = self.inspect_message(canister, sender, method, arg)?;
+        if let Err(reject) = inspected.result {
+            self.time_ns += 1;
+            return Ok(CallOutcome {
+                result: Err(reject),
+                ..inspected
+            });
+        }
+        self.update_call_accepted(canister, sender, method, arg)
+    }
+
+    /// Runs `canister_inspect_message` (if the canister is running and exports it) on an
+    /// ingress message, as the IC does before accepting it. `result` is `Ok(vec![])` when the
+    /// message is accepted, or the reject a client gets without the call being executed. Nothing
+    /// the method changes is kept.
+    pub fn inspect_message(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<CallOutcome, HostError> {
         if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
             return Err(HostError::PayloadTooLarge {
                 size: arg.len(),
@@ -611,45 +640,67 @@ impl Host {
             });
         }
         let c = self.canister(canister)?;
-        if c.state.status == CanisterStatus::Running
-            && c.runtime
+        let accepted = CallOutcome {
+            result: Ok(Vec::new()),
+            instructions: 0,
+            message_instructions: 0,
+        };
+        if c.state.status != CanisterStatus::Running
+            || !c
+                .runtime
                 .as_ref()
                 .is_some_and(|r| r.exports("canister_inspect_message"))
         {
-            let ctx = self.ctx(
-                ApiKind::InspectMessage,
-                sender,
-                method,
-                arg,
-                self.config.limits.inspect_message,
-            );
-            let ex = self
-                .run(
-                    canister,
-                    &Entry::Export("canister_inspect_message".into()),
-                    ctx,
-                    false,
-                )
-                .expect("installed");
-            let rejected = match ex.result {
-                Err(e) => Some(e.into_reject(&canister)),
-                Ok(()) if !ex.ctx.accepted => Some(Reject::new(
-                    RejectCode::CanisterReject,
-                    format!(
-                        "Canister {canister} rejected the message in canister_inspect_message (it did not call ic0.accept_message)"
-                    ),
-                )),
-                Ok(()) => None,
-            };
-            if let Some(reject) = rejected {
-                self.time_ns += 1;
-                return Ok(CallOutcome {
-                    result: Err(reject),
-                    instructions: ex.instructions,
-                    message_instructions: ex.instructions,
-                });
-            }
+            return Ok(accepted);
         }
+        let ctx = self.ctx(
+            ApiKind::InspectMessage,
+            sender,
+            method,
+            arg,
+            self.config.limits.inspect_message,
+        );
+        let ex = self
+            .run(
+                canister,
+                &Entry::Export("canister_inspect_message".into()),
+                ctx,
+                false,
+            )
+            .expect("installed");
+        let rejected = match ex.result {
+            Err(e) => Some(e.into_reject(&canister)),
+            Ok(()) if !ex.ctx.accepted => Some(Reject::new(
+                RejectCode::CanisterReject,
+                format!(
+                    "Canister {canister} rejected the message in canister_inspect_message (it did not call ic0.accept_message)"
+                ),
+            )),
+            Ok(()) => None,
+        };
+        Ok(CallOutcome {
+            result: rejected.map_or(Ok(Vec::new()), Err),
+            instructions: ex.instructions,
+            message_instructions: ex.instructions,
+        })
+    }
+
+    /// Executes an ingress update call that was already accepted (see
+    /// [`Self::inspect_message`]): runs the whole call tree to completion.
+    pub fn update_call_accepted(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<CallOutcome, HostError> {
+        if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
+            return Err(HostError::PayloadTooLarge {
+                size: arg.len(),
+                limit: MAX_INGRESS_PAYLOAD_BYTES,
+            });
+        }
+        self.canister(canister)?;
         let id = self.fresh_id();
         self.queue.push_back(Message::Request {
             caller: sender,
@@ -745,14 +796,106 @@ impl Host {
         })
     }
 
-    /// The certificate a query to `canister` would get now.
+    /// The certificate a query to `canister` would get now: a witness of
+    /// `/canister/<canister>/certified_data` and `/time` in [`Self::state_tree`].
     pub fn data_certificate(&self, canister: Principal) -> Vec<u8> {
-        let all: Vec<(Principal, Vec<u8>)> = self
-            .canisters
-            .iter()
-            .map(|(id, c)| (*id, c.state.certified_data.clone()))
-            .collect();
-        encode_certificate(state_tree(&all, &canister, self.time_ns), &self.root_key)
+        let paths = [
+            vec![
+                b"canister".to_vec(),
+                canister.as_slice().to_vec(),
+                b"certified_data".to_vec(),
+            ],
+            vec![b"time".to_vec()],
+        ];
+        self.sign_tree(self.state_tree().witness(&paths))
+    }
+
+    /// The certified state tree now (layout in [`crate::certificate`]).
+    pub fn state_tree(&self) -> LabeledTree {
+        let mut tree = LabeledTree::default();
+        for (id, c) in &self.canisters {
+            let base: [&[u8]; 2] = [b"canister", id.as_slice()];
+            let at = |name: &'static [u8]| [base[0], base[1], name];
+            tree.insert(
+                &at(b"certified_data"),
+                LabeledTree::Leaf(c.state.certified_data.clone()),
+            );
+            if let Some(hash) = c.state.module_hash {
+                tree.insert(&at(b"module_hash"), LabeledTree::Leaf(hash.to_vec()));
+            }
+            let controllers = ciborium::Value::Array(
+                c.state
+                    .controllers
+                    .iter()
+                    .map(|p| ciborium::Value::Bytes(p.as_slice().to_vec()))
+                    .collect(),
+            );
+            tree.insert(
+                &at(b"controllers"),
+                LabeledTree::Leaf(self_describing_cbor(controllers)),
+            );
+        }
+        let subnet: [&[u8]; 2] = [b"subnet", self.subnet_id.as_slice()];
+        tree.insert(
+            &[subnet[0], subnet[1], b"public_key"],
+            LabeledTree::Leaf(self.root_key_der.as_ref().clone()),
+        );
+        let (first, last) = Self::canister_range();
+        let ranges = ciborium::Value::Array(vec![ciborium::Value::Array(vec![
+            ciborium::Value::Bytes(first.as_slice().to_vec()),
+            ciborium::Value::Bytes(last.as_slice().to_vec()),
+        ])]);
+        let ranges = self_describing_cbor(ranges);
+        tree.insert(
+            &[b"canister_ranges", subnet[1], first.as_slice()],
+            LabeledTree::Leaf(ranges.clone()),
+        );
+        tree.insert(
+            &[subnet[0], subnet[1], b"canister_ranges"],
+            LabeledTree::Leaf(ranges),
+        );
+        for (node, key) in &self.node_keys {
+            tree.insert(
+                &[
+                    subnet[0],
+                    subnet[1],
+                    b"node",
+                    node.as_slice(),
+                    b"public_key",
+                ],
+                LabeledTree::Leaf(key.clone()),
+            );
+        }
+        tree.insert(&[b"time"], LabeledTree::Leaf(leb128(self.time_ns)));
+        tree
+    }
+
+    /// Signs a (witness) tree with the root key: a certificate, CBOR with tag 55799.
+    pub fn sign_tree(&self, tree: ic_certification::HashTree) -> Vec<u8> {
+        encode_certificate(tree, &self.root_key)
+    }
+
+    /// The first and last id of the canisters this host creates (its subnet's only range).
+    pub fn canister_range() -> (Principal, Principal) {
+        (canister_id(0), canister_id(u64::MAX))
+    }
+
+    /// Declares the subnet's nodes: (node id, DER public key) pairs published at
+    /// `/subnet/<subnet id>/node/<node id>/public_key`, which agents use to check signed
+    /// query responses.
+    pub fn set_node_public_keys(&mut self, nodes: Vec<(Principal, Vec<u8>)>) {
+        self.node_keys = nodes;
+    }
+
+    /// 32 bytes derived from the host's seed for `purpose` (e.g. a node's signing key), so
+    /// keys stay the same across restarts of a host with the same seed.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"icinfer-host derived secret v1");
+        h.update((purpose.len() as u64).to_be_bytes());
+        h.update(purpose.as_bytes());
+        h.update(&self.config.seed);
+        h.finalize().into()
     }
 
     /// Runs heartbeats and due global timers, then every queued message; advances time by 1 ns.
@@ -784,6 +927,58 @@ impl Host {
         }
         self.run_queue();
         self.time_ns += 1;
+    }
+
+    // ----- Persistence support (see `persist`).
+
+    pub(crate) fn counters(&self) -> (u64, u64, u64) {
+        (self.next_canister, self.next_id, self.raw_rand_counter)
+    }
+
+    pub(crate) fn restore_counters(&mut self, time_ns: u64, counters: (u64, u64, u64)) {
+        self.time_ns = time_ns;
+        (self.next_canister, self.next_id, self.raw_rand_counter) = counters;
+    }
+
+    pub(crate) fn canisters_mut(&mut self) -> impl Iterator<Item = (&Principal, &mut Canister)> {
+        self.canisters.iter_mut()
+    }
+
+    pub(crate) fn validation_limits(&self) -> ValidationLimits {
+        self.config.validation.clone()
+    }
+
+    pub(crate) fn module_cache_dir(&self) -> Option<PathBuf> {
+        self.config.module_cache_dir.clone()
+    }
+
+    pub(crate) fn restore_canister(
+        &mut self,
+        state: CanisterState,
+        module: Option<(Arc<engine::CompiledModule>, InstanceSnapshot, Vec<u8>)>,
+        logs: Vec<LogRecord>,
+    ) -> Result<(), HostError> {
+        let id = state
+            .id
+            .ok_or_else(|| HostError::Persist("a canister without id".into()))?;
+        let (runtime, wasm) = match module {
+            Some((compiled, snapshot, wasm)) => {
+                let mut rt = Runtime::new(compiled, StoreData::default())?;
+                rt.restore_snapshot(snapshot)?;
+                (Some(rt), Some(Arc::new(wasm)))
+            }
+            None => (None, None),
+        };
+        self.canisters.insert(
+            id,
+            Canister {
+                state,
+                runtime,
+                logs,
+                wasm,
+            },
+        );
+        Ok(())
     }
 
     // ----- Internals.
@@ -1177,6 +1372,13 @@ impl Host {
             self.respond(origin, result, refund);
         }
     }
+}
+
+fn self_describing_cbor(value: ciborium::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(&ciborium::Value::Tag(55799, Box::new(value)), &mut out)
+        .expect("serialising into a Vec cannot fail");
+    out
 }
 
 impl StableMemory {

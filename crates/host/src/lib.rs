@@ -58,8 +58,9 @@
 //!
 //! ## State
 //! A canister's durable state outside its instance is the plain [`CanisterState`] (stable
-//! memory, certified data, controllers, module hash, timer, cycles), so a `serve` mode can
-//! persist it together with the heap.
+//! memory, certified data, controllers, module hash, timer, cycles). [`Host::save`] writes it,
+//! with the heap, the mutable globals, the module and the logs, to a directory and
+//! [`Host::load`] restores it ([`persist`]).
 
 pub mod certificate;
 pub mod cost;
@@ -67,18 +68,21 @@ pub mod engine;
 mod error;
 mod host;
 pub mod ic0;
+pub mod persist;
 mod runtime;
 pub mod stable;
 mod system_api;
 pub mod validate;
 
 pub use candid::Principal;
+pub use certificate::LabeledTree;
 pub use error::{HostError, Reject, RejectCode};
 pub use host::{
     CallOutcome, Host, HostConfig, InstallOutcome, InstructionLimits, LogRecord,
     MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
     MAX_UPDATE_REPLY_BYTES,
 };
+pub use ic_certification;
 pub use runtime::{CanisterState, CanisterStatus, ExecError};
 pub use stable::StableMemory;
 pub use validate::{

@@ -335,9 +335,10 @@ pub(crate) struct Executed {
 
 /// Heap and globals of an instance.
 pub(crate) struct InstanceSnapshot {
-    heap: Vec<u8>,
-    pages: Option<u64>,
-    globals: Vec<Val>,
+    pub heap: Vec<u8>,
+    /// Memory size in 64 KiB Wasm pages (`None` without a memory).
+    pub pages: Option<u64>,
+    pub globals: Vec<Val>,
 }
 
 /// A canister's live instance.

@@ -146,6 +146,26 @@ impl StableMemory {
         self.undo.last().map_or(0, |u| u.saved.len())
     }
 
+    /// The written 4 KiB pages, by index (unwritten pages read as zeros). Only meaningful
+    /// outside a transaction.
+    pub fn pages(&self) -> impl Iterator<Item = (u64, &[u8; PAGE_SIZE])> {
+        self.pages.iter().map(|(i, p)| (*i, p.as_ref()))
+    }
+
+    /// A memory of `size_pages` Wasm pages holding `pages` (4 KiB pages by index).
+    /// Pages beyond the size are dropped.
+    pub fn from_pages(
+        size_pages: u64,
+        pages: impl IntoIterator<Item = (u64, Box<[u8; PAGE_SIZE]>)>,
+    ) -> Self {
+        let limit = size_pages.saturating_mul(WASM_PAGE_SIZE) / PAGE_SIZE as u64;
+        StableMemory {
+            size_pages,
+            pages: pages.into_iter().filter(|(i, _)| *i < limit).collect(),
+            undo: Vec::new(),
+        }
+    }
+
     /// The contents as one byte vector (for persistence and tests; allocates the full size).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![0u8; self.size_bytes() as usize];
