@@ -1,5 +1,5 @@
 """An independent implementation of docs/hashing.md, used to make the golden vectors that
-crates/core pins. Run: python3 docs/reference/hashing.py"""
+crates/verify pins. Run: python3 docs/reference/hashing.py"""
 
 import hashlib
 import struct
@@ -32,8 +32,36 @@ def output_hash(tensors):
     return hashlib.sha256(b"icinfer/v1/outputs\0" + encode_tensor_list(tensors)).hexdigest()
 
 
+def leb128(n):
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if n == 0:
+            return bytes(out + bytes([byte]))
+        out.append(byte | 0x80)
+
+
+def head_commitment(size, root):
+    """The certified data: the IC hash-tree root hash of
+    fork(labeled "log_root" (leaf root), labeled "log_size" (leaf leb128(size)))."""
+
+    def h(domain, *parts):
+        return hashlib.sha256(bytes([len(domain)]) + domain + b"".join(parts)).digest()
+
+    def labeled_leaf(label, value):
+        return h(b"ic-hashtree-labeled", label, h(b"ic-hashtree-leaf", value))
+
+    return h(
+        b"ic-hashtree-fork",
+        labeled_leaf(b"log_root", root),
+        labeled_leaf(b"log_size", leb128(size)),
+    ).hex()
+
+
 if __name__ == "__main__":
     golden = [("b", "i64", [1, 2], [3, 4]), ("a", "f32", [3], [0.5, 0.25, -1.0])]
     print("inputs        ", input_hash(golden))
     print("inputs, salted", input_hash(golden, b"\x42" * 16))
     print("outputs       ", output_hash(golden))
+    print("head(300, ab*32)", head_commitment(300, b"\xab" * 32))
+    print("head(0, empty)  ", head_commitment(0, hashlib.sha256(b"").digest()))

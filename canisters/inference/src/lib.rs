@@ -6,13 +6,16 @@
 //! a small payload could inflate, and the quota bounds it. There is no `pre_upgrade`: all durable state
 //! lives in stable structures; `post_upgrade` reopens them, refusing a layout it does not
 //! know, and a timer then rebuilds the heap cache of optimised plans one model per message.
+//! `init` and `post_upgrade` also set the certified data to the log's head, which every
+//! `infer` then updates in the same message as its log entry.
 
 use candid::Principal;
 use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogEntry, LogPage,
-    LogPageArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress, UploadStatus,
+    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogConsistency,
+    LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo,
+    QueryInferResult, Stats, UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use icinfer_core::{Engine, Environment};
 use std::cell::RefCell;
@@ -48,6 +51,12 @@ impl Environment for Ic {
             0
         }
     }
+    fn set_certified_data(&self, data: &[u8]) {
+        ic_cdk::api::certified_data_set(data)
+    }
+    fn data_certificate(&self) -> Option<Vec<u8>> {
+        ic_cdk::api::data_certificate()
+    }
 }
 
 fn read<R>(f: impl FnOnce(&Engine<DefaultMemoryImpl>) -> R) -> R {
@@ -64,6 +73,8 @@ fn open_engine() {
             "refusing to start: {e}. Stable memory is left untouched."
         ))
     });
+    // Certified data does not survive an upgrade; the Merkle tree does.
+    engine.certify_head(&Ic);
     ENGINE.set(Some(engine));
 }
 
@@ -175,6 +186,24 @@ fn log_entries(args: LogPageArgs) -> Result<LogPage, Error> {
 #[query]
 fn find_log_entries(args: FindLogArgs) -> Result<FindLogResult, Error> {
     read(|engine| engine.find_log_entries(&args))
+}
+
+/// The log's size and Merkle root, certified: the certificate is present in query calls.
+#[query]
+fn log_head() -> LogHead {
+    read(|engine| engine.log_head(&Ic))
+}
+
+/// An entry with its inclusion proof, linked to the certified head.
+#[query]
+fn log_proof(args: LogProofArgs) -> Result<LogProof, Error> {
+    read(|engine| engine.log_proof(&Ic, &args))
+}
+
+/// Proof that the log at `from_size` is a prefix of the log at `to_size`.
+#[query]
+fn log_consistency(args: LogConsistencyArgs) -> Result<LogConsistency, Error> {
+    read(|engine| engine.log_consistency(&Ic, &args))
 }
 
 #[query]

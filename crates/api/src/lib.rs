@@ -162,6 +162,10 @@ pub struct CreateModelArgs {
     pub sha256: Digest,
     pub size_bytes: u64,
     pub description: Option<String>,
+    /// Input facts that replace the model's own at finalize, by input name: for models
+    /// whose inputs tract cannot determine (e.g. an image model with free height and
+    /// width that only runs at fixed sizes).
+    pub input_facts: Option<Vec<TensorFact>>,
 }
 
 /// One chunk of a model upload. `offset` must be a multiple of the canister's chunk size
@@ -307,6 +311,63 @@ pub struct FindLogArgs {
 pub struct FindLogResult {
     pub entries: Vec<LogEntry>,
     pub next: Option<u64>,
+}
+
+/// The head of the log: its size and RFC 9162 Merkle root, with the IC's certificate of
+/// them (docs/provenance.md).
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogHead {
+    pub tree_size: u64,
+    /// The Merkle root of the first `tree_size` entries (SHA-256 of "" when empty).
+    pub root_hash: Digest,
+    /// The IC's data certificate: present in non-replicated query calls only.
+    pub certificate: Option<ByteBuf>,
+    /// CBOR hash tree labelling `log_root` and `log_size`, whose root hash is the canister's
+    /// certified data.
+    pub witness: ByteBuf,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogProofArgs {
+    /// The entry's sequence number.
+    pub index: u64,
+    /// Prove inclusion in the tree of this many entries (a head seen earlier); the current
+    /// size when absent.
+    pub tree_size: Option<u64>,
+}
+
+/// An entry with its proof of inclusion, linked to the certified head.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogProof {
+    pub entry: LogEntry,
+    /// The entry's canonical encoding: the Merkle leaf is SHA-256(0x00 || entry_bytes).
+    pub entry_bytes: ByteBuf,
+    pub tree_size: u64,
+    /// The Merkle root of the first `tree_size` entries.
+    pub tree_root: Digest,
+    /// RFC 9162 inclusion proof of the entry in the tree of `tree_size` entries.
+    pub inclusion_proof: Vec<Digest>,
+    /// RFC 9162 consistency proof from `tree_size` to `head.tree_size` (empty when equal).
+    pub consistency_proof: Vec<Digest>,
+    pub head: LogHead,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogConsistencyArgs {
+    pub from_size: u64,
+    pub to_size: u64,
+}
+
+/// Proof that the log of `from_size` entries is a prefix of the log of `to_size` entries.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogConsistency {
+    pub from_size: u64,
+    pub from_root: Digest,
+    pub to_size: u64,
+    pub to_root: Digest,
+    /// RFC 9162 consistency proof from `from_size` to `to_size`.
+    pub proof: Vec<Digest>,
+    pub head: LogHead,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,25 +2,29 @@
 //! stands for the IC's system API, so the whole canister logic runs natively in tests.
 //!
 //! Each operation checks everything it can before it changes anything: a call that returns
-//! an error leaves the state as it found it. `infer` runs the model and appends to the log
-//! in one synchronous call, so on the IC a trap anywhere in it commits nothing.
+//! an error leaves the state as it found it. `infer` runs the model, appends to the log and
+//! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
+//! anywhere in it commits nothing.
 
 use crate::limits::{
     MAX_ADMINS, MAX_CACHED_PLANS, MAX_INPUT_BYTES, MAX_NONCE_BYTES, MAX_OUTPUT_BYTES,
     MIN_NONCE_BYTES,
 };
 use crate::memory::{self, LayoutError, VMem};
-use crate::provenance::ProvenanceLog;
+use crate::merkle::TreeError;
+use crate::provenance::{self, ProvenanceLog};
 use crate::runtime::{self, Plan};
-use crate::store::{ModelStore, ReadyFacts, limit};
+use crate::store::{ModelRecord, ModelStore, ReadyFacts, limit};
 use crate::tensor;
 use candid::Principal;
 use ic_stable_structures::{BTreeSet, Memory};
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogEntry, LogPage,
-    LogPageArgs, ModelInfo, QueryInferResult, Stats, Tensor, UploadChunkArgs, UploadProgress,
-    UploadStatus,
+    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogConsistency,
+    LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo,
+    QueryInferResult, Stats, Tensor, UploadChunkArgs, UploadProgress, UploadStatus,
 };
+use icinfer_verify::head::{encode_head_witness, head_commitment};
+use icinfer_verify::merkle::Hash;
 use serde_bytes::ByteBuf;
 
 /// What the engine needs from the platform. The canister implements it with ic-cdk; tests
@@ -33,6 +37,10 @@ pub trait Environment {
     /// Instructions the current message has used so far.
     fn instructions(&self) -> u64;
     fn heap_bytes(&self) -> u64;
+    /// Sets the canister's certified data (at most 32 bytes).
+    fn set_certified_data(&self, data: &[u8]);
+    /// The IC's certificate of the certified data: only in non-replicated queries.
+    fn data_certificate(&self) -> Option<Vec<u8>>;
 }
 
 pub struct Engine<M: Memory> {
@@ -65,10 +73,30 @@ impl<M: Memory + Clone> Engine<M> {
                     m(memory::LOG_INDEX),
                     m(memory::LOG_DATA),
                     m(memory::LOG_SEARCH),
+                    m(memory::MERKLE),
                 ),
             )
         } else {
-            memory::check_layout(&manager)?;
+            let version = memory::check_layout(&manager)?;
+            let log = if version < 2 {
+                // Layout 1 had no Merkle tree: build it from the entries, then record the
+                // new layout version, in the same (upgrade) message.
+                let log = ProvenanceLog::open_building_tree(
+                    m(memory::LOG_INDEX),
+                    m(memory::LOG_DATA),
+                    m(memory::LOG_SEARCH),
+                    m(memory::MERKLE),
+                );
+                memory::write_layout_header(&m(memory::LAYOUT));
+                log
+            } else {
+                ProvenanceLog::open(
+                    m(memory::LOG_INDEX),
+                    m(memory::LOG_DATA),
+                    m(memory::LOG_SEARCH),
+                    m(memory::MERKLE),
+                )?
+            };
             (
                 ModelStore::open(
                     m(memory::MODELS),
@@ -77,11 +105,7 @@ impl<M: Memory + Clone> Engine<M> {
                     m(memory::FREE_BLOCKS),
                 ),
                 BTreeSet::init(m(memory::ADMINS)),
-                ProvenanceLog::open(
-                    m(memory::LOG_INDEX),
-                    m(memory::LOG_DATA),
-                    m(memory::LOG_SEARCH),
-                ),
+                log,
             )
         };
         Ok(Self {
@@ -194,7 +218,8 @@ impl<M: Memory> Engine<M> {
                 actual: ByteBuf::from(sha256.to_vec()),
             });
         }
-        let loaded = runtime::load(&bytes)?;
+        let declared = record.input_facts.as_deref().unwrap_or_default();
+        let loaded = runtime::load(&bytes, declared)?;
         drop(bytes);
         let facts = ReadyFacts {
             finalized_at_ns: env.now_ns(),
@@ -245,6 +270,7 @@ impl<M: Memory> Engine<M> {
             instructions: env.instructions(),
         };
         self.log.append(&entry);
+        self.certify_head(env);
         self.last_infer_instructions = Some(entry.instructions);
         Ok(InferResult {
             outputs,
@@ -288,7 +314,7 @@ impl<M: Memory> Engine<M> {
             });
         };
         let ordered = runtime::match_inputs(&facts.inputs, &args.inputs)?;
-        let plan = self.plan(&args.model_id, &record.sha256)?;
+        let plan = self.plan(&args.model_id, &record)?;
         let outputs = runtime::run(&plan, &facts.outputs, &ordered)?;
         let output_bytes = outputs
             .iter()
@@ -300,7 +326,8 @@ impl<M: Memory> Engine<M> {
 
     /// The cached plan, or one loaded again from stable memory (after an upgrade, or when
     /// the cache evicted it). The bytes are checked against the recorded hash first.
-    fn plan(&mut self, id: &str, sha256: &[u8]) -> Result<Plan, Error> {
+    fn plan(&mut self, id: &str, record: &ModelRecord) -> Result<Plan, Error> {
+        let sha256 = record.sha256.as_slice();
         if let Some(plan) = self.plans.get(id, sha256) {
             return Ok(plan);
         }
@@ -310,7 +337,8 @@ impl<M: Memory> Engine<M> {
             sha256,
             "stored bytes of finalized model '{id}' no longer match its SHA-256"
         );
-        let plan = runtime::load(&bytes)?.plan;
+        let declared = record.input_facts.as_deref().unwrap_or_default();
+        let plan = runtime::load(&bytes, declared)?.plan;
         self.plans.insert(id, sha256, plan.clone());
         Ok(plan)
     }
@@ -328,7 +356,8 @@ impl<M: Memory> Engine<M> {
             .into_iter()
             .filter(|m| m.finalized_at_ns.is_some())
             .find(|m| self.plans.get(&m.id, &m.sha256).is_none())?;
-        self.plan(&candidate.id, &candidate.sha256).ok()?;
+        let record = self.store.require(&candidate.id).ok()?;
+        self.plan(&candidate.id, &record).ok()?;
         Some(candidate.id)
     }
 
@@ -355,6 +384,141 @@ impl<M: Memory> Engine<M> {
 
     pub fn log(&self) -> &ProvenanceLog<VMem<M>> {
         &self.log
+    }
+
+    /// Sets the certified data to the commitment to the log's head (`icinfer_verify::head`).
+    /// Called after every append, and in init and post_upgrade: certified data does not
+    /// survive an upgrade, the tree does.
+    pub fn certify_head(&self, env: &impl Environment) {
+        let (size, root) = self.head();
+        env.set_certified_data(&head_commitment(size, &root));
+    }
+
+    fn head(&self) -> (u64, Hash) {
+        let tree = self.log.tree();
+        (tree.len(), tree.root())
+    }
+
+    /// The certified head: size, root, the witness and, in a non-replicated query, the
+    /// IC's certificate. O(log n).
+    pub fn log_head(&self, env: &impl Environment) -> LogHead {
+        let (tree_size, root) = self.head();
+        LogHead {
+            tree_size,
+            root_hash: digest(root),
+            certificate: env.data_certificate().map(ByteBuf::from),
+            witness: ByteBuf::from(encode_head_witness(tree_size, &root)),
+        }
+    }
+
+    /// An entry, its canonical bytes and its inclusion proof in the tree of `tree_size`
+    /// entries (default: all), linked to the certified head by a consistency proof.
+    /// O(log n) reads and hashes.
+    pub fn log_proof(
+        &self,
+        env: &impl Environment,
+        args: &LogProofArgs,
+    ) -> Result<LogProof, Error> {
+        let size = self.log.len();
+        let bytes = self
+            .log
+            .get_bytes(args.index)
+            .ok_or_else(|| Error::NotFound {
+                kind: "log entry".into(),
+                id: args.index.to_string(),
+            })?;
+        let tree_size = args.tree_size.unwrap_or(size);
+        let tree = self.log.tree();
+        let inclusion = tree
+            .inclusion_proof(args.index, tree_size)
+            .map_err(|e| tree_error(e, "tree_size"))?;
+        let tree_root = tree
+            .root_at(tree_size)
+            .map_err(|e| tree_error(e, "tree_size"))?;
+        let consistency = tree
+            .consistency_proof(tree_size, size)
+            .map_err(|e| tree_error(e, "tree_size"))?;
+        let entry = provenance::decode_entry(&bytes.0).expect("stored log entries are canonical");
+        Ok(LogProof {
+            entry,
+            entry_bytes: ByteBuf::from(bytes.0),
+            tree_size,
+            tree_root: digest(tree_root),
+            inclusion_proof: inclusion.into_iter().map(digest).collect(),
+            consistency_proof: consistency.into_iter().map(digest).collect(),
+            head: self.log_head(env),
+        })
+    }
+
+    /// The consistency proof between two sizes of the log, with the certified head.
+    /// O(log n) reads and hashes.
+    pub fn log_consistency(
+        &self,
+        env: &impl Environment,
+        args: &LogConsistencyArgs,
+    ) -> Result<LogConsistency, Error> {
+        let tree = self.log.tree();
+        let proof = tree
+            .consistency_proof(args.from_size, args.to_size)
+            .map_err(|e| tree_error(e, "to_size"))?;
+        Ok(LogConsistency {
+            from_size: args.from_size,
+            from_root: digest(
+                tree.root_at(args.from_size)
+                    .map_err(|e| tree_error(e, "from_size"))?,
+            ),
+            to_size: args.to_size,
+            to_root: digest(
+                tree.root_at(args.to_size)
+                    .map_err(|e| tree_error(e, "to_size"))?,
+            ),
+            proof: proof.into_iter().map(digest).collect(),
+            head: self.log_head(env),
+        })
+    }
+
+    /// Benchmarks only (feature `bench`): appends `count` synthetic entries like the ones
+    /// `infer` makes (a 29-byte caller, a short model id), without the search index, and
+    /// certifies the head once.
+    #[cfg(feature = "bench")]
+    pub fn bench_fill_log(&mut self, env: &impl Environment, count: u64) {
+        for _ in 0..count {
+            let seq = self.log.len();
+            let byte = seq as u8;
+            self.log.append_unindexed(&LogEntry {
+                seq,
+                timestamp_ns: env.now_ns(),
+                caller: Principal::from_slice(&[byte; 29]),
+                model_id: "bench-model".into(),
+                model_sha256: ByteBuf::from(vec![0x11; 32]),
+                input_hash: ByteBuf::from(seq.to_le_bytes().repeat(4)),
+                output_hash: ByteBuf::from(seq.to_be_bytes().repeat(4)),
+                input_salted: seq.is_multiple_of(2),
+                instructions: 1_000_000 + seq,
+            });
+        }
+        self.certify_head(env);
+    }
+
+    /// Benchmarks only: the instructions of what `infer` does after running the model (the
+    /// append with its search index and Merkle tree, and the certification) for one entry.
+    #[cfg(feature = "bench")]
+    pub fn bench_append_one(&mut self, env: &impl Environment) -> u64 {
+        let entry = LogEntry {
+            seq: self.log.len(),
+            timestamp_ns: env.now_ns(),
+            caller: env.caller(),
+            model_id: "bench-model".into(),
+            model_sha256: ByteBuf::from(vec![0x11; 32]),
+            input_hash: ByteBuf::from(vec![0x22; 32]),
+            output_hash: ByteBuf::from(vec![0x33; 32]),
+            input_salted: false,
+            instructions: 0,
+        };
+        let start = env.instructions();
+        self.log.append(&entry);
+        self.certify_head(env);
+        env.instructions() - start
     }
 
     // --- operations --------------------------------------------------------------------
@@ -387,6 +551,24 @@ fn nonce(args: &InferArgs) -> Option<&[u8]> {
 
 fn digest(bytes: [u8; 32]) -> ByteBuf {
     ByteBuf::from(bytes.to_vec())
+}
+
+fn tree_error(error: TreeError, field: &str) -> Error {
+    let reason = match error {
+        TreeError::SizeBeyondTree { size, tree_size } => {
+            format!("{size} is beyond the log's {tree_size} entries")
+        }
+        TreeError::IndexBeyondSize { index, size } => {
+            format!("entry {index} is not in the log's first {size} entries")
+        }
+        TreeError::SizesOutOfOrder { from_size, to_size } => {
+            format!("from_size {from_size} is larger than to_size {to_size}")
+        }
+    };
+    Error::InvalidArgument {
+        field: field.to_string(),
+        reason,
+    }
 }
 
 /// Optimised plans on the heap, least recently used first out. Keyed by id and hash so a

@@ -6,12 +6,14 @@
 //! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
 //! - [`provenance`]: the append-only log of inferences and its search index.
+//! - [`merkle`]: the log's RFC 9162 Merkle tree in stable memory: appends, roots, proofs.
 //! - [`memory`]: the registry of stable memories and the layout checks.
 //! - [`limits`]: every bound, named.
 
 pub mod engine;
 pub mod limits;
 pub mod memory;
+pub mod merkle;
 pub mod provenance;
 pub mod runtime;
 pub mod store;

@@ -9,7 +9,7 @@
 //! raw stable memory:  "MGR" MemoryManager header | buckets of the virtual memories
 //! memory 0 (LAYOUT):  0      5       6        8
 //!                     +------+-------+--------+
-//!                     |ICINF | ver=1 | 0 0    |
+//!                     |ICINF | ver=2 | 0 0    |
 //!                     +------+-------+--------+
 //! ```
 //!
@@ -32,9 +32,11 @@ pub const ADMINS: MemoryId = MemoryId::new(5);
 pub const LOG_INDEX: MemoryId = MemoryId::new(6);
 pub const LOG_DATA: MemoryId = MemoryId::new(7);
 pub const LOG_SEARCH: MemoryId = MemoryId::new(8);
+/// The log's Merkle tree (crate::merkle). Added in layout version 2.
+pub const MERKLE: MemoryId = MemoryId::new(9);
 
 /// Every id in use, with the magic its structure writes at offset 0 and a name for errors.
-pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 9] = [
+pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 10] = [
     (LAYOUT, b"ICI", "layout header"),
     (MODELS, b"BTR", "model records"),
     (CHUNKS, b"BTR", "chunk map"),
@@ -44,10 +46,18 @@ pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 9] = [
     (LOG_INDEX, b"GLI", "log index"),
     (LOG_DATA, b"GLD", "log data"),
     (LOG_SEARCH, b"BTR", "log search index"),
+    (MERKLE, crate::merkle::MAGIC, "log Merkle tree"),
 ];
 
+/// Memories a layout of an earlier version does not have yet, by the version that added
+/// them: opening such a layout finds them empty, and the engine builds them.
+pub const ADDED_IN: [(MemoryId, u8); 1] = [(MERKLE, 2)];
+
 const LAYOUT_MAGIC: &[u8; 5] = b"ICINF";
-pub const LAYOUT_VERSION: u8 = 1;
+/// 1: models, admins, log. 2: + the log's Merkle tree.
+pub const LAYOUT_VERSION: u8 = 2;
+/// The oldest layout this build upgrades from.
+pub const OLDEST_LAYOUT_VERSION: u8 = 1;
 const MANAGER_MAGIC: &[u8; 3] = b"MGR";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +71,10 @@ pub enum LayoutError {
         memory: &'static str,
         found: Vec<u8>,
     },
+    /// A structure's own header carries a version this build does not read.
+    UnknownVersion { memory: &'static str, version: u8 },
+    /// Two structures disagree, e.g. the Merkle tree and the log it covers.
+    Inconsistent { reason: String },
 }
 
 impl std::fmt::Display for LayoutError {
@@ -77,6 +91,15 @@ impl std::fmt::Display for LayoutError {
                     f,
                     "stable memory '{memory}' holds {found:?}, not its structure"
                 )
+            }
+            LayoutError::UnknownVersion { memory, version } => {
+                write!(
+                    f,
+                    "stable memory '{memory}' is of unknown version {version}"
+                )
+            }
+            LayoutError::Inconsistent { reason } => {
+                write!(f, "inconsistent stable memory: {reason}")
             }
         }
     }
@@ -113,34 +136,42 @@ pub fn write_layout_header<M: Memory>(memory: &M) {
     memory.write(0, &header);
 }
 
-/// Checks the layout header and every registered structure's magic. Called on every open of
-/// a non-fresh memory, before any structure is initialised.
-pub fn check_layout<M: Memory>(manager: &MemoryManager<M>) -> Result<(), LayoutError> {
+/// Checks the layout header and every registered structure's magic, and returns the
+/// layout's version. Called on every open of a non-fresh memory, before any structure is
+/// initialised. A layout of an older version must not have touched the memories added
+/// since: they must still be empty.
+pub fn check_layout<M: Memory>(manager: &MemoryManager<M>) -> Result<u8, LayoutError> {
     let layout = manager.get(LAYOUT);
     let mut header = [0u8; 8];
     if layout.size() > 0 {
         layout.read(0, &mut header);
     }
-    if &header[..5] != LAYOUT_MAGIC || header[5] != LAYOUT_VERSION {
+    let version = header[5];
+    if &header[..5] != LAYOUT_MAGIC || !(OLDEST_LAYOUT_VERSION..=LAYOUT_VERSION).contains(&version)
+    {
         return Err(LayoutError::UnknownLayout {
             magic: header[..5].to_vec(),
-            version: header[5],
+            version,
         });
     }
     for (id, magic, name) in REGISTRY.iter().skip(1) {
         let memory = manager.get(*id);
+        let added_later = ADDED_IN
+            .iter()
+            .any(|(added, since)| added == id && *since > version);
         let mut found = [0u8; 3];
         if memory.size() > 0 {
             memory.read(0, &mut found);
         }
-        if &found != *magic {
+        let expected: &[u8; 3] = if added_later { &[0; 3] } else { magic };
+        if &found != expected {
             return Err(LayoutError::WrongMagic {
                 memory: name,
                 found: found.to_vec(),
             });
         }
     }
-    Ok(())
+    Ok(version)
 }
 
 #[cfg(test)]

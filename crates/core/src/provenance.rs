@@ -1,30 +1,24 @@
-//! The provenance log: one entry per `infer`, append-only, open to everyone, with a search
-//! index by model, input hash, output hash and caller.
+//! The provenance log: one entry per `infer`, append-only, open to everyone, with a Merkle
+//! tree over the entries and a search index by model, input hash, output hash and caller.
 //!
-//! Entries are stored in their canonical byte encoding, which is also what a verifier
-//! hashes (docs/hashing.md). Version 1:
-//!
-//! ```text
-//! 0    1        9              17        18                       +1         +n
-//! +----+--------+--------------+---------+--------- ... ----------+----------+--- ...
-//! | 01 | seq    | timestamp_ns | len(c)  | caller principal bytes | len(id)  | model id
-//! +----+--------+--------------+---------+--------- ... ----------+----------+--- ...
-//!   ... | model_sha256 (32) | input_hash (32) | output_hash (32) | flags | instructions
-//!                                                                  bit 0: input salted
-//! ```
-//! Integers are little-endian u64. The search index keys are
+//! Entries are stored in their canonical byte encoding (`icinfer_verify::entry`,
+//! docs/hashing.md), which is also the Merkle leaf: leaf i of the tree is
+//! SHA-256(0x00 || bytes of entry i) (crate::merkle). The search index keys are
 //! `kind (1) | key (32) | seq (8, big-endian)`, so one key's entries are contiguous and in
 //! log order; a caller's key is its length byte, its bytes, zero-padded.
 
 use crate::limits::MAX_LOG_PAGE;
+use crate::memory::LayoutError;
+use crate::merkle::MerkleTree;
 use candid::Principal;
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeSet, Log, Memory, Storable};
 use icinfer_api::{Error, FindLogArgs, FindLogResult, LogEntry, LogFilter, LogPage, LogPageArgs};
+use icinfer_verify::merkle::leaf_hash;
 use serde_bytes::ByteBuf;
 use std::borrow::Cow;
 
-pub const ENTRY_VERSION: u8 = 1;
+pub use icinfer_verify::entry::{ENTRY_VERSION, decode_entry};
 
 /// A log entry in its canonical encoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,75 +37,14 @@ impl Storable for EntryBytes {
     const BOUND: Bound = Bound::Unbounded;
 }
 
-/// Encodes an entry canonically. Hashes must be 32 bytes (the canister makes them).
+/// Encodes an entry canonically (`icinfer_verify::entry`). The canister makes every entry
+/// it logs, with 32-byte digests and a model id within bounds, so failing is a broken
+/// invariant.
 pub fn encode_entry(entry: &LogEntry) -> EntryBytes {
-    let caller = entry.caller.as_slice();
-    let mut out = Vec::with_capacity(1 + 16 + 1 + caller.len() + 1 + entry.model_id.len() + 105);
-    out.push(ENTRY_VERSION);
-    out.extend_from_slice(&entry.seq.to_le_bytes());
-    out.extend_from_slice(&entry.timestamp_ns.to_le_bytes());
-    out.push(caller.len() as u8);
-    out.extend_from_slice(caller);
-    out.push(entry.model_id.len() as u8);
-    out.extend_from_slice(entry.model_id.as_bytes());
-    for digest in [&entry.model_sha256, &entry.input_hash, &entry.output_hash] {
-        assert_eq!(digest.len(), 32, "log digests are SHA-256");
-        out.extend_from_slice(digest);
-    }
-    out.push(u8::from(entry.input_salted));
-    out.extend_from_slice(&entry.instructions.to_le_bytes());
-    EntryBytes(out)
-}
-
-/// Decodes an entry written by `encode_entry`. Returns None on anything malformed.
-pub fn decode_entry(bytes: &[u8]) -> Option<LogEntry> {
-    let mut reader = Reader(bytes);
-    if reader.take(1)?[0] != ENTRY_VERSION {
-        return None;
-    }
-    let seq = reader.u64()?;
-    let timestamp_ns = reader.u64()?;
-    let caller_len = reader.take(1)?[0] as usize;
-    let caller = Principal::try_from_slice(reader.take(caller_len)?).ok()?;
-    let id_len = reader.take(1)?[0] as usize;
-    let model_id = String::from_utf8(reader.take(id_len)?.to_vec()).ok()?;
-    let mut digest = || Some(ByteBuf::from(reader.take(32)?.to_vec()));
-    let (model_sha256, input_hash, output_hash) = (digest()?, digest()?, digest()?);
-    let flags = reader.take(1)?[0];
-    if flags > 1 {
-        return None;
-    }
-    let instructions = reader.u64()?;
-    if !reader.0.is_empty() {
-        return None;
-    }
-    Some(LogEntry {
-        seq,
-        timestamp_ns,
-        caller,
-        model_id,
-        model_sha256,
-        input_hash,
-        output_hash,
-        input_salted: flags == 1,
-        instructions,
-    })
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
+    EntryBytes(
+        icinfer_verify::entry::encode_entry(entry)
+            .unwrap_or_else(|e| panic!("the canister made a log entry it cannot encode: {e}")),
+    )
 }
 
 type SearchKey = [u8; 41];
@@ -150,22 +83,68 @@ fn digest_key(field: &str, digest: &[u8]) -> Result<[u8; 32], Error> {
 pub struct ProvenanceLog<M: Memory> {
     entries: Log<EntryBytes, M, M>,
     search: BTreeSet<SearchKey, M>,
+    tree: MerkleTree<M>,
 }
 
 impl<M: Memory> ProvenanceLog<M> {
-    pub fn new(index: M, data: M, search: M) -> Self {
+    pub fn new(index: M, data: M, search: M, tree: M) -> Self {
         Self {
             entries: Log::new(index, data),
             search: BTreeSet::new(search),
+            tree: MerkleTree::new(tree),
         }
     }
 
     /// Reopens the log; the caller has checked the memories' magics.
-    pub fn open(index: M, data: M, search: M) -> Self {
-        Self {
+    pub fn open(index: M, data: M, search: M, tree: M) -> Result<Self, LayoutError> {
+        let tree = MerkleTree::open(tree).map_err(|version| LayoutError::UnknownVersion {
+            memory: "log Merkle tree",
+            version,
+        })?;
+        let log = Self {
             entries: Log::init(index, data),
             search: BTreeSet::init(search),
+            tree,
+        };
+        log.check_tree_covers_log()?;
+        Ok(log)
+    }
+
+    /// Reopens a log of layout version 1, which had no Merkle tree, and builds the tree
+    /// from the stored entries (`tree` must be an empty memory). Cost: one leaf hash and
+    /// on average one node hash per entry, within the upgrade's instruction limit for
+    /// millions of entries.
+    pub fn open_building_tree(index: M, data: M, search: M, tree: M) -> Self {
+        let mut log = Self {
+            entries: Log::init(index, data),
+            search: BTreeSet::init(search),
+            tree: MerkleTree::new(tree),
+        };
+        for seq in 0..log.entries.len() {
+            let bytes = log
+                .entries
+                .get(seq)
+                .expect("a log entry below the log's length");
+            log.tree.append(leaf_hash(&bytes.0));
         }
+        log
+    }
+
+    fn check_tree_covers_log(&self) -> Result<(), LayoutError> {
+        if self.tree.len() != self.entries.len() {
+            return Err(LayoutError::Inconsistent {
+                reason: format!(
+                    "the Merkle tree has {} leaves, the log {} entries",
+                    self.tree.len(),
+                    self.entries.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn tree(&self) -> &MerkleTree<M> {
+        &self.tree
     }
 
     pub fn len(&self) -> u64 {
@@ -183,6 +162,7 @@ impl<M: Memory> ProvenanceLog<M> {
         self.entries
             .append(&bytes)
             .expect("stable memory full while appending to the log");
+        self.tree.append(leaf_hash(&bytes.0));
         let digest = |d: &ByteBuf| -> [u8; 32] { d.as_slice().try_into().expect("32 bytes") };
         for (kind, key) in [
             (SearchKind::ModelSha256, digest(&entry.model_sha256)),
@@ -193,6 +173,18 @@ impl<M: Memory> ProvenanceLog<M> {
             self.search.insert(search_key(kind, &key, entry.seq));
         }
         bytes
+    }
+
+    /// Benchmarks only: appends without the search index, which the Merkle queries never
+    /// read, so that a log of a million entries fills in a few messages.
+    #[cfg(feature = "bench")]
+    pub fn append_unindexed(&mut self, entry: &LogEntry) {
+        assert_eq!(entry.seq, self.len(), "log entries are numbered in order");
+        let bytes = encode_entry(entry);
+        self.entries
+            .append(&bytes)
+            .expect("stable memory full while appending to the log");
+        self.tree.append(leaf_hash(&bytes.0));
     }
 
     pub fn get(&self, seq: u64) -> Option<LogEntry> {
@@ -277,49 +269,8 @@ mod tests {
             VectorMemory::default(),
             VectorMemory::default(),
             VectorMemory::default(),
+            VectorMemory::default(),
         )
-    }
-
-    #[test]
-    fn entry_encoding_is_pinned() {
-        let e = LogEntry {
-            seq: 1,
-            timestamp_ns: 2,
-            caller: Principal::anonymous(),
-            model_id: "m".into(),
-            model_sha256: ByteBuf::from(vec![0x11; 32]),
-            input_hash: ByteBuf::from(vec![0x22; 32]),
-            output_hash: ByteBuf::from(vec![0x33; 32]),
-            input_salted: true,
-            instructions: 3,
-        };
-        let expected = format!(
-            "01{}{}0104{}016d{}{}{}01{}",
-            "0100000000000000",
-            "0200000000000000",
-            "",
-            "11".repeat(32),
-            "22".repeat(32),
-            "33".repeat(32),
-            "0300000000000000"
-        );
-        let bytes = encode_entry(&e);
-        assert_eq!(hex::encode(&bytes.0), expected);
-        assert_eq!(decode_entry(&bytes.0), Some(e));
-    }
-
-    #[test]
-    fn malformed_entries_do_not_decode() {
-        let bytes = encode_entry(&entry(0, Principal::anonymous(), 1)).0;
-        for cut in 0..bytes.len() {
-            assert_eq!(decode_entry(&bytes[..cut]), None, "truncated at {cut}");
-        }
-        let mut extended = bytes.clone();
-        extended.push(0);
-        assert_eq!(decode_entry(&extended), None);
-        let mut wrong_version = bytes.clone();
-        wrong_version[0] = 2;
-        assert_eq!(decode_entry(&wrong_version), None);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde_bytes::ByteBuf;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tract_onnx::prelude::{
-    DatumType, Framework, InferenceModelExt, IntoRunnable, TDim, TValue, TVec, TypedFact,
-    TypedModel, TypedRunnableModel,
+    DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TDim, TValue, TVec,
+    TypedFact, TypedModel, TypedRunnableModel,
 };
 
 pub type Plan = Arc<TypedRunnableModel>;
@@ -20,16 +20,38 @@ pub struct LoadedModel {
     pub outputs: Vec<TensorFact>,
 }
 
-/// Parses, type-checks and optimises an ONNX model.
-pub fn load(onnx: &[u8]) -> Result<LoadedModel, Error> {
+/// Parses, type-checks and optimises an ONNX model. `declared` replaces the facts of the
+/// inputs it names (see `CreateModelArgs::input_facts`).
+pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> {
     let rejected = |e: tract_onnx::prelude::TractError| Error::ModelRejected {
         reason: format!("{e:#}"),
     };
-    let model = tract_onnx::onnx()
+    let mut model = tract_onnx::onnx()
         .model_for_read(&mut &onnx[..])
-        .map_err(rejected)?
-        .into_typed()
         .map_err(rejected)?;
+    for fact in declared {
+        let index = model
+            .input_outlets()
+            .map_err(rejected)?
+            .iter()
+            .position(|outlet| model.node(outlet.node).name == fact.name)
+            .ok_or_else(|| Error::ModelRejected {
+                reason: format!("input_facts names '{}', which is not an input", fact.name),
+            })?;
+        let shape: Vec<TDim> = fact
+            .shape
+            .iter()
+            .map(|dim| match dim {
+                Dim::Fixed(size) => TDim::Val(*size as i64),
+                Dim::Symbol(name) => TDim::Sym(model.symbols.sym(name)),
+            })
+            .collect();
+        let datum = datum_of(fact.dtype);
+        model
+            .set_input_fact(index, InferenceFact::dt_shape(datum, shape))
+            .map_err(rejected)?;
+    }
+    let model = model.into_typed().map_err(rejected)?;
     let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
     let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
     let plan = model
@@ -77,6 +99,18 @@ fn dim_of(dim: &TDim) -> Dim {
     match dim.as_i64() {
         Some(size) if size >= 0 => Dim::Fixed(size as u64),
         _ => Dim::Symbol(dim.to_string()),
+    }
+}
+
+fn datum_of(dtype: DType) -> DatumType {
+    match dtype {
+        DType::F32 => DatumType::F32,
+        DType::F64 => DatumType::F64,
+        DType::I64 => DatumType::I64,
+        DType::I32 => DatumType::I32,
+        DType::I8 => DatumType::I8,
+        DType::U8 => DatumType::U8,
+        DType::Bool => DatumType::Bool,
     }
 }
 

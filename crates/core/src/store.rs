@@ -22,15 +22,15 @@
 //! returns an error has changed nothing.
 
 use crate::limits::{
-    CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_MODEL_BYTES, MAX_MODEL_ID_BYTES, MAX_MODELS,
-    MAX_TOTAL_MODEL_BYTES,
+    CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_MODEL_BYTES, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK,
+    MAX_TENSOR_NAME_BYTES, MAX_TENSORS, MAX_TOTAL_MODEL_BYTES,
 };
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, BTreeSet, Memory, Storable};
 use icinfer_api::{
-    CreateModelArgs, Error, ModelInfo, ModelState, TensorFact, UploadChunkArgs, UploadProgress,
-    UploadStatus,
+    CreateModelArgs, Dim, Error, ModelInfo, ModelState, TensorFact, UploadChunkArgs,
+    UploadProgress, UploadStatus,
 };
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
@@ -53,6 +53,8 @@ pub struct ModelRecord {
     pub created_at_ns: u64,
     pub created_by: Principal,
     pub chunks_received: u32,
+    /// Declared input facts that replace the model's own at load.
+    pub input_facts: Option<Vec<TensorFact>>,
     pub ready: Option<ReadyFacts>,
 }
 
@@ -234,6 +236,9 @@ impl<M: Memory> ModelStore<M> {
                 description.len() as u64,
             )?;
         }
+        if let Some(facts) = &args.input_facts {
+            check_declared_facts(facts)?;
+        }
         if self.records.contains_key(&args.id) {
             return Err(Error::AlreadyExists {
                 kind: "model".into(),
@@ -260,6 +265,7 @@ impl<M: Memory> ModelStore<M> {
             created_at_ns: now_ns,
             created_by: caller,
             chunks_received: 0,
+            input_facts: args.input_facts,
             ready: None,
         };
         let info = record.info(&args.id);
@@ -435,6 +441,38 @@ fn check_model_id(id: &str) -> Result<(), Error> {
             "id",
             &format!("must be 1 to {MAX_MODEL_ID_BYTES} characters of [A-Za-z0-9._-]"),
         ));
+    }
+    Ok(())
+}
+
+fn check_declared_facts(facts: &[TensorFact]) -> Result<(), Error> {
+    limit("MAX_TENSORS", MAX_TENSORS as u64, facts.len() as u64)?;
+    for (index, fact) in facts.iter().enumerate() {
+        if fact.name.is_empty() || fact.name.len() > MAX_TENSOR_NAME_BYTES {
+            return Err(invalid("input_facts", "names must be 1 to 256 bytes"));
+        }
+        if facts[..index].iter().any(|other| other.name == fact.name) {
+            return Err(invalid(
+                "input_facts",
+                &format!("'{}' appears twice", fact.name),
+            ));
+        }
+        limit("MAX_RANK", MAX_RANK as u64, fact.shape.len() as u64)?;
+        let symbol_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if fact
+            .shape
+            .iter()
+            .any(|dim| matches!(dim, Dim::Symbol(s) if !symbol_ok(s)))
+        {
+            return Err(invalid(
+                "input_facts",
+                "symbols must be 1 to 64 characters of [A-Za-z0-9_]",
+            ));
+        }
     }
     Ok(())
 }

@@ -4,15 +4,19 @@
 use candid::Principal;
 use ic_stable_structures::{Memory, VectorMemory};
 use icinfer_api::{
-    CreateModelArgs, DType, Dim, Error, FindLogArgs, InferArgs, LogFilter, LogPageArgs, ModelState,
-    Tensor, TensorData, UploadChunkArgs,
+    CreateModelArgs, DType, Dim, Error, FindLogArgs, InferArgs, LogConsistencyArgs, LogFilter,
+    LogPageArgs, LogProofArgs, ModelState, Tensor, TensorData, UploadChunkArgs,
 };
 use icinfer_core::limits::{CHUNK_BYTES, MAX_INPUT_BYTES, MAX_TENSORS};
 use icinfer_core::memory::LayoutError;
 use icinfer_core::{Engine, Environment, tensor};
+use icinfer_verify::head::{encode_head_witness, head_commitment};
+use icinfer_verify::merkle::{
+    EMPTY_ROOT, Hash, leaf_hash, proof_nodes, verify_consistency, verify_inclusion,
+};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 const AFFINE: &[u8] = include_bytes!("../../../models/tiny/affine.onnx");
 const CLASSIFY: &[u8] = include_bytes!("../../../models/tiny/classify.onnx");
@@ -31,6 +35,7 @@ struct TestEnv {
     caller: Cell<Principal>,
     now: Cell<u64>,
     instructions: Cell<u64>,
+    certified_data: RefCell<Vec<u8>>,
 }
 
 impl TestEnv {
@@ -39,6 +44,7 @@ impl TestEnv {
             caller: Cell::new(controller()),
             now: Cell::new(1_750_000_000_000_000_000),
             instructions: Cell::new(1000),
+            certified_data: RefCell::new(Vec::new()),
         }
     }
     fn as_caller(&self, caller: Principal) -> &Self {
@@ -64,6 +70,15 @@ impl Environment for TestEnv {
     }
     fn heap_bytes(&self) -> u64 {
         0
+    }
+    fn set_certified_data(&self, data: &[u8]) {
+        assert!(data.len() <= 32, "the IC certifies at most 32 bytes");
+        *self.certified_data.borrow_mut() = data.to_vec();
+    }
+    /// Natively there is no IC to certify anything; the canister's tests on the host cover
+    /// certificates.
+    fn data_certificate(&self) -> Option<Vec<u8>> {
+        None
     }
 }
 
@@ -106,6 +121,7 @@ fn create(engine: &mut Engine<VectorMemory>, env: &TestEnv, id: &str, bytes: &[u
                 sha256: sha256(bytes),
                 size_bytes: bytes.len() as u64,
                 description: Some(format!("test model {id}")),
+                input_facts: None,
             },
         )
         .unwrap();
@@ -360,6 +376,7 @@ fn a_wrong_hash_or_a_broken_model_is_refused_at_finalize() {
                 sha256: ByteBuf::from(vec![0; 32]),
                 size_bytes: AFFINE.len() as u64,
                 description: None,
+                input_facts: None,
             },
         )
         .unwrap();
@@ -410,6 +427,7 @@ fn only_controllers_and_admins_manage_models() {
         sha256: sha256(AFFINE),
         size_bytes: AFFINE.len() as u64,
         description: None,
+        input_facts: None,
     };
     for who in [alice(), Principal::anonymous()] {
         assert!(matches!(
@@ -482,6 +500,7 @@ fn bad_model_arguments_get_typed_errors() {
         sha256: sha256(AFFINE),
         size_bytes: 10,
         description: None,
+        input_facts: None,
     };
     let cases = [
         CreateModelArgs {
@@ -775,14 +794,27 @@ fn foreign_or_unknown_stable_layouts_are_refused() {
     let bytes = memory.borrow().clone();
     let at = bytes
         .windows(6)
-        .position(|w| w == b"ICINF\x01")
+        .position(|w| w == b"ICINF\x02")
         .expect("layout header present");
     let newer = VectorMemory::default();
     *newer.borrow_mut() = bytes.clone();
-    newer.borrow_mut()[at + 5] = 2;
+    newer.borrow_mut()[at + 5] = 3;
     assert!(matches!(
         Engine::init(newer),
-        Err(LayoutError::UnknownLayout { version: 2, .. })
+        Err(LayoutError::UnknownLayout { version: 3, .. })
+    ));
+
+    // Layout 1 never had a Merkle tree: one claiming version 1 while the tree's memory holds
+    // something is refused too.
+    let older_with_tree = VectorMemory::default();
+    *older_with_tree.borrow_mut() = bytes.clone();
+    older_with_tree.borrow_mut()[at + 5] = 1;
+    assert!(matches!(
+        Engine::init(older_with_tree),
+        Err(LayoutError::WrongMagic {
+            memory: "log Merkle tree",
+            ..
+        })
     ));
 
     // A structure's magic overwritten: detected, not silently re-created.
@@ -800,4 +832,162 @@ fn foreign_or_unknown_stable_layouts_are_refused() {
             ..
         })
     ));
+}
+
+// --- the certified Merkle log -----------------------------------------------------------------
+
+fn certified(env: &TestEnv) -> Vec<u8> {
+    env.certified_data.borrow().clone()
+}
+
+#[test]
+fn every_inference_certifies_the_new_head_and_proofs_verify() {
+    let (mut engine, memory, env) = fresh();
+    engine.certify_head(&env);
+    assert_eq!(certified(&env), head_commitment(0, &EMPTY_ROOT));
+    install(&mut engine, &env, "affine", AFFINE);
+    let mut heads = vec![(0u64, EMPTY_ROOT)];
+    for i in 0..7 {
+        engine
+            .infer(&env, infer_args("affine", vec![x(vec![[i as f32; 3]])]))
+            .unwrap();
+        let head = engine.log_head(&env);
+        assert_eq!(head.tree_size, i + 1);
+        assert_eq!(head.certificate, None, "no certificate outside a query");
+        let root: Hash = head.root_hash[..].try_into().unwrap();
+        assert_eq!(certified(&env), head_commitment(i + 1, &root));
+        assert_eq!(head.witness.as_slice(), encode_head_witness(i + 1, &root));
+        heads.push((i + 1, root));
+    }
+    let (size, root) = *heads.last().unwrap();
+    for index in 0..size {
+        for tree_size in [None, Some(index + 1), Some(size)] {
+            let proof = engine
+                .log_proof(&env, &LogProofArgs { index, tree_size })
+                .unwrap();
+            assert_eq!(proof.entry, engine.log_entry(index).unwrap());
+            let at = proof.tree_size;
+            assert_eq!(proof.tree_root[..], heads[at as usize].1[..]);
+            let nodes = |v: &[ByteBuf]| proof_nodes(v).unwrap();
+            verify_inclusion(
+                index,
+                at,
+                &leaf_hash(&proof.entry_bytes),
+                &nodes(&proof.inclusion_proof),
+                &heads[at as usize].1,
+            )
+            .unwrap();
+            verify_consistency(
+                at,
+                size,
+                &heads[at as usize].1,
+                &root,
+                &nodes(&proof.consistency_proof),
+            )
+            .unwrap();
+        }
+    }
+    for (from_size, from_root) in &heads {
+        let c = engine
+            .log_consistency(
+                &env,
+                &LogConsistencyArgs {
+                    from_size: *from_size,
+                    to_size: size,
+                },
+            )
+            .unwrap();
+        assert_eq!(c.from_root[..], from_root[..]);
+        verify_consistency(
+            *from_size,
+            size,
+            from_root,
+            &root,
+            &proof_nodes(&c.proof).unwrap(),
+        )
+        .unwrap();
+    }
+
+    // Reopened (an upgrade): same root; certified data is set again from the stored tree.
+    drop(engine);
+    let engine = Engine::init(memory).unwrap();
+    let env = TestEnv::new();
+    engine.certify_head(&env);
+    assert_eq!(certified(&env), head_commitment(size, &root));
+    assert_eq!(engine.log_head(&env).root_hash[..], root[..]);
+}
+
+#[test]
+fn proof_requests_outside_the_log_get_typed_errors() {
+    let (mut engine, _, env) = fresh();
+    install(&mut engine, &env, "affine", AFFINE);
+    for _ in 0..3 {
+        engine
+            .infer(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
+            .unwrap();
+    }
+    let proof = |index, tree_size| engine.log_proof(&env, &LogProofArgs { index, tree_size });
+    assert!(matches!(proof(3, None), Err(Error::NotFound { .. })));
+    assert!(matches!(proof(u64::MAX, None), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        proof(2, Some(2)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        proof(0, Some(0)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        proof(0, Some(4)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let consistency = |from_size, to_size| {
+        engine.log_consistency(&env, &LogConsistencyArgs { from_size, to_size })
+    };
+    assert!(matches!(
+        consistency(2, 1),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        consistency(0, 4),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        consistency(u64::MAX, u64::MAX),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(consistency(0, 0).unwrap().proof.is_empty());
+    assert!(consistency(3, 3).unwrap().proof.is_empty());
+}
+
+/// A canister of layout version 1 (no Merkle tree) upgrades: the tree is built from the
+/// stored entries and the root is the one the entries define.
+#[test]
+fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
+    let (mut engine, memory, env) = fresh();
+    install(&mut engine, &env, "affine", AFFINE);
+    for i in 0..5 {
+        engine
+            .infer(&env, infer_args("affine", vec![x(vec![[i as f32; 3]])]))
+            .unwrap();
+    }
+    let root = engine.log_head(&env).root_hash;
+    drop(engine);
+    // Make it a version 1 layout: header version 1 and the tree's memory blank.
+    let mut bytes = memory.borrow().clone();
+    let at = bytes.windows(6).position(|w| w == b"ICINF\x02").unwrap();
+    bytes[at + 5] = 1;
+    let tree_at = bytes.windows(4).position(|w| w == b"ICM\x01").unwrap();
+    let tree_bytes = 32 + 32 * icinfer_core::merkle::stored_count(5) as usize;
+    bytes[tree_at..tree_at + tree_bytes].fill(0);
+    let old = VectorMemory::default();
+    *old.borrow_mut() = bytes;
+
+    let engine = Engine::init(old.clone()).unwrap();
+    assert_eq!(engine.log_head(&env).root_hash, root);
+    assert_eq!(engine.log_size(), 5);
+    drop(engine);
+    // The header now says version 2, and the next open is a plain one.
+    assert!(old.borrow().windows(6).any(|w| w == b"ICINF\x02"));
+    assert_eq!(Engine::init(old).unwrap().log_head(&env).root_hash, root);
 }
