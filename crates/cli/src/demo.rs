@@ -4,18 +4,21 @@ use crate::local::LocalCanister;
 use anyhow::{Context, Result, ensure};
 use candid::Principal;
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogEntry,
-    LogFilter, ModelInfo, Tensor, TensorData, UploadChunkArgs, UploadProgress,
+    CreateModelArgs, Error, InferArgs, InferResult, LogProof, LogProofArgs, ModelInfo, Tensor,
+    TensorData, UploadChunkArgs, UploadProgress,
 };
 use icinfer_core::limits::CHUNK_BYTES;
-use icinfer_core::{runtime, tensor};
+use icinfer_core::runtime;
+use icinfer_verify::verifier::{Opening, Trust, verify_log_proof};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
-/// The bundled model: small enough to embed, real enough to show typed outputs.
-const MODEL_ID: &str = "classify";
-const MODEL: &[u8] = include_bytes!("../../../models/tiny/classify.onnx");
+/// The bundled model: the digits classifier (models/README.md), and a test image it never
+/// saw in training.
+const MODEL_ID: &str = "digits";
+const MODEL: &[u8] = include_bytes!("../../../models/digits/digits.onnx");
+const IMAGE: &[u8] = include_bytes!("../../../models/digits/reference/case0_in_pixels.npy");
 
 /// A fixed demo nonce, so that runs are reproducible. Real callers draw 32 random bytes.
 const NONCE: [u8; 32] = *b"icinfer demo nonce: keep secret!";
@@ -61,10 +64,12 @@ pub fn run(wasm_path: &Path) -> Result<()> {
         );
     }
 
-    let inputs = vec![
-        tensor_f32("x", &[1.0, 2.0, 3.0, 4.0]),
-        tensor_f32("w", &[1.0, 1.0, -1.0, 0.5]),
-    ];
+    let pixels: Vec<f32> = npyz::NpyFile::new(IMAGE)?.into_vec()?;
+    let inputs = vec![Tensor {
+        name: "pixels".into(),
+        shape: vec![1, 64],
+        data: TensorData::F32(pixels.clone()),
+    }];
     let args = InferArgs {
         model_id: MODEL_ID.into(),
         inputs: inputs.clone(),
@@ -73,8 +78,14 @@ pub fn run(wasm_path: &Path) -> Result<()> {
     let result: Result<InferResult, Error> = local.update(user, "infer", (args,))?;
     let result = result.context("infer")?;
     println!("3. infer as {user} ({} instructions)", local.instructions);
-    for t in &inputs {
-        println!("     in  {} = {}", t.name, show(t));
+    println!("     in  pixels: an 8x8 handwritten digit from the held-out test set");
+    for row in pixels.chunks(8) {
+        let shades: String = row
+            .iter()
+            .map(|&p| [' ', '.', ':', '+', '#'][(p * 4.0).round().clamp(0.0, 4.0) as usize])
+            .flat_map(|c| [c, c])
+            .collect();
+        println!("         |{shades}|");
     }
     for t in &result.outputs {
         println!("     out {} = {}", t.name, show(t));
@@ -100,40 +111,41 @@ pub fn run(wasm_path: &Path) -> Result<()> {
     println!("     output_hash   {}", hex::encode(&receipt.output_hash));
     println!("     instructions  {}", receipt.instructions);
 
-    println!("5. Verification, recomputed here:");
+    println!("5. Verification, as a third party would do it:");
     check(
         receipt.model_sha256[..] == Sha256::digest(MODEL)[..],
         "model_sha256 is the SHA-256 of the bundled model file",
     )?;
-    check(
-        receipt.input_hash[..] == tensor::input_hash(&inputs, Some(&NONCE))[..],
-        "input_hash is the salted commitment to these inputs and this nonce",
-    )?;
-    check(
-        receipt.output_hash[..] == tensor::output_hash(&result.outputs)[..],
-        "output_hash is the hash of these outputs",
-    )?;
-    let logged: Result<LogEntry, Error> = local.query(user, "log_entry", (receipt.seq,))?;
-    check(
-        &logged.context("log_entry")? == receipt,
-        "the public log holds this receipt at its sequence number",
-    )?;
-    let found: Result<FindLogResult, Error> = local.query(
+    let proof: Result<LogProof, Error> = local.query(
         user,
-        "find_log_entries",
-        (FindLogArgs {
-            filter: LogFilter::OutputHash(receipt.output_hash.clone()),
-            start: 0,
-            limit: 10,
+        "log_proof",
+        (LogProofArgs {
+            index: receipt.seq,
+            tree_size: None,
         },),
     )?;
+    let proof = proof.context("log_proof")?;
     check(
-        found.context("find_log_entries")?.entries.contains(receipt),
-        "searching the log by output hash finds it",
+        &proof.entry == receipt,
+        "the log's entry at the receipt's sequence number is the receipt",
     )?;
+    let trust = Trust {
+        root_key: local.host.root_key_der(),
+        canister_id: local.canister,
+        now_ns: local.host.time_ns(),
+        max_age_ns: 5 * 60 * 1_000_000_000,
+    };
+    let opening = Opening {
+        inputs: &inputs,
+        nonce: Some(&NONCE),
+        outputs: &result.outputs,
+    };
+    let proven = verify_log_proof(&proof, &trust, Some(&opening))
+        .map_err(|e| anyhow::anyhow!("FAILED: the receipt does not verify: {e}"))?;
     println!(
-        "   Not yet checked: an IC certificate over the log (the certified Merkle log is the next step).\n"
+        "   ✓ certificate, Merkle proof and recomputed hashes verify against the host's root key"
     );
+    println!("\n{proven}");
     Ok(())
 }
 
@@ -145,7 +157,8 @@ fn upload(local: &mut LocalCanister, operator: Principal) -> Result<ModelInfo> {
             id: MODEL_ID.into(),
             sha256: ByteBuf::from(Sha256::digest(MODEL).to_vec()),
             size_bytes: MODEL.len() as u64,
-            description: Some("two inputs, softmax scores and an argmax label".into()),
+            description: Some("64-128-10 MLP trained on scikit-learn's digits".into()),
+            input_facts: None,
         },),
     )?;
     created.context("create_model")?;
@@ -164,14 +177,6 @@ fn upload(local: &mut LocalCanister, operator: Principal) -> Result<ModelInfo> {
     let finalized: Result<ModelInfo, Error> =
         local.update(operator, "finalize_model", (MODEL_ID.to_string(),))?;
     finalized.context("finalize_model")
-}
-
-fn tensor_f32(name: &str, values: &[f32]) -> Tensor {
-    Tensor {
-        name: name.into(),
-        shape: vec![1, values.len() as u64],
-        data: TensorData::F32(values.to_vec()),
-    }
 }
 
 fn show(t: &Tensor) -> String {
