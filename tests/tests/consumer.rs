@@ -5,13 +5,8 @@
 //! entries, which name the consumer as caller; a failed inference stores nothing.
 
 use candid::{CandidType, Deserialize, Encode, Principal};
-use icinfer_api::{
-    CreateModelArgs, InferArgs, InferResult, LogEntry, ModelInfo, Tensor, TensorData,
-    UploadChunkArgs, UploadProgress,
-};
-use icinfer_tests::{Replica, ReplicaExt, canister_wasm, model_bytes, replica};
-use serde_bytes::ByteBuf;
-use sha2::{Digest, Sha256};
+use icinfer_api::{InferArgs, InferResult, LogEntry, Tensor, TensorData};
+use icinfer_tests::{InferenceCanister, ReplicaExt, canister_wasm, model_bytes, replica};
 
 #[derive(CandidType, Deserialize, Debug)]
 enum ConsumerError {
@@ -32,47 +27,18 @@ fn user() -> Principal {
     Principal::from_slice(&[0x07; 29])
 }
 
-fn setup(replica: &mut dyn Replica) -> (Principal, Principal) {
-    let inference = replica.create_canister(controller());
-    replica.install(
-        inference,
-        &canister_wasm("inference"),
-        Encode!().unwrap(),
-        controller(),
-    );
-    let model = model_bytes("tiny/affine.onnx");
-    let create = CreateModelArgs {
-        id: "affine".into(),
-        sha256: ByteBuf::from(Sha256::digest(&model).to_vec()),
-        size_bytes: model.len() as u64,
-        description: None,
-    };
-    let (r,): (Result<ModelInfo, icinfer_api::Error>,) = replica
-        .update(inference, controller(), "create_model", (create,))
-        .unwrap();
-    r.unwrap();
-    let chunk = UploadChunkArgs {
-        id: "affine".into(),
-        offset: 0,
-        data: ByteBuf::from(model),
-    };
-    let (r,): (Result<UploadProgress, icinfer_api::Error>,) = replica
-        .update(inference, controller(), "upload_model_chunk", (chunk,))
-        .unwrap();
-    r.unwrap();
-    let (r,): (Result<ModelInfo, icinfer_api::Error>,) = replica
-        .update(
-            inference,
-            controller(),
-            "finalize_model",
-            ("affine".to_string(),),
-        )
-        .unwrap();
-    r.unwrap();
-
-    let consumer = replica.create_canister(controller());
-    let init = Encode!(&ConsumerInit { inference }).unwrap();
-    replica.install(consumer, &canister_wasm("consumer"), init, controller());
+/// The inference canister with the affine model, and a consumer pointed at it.
+fn setup() -> (InferenceCanister, Principal) {
+    let mut inference = InferenceCanister::install(controller());
+    inference.install_model("affine", &model_bytes("tiny/affine.onnx"));
+    let consumer = inference.replica.create_canister(controller());
+    let init = Encode!(&ConsumerInit {
+        inference: inference.id
+    })
+    .unwrap();
+    inference
+        .replica
+        .install(consumer, &canister_wasm("consumer"), init, controller());
     (inference, consumer)
 }
 
@@ -90,8 +56,8 @@ fn args(model: &str) -> InferArgs {
 
 #[test]
 fn a_canister_infers_through_an_inter_canister_call_and_keeps_the_receipt() {
-    let mut replica = replica();
-    let (inference, consumer) = setup(replica.as_mut());
+    let (mut inference, consumer) = setup();
+    let replica = &mut inference.replica;
 
     let (result,): (Result<InferResult, ConsumerError>,) = replica
         .update(consumer, user(), "infer", (args("affine"),))
@@ -111,15 +77,15 @@ fn a_canister_infers_through_an_inter_canister_call_and_keeps_the_receipt() {
         .unwrap();
     assert_eq!(kept, vec![result.receipt.clone()]);
     let (logged,): (Result<LogEntry, icinfer_api::Error>,) = replica
-        .query(inference, user(), "log_entry", (0u64,))
+        .query(inference.id, user(), "log_entry", (0u64,))
         .unwrap();
     assert_eq!(logged.unwrap(), result.receipt);
 }
 
 #[test]
 fn a_failed_inference_reaches_the_consumer_as_a_typed_error_and_stores_nothing() {
-    let mut replica = replica();
-    let (inference, consumer) = setup(replica.as_mut());
+    let (mut inference, consumer) = setup();
+    let replica = &mut inference.replica;
 
     let (result,): (Result<InferResult, ConsumerError>,) = replica
         .update(consumer, user(), "infer", (args("missing"),))
@@ -134,8 +100,7 @@ fn a_failed_inference_reaches_the_consumer_as_a_typed_error_and_stores_nothing()
         .query(consumer, user(), "receipts", (0u64, 10u64))
         .unwrap();
     assert!(kept.is_empty());
-    let (size,): (u64,) = replica.query(inference, user(), "log_size", ()).unwrap();
-    assert_eq!(size, 0);
+    assert_eq!(inference.log_size(), 0);
 }
 
 #[test]

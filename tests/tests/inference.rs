@@ -6,14 +6,13 @@
 
 use candid::{Encode, Principal};
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogEntry,
-    LogFilter, LogPage, LogPageArgs, ModelInfo, ModelState, QueryInferResult, Stats, Tensor,
-    TensorData, UploadChunkArgs, UploadProgress, UploadStatus,
+    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, LogEntry, LogFilter, LogPage,
+    LogPageArgs, ModelInfo, ModelState, QueryInferResult, Stats, Tensor, TensorData,
+    UploadChunkArgs, UploadProgress, UploadStatus,
 };
-use icinfer_core::limits::CHUNK_BYTES;
 use icinfer_core::tensor;
 use icinfer_tests::{
-    CANISTER_ERROR, Rejection, Replica, ReplicaExt, canister_wasm, model_bytes, replica,
+    CANISTER_ERROR, CHUNK_BYTES, InferenceCanister, ReplicaExt, canister_wasm, model_bytes,
 };
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
@@ -26,122 +25,7 @@ fn user() -> Principal {
     Principal::from_slice(&[0x05; 29])
 }
 
-struct Fixture {
-    replica: Box<dyn Replica>,
-    canister: Principal,
-    wasm: Vec<u8>,
-}
-
 type R<T> = Result<T, Error>;
-
-impl Fixture {
-    fn new() -> Self {
-        let mut replica = replica();
-        let wasm = canister_wasm("inference");
-        let canister = replica.create_canister(controller());
-        replica.install(canister, &wasm, Encode!().unwrap(), controller());
-        Fixture {
-            replica,
-            canister,
-            wasm,
-        }
-    }
-
-    fn update<A: candid::CandidType, T: candid::CandidType + for<'de> candid::Deserialize<'de>>(
-        &mut self,
-        sender: Principal,
-        method: &str,
-        arg: A,
-    ) -> Result<T, Rejection> {
-        self.replica
-            .update::<_, (T,)>(self.canister, sender, method, (arg,))
-            .map(|(t,)| t)
-    }
-
-    fn query<A: candid::CandidType, T: candid::CandidType + for<'de> candid::Deserialize<'de>>(
-        &mut self,
-        method: &str,
-        arg: A,
-    ) -> T {
-        self.replica
-            .query::<_, (T,)>(self.canister, user(), method, (arg,))
-            .map(|(t,)| t)
-            .unwrap_or_else(|r| panic!("query {method} rejected: {r:?}"))
-    }
-
-    fn query0<T: candid::CandidType + for<'de> candid::Deserialize<'de>>(
-        &mut self,
-        method: &str,
-    ) -> T {
-        self.replica
-            .query::<_, (T,)>(self.canister, user(), method, ())
-            .map(|(t,)| t)
-            .unwrap_or_else(|r| panic!("query {method} rejected: {r:?}"))
-    }
-
-    fn create(&mut self, sender: Principal, id: &str, bytes: &[u8]) -> R<ModelInfo> {
-        self.update(
-            sender,
-            "create_model",
-            CreateModelArgs {
-                id: id.into(),
-                sha256: ByteBuf::from(Sha256::digest(bytes).to_vec()),
-                size_bytes: bytes.len() as u64,
-                description: None,
-            },
-        )
-        .unwrap()
-    }
-
-    fn chunk(
-        &mut self,
-        sender: Principal,
-        id: &str,
-        bytes: &[u8],
-        index: usize,
-    ) -> R<UploadProgress> {
-        let start = index * CHUNK_BYTES as usize;
-        let end = (start + CHUNK_BYTES as usize).min(bytes.len());
-        self.update(
-            sender,
-            "upload_model_chunk",
-            UploadChunkArgs {
-                id: id.into(),
-                offset: start as u64,
-                data: ByteBuf::from(bytes[start..end].to_vec()),
-            },
-        )
-        .unwrap()
-    }
-
-    fn finalize(&mut self, id: &str) -> R<ModelInfo> {
-        self.update(controller(), "finalize_model", id.to_string())
-            .unwrap()
-    }
-
-    fn install_model(&mut self, id: &str, bytes: &[u8]) -> ModelInfo {
-        self.create(controller(), id, bytes).unwrap();
-        for index in 0..bytes.len().div_ceil(CHUNK_BYTES as usize) {
-            self.chunk(controller(), id, bytes, index).unwrap();
-        }
-        self.finalize(id).unwrap()
-    }
-
-    fn infer(&mut self, sender: Principal, args: InferArgs) -> R<InferResult> {
-        self.update(sender, "infer", args).unwrap()
-    }
-
-    fn log_size(&mut self) -> u64 {
-        self.query0("log_size")
-    }
-
-    fn upgrade(&mut self) {
-        let wasm = self.wasm.clone();
-        self.replica
-            .upgrade(self.canister, &wasm, Encode!().unwrap(), controller())
-            .unwrap();
-    }
-}
 
 fn affine_input(rows: &[[f32; 3]]) -> Vec<Tensor> {
     vec![Tensor {
@@ -187,11 +71,11 @@ fn padded_affine(size: usize) -> Vec<u8> {
 
 #[test]
 fn upload_out_of_order_resume_finalize_infer_and_read_the_log() {
-    let mut f = Fixture::new();
-    let bytes = padded_affine(2 * CHUNK_BYTES as usize + 777);
-    f.create(controller(), "affine", &bytes).unwrap();
-    f.chunk(controller(), "affine", &bytes, 2).unwrap();
-    f.chunk(controller(), "affine", &bytes, 0).unwrap();
+    let mut f = InferenceCanister::install(controller());
+    let bytes = padded_affine(2 * CHUNK_BYTES + 777);
+    f.create_model(controller(), "affine", &bytes).unwrap();
+    f.upload_chunk(controller(), "affine", &bytes, 2).unwrap();
+    f.upload_chunk(controller(), "affine", &bytes, 0).unwrap();
 
     // A client that lost track asks what is missing and resumes.
     let status: R<UploadStatus> = f.query("upload_status", "affine".to_string());
@@ -200,7 +84,7 @@ fn upload_out_of_order_resume_finalize_infer_and_read_the_log() {
         f.finalize("affine"),
         Err(Error::UploadIncomplete { .. })
     ));
-    let progress = f.chunk(controller(), "affine", &bytes, 1).unwrap();
+    let progress = f.upload_chunk(controller(), "affine", &bytes, 1).unwrap();
     assert_eq!((progress.chunks_received, progress.chunks_total), (3, 3));
 
     let info = f.finalize("affine").unwrap();
@@ -260,13 +144,13 @@ fn upload_out_of_order_resume_finalize_infer_and_read_the_log() {
         (stats.models, stats.models_ready, stats.log_size),
         (1, 1, 1)
     );
-    assert!(stats.stable_bytes >= 3 * CHUNK_BYTES);
+    assert!(stats.stable_bytes >= 3 * CHUNK_BYTES as u64);
     assert!(stats.heap_bytes > 0);
 }
 
 #[test]
 fn an_upgrade_keeps_models_log_and_admins_and_outputs_stay_byte_identical() {
-    let mut f = Fixture::new();
+    let mut f = InferenceCanister::install(controller());
     f.install_model("affine", &model_bytes("tiny/affine.onnx"));
     f.update::<_, R<()>>(controller(), "add_admin", user())
         .unwrap()
@@ -300,7 +184,7 @@ fn an_upgrade_keeps_models_log_and_admins_and_outputs_stay_byte_identical() {
 
 #[test]
 fn an_inference_over_the_instruction_limit_writes_nothing_and_the_canister_keeps_serving() {
-    let mut f = Fixture::new();
+    let mut f = InferenceCanister::install(controller());
     f.install_model("affine", &model_bytes("tiny/affine.onnx"));
     f.infer(user(), args("affine", affine_input(&[[1.0; 3]])))
         .unwrap();
@@ -317,7 +201,7 @@ fn an_inference_over_the_instruction_limit_writes_nothing_and_the_canister_keeps
     let overrun = f
         .replica
         .update_raw(
-            f.canister,
+            f.id,
             user(),
             "infer",
             Encode!(&args("affine", affine_input(&rows))).unwrap(),
@@ -348,11 +232,11 @@ fn an_inference_over_the_instruction_limit_writes_nothing_and_the_canister_keeps
 
 #[test]
 fn only_controllers_and_admins_manage_models_whoever_calls() {
-    let mut f = Fixture::new();
+    let mut f = InferenceCanister::install(controller());
     let bytes = model_bytes("tiny/affine.onnx");
     for who in [Principal::anonymous(), user()] {
         assert!(matches!(
-            f.create(who, "m", &bytes),
+            f.create_model(who, "m", &bytes),
             Err(Error::Unauthorized { .. })
         ));
         let r: R<()> = f.update(who, "add_admin", who).unwrap();
@@ -374,6 +258,7 @@ fn only_controllers_and_admins_manage_models_whoever_calls() {
         sha256: ByteBuf::from(Sha256::digest(&bytes).to_vec()),
         size_bytes: bytes.len() as u64,
         description: None,
+        input_facts: None,
     })
     .unwrap();
     let (reply,): (Result<Vec<u8>, (u32, String)>,) = f
@@ -382,7 +267,7 @@ fn only_controllers_and_admins_manage_models_whoever_calls() {
             intermediary,
             user(),
             "call_other",
-            (f.canister, "create_model".to_string(), create),
+            (f.id, "create_model".to_string(), create),
         )
         .unwrap();
     let answer: R<ModelInfo> = candid::decode_one(&reply.unwrap()).unwrap();
@@ -396,8 +281,8 @@ fn only_controllers_and_admins_manage_models_whoever_calls() {
     f.update::<_, R<()>>(controller(), "add_admin", user())
         .unwrap()
         .unwrap();
-    f.create(user(), "m", &bytes).unwrap();
-    f.chunk(user(), "m", &bytes, 0).unwrap();
+    f.create_model(user(), "m", &bytes).unwrap();
+    f.upload_chunk(user(), "m", &bytes, 0).unwrap();
     f.update::<_, R<ModelInfo>>(user(), "finalize_model", "m".to_string())
         .unwrap()
         .unwrap();
@@ -407,11 +292,11 @@ fn only_controllers_and_admins_manage_models_whoever_calls() {
 
 #[test]
 fn bad_input_to_every_endpoint_gets_its_typed_error_and_changes_nothing() {
-    let mut f = Fixture::new();
+    let mut f = InferenceCanister::install(controller());
     let bytes = model_bytes("tiny/affine.onnx");
     f.install_model("affine", &bytes);
-    f.create(controller(), "pending", &bytes).unwrap();
-    let snapshot = |f: &mut Fixture| {
+    f.create_model(controller(), "pending", &bytes).unwrap();
+    let snapshot = |f: &mut InferenceCanister| {
         (
             f.query0::<Vec<ModelInfo>>("list_models"),
             f.log_size(),
@@ -425,11 +310,12 @@ fn bad_input_to_every_endpoint_gets_its_typed_error_and_changes_nothing() {
         sha256: ByteBuf::from(vec![0; 32]),
         size_bytes: 1,
         description: None,
+        input_facts: None,
     };
     let r: R<ModelInfo> = f.update(controller(), "create_model", bad_create).unwrap();
     assert!(matches!(r, Err(Error::InvalidArgument { .. })));
     assert!(matches!(
-        f.create(controller(), "affine", &bytes),
+        f.create_model(controller(), "affine", &bytes),
         Err(Error::AlreadyExists { .. })
     ));
     let r: R<UploadProgress> = f
@@ -445,7 +331,7 @@ fn bad_input_to_every_endpoint_gets_its_typed_error_and_changes_nothing() {
         .unwrap();
     assert!(matches!(r, Err(Error::InvalidArgument { .. })));
     assert!(matches!(
-        f.chunk(controller(), "affine", &bytes, 0),
+        f.upload_chunk(controller(), "affine", &bytes, 0),
         Err(Error::InvalidState { .. })
     ));
     assert!(matches!(
@@ -508,10 +394,10 @@ fn bad_input_to_every_endpoint_gets_its_typed_error_and_changes_nothing() {
 
 #[test]
 fn an_argument_that_is_not_candid_or_a_decoding_bomb_is_rejected_cheaply() {
-    let mut f = Fixture::new();
+    let mut f = InferenceCanister::install(controller());
     let garbage = f
         .replica
-        .update_raw(f.canister, user(), "infer", b"not candid".to_vec());
+        .update_raw(f.id, user(), "infer", b"not candid".to_vec());
     assert_eq!(garbage.unwrap_err().code, CANISTER_ERROR);
 
     // A record whose only field (id 99, unknown to InferArgs) is a `vec reserved` claiming
@@ -524,7 +410,7 @@ fn an_argument_that_is_not_candid_or_a_decoding_bomb_is_rejected_cheaply() {
     bomb.extend([0x80, 0x80, 0x80, 0x80, 0x08]); // its vector's length: 2^31
     let rejected = f
         .replica
-        .update_raw(f.canister, user(), "infer", bomb)
+        .update_raw(f.id, user(), "infer", bomb)
         .unwrap_err();
     assert_eq!(rejected.code, CANISTER_ERROR);
     if let Some(instructions) = f.replica.last_instructions() {
@@ -538,7 +424,7 @@ fn an_argument_that_is_not_candid_or_a_decoding_bomb_is_rejected_cheaply() {
 
 #[test]
 fn the_same_input_gives_the_same_output_bytes_and_hash() {
-    let mut f = Fixture::new();
+    let mut f = InferenceCanister::install(controller());
     f.install_model("classify", &model_bytes("tiny/classify.onnx"));
     let inputs = vec![
         Tensor {

