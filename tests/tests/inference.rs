@@ -14,6 +14,7 @@ use icinfer_core::tensor;
 use icinfer_tests::{
     CANISTER_ERROR, CHUNK_BYTES, InferenceCanister, ReplicaExt, canister_wasm, model_bytes,
 };
+use icinfer_verify::head::leb128;
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -46,18 +47,8 @@ fn args(model: &str, inputs: Vec<Tensor>) -> InferArgs {
 /// The affine model padded to three chunks (see crates/core/tests/engine.rs).
 fn padded_affine(size: usize) -> Vec<u8> {
     let onnx = model_bytes("tiny/affine.onnx");
-    let varint = |mut n: usize| {
-        let mut bytes = Vec::new();
-        loop {
-            let low = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                bytes.push(low);
-                return bytes;
-            }
-            bytes.push(low | 0x80);
-        }
-    };
+    // A protobuf varint is unsigned LEB128.
+    let varint = |n: usize| leb128(n as u64);
     let pad = (1..=5)
         .map(|len| size - onnx.len() - 1 - len)
         .find(|&pad| varint(pad).len() == size - onnx.len() - 1 - pad)

@@ -73,7 +73,8 @@ fn open_engine() {
             "refusing to start: {e}. Stable memory is left untouched."
         ))
     });
-    // Certified data does not survive an upgrade; the Merkle tree does.
+    // The head is re-derived from the Merkle tree, which survives upgrades, rather than
+    // trusted to whatever certified data the previous code left.
     engine.certify_head(&Ic);
     ENGINE.set(Some(engine));
 }

@@ -157,12 +157,7 @@ impl<M: Memory> ProvenanceLog<M> {
 
     /// Appends an entry whose `seq` must be `len()`. Returns its canonical bytes.
     pub fn append(&mut self, entry: &LogEntry) -> EntryBytes {
-        assert_eq!(entry.seq, self.len(), "log entries are numbered in order");
-        let bytes = encode_entry(entry);
-        self.entries
-            .append(&bytes)
-            .expect("stable memory full while appending to the log");
-        self.tree.append(leaf_hash(&bytes.0));
+        let bytes = self.append_to_log_and_tree(entry);
         let digest = |d: &ByteBuf| -> [u8; 32] { d.as_slice().try_into().expect("32 bytes") };
         for (kind, key) in [
             (SearchKind::ModelSha256, digest(&entry.model_sha256)),
@@ -179,12 +174,17 @@ impl<M: Memory> ProvenanceLog<M> {
     /// read, so that a log of a million entries fills in a few messages.
     #[cfg(feature = "bench")]
     pub fn append_unindexed(&mut self, entry: &LogEntry) {
+        self.append_to_log_and_tree(entry);
+    }
+
+    fn append_to_log_and_tree(&mut self, entry: &LogEntry) -> EntryBytes {
         assert_eq!(entry.seq, self.len(), "log entries are numbered in order");
         let bytes = encode_entry(entry);
         self.entries
             .append(&bytes)
             .expect("stable memory full while appending to the log");
         self.tree.append(leaf_hash(&bytes.0));
+        bytes
     }
 
     pub fn get(&self, seq: u64) -> Option<LogEntry> {

@@ -10,6 +10,7 @@ use icinfer_api::{
 use icinfer_core::limits::{CHUNK_BYTES, MAX_INPUT_BYTES, MAX_TENSORS};
 use icinfer_core::memory::LayoutError;
 use icinfer_core::{Engine, Environment, tensor};
+use icinfer_verify::head::leb128;
 use icinfer_verify::head::{encode_head_witness, head_commitment};
 use icinfer_verify::merkle::{
     EMPTY_ROOT, Hash, leaf_hash, proof_nodes, verify_consistency, verify_inclusion,
@@ -89,18 +90,8 @@ fn sha256(bytes: &[u8]) -> ByteBuf {
 /// `onnx` padded to `size` bytes with a trailing protobuf `doc_string` field (ModelProto
 /// field 6), which tract ignores: a multi-chunk model without a multi-MiB fixture.
 fn padded(onnx: &[u8], size: usize) -> Vec<u8> {
-    let varint = |mut n: usize| {
-        let mut bytes = Vec::new();
-        loop {
-            let low = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                bytes.push(low);
-                return bytes;
-            }
-            bytes.push(low | 0x80);
-        }
-    };
+    // A protobuf varint is unsigned LEB128.
+    let varint = |n: usize| leb128(n as u64);
     let pad = (1..=5)
         .map(|len| size - onnx.len() - 1 - len)
         .find(|&pad| varint(pad).len() == size - onnx.len() - 1 - pad)
