@@ -14,7 +14,7 @@ use crate::memory::{self, LayoutError, VMem};
 use crate::merkle::TreeError;
 use crate::provenance::{self, ProvenanceLog};
 use crate::runtime::{self, Plan};
-use crate::store::{ModelRecord, ModelStore, ReadyFacts, limit};
+use crate::store::{ModelStore, ReadyFacts, limit};
 use crate::tensor;
 use candid::Principal;
 use ic_stable_structures::{BTreeSet, Memory};
@@ -26,6 +26,7 @@ use icinfer_api::{
 use icinfer_verify::head::{encode_head_witness, head_commitment};
 use icinfer_verify::merkle::Hash;
 use serde_bytes::ByteBuf;
+use std::sync::Arc;
 
 /// What the engine needs from the platform. The canister implements it with ic-cdk; tests
 /// with plain fields.
@@ -227,8 +228,15 @@ impl<M: Memory> Engine<M> {
             outputs: loaded.outputs,
             load_instructions: env.instructions().saturating_sub(start),
         };
-        let info = self.store.mark_ready(id, facts)?;
-        self.plans.insert(id, &record.sha256, loaded.plan);
+        let info = self.store.mark_ready(id, facts.clone())?;
+        self.plans.insert(
+            id,
+            Runnable {
+                sha256: record.sha256,
+                facts: Arc::new(facts),
+                plan: loaded.plan,
+            },
+        );
         Ok(info)
     }
 
@@ -306,41 +314,46 @@ impl<M: Memory> Engine<M> {
         }
         let input_bytes = tensor::check_tensor_list(&args.inputs)?;
         limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, input_bytes)?;
-        let record = self.store.require(&args.model_id)?;
-        let Some(facts) = &record.ready else {
-            return Err(Error::InvalidState {
-                id: args.model_id.clone(),
-                reason: "the model is still uploading; finalize it first".into(),
-            });
-        };
-        let ordered = runtime::match_inputs(&facts.inputs, &args.inputs)?;
-        let plan = self.plan(&args.model_id, &record)?;
-        let outputs = runtime::run(&plan, &facts.outputs, &ordered)?;
+        let model = self.runnable(&args.model_id)?;
+        let ordered = runtime::match_inputs(&model.facts.inputs, &args.inputs)?;
+        let outputs = runtime::run(&model.plan, &model.facts.outputs, &ordered)?;
         let output_bytes = outputs
             .iter()
             .map(|t| t.data.len() as u64 * t.data.dtype().size_bytes() as u64)
             .sum();
         limit("MAX_OUTPUT_BYTES", MAX_OUTPUT_BYTES, output_bytes)?;
-        Ok((outputs, record.sha256))
+        Ok((outputs, model.sha256))
     }
 
-    /// The cached plan, or one loaded again from stable memory (after an upgrade, or when
-    /// the cache evicted it). The bytes are checked against the recorded hash first.
-    fn plan(&mut self, id: &str, record: &ModelRecord) -> Result<Plan, Error> {
-        let sha256 = record.sha256.as_slice();
-        if let Some(plan) = self.plans.get(id, sha256) {
-            return Ok(plan);
+    /// The model as inference needs it: from the heap cache, or read from stable memory
+    /// and loaded again (after an upgrade, or when the cache evicted it), its bytes checked
+    /// against the recorded hash first. A hit touches no stable memory: a ready model never
+    /// changes, and deleting it drops its cache entry.
+    fn runnable(&mut self, id: &str) -> Result<Runnable, Error> {
+        if let Some(model) = self.plans.get(id) {
+            return Ok(model);
         }
+        let record = self.store.require(id)?;
+        let Some(facts) = record.ready.clone() else {
+            return Err(Error::InvalidState {
+                id: id.to_string(),
+                reason: "the model is still uploading; finalize it first".into(),
+            });
+        };
         let (bytes, actual) = self.store.assemble(id)?;
         assert_eq!(
             &actual[..],
-            sha256,
+            record.sha256.as_slice(),
             "stored bytes of finalized model '{id}' no longer match its SHA-256"
         );
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        let plan = runtime::load(&bytes, declared)?.plan;
-        self.plans.insert(id, sha256, plan.clone());
-        Ok(plan)
+        let model = Runnable {
+            plan: runtime::load(&bytes, declared)?.plan,
+            sha256: record.sha256,
+            facts: Arc::new(facts),
+        };
+        self.plans.insert(id, model.clone());
+        Ok(model)
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,
@@ -355,9 +368,8 @@ impl<M: Memory> Engine<M> {
             .list()
             .into_iter()
             .filter(|m| m.finalized_at_ns.is_some())
-            .find(|m| self.plans.get(&m.id, &m.sha256).is_none())?;
-        let record = self.store.require(&candidate.id).ok()?;
-        self.plan(&candidate.id, &record).ok()?;
+            .find(|m| !self.plans.contains(&m.id))?;
+        self.runnable(&candidate.id).ok()?;
         Some(candidate.id)
     }
 
@@ -571,36 +583,45 @@ fn tree_error(error: TreeError, field: &str) -> Error {
     }
 }
 
-/// Optimised plans on the heap, least recently used first out. Keyed by id and hash so a
-/// model deleted and created again under the same id never runs the old plan.
+/// A ready model as inference needs it. Immutable, so it can live on the heap.
+#[derive(Clone)]
+struct Runnable {
+    sha256: ByteBuf,
+    facts: Arc<ReadyFacts>,
+    plan: Plan,
+}
+
+/// Ready models with their optimised plans on the heap, least recently used first out.
+/// Deleting a model removes its entry, so a model created again under the same id never
+/// runs the old plan.
 #[derive(Default)]
 struct PlanCache {
-    entries: Vec<(String, ByteBuf, Plan)>,
+    entries: Vec<(String, Runnable)>,
 }
 
 impl PlanCache {
-    fn get(&mut self, id: &str, sha256: &[u8]) -> Option<Plan> {
-        let at = self
-            .entries
-            .iter()
-            .position(|(i, s, _)| i == id && s.as_slice() == sha256)?;
+    fn get(&mut self, id: &str) -> Option<Runnable> {
+        let at = self.entries.iter().position(|(i, _)| i == id)?;
         let entry = self.entries.remove(at);
-        let plan = entry.2.clone();
+        let model = entry.1.clone();
         self.entries.push(entry);
-        Some(plan)
+        Some(model)
     }
 
-    fn insert(&mut self, id: &str, sha256: &[u8], plan: Plan) {
+    fn contains(&self, id: &str) -> bool {
+        self.entries.iter().any(|(i, _)| i == id)
+    }
+
+    fn insert(&mut self, id: &str, model: Runnable) {
         self.remove(id);
         if self.entries.len() >= MAX_CACHED_PLANS {
             self.entries.remove(0);
         }
-        self.entries
-            .push((id.to_string(), ByteBuf::from(sha256.to_vec()), plan));
+        self.entries.push((id.to_string(), model));
     }
 
     fn remove(&mut self, id: &str) {
-        self.entries.retain(|(i, _, _)| i != id);
+        self.entries.retain(|(i, _)| i != id);
     }
 
     fn len(&self) -> usize {
