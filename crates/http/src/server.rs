@@ -13,6 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use icinfer_host::{CanisterStatus, Reject, RejectCode};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ type Response = hyper::Response<Full<Bytes>>;
 pub struct Options {
     /// Serve the files of this directory (same origin) at every path outside `/api/`.
     pub frontend: Option<PathBuf>,
+    /// Files made by the embedder, served at exactly these paths (e.g. `/icinfer.json`, which
+    /// tells the frontend its canister), before the frontend directory.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 /// A running server. Dropping it (or [`ServerHandle::shutdown`]) stops it.
@@ -74,6 +78,7 @@ impl Drop for ServerHandle {
 struct Server {
     host: HostHandle,
     frontend: Option<PathBuf>,
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 /// Serves the IC's HTTP interface for `host` on `addr`, which must be a loopback address
@@ -107,7 +112,11 @@ pub fn serve(
         .enable_all()
         .build()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Arc::new(Server { host, frontend });
+    let server = Arc::new(Server {
+        host,
+        frontend,
+        files: options.files,
+    });
     let thread = std::thread::Builder::new()
         .name("icinfer-http-accept".into())
         .spawn(move || {
@@ -474,6 +483,19 @@ impl Server {
     }
 
     async fn static_file(&self, path: &str, head: bool) -> Response {
+        if let Some(bytes) = self.files.get(path) {
+            let len = bytes.len();
+            let mut r = response(
+                200,
+                content_type(Path::new(path)),
+                if head { Vec::new() } else { bytes.clone() },
+            );
+            if head {
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+            return r;
+        }
         let Some(root) = &self.frontend else {
             return text(404, "not found (no frontend directory is served)");
         };

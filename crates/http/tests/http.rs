@@ -148,9 +148,14 @@ async fn the_frontend_directory_is_served_same_origin() {
         HandleOptions::default(),
         Options {
             frontend: Some(dir.clone()),
+            files: [("/icinfer.json".to_string(), b"{\"canisterId\":\"x\"}".to_vec())].into(),
         },
     );
     let base = s.server.url();
+    // A generated file takes precedence; its type follows its extension.
+    let r = reqwest::get(format!("{base}/icinfer.json")).await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.text().await.unwrap(), r#"{"canisterId":"x"}"#);
     let r = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(

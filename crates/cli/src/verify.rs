@@ -1,0 +1,198 @@
+//! `icinfer verify`: prove a log entry against the root key, as a third party would.
+//!
+//! Everything the canister sends is checked here, by icinfer-verify, rather than trusted: the
+//! certificate's BLS signature and freshness, the witness that binds the log's size and root
+//! to the canister's certified data, the entry's encoding, its Merkle inclusion proof and the
+//! consistency of its tree with the certified head; and, given the tensors (and the nonce), the
+//! input and output hashes recomputed from them.
+
+use crate::client::Client;
+use crate::receipt::SavedInference;
+use crate::tensors::read_npy;
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use icinfer_api::{Error, LogProof, LogProofArgs, Tensor};
+use icinfer_verify::verifier::{Opening, Trust, verify_log_proof};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct VerifyOptions {
+    pub seq: Option<u64>,
+    pub receipt: Option<PathBuf>,
+    /// `name=file.npy`, in the model's input order.
+    pub inputs: Vec<String>,
+    /// `name=file.npy`, in the model's output order.
+    pub outputs: Vec<String>,
+    pub nonce: Option<String>,
+    /// Pin the root key instead of taking the network's (hex of the DER or raw key, or a file).
+    pub root_key: Option<String>,
+    /// The model file, to check the entry's model SHA-256 against.
+    pub model: Option<PathBuf>,
+    /// How old the certificate may be.
+    pub max_age_secs: u64,
+}
+
+pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
+    let saved = options
+        .receipt
+        .as_deref()
+        .map(SavedInference::load)
+        .transpose()?;
+    let seq = match (&saved, options.seq) {
+        (Some(saved), Some(seq)) if saved.entry.seq != seq => bail!(
+            "the receipt is entry #{}, not #{seq}: drop one of them",
+            saved.entry.seq
+        ),
+        (Some(saved), _) => saved.entry.seq,
+        (None, Some(seq)) => seq,
+        (None, None) => bail!("which entry? pass its number, or --receipt DIR"),
+    };
+    if let Some(saved) = &saved {
+        ensure!(
+            saved.canister == client.canister,
+            "the receipt is from canister {}, but this would ask {}\n  fix: pass --canister {} \
+             (and --network {})",
+            saved.canister,
+            client.canister,
+            saved.canister,
+            saved.network
+        );
+    }
+    let (inputs, outputs, nonce) = match &saved {
+        Some(saved) => {
+            ensure!(
+                options.inputs.is_empty() && options.outputs.is_empty() && options.nonce.is_none(),
+                "--receipt brings its own tensors and nonce: do not also pass --input, --output or --nonce"
+            );
+            (
+                saved.inputs.clone(),
+                saved.outputs.clone(),
+                saved.nonce.clone(),
+            )
+        }
+        None => (
+            tensor_files(&options.inputs, "--input")?,
+            tensor_files(&options.outputs, "--output")?,
+            options
+                .nonce
+                .as_deref()
+                .map(|h| hex::decode(h).context("--nonce is not hex"))
+                .transpose()?,
+        ),
+    };
+    if !inputs.is_empty() && outputs.is_empty() || inputs.is_empty() && !outputs.is_empty() {
+        bail!("pass both the inputs and the outputs (--input and --output), or neither");
+    }
+
+    let (root_key, root_key_source) = match &options.root_key {
+        Some(key) => (read_root_key(key)?, "the root key you pinned"),
+        None if client.network.is_mainnet() => (
+            client.root_key(),
+            "the Internet Computer's root key, built into ic-agent",
+        ),
+        None => (
+            client.root_key(),
+            "the root key the network reported (trust it as far as you trust that connection; \
+             pin one with --root-key)",
+        ),
+    };
+    let proof: Result<LogProof, Error> = client
+        .query(
+            "log_proof",
+            (LogProofArgs {
+                index: seq,
+                tree_size: None,
+            },),
+        )
+        .await?;
+    let proof = proof.map_err(|e| client.explain("log_proof", e))?;
+    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as u64;
+    let trust = Trust {
+        root_key: root_key.clone(),
+        canister_id: client.canister,
+        now_ns,
+        max_age_ns: options.max_age_secs.saturating_mul(1_000_000_000),
+    };
+    let opening = Opening {
+        inputs: &inputs,
+        nonce: nonce.as_deref(),
+        outputs: &outputs,
+    };
+    println!("verifying log entry #{seq} of canister {}", client.canister);
+    println!("  against {root_key_source}:");
+    println!("  {}", hex::encode(&root_key));
+    let proven = verify_log_proof(&proof, &trust, (!inputs.is_empty()).then_some(&opening))
+        .map_err(|e| anyhow!("NOT VERIFIED: {e}"))?;
+    println!(
+        "✓ the certificate is signed by that root key, fresh (within {} s), and for this canister",
+        options.max_age_secs
+    );
+    println!("✓ the witness binds the log's size and Merkle root to the canister's certified data");
+    println!(
+        "✓ entry #{seq} is in the log: its encoding, inclusion proof and consistency proof check"
+    );
+    if let Some(saved) = &saved {
+        ensure!(
+            saved.entry == proven.entry,
+            "NOT VERIFIED: the log's entry #{seq} differs from the one in the receipt"
+        );
+        println!("✓ the proven entry is the receipt you saved");
+    }
+    if proven.tensors_checked {
+        println!(
+            "✓ the input and output hashes recomputed from your tensors{} match the entry",
+            if nonce.is_some() { " and nonce" } else { "" }
+        );
+    }
+    if let Some(model) = &options.model {
+        let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+        ensure!(
+            Sha256::digest(&bytes)[..] == proven.entry.model_sha256[..],
+            "NOT VERIFIED: {} is not the model of entry #{seq} (SHA-256 {})",
+            model.display(),
+            hex::encode(&proven.entry.model_sha256)
+        );
+        println!("✓ {} is the model the entry names", model.display());
+    }
+    println!("\n{proven}");
+    println!(
+        "Not proven: that the canister's code is what you think it is (controllers can upgrade \
+         it; compare its module hash with a reproducible build, docs/provenance.md)."
+    );
+    Ok(())
+}
+
+/// `name=file.npy` or `file.npy` (named after the file).
+fn tensor_files(specs: &[String], flag: &str) -> Result<Vec<Tensor>> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (name, path) = match spec.split_once('=') {
+                Some((name, path)) => (name.to_string(), PathBuf::from(path)),
+                None => {
+                    let path = PathBuf::from(spec);
+                    let stem = path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .with_context(|| format!("{flag} {spec}: pass <name>=<file.npy>"))?;
+                    (stem.to_string(), path)
+                }
+            };
+            read_npy(&name, &path)
+        })
+        .collect()
+}
+
+fn read_root_key(key: &str) -> Result<Vec<u8>> {
+    let text = match std::fs::read_to_string(key) {
+        Ok(text) => text,
+        Err(_) => key.to_string(),
+    };
+    let bytes = hex::decode(text.trim()).context("--root-key: expected hex, or a file of hex")?;
+    ensure!(
+        bytes.len() == 133 || bytes.len() == 96,
+        "--root-key: a BLS12-381 root key is 133 bytes of DER or 96 raw, got {}",
+        bytes.len()
+    );
+    Ok(bytes)
+}

@@ -1,0 +1,513 @@
+//! The `icinfer` binary end to end, as a user runs it: `serve` in the background, then
+//! `upload`, `models`, `infer`, `log` and `verify` against it over HTTP; a restart that keeps
+//! everything; tampering that `verify` catches; and `demo`.
+//!
+//! Needs the inference canister built (scripts/test.sh does it first). Each test gets its
+//! own state directory, port and identity (HOME and XDG_CONFIG_HOME point into a temp dir, so
+//! the CLI creates a fresh Ed25519 key there and never sees the user's dfx identities).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn wasm() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let wasm = target.join("wasm32-unknown-unknown/release/inference.wasm");
+    assert!(
+        wasm.exists(),
+        "{} is missing: run `bash scripts/build-canister.sh` first",
+        wasm.display()
+    );
+    wasm
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct User {
+    home: tempfile::TempDir,
+    state: PathBuf,
+    url: String,
+    port: u16,
+}
+
+impl User {
+    fn new() -> User {
+        let home = tempfile::tempdir().unwrap();
+        let state = home.path().join("state");
+        let port = free_port();
+        User {
+            home,
+            state,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_icinfer"));
+        c.args(args)
+            .current_dir(workspace())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("ICINFER_NETWORK", &self.url)
+            .env("ICINFER_STATE", &self.state)
+            .env_remove("ICINFER_CANISTER")
+            .env_remove("ICINFER_PEM");
+        c
+    }
+
+    /// Runs the CLI; returns stdout, panicking with both streams if it failed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "icinfer {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the CLI expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "icinfer {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Starts `icinfer serve` and waits for its ready line; returns the canister id.
+    fn serve(&self) -> (Server, String) {
+        self.serve_module(&wasm())
+    }
+
+    fn serve_module(&self, wasm: &Path) -> (Server, String) {
+        let mut child = self
+            .command(&[
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--wasm",
+                wasm.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = String::new();
+        let canister = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("serve exited before it was ready:\n{printed}"))
+                .unwrap();
+            printed += &line;
+            printed += "\n";
+            if let Some(rest) = line.strip_prefix("icinfer serve: ready at ") {
+                let (url, canister) = rest.split_once(", canister ").unwrap();
+                assert_eq!(url, self.url);
+                break canister.to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        let drain = std::thread::spawn(move || {
+            let mut rest = printed;
+            for line in lines.map_while(Result::ok) {
+                rest += &line;
+                rest += "\n";
+            }
+            rest
+        });
+        (
+            Server {
+                child,
+                drain: Some(drain),
+            },
+            canister,
+        )
+    }
+}
+
+struct Server {
+    child: Child,
+    drain: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Server {
+    /// SIGTERM, as a user's Ctrl-C or a service manager would; returns all it printed.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exited with {status}");
+        self.drain.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const DIGITS: &str = "models/digits/digits.onnx";
+const IMAGE: &str = "models/digits/reference/case0_in_pixels.npy";
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    npyz::NpyFile::new(std::fs::read(path).unwrap().as_slice())
+        .unwrap()
+        .into_vec()
+        .unwrap()
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The whole user journey against one server, then a restart.
+#[test]
+fn serve_upload_infer_log_verify_and_restart() {
+    let user = User::new();
+    let me = user.ok(&["whoami"]).trim().to_string();
+    assert_eq!(me, user.ok(&["whoami"]).trim(), "the identity is kept");
+
+    // Nothing listens yet: the error names the cause and the fix.
+    let err = user.fails(&["models", "--canister", "rwlgt-iiaaa-aaaaa-aaaaa-cai"]);
+    assert!(err.contains(&format!("cannot reach {}", user.url)), "{err}");
+
+    let (server, canister) = user.serve();
+    assert_eq!(
+        std::fs::read_to_string(user.state.join("canister_id")).unwrap(),
+        canister
+    );
+
+    let out = user.ok(&["upload", DIGITS, "--id", "digits", "--no-progress"]);
+    assert!(out.contains("1 of 1 chunks to send"), "{out}");
+    assert!(out.contains("finalized"), "{out}");
+    assert!(out.contains("input   pixels: f32[N, 64]"), "{out}");
+    let out = user.ok(&["upload", DIGITS, "--id", "digits"]);
+    assert!(out.contains("already uploaded and finalized"), "{out}");
+    // A different file under the same id needs --replace.
+    let err = user.fails(&["upload", IMAGE, "--id", "digits"]);
+    assert!(err.contains("--replace"), "{err}");
+    // Only controllers and admins upload; the message says what to do.
+    let err = user.fails(&["upload", DIGITS, "--id", "other", "--anonymous"]);
+    assert!(
+        err.contains("unauthorized") && err.contains("add_admin"),
+        "{err}"
+    );
+
+    let models: serde_json::Value = serde_json::from_str(&user.ok(&["models", "--json"])).unwrap();
+    let sha = hex::encode(sha2_digest(
+        &std::fs::read(workspace().join(DIGITS)).unwrap(),
+    ));
+    assert_eq!(models[0]["id"], "digits");
+    assert_eq!(models[0]["sha256"], sha);
+    assert_eq!(models[0]["inputs"][0]["fact"], "f32[N, 64]");
+
+    // Infer from a .npy, keeping the receipt.
+    let saved = user.home.path().join("receipt0");
+    let out = user.ok(&[
+        "infer",
+        "digits",
+        "-i",
+        IMAGE,
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(out.contains("receipt: provenance log entry #0"), "{out}");
+    assert!(out.contains(&format!("caller        {me}")), "{out}");
+    let reference =
+        read_f32(&workspace().join("models/digits/reference/case0_out_probabilities.npy"));
+    let receipt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(saved.join("receipt.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = receipt["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let probabilities = names.iter().position(|n| *n == "probabilities").unwrap();
+    let got = read_f32(&saved.join(format!("output-{probabilities}.npy")));
+    assert_eq!(got.len(), reference.len());
+    for (g, r) in got.iter().zip(&reference) {
+        assert!(
+            (g - r).abs() < 1e-5,
+            "{got:?} vs onnxruntime's {reference:?}"
+        );
+    }
+    assert!(receipt["entry"]["input_salted"].as_bool().unwrap());
+    let output_hash = receipt["entry"]["output_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Inline JSON, unsalted, as JSON.
+    let pixels = serde_json::to_string(&vec![vec![0.5f32; 64]]).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&user.ok(&[
+        "infer",
+        "digits",
+        "-i",
+        &format!("pixels={pixels}"),
+        "--no-nonce",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(out["receipt"]["seq"], 1);
+    assert_eq!(out["receipt"]["input_salted"], false);
+    // A wrong shape: the canister's typed error and where to look.
+    let err = user.fails(&["infer", "digits", "-i", "pixels=[[1, 2]]"]);
+    assert!(
+        err.contains("input 'pixels'") && err.contains("icinfer models"),
+        "{err}"
+    );
+    let err = user.fails(&["infer", "nope", "-i", "[1]"]);
+    assert!(err.contains("model 'nope' not found"), "{err}");
+
+    // The log: list, tail, find.
+    let listed = user.ok(&["log", "list"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.lines().next().unwrap().starts_with("#0 "),
+        "{listed}"
+    );
+    let tail = json_lines(&user.ok(&["log", "tail", "-n", "1", "--json"]));
+    assert_eq!((tail.len(), &tail[0]["seq"]), (1, &serde_json::json!(1)));
+    let mine = json_lines(&user.ok(&["log", "find", "--caller", &me, "--json"]));
+    assert_eq!(mine.len(), 2);
+    let by_output = json_lines(&user.ok(&["log", "find", "--output-hash", &output_hash, "--json"]));
+    assert_eq!(by_output[0]["seq"], 0);
+    let by_model = json_lines(&user.ok(&["log", "find", "--model", "digits", "--json"]));
+    assert_eq!(by_model.len(), 2);
+    let none = user.ok(&["log", "find", "--caller", "2vxsx-fae"]);
+    assert!(none.contains("no entries match"), "{none}");
+
+    // Verify the saved receipt: certificate, proofs, recomputed hashes, the model file.
+    let out = user.ok(&[
+        "verify",
+        "--receipt",
+        saved.to_str().unwrap(),
+        "--model",
+        DIGITS,
+    ]);
+    for check in [
+        "✓ the certificate is signed by that root key",
+        "✓ entry #0 is in the log",
+        "✓ the proven entry is the receipt you saved",
+        "✓ the input and output hashes recomputed from your tensors and nonce match",
+        "✓ models/digits/digits.onnx is the model the entry names",
+    ] {
+        assert!(out.contains(check), "missing '{check}' in:\n{out}");
+    }
+    // The same from loose files.
+    let nonce = receipt["nonce"].as_str().unwrap();
+    let input = format!("pixels={}", saved.join("input-0.npy").display());
+    let outputs: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{n}={}", saved.join(format!("output-{i}.npy")).display()))
+        .collect();
+    let mut args = vec!["verify", "0", "--input", &input, "--nonce", nonce];
+    for o in &outputs {
+        args.extend(["--output", o]);
+    }
+    assert!(user.ok(&args).contains("✓ the input and output hashes"));
+
+    // Tampered outputs, a wrong nonce, a wrong root key: all refused.
+    let tampered = user.home.path().join("tampered");
+    copy_dir(&saved, &tampered);
+    // One bit of the last probability (the data ends the file; the header is untouched).
+    let forged = tampered.join(format!("output-{probabilities}.npy"));
+    let mut npy = std::fs::read(&forged).unwrap();
+    *npy.last_mut().unwrap() ^= 0x01;
+    std::fs::write(&forged, npy).unwrap();
+    let err = user.fails(&["verify", "--receipt", tampered.to_str().unwrap()]);
+    assert!(
+        err.contains("NOT VERIFIED") && err.contains("output"),
+        "{err}"
+    );
+    let wrong_nonce = "00".repeat(32);
+    args[5] = &wrong_nonce;
+    let err = user.fails(&args);
+    assert!(
+        err.contains("NOT VERIFIED") && err.contains("input"),
+        "{err}"
+    );
+    let other_key = other_root_key();
+    let err = user.fails(&["verify", "0", "--root-key", &other_key]);
+    assert!(err.contains("NOT VERIFIED"), "{err}");
+    let err = user.fails(&["verify", "0", "--model", IMAGE]);
+    assert!(err.contains("is not the model of entry #0"), "{err}");
+
+    // Restart on the same state: the canister, its models, its log and the root key stay.
+    let printed = server.stop();
+    assert!(printed.contains("saving the state"), "{printed}");
+    let (server, again) = user.serve();
+    assert_eq!(again, canister);
+    assert!(user.ok(&["models"]).contains("digits  [ready]"));
+    assert_eq!(user.ok(&["log", "list"]).lines().count(), 2);
+    assert!(
+        user.ok(&["verify", "--receipt", saved.to_str().unwrap()])
+            .contains("✓ entry #0")
+    );
+    let out = user.ok(&["infer", "digits", "-i", IMAGE]);
+    assert!(out.contains("entry #2"), "{out}");
+    let printed = server.stop();
+    assert!(printed.contains("(unchanged)"), "{printed}");
+
+    // A new module upgrades the canister in place: stable memory, models and log stay.
+    let new_module = user.home.path().join("inference-v2.wasm");
+    let mut bytes = std::fs::read(wasm()).unwrap();
+    bytes.extend_from_slice(&custom_section("icinfer-test", b"v2"));
+    std::fs::write(&new_module, &bytes).unwrap();
+    let (server, again) = user.serve_module(&new_module);
+    assert_eq!(again, canister);
+    assert!(user.ok(&["models"]).contains("digits  [ready]"));
+    assert!(
+        user.ok(&["verify", "2"])
+            .contains("✓ entry #2 is in the log")
+    );
+    let printed = server.stop();
+    assert!(printed.contains("upgraded to module"), "{printed}");
+}
+
+/// A Wasm custom section (id 0): changes the module hash, not the behaviour.
+fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut content = vec![name.len() as u8];
+    content.extend_from_slice(name.as_bytes());
+    content.extend_from_slice(payload);
+    assert!(content.len() < 128, "one-byte LEB128 sizes only");
+    let mut section = vec![0, content.len() as u8];
+    section.extend(content);
+    section
+}
+
+/// An interrupted upload is finished by running the command again: only the missing chunks
+/// are sent. (The model is random bytes, so tract rejects it at finalize, with tract's reason.)
+#[test]
+fn an_interrupted_upload_resumes_with_the_missing_chunks() {
+    use candid::{Decode, Encode};
+    use icinfer_api::{CreateModelArgs, Error, ModelInfo, UploadChunkArgs, UploadProgress};
+
+    let user = User::new();
+    user.ok(&["whoami"]); // creates the identity the server will be controlled by
+    let (server, canister) = user.serve();
+    let file = user.home.path().join("junk.onnx");
+    let bytes: Vec<u8> = (0..(2 << 20) + 1000u32)
+        .map(|i| (u64::from(i) * 7919 % 251) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+
+    // Begin the upload as the CLI would, but send only the middle chunk.
+    let pem = user.home.path().join("config/icinfer/identity.pem");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let agent = ic_agent::Agent::builder()
+            .with_url(&user.url)
+            .with_identity(ic_agent::identity::BasicIdentity::from_pem_file(&pem).unwrap())
+            .build()
+            .unwrap();
+        agent.fetch_root_key().await.unwrap();
+        let canister = candid::Principal::from_text(&canister).unwrap();
+        let create = CreateModelArgs {
+            id: "junk".into(),
+            sha256: serde_bytes::ByteBuf::from(sha2_digest(&bytes).to_vec()),
+            size_bytes: bytes.len() as u64,
+            description: None,
+            input_facts: None,
+        };
+        let reply = agent
+            .update(&canister, "create_model")
+            .with_arg(Encode!(&create).unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        Decode!(&reply, Result<ModelInfo, Error>).unwrap().unwrap();
+        let chunk = UploadChunkArgs {
+            id: "junk".into(),
+            offset: 1 << 20,
+            data: serde_bytes::ByteBuf::from(bytes[1 << 20..2 << 20].to_vec()),
+        };
+        let reply = agent
+            .update(&canister, "upload_model_chunk")
+            .with_arg(Encode!(&chunk).unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        let progress = Decode!(&reply, Result<UploadProgress, Error>)
+            .unwrap()
+            .unwrap();
+        assert_eq!((progress.chunks_received, progress.chunks_total), (1, 3));
+    });
+
+    let out = user.run(&["upload", file.to_str().unwrap(), "--no-progress"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("resuming the upload"), "{stdout}");
+    assert!(
+        stdout.contains("2 of 3 chunks to send (1049576 bytes; the canister has the other 1)"),
+        "{stdout}"
+    );
+    assert!(!out.status.success());
+    assert!(stderr.contains("model rejected by tract"), "{stderr}");
+    assert!(stderr.contains("fix:"), "{stderr}");
+    server.stop();
+}
+
+/// The README's first command: the bundled model, inferred and verified, in one process.
+#[test]
+fn demo_verifies_its_receipt() {
+    let user = User::new();
+    let out = user.ok(&["demo", "--wasm", wasm().to_str().unwrap()]);
+    assert!(
+        out.contains("✓ certificate, Merkle proof and recomputed hashes verify"),
+        "{out}"
+    );
+    assert!(out.contains("Proven:"), "{out}");
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// The root key of a host with another seed (raw 96 bytes, hex).
+fn other_root_key() -> String {
+    let host = icinfer_host::Host::new(icinfer_host::HostConfig {
+        seed: b"someone else".to_vec(),
+        module_cache_dir: None,
+        ..Default::default()
+    });
+    hex::encode(host.root_key_der())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
