@@ -95,7 +95,8 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = DEFAULT_WASM)]
         wasm: PathBuf,
-        /// Serve this directory (the built frontend) at every path outside /api.
+        /// Serve this directory (the built frontend) at every path outside /api; default:
+        /// frontend/dist when it has been built (npm --prefix frontend run build).
         #[arg(long)]
         frontend: Option<PathBuf>,
         /// More controllers of a new canister, besides your identity.
@@ -320,7 +321,10 @@ async fn run(command: Command) -> Result<()> {
                 state: state.unwrap_or_else(network::default_state_dir),
                 listen,
                 wasm,
-                frontend,
+                frontend: frontend.or_else(|| {
+                    let built = PathBuf::from("frontend/dist");
+                    built.join("index.html").exists().then_some(built)
+                }),
                 controllers,
             })
             .await

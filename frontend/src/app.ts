@@ -1,0 +1,21 @@
+// What the views share: the connection, the models, and the openings of the inferences
+// made in this page (inputs, nonce, outputs by log sequence number). Openings live in
+// memory only: the nonce is the secret that keeps a salted input hash hiding.
+
+import type { ModelInfo } from './bindings/inference';
+import type { PageConfig } from './config';
+import type { Connection } from './connection';
+import type { Opening } from './verify/verifier';
+
+export interface App {
+  readonly config: PageConfig;
+  connection: Connection;
+  models: ModelInfo[];
+  readonly openings: Map<bigint, Opening>;
+  /** Shows the verification of log entry `seq` (fetches its proof). */
+  verify(seq: bigint): void;
+  /** Re-reads the log (after an inference). */
+  refreshLog(): void;
+  /** Selects a model in the inference view. */
+  useModel(id: string): void;
+}

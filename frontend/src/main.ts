@@ -1,0 +1,57 @@
+// The page: resolve the canister and host, set up the identity and the agent, then the
+// views. See README.md ("Frontend") for how it is served and configured.
+
+import './style.css';
+import type { App } from './app';
+import { resolveConfig } from './config';
+import { connect } from './connection';
+import { byId, errorBox, fill, h } from './dom';
+import { identityProviders } from './identity';
+import { errorText } from './verify/certificate';
+import { ConnectionView, IdentityView } from './views/header';
+import { InferView } from './views/infer';
+import { LogView } from './views/log';
+import { ModelsView } from './views/models';
+import { VerifyView } from './views/verify';
+
+async function main(): Promise<void> {
+  const root = byId('app');
+  fill(root, h('p', { class: 'hint' }, 'Connecting…'));
+  const config = await resolveConfig();
+  const providers = identityProviders();
+  const provider = providers[0];
+  const connection = await connect(config, await provider.identity());
+
+  // The views are created below; the app's actions reach them through these.
+  let infer: InferView, log: LogView, verify: VerifyView;
+  const app: App = {
+    config,
+    connection,
+    models: [],
+    openings: new Map(),
+    verify: (seq) => void verify.verify(seq),
+    refreshLog: () => void log.refresh(),
+    useModel: (id) => infer.select(id),
+  };
+  infer = new InferView(app);
+  log = new LogView(app);
+  verify = new VerifyView(app, new URLSearchParams(window.location.search).get('tamper'));
+  const models = new ModelsView(app, (list) => infer.setModels(list));
+  const identity = new IdentityView(app, providers, provider, () => void log.refresh());
+
+  fill(
+    root,
+    h('div', { class: 'columns' }, new ConnectionView(app).element, identity.element),
+    models.element,
+    infer.element,
+    log.element,
+    verify.element,
+  );
+  document.body.dataset.ready = 'true';
+  await Promise.all([models.load(), log.refresh()]);
+}
+
+main().catch((e) => {
+  fill(byId('app'), errorBox(`The page could not start: ${errorText(e)}`, 'startup-error'));
+  document.body.dataset.ready = 'error';
+});

@@ -1,0 +1,113 @@
+// The canonical encoding of a provenance log entry: what the canister stores and the bytes
+// of the entry's Merkle leaf (docs/hashing.md, "Log entry encoding"; the Rust original is
+// crates/verify/src/entry.rs). Version 1:
+//
+//   version:u8 (= 1) | seq:u64 | timestamp_ns:u64 | caller_len:u8 | caller
+//   | model_id_len:u8 | model_id | model_sha256 (32) | input_hash (32) | output_hash (32)
+//   | flags:u8 (bit 0: input salted) | instructions:u64          integers little-endian
+//
+// Decoding accepts exactly the bytes encoding produces, so every entry has one encoding and
+// the leaf hash identifies the entry.
+
+import { Principal } from '@icp-sdk/core/principal';
+import type { LogEntry } from '../bindings/inference';
+import { bytesEqual, concatBytes, u64le, utf8 } from './bytes';
+
+export const ENTRY_VERSION = 1;
+const MAX_PRINCIPAL_BYTES = 29;
+
+export class EntryEncodeError extends Error {}
+
+export function encodeEntry(entry: LogEntry): Uint8Array {
+  const caller = entry.caller.toUint8Array();
+  const modelId = utf8(entry.model_id);
+  if (modelId.length > 255) {
+    throw new EntryEncodeError(`model id of ${modelId.length} bytes does not fit its length byte`);
+  }
+  const digests: Array<[string, Uint8Array]> = [
+    ['model_sha256', entry.model_sha256],
+    ['input_hash', entry.input_hash],
+    ['output_hash', entry.output_hash],
+  ];
+  for (const [field, digest] of digests) {
+    if (digest.length !== 32) {
+      throw new EntryEncodeError(`${field} must be a 32-byte SHA-256, got ${digest.length} bytes`);
+    }
+  }
+  return concatBytes(
+    Uint8Array.of(ENTRY_VERSION),
+    u64le(entry.seq),
+    u64le(entry.timestamp_ns),
+    Uint8Array.of(caller.length),
+    caller,
+    Uint8Array.of(modelId.length),
+    modelId,
+    ...digests.map(([, digest]) => digest),
+    Uint8Array.of(entry.input_salted ? 1 : 0),
+    u64le(entry.instructions),
+  );
+}
+
+/** Decodes bytes written by encodeEntry; null on anything malformed, trailing bytes included. */
+export function decodeEntry(bytes: Uint8Array): LogEntry | null {
+  let at = 0;
+  const take = (n: number): Uint8Array | null => {
+    if (bytes.length - at < n) return null;
+    const out = bytes.slice(at, at + n);
+    at += n;
+    return out;
+  };
+  const u64 = (): bigint | null => {
+    const raw = take(8);
+    return raw && new DataView(raw.buffer).getBigUint64(0, true);
+  };
+  const version = take(1);
+  if (!version || version[0] !== ENTRY_VERSION) return null;
+  const seq = u64();
+  const timestamp_ns = u64();
+  if (seq === null || timestamp_ns === null) return null;
+  const callerLen = take(1);
+  if (!callerLen || callerLen[0] > MAX_PRINCIPAL_BYTES) return null;
+  const callerBytes = take(callerLen[0]);
+  const idLen = take(1);
+  const idBytes = idLen && take(idLen[0]);
+  if (!callerBytes || !idBytes) return null;
+  let model_id: string;
+  try {
+    model_id = new TextDecoder('utf-8', { fatal: true }).decode(idBytes);
+  } catch {
+    return null;
+  }
+  const model_sha256 = take(32);
+  const input_hash = take(32);
+  const output_hash = take(32);
+  const flags = take(1);
+  const instructions = u64();
+  if (!model_sha256 || !input_hash || !output_hash || !flags || instructions === null) return null;
+  if (flags[0] > 1 || at !== bytes.length) return null;
+  return {
+    seq,
+    timestamp_ns,
+    caller: Principal.fromUint8Array(callerBytes),
+    model_id,
+    model_sha256,
+    input_hash,
+    output_hash,
+    input_salted: flags[0] === 1,
+    instructions,
+  };
+}
+
+export function entriesEqual(a: LogEntry, b: LogEntry): boolean {
+  return (
+    a.seq === b.seq &&
+    a.timestamp_ns === b.timestamp_ns &&
+    bytesEqual(a.caller.toUint8Array(), b.caller.toUint8Array()) &&
+    a.model_id === b.model_id &&
+    bytesEqual(a.model_sha256, b.model_sha256) &&
+    bytesEqual(a.input_hash, b.input_hash) &&
+    bytesEqual(a.output_hash, b.output_hash) &&
+    a.input_salted === b.input_salted &&
+    a.instructions === b.instructions
+  );
+}

@@ -1,0 +1,303 @@
+// The verifier: from the IC's root key to "this model produced this output from this input
+// at this time" (docs/provenance.md, "What the verifier checks"; the Rust original is
+// crates/verify/src/verifier.rs, whose order of checks this follows):
+//
+//   root key ──BLS──▶ certificate ──/canister/<id>/certified_data──▶ head commitment
+//   head commitment ══ hash of the witness tree ──▶ (tree size, Merkle root)
+//   Merkle root ──inclusion + consistency proofs──▶ SHA-256(0x00 || entry bytes) ──▶ entry
+//   entry.input_hash  ══ recomputed from the inputs and nonce the page kept
+//   entry.output_hash ══ recomputed from the outputs the page received
+//
+// Unlike the Rust verifier, which returns the first error, this returns a checklist: every
+// check with what it established or why it failed, so that the page can show exactly what
+// was verified. Checks after a failed one are not run: they would build on it.
+
+import type { VerifyFunc } from '@icp-sdk/core/agent';
+import type { Principal } from '@icp-sdk/core/principal';
+import type { LogEntry, LogProof, Tensor } from '../bindings/inference';
+import { bytesEqual, shortHex, toHex } from './bytes';
+import { verifyCertificate, errorText, type VerifiedCertificate } from './certificate';
+import { decodeEntry, encodeEntry, entriesEqual } from './entry';
+import { readWitness, type WitnessReading } from './head';
+import {
+  leafHash,
+  proofNodes,
+  rootFromInclusionProof,
+  verifyConsistency,
+} from './merkle';
+import { inputHash, outputHash } from './tensor';
+
+export const DEFAULT_MAX_AGE_MS = 5 * 60 * 1000;
+
+/** What the verifier trusts, and its freshness policy. */
+export interface Trust {
+  /** The IC root public key, DER-encoded (133 bytes). */
+  rootKey: Uint8Array;
+  /** Where the key came from, in words: shown next to the result. */
+  rootKeySource: string;
+  /** The inference canister whose log this is. */
+  canisterId: Principal;
+  /** The verifier's clock, milliseconds since the Unix epoch. */
+  nowMs: number;
+  /** How far the certificate's time may be from nowMs, either way. */
+  maxAgeMs: number;
+  /** Replaces BLS verification (tests only). */
+  blsVerify?: VerifyFunc;
+}
+
+/** The tensors and nonce of an inference made in this page, kept in memory. */
+export interface Opening {
+  inputs: Tensor[];
+  nonce?: Uint8Array;
+  outputs: Tensor[];
+  /** The receipt `infer` returned: the proven entry must be the same. */
+  receipt?: LogEntry;
+}
+
+export type CheckKey =
+  | 'certificate'
+  | 'freshness'
+  | 'witness'
+  | 'entry'
+  | 'inclusion'
+  | 'consistency'
+  | 'input-hash'
+  | 'output-hash';
+
+export type CheckStatus = 'passed' | 'failed' | 'skipped' | 'not-run';
+
+export interface Check {
+  key: CheckKey;
+  title: string;
+  status: CheckStatus;
+  /** What the check established, or why it failed or did not run. */
+  detail: string;
+}
+
+export interface Report {
+  /** Every check that ran passed, and none failed (skipped ones do not count). */
+  verified: boolean;
+  checks: Check[];
+  /** The first failed check, if any. */
+  failure?: Check;
+  rootKeyHex: string;
+  rootKeySource: string;
+  canisterId: string;
+  seq: bigint;
+  /** Set when every check passed: the claim in words. */
+  statement?: string;
+}
+
+const TITLES: Record<CheckKey, string> = {
+  certificate: 'IC certificate (BLS signature, delegation, certified data)',
+  freshness: 'Certificate freshness',
+  witness: 'Witness: certified (log size, Merkle root)',
+  entry: 'Entry bytes are the canonical encoding of the entry',
+  inclusion: 'RFC 9162 inclusion proof',
+  consistency: 'RFC 9162 consistency proof to the certified head',
+  'input-hash': 'Input hash recomputed from the inputs and nonce',
+  'output-hash': 'Output hash recomputed from the outputs',
+};
+
+/** Why a check did not pass; thrown by a step. */
+class Failed extends Error {}
+
+/** Why a check does not apply; thrown by a step. */
+class Skipped extends Error {}
+
+export async function verifyLogProof(
+  proof: LogProof,
+  trust: Trust,
+  opening?: Opening,
+): Promise<Report> {
+  let certificate: VerifiedCertificate | undefined;
+  let witness: WitnessReading | undefined;
+  let entry: LogEntry | undefined;
+  const canisterText = trust.canisterId.toText();
+
+  const steps: Array<[CheckKey, () => Promise<string> | string]> = [
+    [
+      'certificate',
+      async () => {
+        const bytes = proof.head.certificate;
+        if (!bytes) {
+          throw new Failed('the head carries no certificate (it came from an update call, not a query)');
+        }
+        certificate = await verifyCertificate(bytes, trust.rootKey, trust.canisterId, trust.blsVerify);
+        const signer = certificate.delegatedSubnet
+          ? `a key of subnet ${certificate.delegatedSubnet.toText()}, which the root key delegated to and whose canister ranges contain ${canisterText}`
+          : 'the root key directly';
+        return `Signed (BLS12-381) by ${signer}. /canister/${canisterText}/certified_data = ${toHex(certificate.certifiedData)}.`;
+      },
+    ],
+    [
+      'freshness',
+      () => {
+        const timeMs = Number(certificate!.timeNs / 1_000_000n);
+        const ageMs = trust.nowMs - timeMs;
+        const when = `${new Date(timeMs).toISOString()} (${describeAge(ageMs)})`;
+        if (Math.abs(ageMs) > trust.maxAgeMs) {
+          throw new Failed(`certified at ${when}: more than ${trust.maxAgeMs / 60_000} min from this browser's clock`);
+        }
+        return `Certified at ${when}; the limit is ${trust.maxAgeMs / 60_000} min either way.`;
+      },
+    ],
+    [
+      'witness',
+      async () => {
+        try {
+          witness = await readWitness(proof.head.witness);
+        } catch (e) {
+          throw new Failed(errorText(e));
+        }
+        if (!bytesEqual(witness.digest, certificate!.certifiedData)) {
+          throw new Failed("the witness does not hash to the canister's certified data");
+        }
+        if (witness.treeSize !== proof.head.tree_size || !bytesEqual(witness.root, proof.head.root_hash)) {
+          throw new Failed('the witness certifies a different log size or root than the head claims');
+        }
+        return `The witness hashes to the certified data and labels log_size = ${witness.treeSize}, log_root = ${toHex(witness.root)}.`;
+      },
+    ],
+    [
+      'entry',
+      () => {
+        const decoded = decodeEntry(proof.entry_bytes);
+        if (!decoded) throw new Failed('entry_bytes do not decode as a version 1 log entry');
+        if (!entriesEqual(decoded, proof.entry) || !bytesEqual(encodeEntry(decoded), proof.entry_bytes)) {
+          throw new Failed('entry_bytes are not the canonical encoding of the entry shown');
+        }
+        if (opening?.receipt && !entriesEqual(opening.receipt, decoded)) {
+          throw new Failed('the entry is not the receipt that infer returned to this page');
+        }
+        entry = decoded;
+        const receipt = opening?.receipt ? ' It is the receipt infer returned to this page.' : '';
+        return `${proof.entry_bytes.length} bytes decode to entry #${decoded.seq} as shown, and re-encode to the same bytes; leaf hash ${toHex(leafHash(proof.entry_bytes))}.${receipt}`;
+      },
+    ],
+    [
+      'inclusion',
+      () => {
+        if (entry!.seq >= proof.tree_size) {
+          throw new Failed(`entry ${entry!.seq} cannot be proven in a tree of ${proof.tree_size} leaves`);
+        }
+        const nodes = proofNodes(proof.inclusion_proof);
+        const root = rootFromInclusionProof(entry!.seq, proof.tree_size, leafHash(proof.entry_bytes), nodes);
+        if (!bytesEqual(root, proof.tree_root)) {
+          throw new Failed(
+            `the inclusion proof leads to root ${toHex(root)}, not to the tree root ${toHex(proof.tree_root)} of the response`,
+          );
+        }
+        return `${nodes.length === 1 ? '1 node leads' : `${nodes.length} nodes lead`} from leaf #${entry!.seq} to root ${toHex(root)} of the tree of ${entries(proof.tree_size)}.`;
+      },
+    ],
+    [
+      'consistency',
+      () => {
+        const nodes = proofNodes(proof.consistency_proof);
+        verifyConsistency(proof.tree_size, witness!.treeSize, proof.tree_root, witness!.root, nodes);
+        return proof.tree_size === witness!.treeSize
+          ? `The proven tree is the certified head itself (${entries(proof.tree_size)}): the proof is empty, as it must be.`
+          : `${nodes.length === 1 ? '1 node proves' : `${nodes.length} nodes prove`} the tree of ${entries(proof.tree_size)} a prefix of the certified tree of ${entries(witness!.treeSize)}.`;
+      },
+    ],
+    [
+      'input-hash',
+      () => {
+        if (!opening) throw new Skipped(NO_OPENING);
+        if (entry!.input_salted !== (opening.nonce !== undefined)) {
+          throw new Failed(
+            entry!.input_salted
+              ? 'the entry is salted, but this page holds no nonce for it'
+              : 'the entry is not salted, but this page holds a nonce for it',
+          );
+        }
+        const recomputed = inputHash(opening.inputs, opening.nonce);
+        if (!bytesEqual(recomputed, entry!.input_hash)) {
+          throw new Failed(`the inputs and nonce hash to ${toHex(recomputed)}, not to the entry's input_hash ${toHex(entry!.input_hash)}`);
+        }
+        const salt = opening.nonce ? ` salted with this page's ${opening.nonce.length}-byte nonce` : ' (unsalted)';
+        return `SHA-256 of ${describeTensors(opening.inputs)}${salt} = ${toHex(recomputed)} = entry.input_hash.`;
+      },
+    ],
+    [
+      'output-hash',
+      () => {
+        if (!opening) throw new Skipped(NO_OPENING);
+        const recomputed = outputHash(opening.outputs);
+        if (!bytesEqual(recomputed, entry!.output_hash)) {
+          throw new Failed(`the outputs hash to ${toHex(recomputed)}, not to the entry's output_hash ${toHex(entry!.output_hash)}`);
+        }
+        return `SHA-256 of ${describeTensors(opening.outputs)} = ${toHex(recomputed)} = entry.output_hash.`;
+      },
+    ],
+  ];
+
+  const checks: Check[] = [];
+  let failure: Check | undefined;
+  for (const [key, run] of steps) {
+    const title = TITLES[key];
+    if (failure) {
+      checks.push({ key, title, status: 'not-run', detail: `Not checked: "${failure.title}" failed.` });
+      continue;
+    }
+    try {
+      checks.push({ key, title, status: 'passed', detail: await run() });
+    } catch (e) {
+      if (e instanceof Skipped) {
+        checks.push({ key, title, status: 'skipped', detail: e.message });
+      } else {
+        failure = { key, title, status: 'failed', detail: errorText(e) };
+        checks.push(failure);
+      }
+    }
+  }
+  const report: Report = {
+    verified: !failure,
+    checks,
+    failure,
+    rootKeyHex: toHex(trust.rootKey),
+    rootKeySource: trust.rootKeySource,
+    canisterId: canisterText,
+    seq: proof.entry.seq,
+  };
+  if (!failure && entry && witness && certificate) {
+    report.statement = statement(entry, witness, certificate, canisterText, Boolean(opening));
+  }
+  return report;
+}
+
+const NO_OPENING =
+  'This page holds no tensors or nonce for this entry (only for inferences made in this page, until it is reloaded).';
+
+function statement(
+  entry: LogEntry,
+  witness: WitnessReading,
+  certificate: VerifiedCertificate,
+  canister: string,
+  tensorsChecked: boolean,
+): string {
+  const at = new Date(Number(certificate.timeNs / 1_000_000n)).toISOString();
+  const ranAt = new Date(Number(entry.timestamp_ns / 1_000_000n)).toISOString();
+  const lines = [
+    `The IC certified at ${at} that the log of canister ${canister} holds ${entries(witness.treeSize)} with Merkle root ${shortHex(witness.root)}.`,
+    `Entry #${entry.seq} is in that log: at ${ranAt}, caller ${entry.caller.toText()} ran model '${entry.model_id}' (SHA-256 ${shortHex(entry.model_sha256)}); input hash ${shortHex(entry.input_hash)}${entry.input_salted ? ' (salted)' : ''}, output hash ${shortHex(entry.output_hash)}.`,
+    tensorsChecked
+      ? 'The inputs, nonce and outputs this page holds hash to the entry’s input and output hashes.'
+      : 'No tensors were checked: this page did not make this inference.',
+  ];
+  return lines.join(' ');
+}
+
+const entries = (n: bigint): string => `${n} entr${n === 1n ? 'y' : 'ies'}`;
+
+function describeTensors(tensors: readonly Tensor[]): string {
+  const names = tensors.map((t) => `${t.name} ${t.data.__kind__}[${Array.from(t.shape).join(', ')}]`);
+  return `${tensors.length} tensor${tensors.length === 1 ? '' : 's'} (${names.join('; ')})`;
+}
+
+export function describeAge(ageMs: number): string {
+  const seconds = Math.round(Math.abs(ageMs) / 1000);
+  const text = seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
+  return ageMs >= 0 ? `${text} ago` : `${text} in the future`;
+}

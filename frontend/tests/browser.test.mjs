@@ -1,0 +1,286 @@
+// The page in Debian's chromium, driven by playwright-core, against `icinfer serve` with the
+// digits model uploaded: load the page, draw a digit and infer, see the receipt, verify it
+// (every check green), and see tampered proofs rejected, each by the check that should
+// catch it. Screenshots go to frontend/test-results/.
+//
+// Started by tests/run.sh, which passes ICINFER_URL, ICINFER_CANISTER and ICINFER_ROOT_KEY
+// (hex DER, as `icinfer serve` prints it). CHROMIUM overrides /usr/bin/chromium.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (run through frontend/tests/run.sh)`);
+  return value;
+};
+const url = env('ICINFER_URL');
+const canisterId = env('ICINFER_CANISTER');
+const rootKeyHex = env('ICINFER_ROOT_KEY');
+
+const results = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
+mkdirSync(results, { recursive: true });
+const TIMEOUT = 60_000;
+
+let context;
+let page;
+let userDataDir;
+
+before(async () => {
+  // A fresh profile every run; without the background-networking flags chromium keeps
+  // trying to reach Google's services, which a closed network answers with timeouts.
+  userDataDir = mkdtempSync(join(tmpdir(), 'icinfer-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  context.setDefaultTimeout(TIMEOUT);
+  page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.log(`[browser console] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
+});
+
+after(async () => {
+  await context?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+/** The whole page; with a section id, that section alone (where the result is). */
+const shot = (name, section) =>
+  section
+    ? page.locator(`#${section}`).screenshot({ path: join(results, `${name}.png`) })
+    : page.screenshot({ path: join(results, `${name}.png`), fullPage: true });
+const byTestId = (id) => page.locator(`[data-testid="${id}"]`);
+
+async function openPage(query = '') {
+  await page.goto(`${url}/${query}`);
+  await page.waitForSelector('body[data-ready]');
+  assert.equal(await page.locator('body').getAttribute('data-ready'), 'true', await page.locator('#app').innerText());
+}
+
+/** Draws a "0" on the pad with the mouse: an upright ellipse, as the training zeros are. */
+async function drawZero() {
+  const box = await byTestId('digit-canvas').boundingBox();
+  const [cx, cy] = [box.x + box.width / 2, box.y + box.height / 2];
+  const [rx, ry] = [box.width * 0.22, box.height * 0.36];
+  await page.mouse.move(cx, cy - ry);
+  await page.mouse.down();
+  for (let step = 1; step <= 48; step++) {
+    const angle = (2 * Math.PI * step) / 48;
+    await page.mouse.move(cx + rx * Math.sin(angle), cy - ry * Math.cos(angle));
+  }
+  await page.mouse.up();
+}
+
+async function inferZero() {
+  await byTestId('digit-clear').click();
+  await drawZero();
+  await byTestId('infer-button').click();
+  await byTestId('receipt').waitFor();
+}
+
+async function verifyEntry(seq, tampering) {
+  await byTestId('tamper').selectOption(tampering);
+  await byTestId('verify-seq').fill(String(seq));
+  await byTestId('verify-button').click();
+  // The verdict of this request: the previous one is replaced when the proof arrives.
+  await page.waitForFunction(
+    ([s, t]) => {
+      const verdict = document.querySelector('[data-testid="verdict"]');
+      const banner = document.querySelector('[data-testid="tamper-banner"]');
+      return verdict?.textContent.includes(`#${s} `) && (t === 'none') === !banner;
+    },
+    [String(seq), tampering],
+  );
+}
+
+const checkStatuses = () =>
+  page.$$eval('[data-testid="checklist"] li', (items) =>
+    Object.fromEntries(items.map((li) => [li.dataset.testid.replace('check-', ''), li.dataset.status])),
+  );
+
+test('the page loads: canister, root key, identity and the digits model', async () => {
+  await openPage();
+  assert.equal(await byTestId('canister-id').innerText(), canisterId);
+  assert.equal(await byTestId('connection-root-key').textContent(), rootKeyHex, 'the root key shown is the host’s');
+  assert.match(await byTestId('principal').innerText(), /^[a-z0-9]{5}(-[a-z0-9]{1,5})+$/);
+  await byTestId('model-digits').waitFor();
+  assert.match(await byTestId('model-digits').innerText(), /pixels: f32\[.*64\]/);
+  assert.equal(await byTestId('infer-model').inputValue(), 'digits');
+  assert.equal(await byTestId('infer-mode').inputValue(), 'digit');
+  await shot('01-loaded');
+});
+
+test('draw a digit and infer: outputs with labels, and the receipt', async () => {
+  await inferZero();
+  const receipt = await byTestId('receipt').innerText();
+  assert.match(receipt, /model\s+digits/);
+  assert.match(receipt, /input salted\s+yes/);
+  assert.match(receipt, new RegExp(`caller\\s+${(await byTestId('principal').innerText()).replaceAll('-', '\\-')}`));
+  const top = await byTestId('top-label').innerText();
+  assert.equal(top, '0', 'the drawn zero is read as 0');
+  await shot('02-receipt');
+});
+
+test('verify the receipt in the browser: every check passes, against the host’s root key', async () => {
+  await byTestId('verify-receipt').click();
+  await page.waitForSelector('[data-testid="verdict"]');
+  assert.equal(await byTestId('verdict').getAttribute('data-verdict'), 'verified', await byTestId('verify-result').innerText());
+  assert.deepEqual(await checkStatuses(), {
+    certificate: 'passed',
+    freshness: 'passed',
+    witness: 'passed',
+    entry: 'passed',
+    inclusion: 'passed',
+    consistency: 'passed',
+    'input-hash': 'passed',
+    'output-hash': 'passed',
+  });
+  assert.equal(await byTestId('root-key').textContent(), rootKeyHex);
+  assert.match(await byTestId('statement').innerText(), /Entry #0 is in that log/);
+  await shot('03-verified');
+  await shot('03-verified-section', 'verify');
+});
+
+test('tampered proofs are rejected, each by the check that catches it', async () => {
+  // A second entry, so that entry 1's inclusion proof has a node to flip.
+  await inferZero();
+  const seq = 1;
+  await verifyEntry(seq, 'none');
+  assert.equal(await byTestId('verdict').getAttribute('data-verdict'), 'verified');
+  const expected = {
+    'inclusion-proof': ['inclusion', /leads to root/],
+    'entry-bytes': ['entry', /not the canonical encoding/],
+    // The page holds this entry's receipt from infer, so the forgery is caught there first
+    // (without a receipt, the inclusion proof catches it: see the next test).
+    'forged-entry': ['entry', /not the receipt/],
+    witness: ['witness', /certified data/],
+    certificate: ['certificate', /signature/i],
+  };
+  for (const [tampering, [check, reason]] of Object.entries(expected)) {
+    await verifyEntry(seq, tampering);
+    assert.equal(await byTestId('verdict').getAttribute('data-verdict'), 'rejected', tampering);
+    const statuses = await checkStatuses();
+    assert.equal(statuses[check], 'failed', `${tampering}: ${JSON.stringify(statuses)}`);
+    assert.match(await byTestId('verdict-reason').innerText(), reason, tampering);
+    await shot(`04-tampered-${tampering}`, 'verify');
+  }
+});
+
+test('?tamper=inclusion-proof preselects the demonstration; a forged entry fails inclusion', async () => {
+  await openPage('?tamper=inclusion-proof');
+  await byTestId('verify-seq').fill('1');
+  await byTestId('verify-button').click();
+  await page.waitForSelector('[data-testid="verdict"]');
+  assert.equal(await byTestId('verdict').getAttribute('data-verdict'), 'rejected');
+  assert.equal((await checkStatuses()).inclusion, 'failed');
+  // A reloaded page no longer holds the tensors: the hash checks are not run, not passed.
+  assert.equal((await checkStatuses())['input-hash'], 'not-run');
+  await shot('05-tamper-url-flag', 'verify');
+  // Nor the receipt: a forged entry (fields and bytes alike) is caught by the inclusion proof.
+  await verifyEntry(1, 'forged-entry');
+  assert.equal((await checkStatuses()).inclusion, 'failed');
+  assert.match(await byTestId('verdict-reason').innerText(), /leads to root/);
+  await verifyEntry(1, 'none');
+  assert.equal(await byTestId('verdict').getAttribute('data-verdict'), 'verified');
+  assert.equal((await checkStatuses())['input-hash'], 'skipped');
+});
+
+test('JSON tensors: the reference image of a 1, typed as JSON, reads as 1 and verifies', async () => {
+  await openPage();
+  await byTestId('infer-mode').selectOption('json');
+  const case0 = [
+    0, 0, 0, 0, 11, 14, 3, 0, 0, 0, 0, 2, 16, 16, 2, 0, 0, 0, 0, 11, 16, 14, 0, 0, 0, 0, 3, 16, 16, 15, 0, 0,
+    0, 1, 13, 16, 16, 13, 0, 0, 0, 6, 16, 9, 15, 13, 0, 0, 0, 0, 0, 0, 12, 16, 1, 0, 0, 0, 0, 0, 9, 14, 1, 0,
+  ].map((v) => v / 16);
+  await byTestId('infer-json').fill(JSON.stringify([{ name: 'pixels', dtype: 'f32', shape: [1, 64], data: case0 }]));
+  await byTestId('infer-button').click();
+  await byTestId('receipt').waitFor();
+  assert.equal(await byTestId('top-label').innerText(), '1');
+  await byTestId('verify-receipt').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="verdict"]')?.dataset.verdict === 'verified');
+  assert.equal((await checkStatuses())['input-hash'], 'passed');
+  await shot('06-json-verified', 'verify');
+});
+
+test('an image model: a picture resized and normalised in the page, verified', async (t) => {
+  await openPage();
+  if ((await byTestId('model-ppocr-cls').count()) === 0) {
+    t.skip('ppocr-cls is not uploaded (models/fetch_registry.py fetches it)');
+    return;
+  }
+  await byTestId('infer-model').selectOption('ppocr-cls');
+  assert.equal(await byTestId('infer-mode').inputValue(), 'image');
+  // A dark line of "text" on white, made by the browser itself as a PNG.
+  const png = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(384, 96);
+    const c = canvas.getContext('2d');
+    c.fillStyle = '#fff';
+    c.fillRect(0, 0, 384, 96);
+    c.fillStyle = '#111';
+    c.font = 'bold 56px sans-serif';
+    c.fillText('icinfer 42', 16, 68);
+    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    return Array.from(bytes);
+  });
+  await byTestId('image-file').setInputFiles({ name: 'line.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  // Decoding the picture is asynchronous: infer once the preview holds it.
+  await page.waitForFunction(() => {
+    const canvas = document.querySelector('.image-preview');
+    const pixel = canvas.getContext('2d').getImageData(0, 0, 1, 1).data;
+    return pixel[3] === 255;
+  });
+  await byTestId('infer-button').click();
+  await byTestId('receipt').waitFor();
+  assert.match(await byTestId('top-label').innerText(), /upright|upside down/);
+  await byTestId('verify-receipt').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="verdict"]')?.dataset.verdict === 'verified');
+  assert.equal((await checkStatuses())['input-hash'], 'passed');
+  await shot('07-image-model');
+});
+
+test('the log pages and searches by input hash, output hash and caller', async () => {
+  await openPage();
+  await byTestId('log-entry-0').waitFor();
+  const [, size] = (await byTestId('log-summary').innerText()).match(/Entries 0–\d+ of (\d+)\./);
+  assert.ok(Number(size) >= 3, `${size} entries`);
+  assert.equal(await page.locator('[data-testid^="log-entry-"]').count(), Number(size));
+  // The input hashes differ (fresh nonces); the two drawn zeros share their output hash.
+  await byTestId('verify-seq').fill('1');
+  await byTestId('verify-button').click();
+  await page.waitForSelector('[data-testid="verdict"]');
+  const inputHash = await page.locator('#verify [data-testid="entry-input-hash"]').textContent();
+  const outputHash = await page.locator('#verify [data-testid="entry-output-hash"]').textContent();
+  const search = async (kind, text, expected) => {
+    await byTestId('log-filter').selectOption(kind);
+    await byTestId('log-query').fill(text);
+    await byTestId('log-search').click();
+    await page.waitForFunction((e) => document.querySelector('[data-testid="log-summary"]').textContent.startsWith(e), expected);
+  };
+  await search('input_hash', inputHash, '1 entry with this input hash');
+  assert.equal(await page.locator('[data-testid^="log-entry-"]').count(), 1);
+  await search('output_hash', outputHash, '2 entries with this output hash');
+  await search('caller', await byTestId('principal').innerText(), `${size} entries with this caller`);
+  await shot('08-log', 'log');
+  await search('output_hash', 'not hex', '');
+  await byTestId('log-error').waitFor();
+  assert.equal(await page.locator('[data-testid^="log-entry-"]').count(), 0);
+});

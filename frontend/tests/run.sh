@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The frontend's tests: the unit tests of the TypeScript verifier and input code (vitest),
+# then the page in Debian's chromium (playwright-core, no browser download) against
+# `icinfer serve` on a free port with a temporary state directory and the digits model.
+# Screenshots: frontend/test-results/. The server is stopped whatever happens.
+#
+# Needs: Node.js/npm, /usr/bin/chromium (`apt-get install chromium`; CHROMIUM=<path>
+# overrides), and the inference canister built (bash scripts/build-canister.sh inference).
+# The icinfer CLI is built with cargo unless ICINFER_BIN names one.
+set -euo pipefail
+frontend="$(cd "$(dirname "$0")/.." && pwd)"
+repo="$(cd "$frontend/.." && pwd)"
+cd "$frontend"
+
+npm ci --no-audit --no-fund --loglevel=error
+npm test
+npm run build
+
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+if [[ ! -x "$chromium" ]]; then
+  echo "frontend/tests/run.sh: no chromium at $chromium (apt-get install -y chromium, or set CHROMIUM)" >&2
+  exit 1
+fi
+wasm="${CARGO_TARGET_DIR:-$repo/target}/wasm32-unknown-unknown/release/inference.wasm"
+if [[ ! -f "$wasm" ]]; then
+  echo "frontend/tests/run.sh: $wasm is missing (bash scripts/build-canister.sh inference)" >&2
+  exit 1
+fi
+
+# ICINFER_BIN=<path> uses an icinfer binary already built.
+icinfer="${ICINFER_BIN:-}"
+if [[ -z "$icinfer" ]]; then
+  (cd "$repo" && cargo build --locked -q -p icinfer-cli)
+  icinfer="${CARGO_TARGET_DIR:-$repo/target}/debug/icinfer"
+fi
+
+work="$(mktemp -d)"
+server_pid=""
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    # It saves its state on the way out; give it a few seconds, then insist.
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap stop_server EXIT
+
+# The CLI's identity (serve's controller, and so authorised to upload) lives in the
+# temporary directory too, not in the user's ~/.config.
+export XDG_CONFIG_HOME="$work/config"
+port="$(node -e "const s = require('net').createServer(); s.listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")"
+"$icinfer" serve --state "$work/state" --listen "127.0.0.1:$port" --frontend "$frontend/dist" --wasm "$wasm" \
+  >"$work/serve.log" 2>&1 &
+server_pid=$!
+
+ready=""
+for _ in $(seq 600); do
+  ready="$(grep -m1 '^icinfer serve: ready at ' "$work/serve.log" || true)"
+  [[ -n "$ready" ]] && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "frontend/tests/run.sh: icinfer serve exited:" >&2
+    cat "$work/serve.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+if [[ -z "$ready" ]]; then
+  echo "frontend/tests/run.sh: icinfer serve was not ready within 60 s:" >&2
+  cat "$work/serve.log" >&2
+  exit 1
+fi
+# "icinfer serve: ready at <url>, canister <id>", then "  root key (DER) <hex>".
+url="$(sed -E 's/^icinfer serve: ready at ([^,]+), canister .*/\1/' <<<"$ready")"
+canister="$(sed -E 's/.*, canister ([a-z0-9-]+).*/\1/' <<<"$ready")"
+root_key="$(sed -nE 's/^ *root key \(DER\) ([0-9a-f]+)$/\1/p' "$work/serve.log" | head -1)"
+echo "icinfer serve: $url, canister $canister"
+
+"$icinfer" upload "$repo/models/digits/digits.onnx" --id digits --network "$url" --state "$work/state" --no-progress
+# An image model for the picture input, when models/fetch_registry.py has fetched it (as
+# scripts/test.sh does); the browser test skips that part without it.
+ppocr_cls="$repo/models/cache/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+if [[ -f "$ppocr_cls" ]]; then
+  "$icinfer" upload "$ppocr_cls" --id ppocr-cls --input-fact 'x=f32[1,3,48,192]' \
+    --network "$url" --state "$work/state" --no-progress
+fi
+
+ICINFER_URL="$url" ICINFER_CANISTER="$canister" ICINFER_ROOT_KEY="$root_key" \
+  node --test --test-concurrency=1 tests/browser.test.mjs

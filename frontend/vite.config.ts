@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config';
+
+// The page is plain TypeScript; the bindings in src/bindings are generated from
+// candid/inference.did by `npm run bindgen` (run before build, typecheck and test).
+export default defineConfig({
+  // Relative asset paths: the same build is served by `icinfer serve` at / and by an
+  // asset canister at its own origin.
+  base: './',
+  // dfx exports CANISTER_ID_<NAME> to the build of an asset canister that depends on the
+  // canister; the page reads CANISTER_ID_INFERENCE as its last resort (src/config.ts).
+  envPrefix: ['VITE_', 'CANISTER_ID_'],
+  // `ICINFER_URL=http://127.0.0.1:4944 npm run dev`: the dev server forwards the IC API and
+  // icinfer.json to `icinfer serve`, so the page finds its canister as when serve serves it.
+  server: process.env.ICINFER_URL
+    ? { proxy: Object.fromEntries(['/api', '/icinfer.json'].map((path) => [path, process.env.ICINFER_URL!])) }
+    : {},
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    emptyOutDir: true,
+  },
+  test: {
+    include: ['src/**/*.test.ts'],
+    environment: 'node',
+  },
+});
