@@ -148,7 +148,11 @@ async fn the_frontend_directory_is_served_same_origin() {
         HandleOptions::default(),
         Options {
             frontend: Some(dir.clone()),
-            files: [("/icinfer.json".to_string(), b"{\"canisterId\":\"x\"}".to_vec())].into(),
+            files: [(
+                "/icinfer.json".to_string(),
+                b"{\"canisterId\":\"x\"}".to_vec(),
+            )]
+            .into(),
         },
     );
     let base = s.server.url();
