@@ -330,7 +330,11 @@ pub fn workspace_root() -> PathBuf {
 
 /// A built canister module, as the IC would install it.
 pub fn canister_wasm(name: &str) -> Vec<u8> {
-    let path = wasm_dir().join(format!("{name}.wasm"));
+    // ICINFER_WASM_<NAME> points at another build of the module (scripts/profile.sh).
+    let var = format!("ICINFER_WASM_{}", name.to_uppercase().replace('-', "_"));
+    let path = std::env::var_os(&var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| wasm_dir().join(format!("{name}.wasm")));
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read {}: {e}. Build it first: bash scripts/build-canister.sh {name}",

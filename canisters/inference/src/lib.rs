@@ -233,3 +233,10 @@ mod tests {
         });
     }
 }
+
+/// Instructions per tract node since the last call, tab-separated (scripts/profile.sh).
+#[cfg(feature = "profile")]
+#[query]
+fn profile_dump() -> String {
+    icinfer_core::runtime::profile::dump()
+}

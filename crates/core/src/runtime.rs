@@ -219,7 +219,10 @@ pub fn run(
         .map(|t| to_tract(t).map(TValue::from))
         .collect::<Result<_, _>>()
         .map_err(failed)?;
+    #[cfg(not(feature = "profile"))]
     let outputs = plan.run(values).map_err(failed)?;
+    #[cfg(feature = "profile")]
+    let outputs = profile::run(plan, values).map_err(failed)?;
     outputs
         .iter()
         .zip(output_facts)
@@ -263,4 +266,89 @@ fn from_tract(name: &str, value: &TValue) -> tract_onnx::prelude::TractResult<Te
         shape: value.shape().iter().map(|&d| d as u64).collect(),
         data,
     })
+}
+
+/// Where an inference's instructions go, node by node (feature `profile`, measurement only).
+///
+/// The counter is the IC's `performance_counter(0)`, imported directly: the engine's
+/// `Environment` is not threaded into tract's evaluation loop, and this module never ships.
+#[cfg(feature = "profile")]
+pub mod profile {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use tract_onnx::prelude::*;
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "ic0")]
+    unsafe extern "C" {
+        fn performance_counter(kind: i32) -> i64;
+    }
+
+    fn instructions() -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: a System API call without arguments in memory.
+        unsafe {
+            performance_counter(0) as u64
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        0
+    }
+
+    /// (op, node, op info and output shapes) -> (instructions, evaluations)
+    type Nodes = BTreeMap<(String, String, String), (u64, u64)>;
+
+    thread_local! {
+        static NODES: RefCell<Nodes> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    pub fn run(plan: &super::Plan, values: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let start = instructions();
+        let mut state = plan.spawn()?;
+        let outputs = state.run_plan_with_eval(values, |session, op_state, node, inputs| {
+            let before = instructions();
+            let result = tract_onnx::tract_core::plan::eval(session, op_state, node, inputs);
+            let spent = instructions() - before;
+            let shapes = match &result {
+                Ok(out) => out
+                    .iter()
+                    .map(|t| format!("{:?}", t.shape()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Err(_) => String::new(),
+            };
+            let info = node.op().info().unwrap_or_default().join("; ");
+            let key = (
+                node.op().name().to_string(),
+                format!("{}#{}", node.name, node.id),
+                format!("{info} -> {shapes}"),
+            );
+            NODES.with_borrow_mut(|nodes| {
+                let entry = nodes.entry(key).or_default();
+                entry.0 += spent;
+                entry.1 += 1;
+            });
+            result
+        })?;
+        let total = instructions() - start;
+        NODES.with_borrow_mut(|nodes| {
+            let entry = nodes
+                .entry(("<run>".into(), String::new(), String::new()))
+                .or_default();
+            entry.0 += total;
+            entry.1 += 1;
+        });
+        Ok(outputs)
+    }
+
+    /// Tab-separated lines: op, node, info, instructions, evaluations; then forgets them.
+    pub fn dump() -> String {
+        NODES.with_borrow_mut(|nodes| {
+            std::mem::take(nodes)
+                .into_iter()
+                .map(|((op, node, info), (spent, calls))| {
+                    format!("{op}\t{node}\t{info}\t{spent}\t{calls}\n")
+                })
+                .collect()
+        })
+    }
 }

@@ -7,12 +7,18 @@
 //! ```
 //! `--write` stores the run as benches/results.json; `--check` fails when a benchmark
 //! costs more than 2 % above the committed figure. The `ci` tier runs the models CI can
-//! afford; `all` adds the slow-tier models (scripts/conformance-all.sh makes them).
+//! afford; `all` adds the slow-tier models (scripts/conformance-all.sh makes them) and the
+//! certified log at 10^6 entries (the log-bench fixture: `bash scripts/build-canister.sh
+//! log-bench`; filling it takes a minute or two).
 
-use candid::Principal;
-use icinfer_api::InferArgs;
+use candid::{Encode, Principal};
+use icinfer_api::{
+    Error, InferArgs, LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs,
+};
 use icinfer_tests::models::{Model, load_model, model_ids};
-use icinfer_tests::{CHUNK_BYTES, InferenceCanister, workspace_root};
+use icinfer_tests::{
+    CHUNK_BYTES, InferenceCanister, LocalHost, Replica, ReplicaExt, canister_wasm, workspace_root,
+};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -162,5 +168,78 @@ fn run(all: bool) -> Results {
         "upgrade/with_models",
         canister.replica.last_instructions().unwrap(),
     );
+    if all {
+        log_at_a_million(&mut results);
+    }
     results
+}
+
+/// The certified log's costs at 10^6 entries, on the log-bench fixture (the inference
+/// canister's log code with endpoints that fill it): one append with its Merkle update and
+/// certification, when empty and when full; and the proof queries, the largest over a
+/// spread of indices and sizes (each is O(log n)).
+fn log_at_a_million(results: &mut Results) {
+    const ENTRIES: u64 = 1_000_000;
+    let controller = Principal::from_slice(&[0xc0; 29]);
+    let user = Principal::from_slice(&[0x05; 29]);
+    let mut local = LocalHost::new();
+    let id = local.create_canister(controller);
+    local.install(
+        id,
+        &canister_wasm("log_bench"),
+        Encode!().unwrap(),
+        controller,
+    );
+    let (at_one,): (u64,) = local.update(id, user, "bench_append_one", ()).unwrap();
+    record(results, "log/append_certify_at_1", at_one);
+    let mut size = 1;
+    while size < ENTRIES {
+        let (new_size,): (u64,) = local
+            .update(id, user, "bench_fill_log", ((ENTRIES - size).min(200_000),))
+            .unwrap();
+        size = new_size;
+    }
+    let (at_million,): (u64,) = local.update(id, user, "bench_append_one", ()).unwrap();
+    record(results, "log/append_certify_at_1000000", at_million);
+    size += 1;
+
+    let _: (LogHead,) = local.query(id, user, "log_head", ()).unwrap();
+    record(
+        results,
+        "log/head_at_1000000",
+        local.last_instructions().unwrap(),
+    );
+    let mut proof = 0;
+    // The last one proves inclusion in an older tree, and so carries a consistency proof.
+    let proofs = [
+        (0, None),
+        (size / 2, None),
+        (size - 1, None),
+        (12_345, Some(700_001)),
+    ];
+    for (index, tree_size) in proofs {
+        let (p,): (Result<LogProof, Error>,) = local
+            .query(id, user, "log_proof", (LogProofArgs { index, tree_size },))
+            .unwrap();
+        p.unwrap();
+        proof = proof.max(local.last_instructions().unwrap());
+    }
+    record(results, "log/proof_at_1000000", proof);
+    let mut consistency = 0;
+    for from_size in [1, 524_288, size - 1] {
+        let (c,): (Result<LogConsistency, Error>,) = local
+            .query(
+                id,
+                user,
+                "log_consistency",
+                (LogConsistencyArgs {
+                    from_size,
+                    to_size: size,
+                },),
+            )
+            .unwrap();
+        c.unwrap();
+        consistency = consistency.max(local.last_instructions().unwrap());
+    }
+    record(results, "log/consistency_at_1000000", consistency);
 }
