@@ -4,7 +4,6 @@ mod client;
 mod demo;
 mod identity;
 mod infer;
-mod local;
 mod log;
 mod models;
 mod network;
@@ -300,7 +299,7 @@ async fn main() {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Demo { wasm } => tokio::task::block_in_place(|| demo::run(&wasm)),
+        Command::Demo { wasm } => demo::run(&wasm).await,
         Command::Serve {
             listen,
             wasm,
