@@ -23,12 +23,14 @@ pub struct LoadedModel {
 /// Parses, type-checks and optimises an ONNX model. `declared` replaces the facts of the
 /// inputs it names (see `CreateModelArgs::input_facts`).
 pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> {
+    icinfer_kernels::link();
     let rejected = |e: tract_onnx::prelude::TractError| Error::ModelRejected {
         reason: format!("{e:#}"),
     };
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut &onnx[..])
-        .map_err(rejected)?;
+    let mut model = profile::span("load: parse", || {
+        tract_onnx::onnx().model_for_read(&mut &onnx[..])
+    })
+    .map_err(rejected)?;
     for fact in declared {
         let index = model
             .input_outlets()
@@ -51,14 +53,11 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
             .set_input_fact(index, InferenceFact::dt_shape(datum, shape))
             .map_err(rejected)?;
     }
-    let model = model.into_typed().map_err(rejected)?;
+    let model = profile::span("load: type", || model.into_typed()).map_err(rejected)?;
     let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
     let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
-    let plan = model
-        .into_optimized()
-        .map_err(rejected)?
-        .into_runnable()
-        .map_err(rejected)?;
+    let model = profile::span("load: optimise", || model.into_optimized()).map_err(rejected)?;
+    let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
     Ok(LoadedModel {
         plan,
         inputs,
@@ -268,7 +267,17 @@ fn from_tract(name: &str, value: &TValue) -> tract_onnx::prelude::TractResult<Te
     })
 }
 
-/// Where an inference's instructions go, node by node (feature `profile`, measurement only).
+/// Without the `profile` feature, spans cost nothing.
+#[cfg(not(feature = "profile"))]
+pub mod profile {
+    #[inline(always)]
+    pub fn span<T>(_label: &str, f: impl FnOnce() -> T) -> T {
+        f()
+    }
+}
+
+/// Where an inference's instructions go, node by node, and a model load's, phase by phase
+/// (feature `profile`, measurement only).
 ///
 /// The counter is the IC's `performance_counter(0)`, imported directly: the engine's
 /// `Environment` is not threaded into tract's evaluation loop, and this module never ships.
@@ -299,6 +308,21 @@ pub mod profile {
 
     thread_local! {
         static NODES: RefCell<Nodes> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Counts the instructions of `f` under ("<load>", `label`).
+    pub fn span<T>(label: &str, f: impl FnOnce() -> T) -> T {
+        let before = instructions();
+        let result = f();
+        let spent = instructions() - before;
+        NODES.with_borrow_mut(|nodes| {
+            let entry = nodes
+                .entry(("<load>".into(), label.into(), String::new()))
+                .or_default();
+            entry.0 += spent;
+            entry.1 += 1;
+        });
+        result
     }
 
     pub fn run(plan: &super::Plan, values: TVec<TValue>) -> TractResult<TVec<TValue>> {

@@ -25,6 +25,7 @@ use crate::limits::{
     CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_MODEL_BYTES, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK,
     MAX_TENSOR_NAME_BYTES, MAX_TENSORS, MAX_TOTAL_MODEL_BYTES,
 };
+use crate::runtime::profile;
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, BTreeSet, Memory, Storable};
@@ -387,14 +388,16 @@ impl<M: Memory> ModelStore<M> {
             });
         }
         let mut bytes = vec![0u8; record.size_bytes as usize];
-        for (index, piece) in bytes.chunks_mut(CHUNK_BYTES as usize).enumerate() {
-            let block = self
-                .chunks
-                .get(&chunk_key(record.slot, index as u32))
-                .expect("chunks_received counts the chunk map's entries");
-            self.blocks.read(block_offset(block), piece);
-        }
-        let sha256 = Sha256::digest(&bytes).into();
+        profile::span("load: read stable memory", || {
+            for (index, piece) in bytes.chunks_mut(CHUNK_BYTES as usize).enumerate() {
+                let block = self
+                    .chunks
+                    .get(&chunk_key(record.slot, index as u32))
+                    .expect("chunks_received counts the chunk map's entries");
+                self.blocks.read(block_offset(block), piece);
+            }
+        });
+        let sha256 = profile::span("load: sha256", || Sha256::digest(&bytes).into());
         Ok((bytes, sha256))
     }
 

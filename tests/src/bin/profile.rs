@@ -1,5 +1,5 @@
-//! Where an inference's instructions go, per tract node and per kind of operator, for the
-//! profiling build of the inference canister (`bash scripts/profile.sh MODEL...` builds it and
+//! Where an inference's instructions go, per tract node and per kind of operator, and a model
+//! load's (finalize), per phase, for the profiling build of the inference canister (`bash scripts/profile.sh MODEL...` builds it and
 //! runs this). Prints a summary per operator and writes every node to
 //! target/profile/<model>.tsv (op, node, info, instructions, evaluations).
 
@@ -22,7 +22,7 @@ fn main() {
     for id in models {
         let model = load_model(&id).unwrap_or_else(|e| panic!("{e}"));
         let mut canister = InferenceCanister::install(controller);
-        canister.install_model_declaring(&id, &model.bytes, model.input_facts.clone());
+        let info = canister.install_model_declaring(&id, &model.bytes, model.input_facts.clone());
         let args = InferArgs {
             model_id: id.clone(),
             inputs: model.cases[0].inputs.clone(),
@@ -46,12 +46,17 @@ fn main() {
         std::fs::write(&path, &table).unwrap();
 
         let mut by_op: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut load_phases = Vec::new();
         let mut run = 0;
         for line in table.lines() {
             let fields: Vec<&str> = line.split('\t').collect();
             let spent: u64 = fields[3].parse().unwrap();
             if fields[0] == "<run>" {
                 run = spent;
+                continue;
+            }
+            if fields[0] == "<load>" {
+                load_phases.push((fields[1].to_string(), spent));
                 continue;
             }
             let entry = by_op.entry(fields[0].to_string()).or_default();
@@ -68,5 +73,13 @@ fn main() {
             );
         }
         println!("  every node: {}", path.display());
+        let finalize = info.load_instructions.unwrap_or_default();
+        println!("{id}: {finalize} instructions to finalize (load), by phase:");
+        for (phase, spent) in load_phases {
+            println!(
+                "  {phase:28} {spent:>14} {:>6.1} %",
+                100.0 * spent as f64 / finalize.max(1) as f64
+            );
+        }
     }
 }

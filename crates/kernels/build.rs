@@ -1,0 +1,264 @@
+//! Writes the kernel body (`$OUT_DIR/kernel.rs`) as straight-line code over named
+//! accumulators. Written with arrays and loops, LLVM leaves the 32-vector tile in linear
+//! memory (measured: every multiply-accumulate became a v128.load and a v128.store) because
+//! it does not fully unroll every loop over it; named variables stay Wasm locals.
+
+use std::fmt::Write;
+
+/// Rows of the tile: the packed A panel's width, one splat each per k step.
+const MR: usize = 8;
+/// f32x4 vectors per row: the tile is 4·V columns wide.
+const V: usize = 4;
+/// Steps of k per accumulator read and write.
+const K_UNROLL: usize = 4;
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    let mut out = String::new();
+    let w = &mut out;
+    let nr = 4 * V;
+    let accs = || (0..MR).flat_map(|i| (0..V).map(move |v| (i, v)));
+    let each = |w: &mut String, f: &dyn Fn(usize, usize) -> String| {
+        for (i, v) in accs() {
+            writeln!(w, "                a{i}_{v} = {};", f(i, v)).unwrap();
+        }
+    };
+    writeln!(
+        w,
+        "pub const MR: usize = {MR};\npub const NR: usize = {nr};"
+    )
+    .unwrap();
+    writeln!(w, "pub const K_UNROLL: usize = {K_UNROLL};").unwrap();
+    writeln!(w, "/// Runs `specs` (up to `Done`) on one {MR}×{nr} tile.").unwrap();
+    writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm`].").unwrap();
+    writeln!(
+        w,
+        "pub unsafe fn kernel(specs: &[FusedKerSpec<f32>]) -> isize {{"
+    )
+    .unwrap();
+    writeln!(w, "    let zero = simd::splat(0.0);").unwrap();
+    for (i, v) in accs() {
+        writeln!(w, "    let mut a{i}_{v} = zero;").unwrap();
+    }
+    writeln!(
+        w,
+        "    for spec in specs {{\n        unsafe {{\n        match *spec {{"
+    )
+    .unwrap();
+    writeln!(w, "            FusedKerSpec::Done => break,").unwrap();
+    writeln!(w, "            FusedKerSpec::Clear => {{").unwrap();
+    each(w, &|_, _| "zero".into());
+    writeln!(
+        w,
+        "            }}\n            FusedKerSpec::LoadTile(_col_major, p) => {{"
+    )
+    .unwrap();
+    each(w, &|i, v| format!("simd::load(p.add({}))", (i * V + v) * 4));
+    writeln!(w, "            }}").unwrap();
+
+    // acc = op(s, acc) with s = splat(x), or op(acc, s) for the flipped variants.
+    for (variant, op, flipped) in [
+        ("ScalarMin", "min", false),
+        ("ScalarMax", "max", false),
+        ("ScalarAdd", "add", false),
+        ("ScalarMul", "mul", false),
+        ("ScalarSub", "sub", false),
+        ("ScalarSubF", "sub", true),
+    ] {
+        writeln!(
+            w,
+            "            FusedKerSpec::{variant}(x) => {{\n                let s = simd::splat(x);"
+        )
+        .unwrap();
+        each(w, &|i, v| operands(op, "s", &format!("a{i}_{v}"), flipped));
+        writeln!(w, "            }}").unwrap();
+    }
+    writeln!(w, "            FusedKerSpec::LeakyRelu(alpha) => {{\n                let s = simd::splat(alpha);").unwrap();
+    each(w, &|i, v| format!("simd::leaky_relu(a{i}_{v}, s)"));
+    writeln!(w, "            }}").unwrap();
+    for (variant, op, flipped) in [
+        ("Min", "min", false),
+        ("Max", "max", false),
+        ("Add", "add", false),
+        ("Mul", "mul", false),
+        ("Sub", "sub", false),
+        ("SubF", "sub", true),
+    ] {
+        writeln!(w, "            FusedKerSpec::PerRow{variant}(r) => {{").unwrap();
+        for i in 0..MR {
+            writeln!(
+                w,
+                "                let s{i} = simd::load_splat(r.add({i}));"
+            )
+            .unwrap();
+        }
+        each(w, &|i, v| {
+            operands(op, &format!("s{i}"), &format!("a{i}_{v}"), flipped)
+        });
+        writeln!(
+            w,
+            "            }}\n            FusedKerSpec::PerCol{variant}(c) => {{"
+        )
+        .unwrap();
+        for v in 0..V {
+            writeln!(
+                w,
+                "                let c{v} = simd::load(c.add({}));",
+                4 * v
+            )
+            .unwrap();
+        }
+        each(w, &|i, v| {
+            operands(op, &format!("c{v}"), &format!("a{i}_{v}"), flipped)
+        });
+        writeln!(w, "            }}").unwrap();
+    }
+    for (variant, scale) in [
+        (
+            "QScale(shift, policy, mult)",
+            "Scaler::from_fuse_params(shift, policy, mult).scale",
+        ),
+        (
+            "RoundingShiftRight(shift, _policy)",
+            "2f32.powi(-(shift as i32))",
+        ),
+        ("ShiftLeft(shift)", "2f32.powi(shift as i32)"),
+    ] {
+        writeln!(w, "            FusedKerSpec::{variant} => {{\n                let s = simd::splat({scale});").unwrap();
+        each(w, &|i, v| format!("simd::mul(s, a{i}_{v})"));
+        writeln!(w, "            }}").unwrap();
+    }
+
+    // Output tiles: a vector at a time when columns are contiguous, else lane by lane.
+    writeln!(w, "            FusedKerSpec::AddUnicast(tile) => {{\n                if tile.col_byte_stride == 4 {{").unwrap();
+    each(w, &|i, v| {
+        format!("simd::add(a{i}_{v}, simd::load(at(&tile, {i}, {})))", 4 * v)
+    });
+    writeln!(w, "                }} else {{").unwrap();
+    each(w, &|i, v| {
+        let lanes: Vec<String> = (0..4)
+            .map(|l| format!("*at(&tile, {i}, {})", 4 * v + l))
+            .collect();
+        format!(
+            "simd::add(a{i}_{v}, simd::from_lanes([{}]))",
+            lanes.join(", ")
+        )
+    });
+    writeln!(w, "                }}\n            }}").unwrap();
+    writeln!(w, "            FusedKerSpec::Store(tile) => {{\n                if tile.col_byte_stride == 4 {{").unwrap();
+    for (i, v) in accs() {
+        writeln!(
+            w,
+            "                    simd::store(at(&tile, {i}, {}), a{i}_{v});",
+            4 * v
+        )
+        .unwrap();
+    }
+    writeln!(w, "                }} else {{").unwrap();
+    for (i, v) in accs() {
+        for l in 0..4 {
+            writeln!(
+                w,
+                "                    *at(&tile, {i}, {}) = simd::lane(a{i}_{v}, {l});",
+                4 * v + l
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "                }}\n            }}").unwrap();
+
+    writeln!(
+        w,
+        "            FusedKerSpec::AddRowColProducts(rows, cols) => {{"
+    )
+    .unwrap();
+    for v in 0..V {
+        writeln!(
+            w,
+            "                let c{v} = simd::load(cols.add({}));",
+            4 * v
+        )
+        .unwrap();
+    }
+    for i in 0..MR {
+        writeln!(
+            w,
+            "                let s{i} = simd::load_splat(rows.add({i}));"
+        )
+        .unwrap();
+    }
+    each(w, &|i, v| {
+        format!("simd::add(a{i}_{v}, simd::mul(s{i}, c{v}))")
+    });
+    writeln!(w, "            }}").unwrap();
+
+    // A·B: K_UNROLL steps per pass, each accumulator chained through them in k order.
+    writeln!(
+        w,
+        "            FusedKerSpec::AddMatMul {{ k, pa, pb, packing: _ }} => {{"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "                let (mut pa, mut pb) = (pa as *const f32, pb as *const f32);"
+    )
+    .unwrap();
+    for (steps, count) in [(K_UNROLL, "k / K_UNROLL"), (1, "k % K_UNROLL")] {
+        // Through black_box the panel pointers are no induction variables to LLVM's loop
+        // strength reduction, which would otherwise rewrite every load address as its own
+        // `i32.add` (3 instructions a load); opaque, they keep constant offsets folded into
+        // the loads (`v128.load offset=N`, 2). The laundering costs ~18 instructions a pass.
+        writeln!(w, "                for _ in 0..{count} {{").unwrap();
+        writeln!(
+            w,
+            "                    let (a, b) = std::hint::black_box((pa, pb));"
+        )
+        .unwrap();
+        for u in 0..steps {
+            for i in 0..MR {
+                writeln!(
+                    w,
+                    "                    let s{u}_{i} = simd::load_splat(a.add({}));",
+                    u * MR + i
+                )
+                .unwrap();
+            }
+            for v in 0..V {
+                writeln!(
+                    w,
+                    "                    let c{u}_{v} = simd::load(b.add({}));",
+                    u * nr + 4 * v
+                )
+                .unwrap();
+            }
+        }
+        for (i, v) in accs() {
+            let mut sum = format!("a{i}_{v}");
+            for u in 0..steps {
+                sum = format!("simd::add({sum}, simd::mul(s{u}_{i}, c{u}_{v}))");
+            }
+            writeln!(w, "                    a{i}_{v} = {sum};").unwrap();
+        }
+        writeln!(
+            w,
+            "                    (pa, pb) = (a.add({}), b.add({}));",
+            steps * MR,
+            steps * nr
+        )
+        .unwrap();
+        writeln!(w, "                }}").unwrap();
+    }
+    writeln!(w, "            }}").unwrap();
+    writeln!(w, "        }}\n        }}\n    }}\n    0\n}}").unwrap();
+
+    let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("kernel.rs");
+    std::fs::write(path, out).unwrap();
+}
+
+fn operands(op: &str, shared: &str, acc: &str, flipped: bool) -> String {
+    if flipped {
+        format!("simd::{op}({acc}, {shared})")
+    } else {
+        format!("simd::{op}({shared}, {acc})")
+    }
+}
