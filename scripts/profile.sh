@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where the instructions go: builds the inference canister with the `profile` feature (its
 # own target directory, so the shipped module is untouched), runs MODEL... once each on the
-# local host and prints the instructions per tract operator (tests/src/bin/profile.rs).
+# local host and prints the instructions per tract operator, and of its finalize per load
+# phase and optimiser pass (tests/src/bin/profile.rs).
 #   bash scripts/profile.sh digits mobilenetv2 minilm
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,8 +9,10 @@ use std::fmt::Write;
 const MR: usize = 8;
 /// f32x4 vectors per row: the tile is 4·V columns wide.
 const V: usize = 4;
-/// Steps of k per accumulator read and write.
-const K_UNROLL: usize = 4;
+/// Steps of k per accumulator read and write in the main pass, then in the pass that takes
+/// what is left of k before single steps (k = 24, 40, 96… end in 8 steps of remainder).
+const K_UNROLL: usize = 16;
+const K_UNROLL_REST: usize = 4;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -29,6 +31,7 @@ fn main() {
     )
     .unwrap();
     writeln!(w, "pub const K_UNROLL: usize = {K_UNROLL};").unwrap();
+    writeln!(w, "pub const K_UNROLL_REST: usize = {K_UNROLL_REST};").unwrap();
     writeln!(w, "/// Runs `specs` (up to `Done`) on one {MR}×{nr} tile.").unwrap();
     writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm`].").unwrap();
     writeln!(
@@ -192,7 +195,8 @@ fn main() {
     });
     writeln!(w, "            }}").unwrap();
 
-    // A·B: K_UNROLL steps per pass, each accumulator chained through them in k order.
+    // A·B: K_UNROLL steps per pass, each accumulator chained through them in k order; then
+    // K_UNROLL_REST steps per pass, then single steps.
     writeln!(
         w,
         "            FusedKerSpec::AddMatMul {{ k, pa, pb, packing: _ }} => {{"
@@ -203,7 +207,11 @@ fn main() {
         "                let (mut pa, mut pb) = (pa as *const f32, pb as *const f32);"
     )
     .unwrap();
-    for (steps, count) in [(K_UNROLL, "k / K_UNROLL"), (1, "k % K_UNROLL")] {
+    for (steps, count) in [
+        (K_UNROLL, "k / K_UNROLL"),
+        (K_UNROLL_REST, "k % K_UNROLL / K_UNROLL_REST"),
+        (1, "k % K_UNROLL_REST"),
+    ] {
         // Through black_box the panel pointers are no induction variables to LLVM's loop
         // strength reduction, which would otherwise rewrite every load address as its own
         // `i32.add` (3 instructions a load); opaque, they keep constant offsets folded into

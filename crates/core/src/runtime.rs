@@ -56,7 +56,10 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
     let model = profile::span("load: type", || model.into_typed()).map_err(rejected)?;
     let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
     let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
-    let model = profile::span("load: optimise", || model.into_optimized()).map_err(rejected)?;
+    #[cfg(not(feature = "profile"))]
+    let model = model.into_optimized().map_err(rejected)?;
+    #[cfg(feature = "profile")]
+    let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
     let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
     Ok(LoadedModel {
         plan,
@@ -286,6 +289,8 @@ pub mod profile {
     use std::cell::RefCell;
     use std::collections::BTreeMap;
     use tract_onnx::prelude::*;
+    use tract_onnx::tract_core::model::TypedModelPatch;
+    use tract_onnx::tract_core::optim::TypedPass;
 
     #[cfg(target_arch = "wasm32")]
     #[link(wasm_import_module = "ic0")]
@@ -323,6 +328,61 @@ pub mod profile {
             entry.1 += 1;
         });
         result
+    }
+
+    /// `into_optimized`, with the instructions of each optimiser pass's search for patches
+    /// counted under its name (applying the patches is left in the enclosing span).
+    pub fn optimise(mut model: TypedModel) -> TractResult<TypedModel> {
+        use tract_onnx::tract_core::optim::Optimizer;
+        timed("declutter", Optimizer::declutter()).optimize(&mut model)?;
+        model.optimize_with_session(&mut timed("codegen", Optimizer::codegen()).session())?;
+        Ok(model)
+    }
+
+    fn timed(
+        stage: &str,
+        optimizer: tract_onnx::tract_core::optim::Optimizer,
+    ) -> tract_onnx::tract_core::optim::Optimizer {
+        let passes = optimizer
+            .passes
+            .into_iter()
+            .map(|pass| {
+                let name = format!("{pass:?}");
+                let name = name.split(',').next().unwrap_or_default().to_string();
+                Box::new(Timed {
+                    label: format!("load: optimise: {stage}: {name}"),
+                    pass,
+                }) as Box<dyn TypedPass>
+            })
+            .collect();
+        tract_onnx::tract_core::optim::Optimizer {
+            passes,
+            steps: optimizer.steps,
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    struct Timed {
+        label: String,
+        pass: Box<dyn TypedPass>,
+    }
+
+    impl TypedPass for Timed {
+        fn reset(&mut self) -> TractResult<()> {
+            self.pass.reset()
+        }
+        fn next(
+            &mut self,
+            session: &mut tract_onnx::tract_core::optim::OptimizerSession,
+            model: &TypedModel,
+        ) -> TractResult<Option<TypedModelPatch>> {
+            let label = self.label.clone();
+            span(&label, || self.pass.next(session, model))
+        }
+        fn run_direct(&mut self, model: &mut TypedModel) -> TractResult<bool> {
+            let label = self.label.clone();
+            span(&label, || self.pass.run_direct(model))
+        }
     }
 
     pub fn run(plan: &super::Plan, values: TVec<TValue>) -> TractResult<TVec<TValue>> {

@@ -17,7 +17,7 @@ use tract_linalg::isa::{Arch, IsaSet};
 use tract_linalg::mmm::{DynKernel, Query, Suitable};
 use tract_linalg::pack::Packing;
 
-pub use gemm::{K_UNROLL, MR, NR};
+pub use gemm::{K_UNROLL, K_UNROLL_REST, MR, NR};
 /// The kernel's name in tract's registry (and in profiles of tract's plan).
 pub const NAME: &str = "icinfer_wasm_f32_8x16";
 
