@@ -68,6 +68,7 @@ fn mutate<R>(f: impl FnOnce(&mut Engine<DefaultMemoryImpl>) -> R) -> R {
 }
 
 fn open_engine() {
+    run_constructors();
     let engine = Engine::init(DefaultMemoryImpl::default()).unwrap_or_else(|e| {
         ic_cdk::trap(format!(
             "refusing to start: {e}. Stable memory is left untouched."
@@ -77,6 +78,23 @@ fn open_engine() {
     // trusted to whatever certified data the previous code left.
     engine.certify_head(&Ic);
     ENGINE.set(Some(engine));
+}
+
+/// tract registers its kernels (and crates/kernels ours) through `inventory`, whose entries
+/// are Wasm constructors. Unless the module calls `__wasm_call_ctors` itself, wasm-ld calls
+/// it at the top of every exported function, every message paying to re-register. The heap
+/// persists between messages, so once per fresh heap, at install and after an upgrade, is
+/// enough; inventory ignores a repeated registration.
+fn run_constructors() {
+    #[cfg(target_family = "wasm")]
+    {
+        unsafe extern "C" {
+            fn __wasm_call_ctors();
+        }
+        // SAFETY: runs the module's static constructors, which only register inventory
+        // entries and are idempotent.
+        unsafe { __wasm_call_ctors() }
+    }
 }
 
 #[init]
