@@ -319,15 +319,20 @@ pub mod profile {
     pub fn span<T>(label: &str, f: impl FnOnce() -> T) -> T {
         let before = instructions();
         let result = f();
-        let spent = instructions() - before;
+        record(
+            ("<load>".into(), label.into(), String::new()),
+            instructions() - before,
+        );
+        result
+    }
+
+    /// Adds one evaluation of `spent` instructions to `key`.
+    fn record(key: (String, String, String), spent: u64) {
         NODES.with_borrow_mut(|nodes| {
-            let entry = nodes
-                .entry(("<load>".into(), label.into(), String::new()))
-                .or_default();
+            let entry = nodes.entry(key).or_default();
             entry.0 += spent;
             entry.1 += 1;
         });
-        result
     }
 
     /// `into_optimized`, with the instructions of each optimiser pass's search for patches
@@ -376,12 +381,12 @@ pub mod profile {
             session: &mut tract_onnx::tract_core::optim::OptimizerSession,
             model: &TypedModel,
         ) -> TractResult<Option<TypedModelPatch>> {
-            let label = self.label.clone();
-            span(&label, || self.pass.next(session, model))
+            let Timed { label, pass } = self;
+            span(label, || pass.next(session, model))
         }
         fn run_direct(&mut self, model: &mut TypedModel) -> TractResult<bool> {
-            let label = self.label.clone();
-            span(&label, || self.pass.run_direct(model))
+            let Timed { label, pass } = self;
+            span(label, || pass.run_direct(model))
         }
     }
 
@@ -406,21 +411,13 @@ pub mod profile {
                 format!("{}#{}", node.name, node.id),
                 format!("{info} -> {shapes}"),
             );
-            NODES.with_borrow_mut(|nodes| {
-                let entry = nodes.entry(key).or_default();
-                entry.0 += spent;
-                entry.1 += 1;
-            });
+            record(key, spent);
             result
         })?;
-        let total = instructions() - start;
-        NODES.with_borrow_mut(|nodes| {
-            let entry = nodes
-                .entry(("<run>".into(), String::new(), String::new()))
-                .or_default();
-            entry.0 += total;
-            entry.1 += 1;
-        });
+        record(
+            ("<run>".into(), String::new(), String::new()),
+            instructions() - start,
+        );
         Ok(outputs)
     }
 
