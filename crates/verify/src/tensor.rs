@@ -82,30 +82,23 @@ pub fn encode_tensor_list(tensors: &[Tensor], sink: &mut impl FnMut(&[u8])) {
     }
 }
 
-/// Elements are converted in batches so that hashing a large tensor costs one sink call
-/// per few KiB rather than one per element.
+// The canonical element encoding is little-endian, bool as 0/1: on a little-endian target
+// that is exactly how the elements sit in memory, so every tensor is hashed straight from its
+// buffer. Converting element by element cost about 185 instructions an element in the
+// canister, more than twice SHA-256's own 77 a byte (docs/performance.md).
+#[cfg(not(target_endian = "little"))]
+compile_error!("the canonical tensor encoding is taken from memory: little-endian targets only");
+
 fn encode_data(data: &TensorData, sink: &mut impl FnMut(&[u8])) {
-    fn batched<T: Copy, const N: usize>(
-        values: &[T],
-        to_le: impl Fn(T) -> [u8; N],
-        sink: &mut impl FnMut(&[u8]),
-    ) {
-        let mut buffer = [0u8; 4096];
-        for batch in values.chunks(4096 / N) {
-            for (slot, &value) in buffer.chunks_exact_mut(N).zip(batch) {
-                slot.copy_from_slice(&to_le(value));
-            }
-            sink(&buffer[..batch.len() * N]);
-        }
-    }
     match data {
-        TensorData::F32(v) => batched(v, f32::to_le_bytes, sink),
-        TensorData::F64(v) => batched(v, f64::to_le_bytes, sink),
-        TensorData::I64(v) => batched(v, i64::to_le_bytes, sink),
-        TensorData::I32(v) => batched(v, i32::to_le_bytes, sink),
-        TensorData::I8(v) => batched(v, i8::to_le_bytes, sink),
+        TensorData::F32(v) => sink(bytemuck::cast_slice(v)),
+        TensorData::F64(v) => sink(bytemuck::cast_slice(v)),
+        TensorData::I64(v) => sink(bytemuck::cast_slice(v)),
+        TensorData::I32(v) => sink(bytemuck::cast_slice(v)),
+        TensorData::I8(v) => sink(bytemuck::cast_slice(v)),
         TensorData::U8(v) => sink(v),
-        TensorData::Bool(v) => batched(v, |b| [u8::from(b)], sink),
+        // A Rust `bool` is one byte holding 0 or 1.
+        TensorData::Bool(v) => sink(bytemuck::cast_slice(v)),
     }
 }
 
@@ -153,7 +146,7 @@ mod tests {
             (TensorData::I32(vec![258]), "02010000"),
             (TensorData::I8(vec![-1]), "ff"),
             (TensorData::U8(ByteBuf::from(vec![7])), "07"),
-            (TensorData::Bool(vec![true]), "01"),
+            (TensorData::Bool(vec![true, false]), "0100"),
         ];
         for (data, data_hex) in cases {
             let code = dtype_code(data.dtype());
