@@ -180,6 +180,27 @@ fn load_tile_and_row_column_products_accumulate_onto_a_given_tile() {
 }
 
 #[test]
+fn a_clear_after_the_start_forgets_the_product_so_far() {
+    let first = values(MR * NR, 13);
+    let (k, a, b) = (5, values(5 * MR, 14), values(5 * NR, 15));
+    let (mut before, mut after) = (Tile::row_major(), Tile::row_major());
+    run(&mut vec![
+        FusedKerSpec::LoadTile(std::ptr::null(), first.as_ptr()),
+        FusedKerSpec::Store(before.store()),
+        FusedKerSpec::Clear,
+        mat_mul(k, &a, &b),
+        FusedKerSpec::Store(after.store()),
+    ]);
+    let product = reference(&a, &b, k);
+    for i in 0..MR {
+        for j in 0..NR {
+            assert_eq!(before.get(i, j).to_bits(), first[i * NR + j].to_bits());
+            assert_eq!(after.get(i, j).to_bits(), product[i * NR + j].to_bits());
+        }
+    }
+}
+
+#[test]
 fn the_tier_claims_f32_products_and_leaves_the_rest_to_tract() {
     let query = |acc, n| Query::plain(acc, Some(64), Some(64), n);
     let isa = IsaSet::of_arch(Arch::Wasm32Simd128);
