@@ -113,8 +113,12 @@ pub struct LocalHost {
 
 impl LocalHost {
     pub fn new() -> Self {
+        Self::with_config(icinfer_host::HostConfig::default())
+    }
+
+    pub fn with_config(config: icinfer_host::HostConfig) -> Self {
         LocalHost {
-            host: icinfer_host::Host::new(icinfer_host::HostConfig::default()),
+            host: icinfer_host::Host::new(config),
             last_instructions: None,
         }
     }
@@ -366,7 +370,11 @@ type ApiResult<T> = Result<T, icinfer_api::Error>;
 impl InferenceCanister {
     /// A fresh replica with the built inference module installed by `controller`.
     pub fn install(controller: Principal) -> Self {
-        let mut replica = replica();
+        Self::install_on(replica(), controller)
+    }
+
+    /// The built inference module installed by `controller` on `replica`.
+    pub fn install_on(mut replica: Box<dyn Replica>, controller: Principal) -> Self {
         let wasm = canister_wasm("inference");
         let id = replica.create_canister(controller);
         replica.install(id, &wasm, candid::encode_args(()).unwrap(), controller);

@@ -98,14 +98,18 @@ fn the_consumer_module_passes_the_ic_validation_and_exports_only_its_interface()
 
 /// The linker drops an object nothing references, inventory registrations included: the
 /// matrix kernel of crates/kernels was once silently absent from the module (and tract's own,
-/// 35 % dearer, ran instead). Its name is in the module only if its registration is.
+/// 35 % dearer, ran instead). A kernel's name is in the module only if its registration is.
 #[test]
-fn the_inference_module_registers_our_matrix_kernel_with_tract() {
+fn the_inference_module_registers_our_kernels_with_tract() {
     let wasm = canister_wasm("inference");
-    let name = icinfer_kernels::NAME.as_bytes();
-    assert!(
-        wasm.windows(name.len()).any(|w| w == name),
-        "inference.wasm does not contain the kernel {}: see icinfer_kernels::link",
-        icinfer_kernels::NAME
-    );
+    for name in [
+        icinfer_kernels::NAME,
+        icinfer_kernels::DEPTHWISE_C_NAME,
+        icinfer_kernels::DEPTHWISE_W_NAME,
+    ] {
+        assert!(
+            wasm.windows(name.len()).any(|w| w == name.as_bytes()),
+            "inference.wasm does not contain the kernel {name}: see icinfer_kernels::link",
+        );
+    }
 }

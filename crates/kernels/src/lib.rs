@@ -1,14 +1,18 @@
-//! Our f32 matrix-multiplication kernel for tract on wasm32+simd128.
+//! Our f32 kernels for tract on wasm32+simd128, shaped for the IC's instruction weights.
 //!
-//! tract-linalg picks kernels through two registries, both open to other crates: every kernel
-//! is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names the one to run. This
-//! crate submits one kernel and one tier above tract's own `wasm-simd128` tier, so every f32
-//! matrix product with more than one column runs [`gemm::kernel`] while tract keeps its own
-//! matrix-vector kernels, packing, fusion and scheduling. Nothing of tract is patched.
+//! tract-linalg picks kernels through registries that other crates can add to. Matrix
+//! products: every kernel is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names
+//! the one to run; this crate submits one kernel and one tier above tract's own `wasm-simd128`
+//! tier, so every f32 matrix product with more than one column runs [`gemm::kernel`] while
+//! tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
+//! loops: every kernel is a `Routine`, ranked per function; this crate submits the two inner
+//! loops of depthwise convolution ([`depthwise`]) one step above tract's wasm kernels.
+//! Nothing of tract is patched.
 //!
-//! The kernel is written against [`simd`], which is Wasm SIMD in the canister and plain arrays
-//! natively, so `cargo test` checks its logic on the machine that builds it.
+//! The kernels are written against [`simd`], which is Wasm SIMD in the canister and plain
+//! arrays natively, so `cargo test` checks their logic on the machine that builds them.
 
+pub mod depthwise;
 pub mod gemm;
 mod simd;
 
@@ -20,6 +24,9 @@ use tract_linalg::pack::Packing;
 pub use gemm::{K_UNROLL, K_UNROLL_REST, MR, NR};
 /// The kernel's name in tract's registry (and in profiles of tract's plan).
 pub const NAME: &str = "icinfer_wasm_f32_8x16";
+/// The depthwise kernels' names in tract's routine registry: channel last, and along a row.
+pub const DEPTHWISE_C_NAME: &str = "icinfer_wasm_depthwise_c_f32";
+pub const DEPTHWISE_W_NAME: &str = "icinfer_wasm_depthwise_w_f32";
 
 /// The kernel as tract-linalg describes one. Runnable only where it was built: wasm32 with
 /// simd128, the one architecture its tier speaks for.
@@ -56,6 +63,31 @@ mod registration {
             applies: |_| true,
             preferred: super::preferred,
         }
+    }
+    use tract_linalg::routines::{Func, Routine, RoutineFactory};
+    /// A routine for wasm32+simd128 that outranks tract's own there: tract ranks routines of one
+    /// architecture and instruction-set level by boost, and its own are at 0.
+    const fn outranking_tract(func: Func, factory: RoutineFactory) -> Routine {
+        Routine {
+            func,
+            arch: Some(tract_linalg::isa::Arch::Wasm32Simd128),
+            isa: tract_linalg::isa::IsaReq::ANY,
+            boost: 1,
+            round_trip: false,
+            factory,
+        }
+    }
+    inventory::submit! {
+        outranking_tract(Func::DepthwiseC, RoutineFactory::DepthwiseCF32 {
+            name: super::DEPTHWISE_C_NAME,
+            run: super::depthwise::depthwise_c,
+        })
+    }
+    inventory::submit! {
+        outranking_tract(Func::DepthwiseW, RoutineFactory::DepthwiseWF32 {
+            name: super::DEPTHWISE_W_NAME,
+            run: super::depthwise::depthwise_w,
+        })
     }
 }
 

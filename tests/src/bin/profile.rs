@@ -6,7 +6,7 @@
 use candid::Principal;
 use icinfer_api::InferArgs;
 use icinfer_tests::models::load_model;
-use icinfer_tests::{InferenceCanister, workspace_root};
+use icinfer_tests::{InferenceCanister, LocalHost, Replica, workspace_root};
 use std::collections::BTreeMap;
 
 fn main() {
@@ -21,7 +21,7 @@ fn main() {
     );
     for id in models {
         let model = load_model(&id).unwrap_or_else(|e| panic!("{e}"));
-        let mut canister = InferenceCanister::install(controller);
+        let mut canister = InferenceCanister::install_on(profiling_host(), controller);
         let info = canister.install_model_declaring(&id, &model.bytes, model.input_facts.clone());
         let args = InferArgs {
             model_id: id.clone(),
@@ -82,4 +82,13 @@ fn main() {
             );
         }
     }
+}
+
+/// The local host with the IC's limits, but for the code section: the profiling build reads
+/// the instruction counter around every tract node and optimiser pass, which takes it over the
+/// 10 MiB the shipped module fits in (tests/tests/wasm.rs holds that one to the limit).
+fn profiling_host() -> Box<dyn Replica> {
+    let mut config = icinfer_host::HostConfig::default();
+    config.validation.max_code_section_bytes = 16 << 20;
+    Box::new(LocalHost::with_config(config))
 }
