@@ -1,5 +1,5 @@
-//! Writes the kernel body (`$OUT_DIR/kernel.rs`) as straight-line code over named
-//! accumulators. Written with arrays and loops, LLVM leaves the 32-vector tile in linear
+//! Writes the kernels (`$OUT_DIR/kernel.rs`), one module per tile width, as straight-line code
+//! over named accumulators. Written with arrays and loops, LLVM leaves the 32-vector tile in linear
 //! memory (measured: every multiply-accumulate became a v128.load and a v128.store) because
 //! it does not fully unroll every loop over it; named variables stay Wasm locals.
 
@@ -7,8 +7,11 @@ use std::fmt::Write;
 
 /// Rows of the tile: the packed A panel's width, one splat each per k step.
 const MR: usize = 8;
-/// f32x4 vectors per row: the tile is 4·V columns wide.
-const V: usize = 4;
+/// f32x4 vectors per row, one kernel each: tiles 16, 28 and 32 columns wide. A wider tile
+/// spreads each k step's MR splats over more columns, and tract pads a product's last column
+/// tile to the full width, so the width that fits n best wins: n = 49 fills 56 columns of 28-wide
+/// tiles, not 64; 196 fills 28-wide tiles exactly, 128 and 384 32-wide ones (crate::preferred).
+const WIDTHS: [usize; 3] = [4, 7, 8];
 /// Steps of k per accumulator read and write in the main pass, then in the pass that takes
 /// what is left of k before single steps (k = 24, 40, 96… end in 8 steps of remainder).
 const K_UNROLL: usize = 16;
@@ -17,21 +20,30 @@ const K_UNROLL_REST: usize = 4;
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     let mut out = String::new();
-    let w = &mut out;
-    let nr = 4 * V;
-    let accs = || (0..MR).flat_map(|i| (0..V).map(move |v| (i, v)));
+    writeln!(out, "pub const K_UNROLL: usize = {K_UNROLL};").unwrap();
+    writeln!(out, "pub const K_UNROLL_REST: usize = {K_UNROLL_REST};").unwrap();
+    for vectors in WIDTHS {
+        write_kernel(&mut out, vectors);
+    }
+    let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("kernel.rs");
+    std::fs::write(path, out).unwrap();
+}
+
+/// One kernel, `pub mod f32_{MR}x{4·vectors}`, its tile `vectors` f32x4 wide.
+fn write_kernel(w: &mut String, vectors: usize) {
+    let nr = 4 * vectors;
+    let accs = || (0..MR).flat_map(|i| (0..vectors).map(move |v| (i, v)));
     let each = |w: &mut String, f: &dyn Fn(usize, usize) -> String| {
         for (i, v) in accs() {
             writeln!(w, "                a{i}_{v} = {};", f(i, v)).unwrap();
         }
     };
+    writeln!(w, "pub mod f32_{MR}x{nr} {{\n    use super::*;").unwrap();
     writeln!(
         w,
         "pub const MR: usize = {MR};\npub const NR: usize = {nr};"
     )
     .unwrap();
-    writeln!(w, "pub const K_UNROLL: usize = {K_UNROLL};").unwrap();
-    writeln!(w, "pub const K_UNROLL_REST: usize = {K_UNROLL_REST};").unwrap();
     writeln!(w, "/// Runs `specs` (up to `Done`) on one {MR}×{nr} tile.").unwrap();
     writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm`].").unwrap();
     writeln!(
@@ -64,7 +76,9 @@ fn main() {
     )
     .unwrap();
     writeln!(w, "            FusedKerSpec::LoadTile(_col_major, p) => {{").unwrap();
-    each(w, &|i, v| format!("simd::load(p.add({}))", (i * V + v) * 4));
+    each(w, &|i, v| {
+        format!("simd::load(p.add({}))", (i * vectors + v) * 4)
+    });
     writeln!(w, "            }}").unwrap();
 
     // acc = op(s, acc) with s = splat(x), or op(acc, s) for the flipped variants.
@@ -111,7 +125,7 @@ fn main() {
             "            }}\n            FusedKerSpec::PerCol{variant}(c) => {{"
         )
         .unwrap();
-        for v in 0..V {
+        for v in 0..vectors {
             writeln!(
                 w,
                 "                let c{v} = simd::load(c.add({}));",
@@ -183,7 +197,7 @@ fn main() {
         "            FusedKerSpec::AddRowColProducts(rows, cols) => {{"
     )
     .unwrap();
-    for v in 0..V {
+    for v in 0..vectors {
         writeln!(
             w,
             "                let c{v} = simd::load(cols.add({}));",
@@ -239,7 +253,7 @@ fn main() {
                 )
                 .unwrap();
             }
-            for v in 0..V {
+            for v in 0..vectors {
                 writeln!(
                     w,
                     "                    let c{u}_{v} = simd::load(b.add({}));",
@@ -265,10 +279,7 @@ fn main() {
         writeln!(w, "                }}").unwrap();
     }
     writeln!(w, "            }}").unwrap();
-    writeln!(w, "        }}\n        }}\n    }}\n    0\n}}").unwrap();
-
-    let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("kernel.rs");
-    std::fs::write(path, out).unwrap();
+    writeln!(w, "        }}\n        }}\n    }}\n    0\n}}\n}}").unwrap();
 }
 
 fn operands(op: &str, shared: &str, acc: &str, flipped: bool) -> String {

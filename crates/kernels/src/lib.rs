@@ -2,9 +2,9 @@
 //!
 //! tract-linalg picks kernels through registries that other crates can add to. Matrix
 //! products: every kernel is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names
-//! the one to run; this crate submits one kernel and one tier above tract's own `wasm-simd128`
-//! tier, so every f32 matrix product with more than one column runs [`gemm::kernel`] while
-//! tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
+//! the one to run; this crate submits three kernels (tiles of 8×16, 8×28 and 8×32, [`gemm`]) and one
+//! tier above tract's own `wasm-simd128` tier, so every f32 matrix product with more than one
+//! column runs one of them while tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
 //! loops: every kernel is a `Routine`, ranked per function; this crate submits the two inner
 //! loops of depthwise convolution ([`depthwise`]) one step above tract's wasm kernels.
 //! Nothing of tract is patched.
@@ -18,27 +18,45 @@ mod simd;
 
 use tract_data::prelude::DatumType;
 use tract_linalg::isa::{Arch, IsaSet};
-use tract_linalg::mmm::{DynKernel, Query, Suitable};
+use tract_linalg::mmm::{DynKernel, FusedKerSpec, Query, Suitable};
 use tract_linalg::pack::Packing;
 
-pub use gemm::{K_UNROLL, K_UNROLL_REST, MR, NR};
-/// The kernel's name in tract's registry (and in profiles of tract's plan).
-pub const NAME: &str = "icinfer_wasm_f32_8x16";
+pub use gemm::{K_UNROLL, K_UNROLL_REST};
+/// The matrix kernels' names in tract's registry (and in profiles of tract's plan).
+pub const GEMM_8X16: &str = "icinfer_wasm_f32_8x16";
+pub const GEMM_8X28: &str = "icinfer_wasm_f32_8x28";
+pub const GEMM_8X32: &str = "icinfer_wasm_f32_8x32";
 /// The depthwise kernels' names in tract's routine registry: channel last, and along a row.
 pub const DEPTHWISE_C_NAME: &str = "icinfer_wasm_depthwise_c_f32";
 pub const DEPTHWISE_W_NAME: &str = "icinfer_wasm_depthwise_w_f32";
 
-/// The kernel as tract-linalg describes one. Runnable only where it was built: wasm32 with
-/// simd128, the one architecture its tier speaks for.
-pub fn kernel() -> DynKernel<MR, NR, f32> {
-    let mut k = DynKernel::new(NAME, gemm::kernel, f32::packing(MR), f32::packing(NR));
+/// The matrix kernels as tract-linalg describes them. Runnable only where they were built:
+/// wasm32 with simd128, the one architecture our tier speaks for.
+pub fn kernel_8x16() -> DynKernel<8, 16, f32> {
+    described(GEMM_8X16, gemm::f32_8x16::kernel)
+}
+
+pub fn kernel_8x28() -> DynKernel<8, 28, f32> {
+    described(GEMM_8X28, gemm::f32_8x28::kernel)
+}
+
+pub fn kernel_8x32() -> DynKernel<8, 32, f32> {
+    described(GEMM_8X32, gemm::f32_8x32::kernel)
+}
+
+fn described<const MR: usize, const NR: usize>(
+    name: &str,
+    kernel: unsafe fn(&[FusedKerSpec<f32>]) -> isize,
+) -> DynKernel<MR, NR, f32> {
+    let mut k = DynKernel::new(name, kernel, f32::packing(MR), f32::packing(NR));
     k.arch = Some(Arch::Wasm32Simd128);
     k.built = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
     k
 }
 
-/// Our tier's answer: this kernel for every f32 product with n > 1 (or n unknown); no
-/// opinion otherwise, which leaves matrix-vector products to tract's GEMV kernels.
+/// Our tier's answer for every f32 product with n > 1 (or n unknown): the kernel whose tiles
+/// cost least over n's columns, padding included; no opinion otherwise, which leaves
+/// matrix-vector products to tract's GEMV kernels.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn preferred(
     _isa: &IsaSet,
@@ -46,13 +64,36 @@ fn preferred(
     query: &Query,
     _suitable: &[Suitable],
 ) -> Option<&'static str> {
-    (accumulator == DatumType::F32 && query.n != Some(1)).then_some(NAME)
+    if accumulator != DatumType::F32 || query.n == Some(1) {
+        return None;
+    }
+    // Weighted instructions per column and step of k in each kernel's main loop, read off the
+    // shipped module (docs/performance.md); tract pads the last tile to its full width.
+    let kernels = [
+        (GEMM_8X16, 16, 13.87),
+        (GEMM_8X28, 28, 13.39),
+        (GEMM_8X32, 32, 13.31),
+    ];
+    // n unknown until run time: the narrowest tile, which wastes least whatever it turns out to be.
+    let n = query.n.unwrap_or(16);
+    let cost =
+        |&(_, nr, per_column): &(&str, usize, f64)| n.div_ceil(nr) as f64 * nr as f64 * per_column;
+    kernels
+        .iter()
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .map(|&(name, _, _)| name)
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod registration {
     inventory::submit! {
-        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel().mmm() }
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_8x16().mmm() }
+    }
+    inventory::submit! {
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_8x28().mmm() }
+    }
+    inventory::submit! {
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_8x32().mmm() }
     }
     inventory::submit! {
         tract_linalg::mmm_tiers::MmmTier {
@@ -97,7 +138,7 @@ mod registration {
 /// that cannot be inlined away.
 #[inline(never)]
 pub fn link() {
-    std::hint::black_box(kernel as fn() -> DynKernel<MR, NR, f32>);
+    std::hint::black_box(kernel_8x16 as fn() -> DynKernel<8, 16, f32>);
 }
 
 #[cfg(test)]
