@@ -4,6 +4,7 @@
 //! - [`engine`]: every canister operation, over stable memory and an `Environment`.
 //! - [`store`]: models in stable memory, uploaded in chunks, immutable once finalized.
 //! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
+//! - [`rewrite`]: our patches to tract's optimised graphs.
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
 //! - [`provenance`]: the append-only log of inferences and its search index.
 //! - [`merkle`]: the log's RFC 9162 Merkle tree in stable memory: appends, roots, proofs.
@@ -15,6 +16,7 @@ pub mod limits;
 pub mod memory;
 pub mod merkle;
 pub mod provenance;
+pub mod rewrite;
 pub mod runtime;
 pub mod store;
 pub mod tensor;

@@ -1,6 +1,7 @@
 //! The tract wrapper: ONNX bytes in, an optimised runnable plan and its input and output
 //! facts out; API tensors in, API tensors out. Nothing here knows about storage or the IC.
 
+use crate::rewrite;
 use crate::tensor::element_count;
 use icinfer_api::{DType, Dim, Error, Tensor, TensorData, TensorFact};
 use serde_bytes::ByteBuf;
@@ -60,6 +61,8 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
     let model = model.into_optimized().map_err(rejected)?;
     #[cfg(feature = "profile")]
     let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
+    let model =
+        profile::span("load: rewrite", || rewrite::fuse_nan_guards(model)).map_err(rejected)?;
     let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
     Ok(LoadedModel {
         plan,

@@ -13,6 +13,7 @@
 //! arrays natively, so `cargo test` checks their logic on the machine that builds them.
 
 pub mod depthwise;
+pub mod elementwise;
 pub mod gemm;
 mod simd;
 

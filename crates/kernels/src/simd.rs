@@ -63,6 +63,11 @@ mod imp {
     pub fn leaky_relu(v: F32x4, alpha: F32x4) -> F32x4 {
         v128_bitselect(v, f32x4_mul(alpha, v), f32x4_gt(v, f32x4_splat(0.0)))
     }
+    /// NaN lanes (the ones unequal to themselves) replaced by `replacement`'s.
+    #[inline(always)]
+    pub fn replace_nan(v: F32x4, replacement: F32x4) -> F32x4 {
+        v128_bitselect(replacement, v, f32x4_ne(v, v))
+    }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -107,6 +112,9 @@ mod imp {
     }
     pub fn leaky_relu(v: F32x4, alpha: F32x4) -> F32x4 {
         map2(v, alpha, |x, a| if x > 0.0 { x } else { a * x })
+    }
+    pub fn replace_nan(v: F32x4, replacement: F32x4) -> F32x4 {
+        map2(v, replacement, |x, r| if x.is_nan() { r } else { x })
     }
 }
 

@@ -371,3 +371,15 @@ fn depthwise_w_is_bit_identical_to_the_tap_ordered_sum_for_every_tap_count_and_s
         }
     }
 }
+
+#[test]
+fn replace_nan_replaces_nans_and_only_nans_in_vectors_and_the_tail() {
+    let mut values = vec![1.0, f32::NAN, -0.0, f32::INFINITY, -f32::NAN, 2.0, f32::NAN];
+    elementwise::replace_nan(&mut values, -1.5);
+    let bits: Vec<u32> = values.iter().map(|x| x.to_bits()).collect();
+    let expected: Vec<u32> = [1.0, -1.5, -0.0, f32::INFINITY, -1.5, 2.0, -1.5]
+        .iter()
+        .map(|x: &f32| x.to_bits())
+        .collect();
+    assert_eq!(bits, expected);
+}
