@@ -1,36 +1,44 @@
 //! Rewrites of tract's optimised graph that tract does not make itself, through its
-//! extension point for operators: a `TypedOp` of our own, patched in before the plan is built.
+//! extension point for operators: `TypedOp`s of our own, patched in before the plan is built.
+//! Each replaces a pattern tract runs through its generic code with one that computes the same
+//! bits in a fraction of the instructions.
 
+use icinfer_kernels::elementwise::{self, Arith};
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::logic::Iff;
 
-/// Replaces every `Iff(IsNan(x), c, x)` on f32, with `c` a constant scalar and no broadcasting,
-/// by [`ReplaceNan`]. torch's exporter puts one after every attention softmax (all-MiniLM-L6-v2:
-/// six, of [1, 12, 128, 128] each), and tract evaluates the pair with its generic
-/// broadcasting code: 155 instructions an element, 182 M of MiniLM's inference.
-pub fn fuse_nan_guards(model: TypedModel) -> TractResult<TypedModel> {
+/// A node to replace: its id, the inputs its replacement takes, the replacement.
+struct Replacement {
+    node: usize,
+    inputs: TVec<OutletId>,
+    op: Box<dyn TypedOp>,
+}
+
+type Finder = fn(&TypedModel) -> TractResult<Option<Replacement>>;
+
+/// Applies every rewrite, each until it finds nothing more to replace.
+pub fn rewrite(model: TypedModel) -> TractResult<TypedModel> {
     let mut model = model;
-    let mut fused = false;
-    while let Some((node, value, replacement)) = next_nan_guard(&model)? {
-        let patch = TypedModelPatch::replace_single_op(
-            &model,
-            model.node(node),
-            &[value],
-            ReplaceNan {
-                replacement_bits: replacement.to_bits(),
-            },
-        )?;
-        patch.apply(&mut model)?;
-        fused = true;
+    let mut patched = false;
+    for find in [nan_guard as Finder, broadcast_binary] {
+        while let Some(Replacement { node, inputs, op }) = find(&model)? {
+            TypedModelPatch::replace_single_op(&model, model.node(node), &inputs, op)?
+                .apply(&mut model)?;
+            patched = true;
+        }
     }
-    if fused {
+    if patched {
         model = model.into_compact()?;
     }
     Ok(model)
 }
 
-/// The first `Iff` node that is a NaN guard: its id, the guarded outlet and the replacement.
-fn next_nan_guard(model: &TypedModel) -> TractResult<Option<(usize, OutletId, f32)>> {
+/// `Iff(IsNan(x), c, x)` on f32, with `c` a constant scalar and no broadcasting, as
+/// [`ReplaceNan`]. torch's exporter puts one after every attention softmax (all-MiniLM-L6-v2:
+/// six, of [1, 12, 128, 128] each), and tract evaluates the pair with its generic
+/// broadcasting select: 155 instructions an element, 182 M of MiniLM's inference.
+fn nan_guard(model: &TypedModel) -> TractResult<Option<Replacement>> {
     for node in model.nodes() {
         if !node.op_is::<Iff>() {
             continue;
@@ -53,8 +61,62 @@ fn next_nan_guard(model: &TypedModel) -> TractResult<Option<(usize, OutletId, f3
         {
             continue;
         }
-        let replacement = replacement.cast_to_scalar::<f32>()?;
-        return Ok(Some((node.id, value, replacement)));
+        let replacement_bits = replacement.cast_to_scalar::<f32>()?.to_bits();
+        return Ok(Some(Replacement {
+            node: node.id,
+            inputs: tvec![value],
+            op: Box::new(ReplaceNan { replacement_bits }),
+        }));
+    }
+    Ok(None)
+}
+
+/// f32 `Add` and `Mul` whose smaller operand repeats along whole leading or trailing axes of
+/// the other, as [`BroadcastBinary`]: the batch norms and squeeze-excitation products of the
+/// PP-OCR models (`[3, 96, 88] + [1, 1, 88]`), which tract leaves to its generic broadcasting
+/// code at about 80 instructions an element.
+fn broadcast_binary(model: &TypedModel) -> TractResult<Option<Replacement>> {
+    for node in model.nodes() {
+        let Some(TypedBinOp(mini, None)) = node.op_as::<TypedBinOp>() else {
+            continue;
+        };
+        let op = match mini.name() {
+            "Add" => Arith::Add,
+            "Mul" => Arith::Mul,
+            _ => continue,
+        };
+        let &[a, b] = &node.inputs[..] else {
+            continue;
+        };
+        let output = model.outlet_fact(node.id.into())?;
+        let (fa, fb) = (model.outlet_fact(a)?, model.outlet_fact(b)?);
+        let f32_only = [fa, fb, output]
+            .iter()
+            .all(|fact| fact.datum_type == f32::datum_type());
+        let (Some(sa), Some(sb), Some(so)) = (
+            fa.shape.as_concrete(),
+            fb.shape.as_concrete(),
+            output.shape.as_concrete(),
+        ) else {
+            continue;
+        };
+        // Both operations commute bit for bit, so the full-sized operand goes first.
+        let ((full, full_shape), (part, part_shape)) = if sa == so {
+            ((a, sa), (b, sb))
+        } else {
+            ((b, sb), (a, sa))
+        };
+        if !f32_only || full_shape != so {
+            continue;
+        }
+        let Some(layout) = Broadcast::of(full_shape, part_shape) else {
+            continue;
+        };
+        return Ok(Some(Replacement {
+            node: node.id,
+            inputs: tvec![full, part],
+            op: Box::new(BroadcastBinary { op, layout }),
+        }));
     }
     Ok(None)
 }
@@ -103,6 +165,89 @@ impl TypedOp for ReplaceNan {
     as_op!();
 }
 
+/// How the smaller operand of a [`BroadcastBinary`] spans the full one.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+enum Broadcast {
+    /// It is the full shape's trailing axes, repeated along the leading ones.
+    Rows,
+    /// It is the full shape's leading axes, each value repeated along the trailing ones.
+    Blocks,
+}
+
+impl Broadcast {
+    /// How `part` (ranks aligned on the right, as in ONNX) spans `full`, if it is one of the two.
+    fn of(full: &[usize], part: &[usize]) -> Option<Broadcast> {
+        if part.len() > full.len() || part.iter().product::<usize>() == 0 {
+            return None;
+        }
+        let padded: Vec<usize> = std::iter::repeat_n(1, full.len() - part.len())
+            .chain(part.iter().copied())
+            .collect();
+        let spans = |head_from_full: bool, k: usize| {
+            (0..full.len()).all(|i| {
+                let from_full = (i < k) == head_from_full;
+                padded[i] == if from_full { full[i] } else { 1 }
+            })
+        };
+        if (0..=full.len()).any(|k| spans(false, k)) {
+            Some(Broadcast::Rows)
+        } else if (0..=full.len()).any(|k| spans(true, k)) {
+            Some(Broadcast::Blocks)
+        } else {
+            None
+        }
+    }
+}
+
+/// `full op part` for the commutative f32 operations, `part` spanning `full` as `layout` says;
+/// in place when the plan hands over the only reference to `full`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct BroadcastBinary {
+    op: Arith,
+    layout: Broadcast,
+}
+
+impl Op for BroadcastBinary {
+    fn name(&self) -> StaticName {
+        "BroadcastBinary".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{:?} by {:?}", self.op, self.layout)])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for BroadcastBinary {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let (full, part) = args_2!(inputs);
+        let mut output = full.into_tensor();
+        let part = part.try_as_plain_ram()?;
+        let part = part.as_slice::<f32>()?;
+        {
+            let mut view = output.try_as_plain_ram_mut()?;
+            let values = view.as_slice_mut::<f32>()?;
+            ensure!(!part.is_empty() && values.len() % part.len() == 0);
+            match self.layout {
+                Broadcast::Rows => elementwise::with_rows(self.op, values, part),
+                Broadcast::Blocks => elementwise::with_blocks(self.op, values, part),
+            }
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for BroadcastBinary {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(inputs[0].datum_type.fact(inputs[0].shape.clone())))
+    }
+
+    as_op!();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +277,7 @@ mod tests {
         let input = tensor2(&[[1.0f32, f32::NAN, -0.0], [f32::INFINITY, f32::NAN, 2.5]]);
         let model = guarded(-7.0)?;
         let expected = run(model.clone(), input.clone())?;
-        let fused = fuse_nan_guards(model)?;
+        let fused = rewrite(model)?;
         let ops: Vec<String> = fused
             .nodes()
             .iter()
@@ -166,8 +311,91 @@ mod tests {
         let c = model.add_const("c", tensor1(&[0f32; 4]))?;
         let out = model.wire_node("select", Iff, &[is_nan, c, x])?[0];
         model.select_output_outlets(&[out])?;
-        let fused = fuse_nan_guards(model)?;
+        let fused = rewrite(model)?;
         assert!(fused.nodes().iter().any(|n| n.op_is::<Iff>()));
+        Ok(())
+    }
+
+    /// `a op b` on two sources of these shapes, before and after the rewrite.
+    fn binary(
+        op: TypedBinOp,
+        a: &[usize],
+        b: &[usize],
+    ) -> TractResult<(Vec<String>, Vec<u32>, Vec<u32>)> {
+        let mut model = TypedModel::default();
+        let x = model.add_source("a", f32::fact(a))?;
+        let y = model.add_source("b", f32::fact(b))?;
+        let out = model.wire_node("op", op, &[x, y])?[0];
+        model.select_output_outlets(&[out])?;
+        let values = |shape: &[usize], seed: f32| -> TractResult<Tensor> {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = (0..n)
+                .map(|i| (i as f32 * 0.37 + seed).sin() * 3.0)
+                .collect();
+            Tensor::from_shape(shape, &data)
+        };
+        let inputs = || -> TractResult<TVec<TValue>> {
+            Ok(tvec!(
+                values(a, 0.1)?.into_tvalue(),
+                values(b, 0.7)?.into_tvalue()
+            ))
+        };
+        let bits = |model: TypedModel| -> TractResult<Vec<u32>> {
+            let out = model
+                .into_runnable()?
+                .run(inputs()?)?
+                .remove(0)
+                .into_tensor();
+            Ok(out
+                .try_as_plain_ram()?
+                .as_slice::<f32>()?
+                .iter()
+                .map(|x| x.to_bits())
+                .collect())
+        };
+        let expected = bits(model.clone())?;
+        let rewritten = rewrite(model)?;
+        let ops = rewritten
+            .nodes()
+            .iter()
+            .map(|n| n.op.name().to_string())
+            .collect();
+        Ok((ops, bits(rewritten)?, expected))
+    }
+
+    #[test]
+    fn broadcast_products_and_sums_become_one_op_with_the_same_results() -> TractResult<()> {
+        use tract_onnx::tract_core::ops::math::{add, mul};
+        for (op, a, b) in [
+            (add(), &[3, 4, 9][..], &[1, 1, 9][..]),
+            (mul(), &[1, 1, 9], &[3, 4, 9]),
+            (mul(), &[6, 2, 5], &[6, 1, 1]),
+            (add(), &[6, 2, 5], &[6, 2, 5]),
+        ] {
+            let (ops, got, expected) = binary(op, a, b)?;
+            assert!(
+                ops.iter().any(|op| op == "BroadcastBinary"),
+                "{a:?} {b:?}: {ops:?}"
+            );
+            assert_eq!(got, expected, "{a:?} {b:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn other_broadcasts_and_operations_are_left_to_tract() -> TractResult<()> {
+        use tract_onnx::tract_core::ops::math::{add, sub};
+        for (op, a, b) in [
+            (add(), &[4, 3, 8][..], &[1, 3, 1][..]),
+            (sub(), &[3, 9], &[1, 9]),
+        ] {
+            let (ops, got, expected) = binary(op, a, b)?;
+            assert!(
+                !ops.iter().any(|op| op == "BroadcastBinary"),
+                "{a:?} {b:?}: {ops:?}"
+            );
+            assert_eq!(got, expected);
+        }
         Ok(())
     }
 }

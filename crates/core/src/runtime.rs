@@ -61,8 +61,7 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
     let model = model.into_optimized().map_err(rejected)?;
     #[cfg(feature = "profile")]
     let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
-    let model =
-        profile::span("load: rewrite", || rewrite::fuse_nan_guards(model)).map_err(rejected)?;
+    let model = profile::span("load: rewrite", || rewrite::rewrite(model)).map_err(rejected)?;
     let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
     Ok(LoadedModel {
         plan,

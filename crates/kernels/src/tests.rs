@@ -383,3 +383,30 @@ fn replace_nan_replaces_nans_and_only_nans_in_vectors_and_the_tail() {
         .collect();
     assert_eq!(bits, expected);
 }
+
+#[test]
+fn broadcast_rows_and_blocks_match_the_element_by_element_operation() {
+    use elementwise::{Arith, with_blocks, with_rows};
+    let full = values(6 * 7, 30);
+    // Rows of 7 (a vector and 3 single lanes), then 6 blocks of 7.
+    let operand = values(7, 31);
+    for op in [Arith::Add, Arith::Mul] {
+        let apply = |a: f32, b: f32| if op == Arith::Add { a + b } else { a * b };
+        let mut rows = full.clone();
+        with_rows(op, &mut rows, &operand);
+        let mut blocks = full.clone();
+        with_blocks(op, &mut blocks, &operand[..6]);
+        for (i, &x) in full.iter().enumerate() {
+            assert_eq!(
+                rows[i].to_bits(),
+                apply(x, operand[i % 7]).to_bits(),
+                "{op:?} row {i}"
+            );
+            assert_eq!(
+                blocks[i].to_bits(),
+                apply(x, operand[i / 7]).to_bits(),
+                "{op:?} block {i}"
+            );
+        }
+    }
+}
