@@ -5,13 +5,12 @@
 
 use std::fmt::Write;
 
-/// Rows of the tile: the packed A panel's width, one splat each per k step.
-const MR: usize = 8;
-/// f32x4 vectors per row, one kernel each: tiles 16, 28 and 32 columns wide. A wider tile
-/// spreads each k step's MR splats over more columns, and tract pads a product's last column
-/// tile to the full width, so the width that fits n best wins: n = 49 fills 56 columns of 28-wide
-/// tiles, not 64; 196 fills 28-wide tiles exactly, 128 and 384 32-wide ones (crate::preferred).
-const WIDTHS: [usize; 3] = [4, 7, 8];
+/// The kernels' tiles: rows (the packed A panel's width, one splat each per k step) and f32x4
+/// vectors per row. A larger tile spreads each k step's splats and B loads over more
+/// multiply-accumulates, and tract pads a product's last tiles to the full size, so the tile
+/// that fits m and n best wins (crate::preferred): n = 49 fills 56 columns of 28-wide tiles, not
+/// 64; 196 fills 28-wide tiles exactly, 128 and 384 32-wide ones.
+const TILES: [(usize, usize); 4] = [(8, 4), (8, 7), (8, 8), (16, 8)];
 /// Steps of k per accumulator read and write in the main pass, then in the pass that takes
 /// what is left of k before single steps (k = 24, 40, 96… end in 8 steps of remainder).
 const K_UNROLL: usize = 16;
@@ -22,29 +21,33 @@ fn main() {
     let mut out = String::new();
     writeln!(out, "pub const K_UNROLL: usize = {K_UNROLL};").unwrap();
     writeln!(out, "pub const K_UNROLL_REST: usize = {K_UNROLL_REST};").unwrap();
-    for vectors in WIDTHS {
-        write_kernel(&mut out, vectors);
+    for (rows, vectors) in TILES {
+        write_kernel(&mut out, rows, vectors);
     }
     let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("kernel.rs");
     std::fs::write(path, out).unwrap();
 }
 
-/// One kernel, `pub mod f32_{MR}x{4·vectors}`, its tile `vectors` f32x4 wide.
-fn write_kernel(w: &mut String, vectors: usize) {
+/// One kernel, `pub mod f32_{rows}x{4·vectors}`: a tile of `rows` rows of `vectors` f32x4.
+fn write_kernel(w: &mut String, rows: usize, vectors: usize) {
     let nr = 4 * vectors;
-    let accs = || (0..MR).flat_map(|i| (0..vectors).map(move |v| (i, v)));
+    let accs = || (0..rows).flat_map(|i| (0..vectors).map(move |v| (i, v)));
     let each = |w: &mut String, f: &dyn Fn(usize, usize) -> String| {
         for (i, v) in accs() {
             writeln!(w, "                a{i}_{v} = {};", f(i, v)).unwrap();
         }
     };
-    writeln!(w, "pub mod f32_{MR}x{nr} {{\n    use super::*;").unwrap();
+    writeln!(w, "pub mod f32_{rows}x{nr} {{\n    use super::*;").unwrap();
     writeln!(
         w,
-        "pub const MR: usize = {MR};\npub const NR: usize = {nr};"
+        "pub const MR: usize = {rows};\npub const NR: usize = {nr};"
     )
     .unwrap();
-    writeln!(w, "/// Runs `specs` (up to `Done`) on one {MR}×{nr} tile.").unwrap();
+    writeln!(
+        w,
+        "/// Runs `specs` (up to `Done`) on one {rows}×{nr} tile."
+    )
+    .unwrap();
     writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm`].").unwrap();
     writeln!(
         w,
@@ -110,7 +113,7 @@ fn write_kernel(w: &mut String, vectors: usize) {
         ("SubF", "sub", true),
     ] {
         writeln!(w, "            FusedKerSpec::PerRow{variant}(r) => {{").unwrap();
-        for i in 0..MR {
+        for i in 0..rows {
             writeln!(
                 w,
                 "                let s{i} = simd::load_splat(r.add({i}));"
@@ -205,7 +208,7 @@ fn write_kernel(w: &mut String, vectors: usize) {
         )
         .unwrap();
     }
-    for i in 0..MR {
+    for i in 0..rows {
         writeln!(
             w,
             "                let s{i} = simd::load_splat(rows.add({i}));"
@@ -245,11 +248,11 @@ fn write_kernel(w: &mut String, vectors: usize) {
         )
         .unwrap();
         for u in 0..steps {
-            for i in 0..MR {
+            for i in 0..rows {
                 writeln!(
                     w,
                     "                    let s{u}_{i} = simd::load_splat(a.add({}));",
-                    u * MR + i
+                    u * rows + i
                 )
                 .unwrap();
             }
@@ -272,7 +275,7 @@ fn write_kernel(w: &mut String, vectors: usize) {
         writeln!(
             w,
             "                    (pa, pb) = (a.add({}), b.add({}));",
-            steps * MR,
+            steps * rows,
             steps * nr
         )
         .unwrap();

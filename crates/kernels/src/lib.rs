@@ -2,7 +2,7 @@
 //!
 //! tract-linalg picks kernels through registries that other crates can add to. Matrix
 //! products: every kernel is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names
-//! the one to run; this crate submits three kernels (tiles of 8×16, 8×28 and 8×32, [`gemm`]) and one
+//! the one to run; this crate submits four kernels (tiles of 8×16, 8×28, 8×32 and 16×32, [`gemm`]) and one
 //! tier above tract's own `wasm-simd128` tier, so every f32 matrix product with more than one
 //! column runs one of them while tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
 //! loops: every kernel is a `Routine`, ranked per function; this crate submits the two inner
@@ -27,6 +27,7 @@ pub use gemm::{K_UNROLL, K_UNROLL_REST};
 pub const GEMM_8X16: &str = "icinfer_wasm_f32_8x16";
 pub const GEMM_8X28: &str = "icinfer_wasm_f32_8x28";
 pub const GEMM_8X32: &str = "icinfer_wasm_f32_8x32";
+pub const GEMM_16X32: &str = "icinfer_wasm_f32_16x32";
 /// The depthwise kernels' names in tract's routine registry: channel last, and along a row.
 pub const DEPTHWISE_C_NAME: &str = "icinfer_wasm_depthwise_c_f32";
 pub const DEPTHWISE_W_NAME: &str = "icinfer_wasm_depthwise_w_f32";
@@ -45,6 +46,10 @@ pub fn kernel_8x32() -> DynKernel<8, 32, f32> {
     described(GEMM_8X32, gemm::f32_8x32::kernel)
 }
 
+pub fn kernel_16x32() -> DynKernel<16, 32, f32> {
+    described(GEMM_16X32, gemm::f32_16x32::kernel)
+}
+
 fn described<const MR: usize, const NR: usize>(
     name: &str,
     kernel: unsafe fn(&[FusedKerSpec<f32>]) -> isize,
@@ -56,7 +61,7 @@ fn described<const MR: usize, const NR: usize>(
 }
 
 /// Our tier's answer for every f32 product with n > 1 (or n unknown): the kernel whose tiles
-/// cost least over n's columns, padding included; no opinion otherwise, which leaves
+/// cost least over the product, padding included; no opinion otherwise, which leaves
 /// matrix-vector products to tract's GEMV kernels.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn preferred(
@@ -68,21 +73,23 @@ fn preferred(
     if accumulator != DatumType::F32 || query.n == Some(1) {
         return None;
     }
-    // Weighted instructions per column and step of k in each kernel's main loop, read off the
-    // shipped module (docs/performance.md); tract pads the last tile to its full width.
+    // Weighted instructions per tile and step of k in each kernel's main loop, read off the
+    // shipped module (docs/performance.md); tract pads the last tiles to their full size.
     let kernels = [
-        (GEMM_8X16, 16, 13.87),
-        (GEMM_8X28, 28, 13.39),
-        (GEMM_8X32, 32, 13.31),
+        (GEMM_8X16, 8, 16, 221.9),
+        (GEMM_8X28, 8, 28, 374.9),
+        (GEMM_8X32, 8, 32, 425.9),
+        (GEMM_16X32, 16, 32, 833.9),
     ];
-    // n unknown until run time: the narrowest tile, which wastes least whatever it turns out to be.
-    let n = query.n.unwrap_or(16);
-    let cost =
-        |&(_, nr, per_column): &(&str, usize, f64)| n.div_ceil(nr) as f64 * nr as f64 * per_column;
+    // m or n unknown until run time: assume the smallest tile fits, so that it wins.
+    let (m, n) = (query.m.unwrap_or(8), query.n.unwrap_or(16));
+    let cost = |&(_, mr, nr, per_step): &(&str, usize, usize, f64)| {
+        (m.div_ceil(mr) * n.div_ceil(nr)) as f64 * per_step
+    };
     kernels
         .iter()
         .min_by(|a, b| cost(a).total_cmp(&cost(b)))
-        .map(|&(name, _, _)| name)
+        .map(|&(name, ..)| name)
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -95,6 +102,9 @@ mod registration {
     }
     inventory::submit! {
         tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_8x32().mmm() }
+    }
+    inventory::submit! {
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_16x32().mmm() }
     }
     inventory::submit! {
         tract_linalg::mmm_tiers::MmmTier {

@@ -214,25 +214,28 @@ macro_rules! gemm_tests {
 gemm_tests!(f32_8x16);
 gemm_tests!(f32_8x28);
 gemm_tests!(f32_8x32);
+gemm_tests!(f32_16x32);
 
 #[test]
 fn the_tier_claims_f32_products_with_the_tile_that_wastes_least_and_leaves_the_rest_to_tract() {
-    let query = |acc, n| Query::plain(acc, Some(64), Some(64), n);
     let isa = IsaSet::of_arch(Arch::Wasm32Simd128);
-    let pick = |acc, n| preferred(&isa, acc, &query(acc, n), &[]);
+    let pick = |acc, m, n| preferred(&isa, acc, &Query::plain(acc, Some(m), Some(64), n), &[]);
     // 49 columns take 56 in 28-wide tiles, 64 in 16- or 32-wide ones; 144 = 9·16 = 4.5·32.
-    assert_eq!(pick(DatumType::F32, Some(49)), Some(GEMM_8X28));
-    assert_eq!(pick(DatumType::F32, Some(196)), Some(GEMM_8X28));
-    assert_eq!(pick(DatumType::F32, Some(128)), Some(GEMM_8X32));
-    assert_eq!(pick(DatumType::F32, Some(144)), Some(GEMM_8X16));
-    assert_eq!(pick(DatumType::F32, Some(16)), Some(GEMM_8X16));
-    assert_eq!(pick(DatumType::F32, None), Some(GEMM_8X16));
-    assert_eq!(pick(DatumType::F32, Some(1)), None);
-    assert_eq!(pick(DatumType::I32, Some(49)), None);
+    assert_eq!(pick(DatumType::F32, 64, Some(49)), Some(GEMM_8X28));
+    assert_eq!(pick(DatumType::F32, 64, Some(196)), Some(GEMM_8X28));
+    assert_eq!(pick(DatumType::F32, 64, Some(144)), Some(GEMM_8X16));
+    assert_eq!(pick(DatumType::F32, 64, Some(16)), Some(GEMM_8X16));
+    assert_eq!(pick(DatumType::F32, 64, None), Some(GEMM_8X16));
+    // 128 columns fill 32-wide tiles; 16 rows of them where m allows.
+    assert_eq!(pick(DatumType::F32, 64, Some(128)), Some(GEMM_16X32));
+    assert_eq!(pick(DatumType::F32, 8, Some(128)), Some(GEMM_8X32));
+    assert_eq!(pick(DatumType::F32, 64, Some(1)), None);
+    assert_eq!(pick(DatumType::I32, 64, Some(49)), None);
     for (k, name) in [
         (kernel_8x16().mmm(), GEMM_8X16),
         (kernel_8x28().mmm(), GEMM_8X28),
         (kernel_8x32().mmm(), GEMM_8X32),
+        (kernel_16x32().mmm(), GEMM_16X32),
     ] {
         assert_eq!(k.name(), name);
     }
