@@ -1,16 +1,17 @@
-//! The kernel body: one MR×NR tile of f32 accumulators and every fused operation tract
-//! sends a tile (tract-linalg's `FusedKerSpec`). build.rs writes it out (see there why).
+//! The matrix kernels, one module per tile (`f32_8x16`, `f32_8x28`, `f32_8x32`, `f32_16x32`):
+//! an MR×NR tile of f32 accumulators and every fused operation tract sends a tile
+//! (tract-linalg's `FusedKerSpec`). build.rs writes them out (see there why).
 //!
 //! Why its shape, in the IC's weights (crates/host/src/cost.rs): `f32x4.mul` and `f32x4.add`
 //! weigh 2 each and every `local.get` 1, so one four-lane multiply-accumulate cannot cost less
 //! than 6 (two operands, mul, add): 1.5 instructions per MAC is the floor for f32 on simd128.
-//! The kernel gets close to it by
+//! The kernels get close to it by
 //! - unrolling k by K_UNROLL and chaining `acc + a·b` through the steps, so an accumulator is
 //!   read and written once per K_UNROLL steps instead of once per step (the chain keeps
 //!   tract's summation order, so results are bit-identical to tract's own wasm kernel);
 //! - broadcasting A with `v128.load32_splat` (weight 1) rather than a lane shuffle (weight 3);
-//! - a tile four vectors wide, which spreads the MR splats and NR/4 loads of each k step over
-//!   MR·NR MACs;
+//! - tiles of four to eight vectors by 8 or 16 rows, which spread the MR splats and NR/4 loads
+//!   of each k step over MR·NR MACs (crate::preferred picks the tile per product);
 //! - storing (and adding unicast tiles) a vector at a time when the tile's columns are
 //!   contiguous, as they are for convolutions in NCHW.
 //!
