@@ -8,9 +8,10 @@ use std::fmt::Write;
 /// The kernels' tiles: rows (the packed A panel's width, one splat each per k step) and f32x4
 /// vectors per row. A larger tile spreads each k step's splats and B loads over more
 /// multiply-accumulates, and tract pads a product's last tiles to the full size, so the tile
-/// that fits m and n best wins (crate::preferred): n = 49 fills 56 columns of 28-wide tiles, not
-/// 64; 196 fills 28-wide tiles exactly, 128 and 384 32-wide ones.
-const TILES: [(usize, usize); 4] = [(8, 4), (8, 7), (8, 8), (16, 8)];
+/// that fits m and n best wins (crate::preferred): n = 6 fills 6 columns of 8 in 8-wide tiles,
+/// not of 16; n = 49 fills 56 columns of 28-wide tiles, not 64; 196 fills 28-wide tiles
+/// exactly, 128 and 384 32-wide ones.
+const TILES: [(usize, usize); 5] = [(8, 2), (8, 4), (8, 7), (8, 8), (16, 8)];
 /// Steps of k per accumulator read and write in the main pass, then in the pass that takes
 /// what is left of k before single steps (k = 24, 40, 96… end in 8 steps of remainder).
 const K_UNROLL: usize = 16;

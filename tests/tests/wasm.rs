@@ -103,6 +103,7 @@ fn the_consumer_module_passes_the_ic_validation_and_exports_only_its_interface()
 fn the_inference_module_registers_our_kernels_with_tract() {
     let wasm = canister_wasm("inference");
     for name in [
+        icinfer_kernels::GEMM_8X8,
         icinfer_kernels::GEMM_8X16,
         icinfer_kernels::GEMM_8X28,
         icinfer_kernels::GEMM_8X32,

@@ -1,4 +1,5 @@
-//! The matrix kernels, one module per tile (`f32_8x16`, `f32_8x28`, `f32_8x32`, `f32_16x32`):
+//! The matrix kernels, one module per tile (`f32_8x8`, `f32_8x16`, `f32_8x28`, `f32_8x32`,
+//! `f32_16x32`):
 //! an MR×NR tile of f32 accumulators and every fused operation tract sends a tile
 //! (tract-linalg's `FusedKerSpec`). build.rs writes them out (see there why).
 //!
@@ -10,7 +11,7 @@
 //!   read and written once per K_UNROLL steps instead of once per step (the chain keeps
 //!   tract's summation order, so results are bit-identical to tract's own wasm kernel);
 //! - broadcasting A with `v128.load32_splat` (weight 1) rather than a lane shuffle (weight 3);
-//! - tiles of four to eight vectors by 8 or 16 rows, which spread the MR splats and NR/4 loads
+//! - tiles of two to eight vectors by 8 or 16 rows, which spread the MR splats and NR/4 loads
 //!   of each k step over MR·NR MACs (crate::preferred picks the tile per product);
 //! - storing (and adding unicast tiles) a vector at a time when the tile's columns are
 //!   contiguous, as they are for convolutions in NCHW.

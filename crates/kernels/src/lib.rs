@@ -2,7 +2,7 @@
 //!
 //! tract-linalg picks kernels through registries that other crates can add to. Matrix
 //! products: every kernel is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names
-//! the one to run; this crate submits four kernels (tiles of 8×16, 8×28, 8×32 and 16×32, [`gemm`]) and one
+//! the one to run; this crate submits five kernels (tiles of 8×8, 8×16, 8×28, 8×32 and 16×32, [`gemm`]) and one
 //! tier above tract's own `wasm-simd128` tier, so every f32 matrix product with more than one
 //! column runs one of them while tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
 //! loops: every kernel is a `Routine`, ranked per function; this crate submits the two inner
@@ -24,6 +24,7 @@ use tract_linalg::pack::Packing;
 
 pub use gemm::{K_UNROLL, K_UNROLL_REST};
 /// The matrix kernels' names in tract's registry (and in profiles of tract's plan).
+pub const GEMM_8X8: &str = "icinfer_wasm_f32_8x8";
 pub const GEMM_8X16: &str = "icinfer_wasm_f32_8x16";
 pub const GEMM_8X28: &str = "icinfer_wasm_f32_8x28";
 pub const GEMM_8X32: &str = "icinfer_wasm_f32_8x32";
@@ -34,6 +35,10 @@ pub const DEPTHWISE_W_NAME: &str = "icinfer_wasm_depthwise_w_f32";
 
 /// The matrix kernels as tract-linalg describes them. Runnable only where they were built:
 /// wasm32 with simd128, the one architecture our tier speaks for.
+pub fn kernel_8x8() -> DynKernel<8, 8, f32> {
+    described(GEMM_8X8, gemm::f32_8x8::kernel)
+}
+
 pub fn kernel_8x16() -> DynKernel<8, 16, f32> {
     described(GEMM_8X16, gemm::f32_8x16::kernel)
 }
@@ -76,12 +81,13 @@ fn preferred(
     // Weighted instructions per tile and step of k in each kernel's main loop, read off the
     // shipped module (docs/performance.md); tract pads the last tiles to their full size.
     let kernels = [
+        (GEMM_8X8, 8, 8, 119.9),
         (GEMM_8X16, 8, 16, 221.9),
         (GEMM_8X28, 8, 28, 374.9),
         (GEMM_8X32, 8, 32, 425.9),
         (GEMM_16X32, 16, 32, 833.9),
     ];
-    // m or n unknown until run time: assume the smallest tile fits, so that it wins.
+    // m or n unknown until run time: 8×16, which wastes little whatever they turn out to be.
     let (m, n) = (query.m.unwrap_or(8), query.n.unwrap_or(16));
     let cost = |&(_, mr, nr, per_step): &(&str, usize, usize, f64)| {
         (m.div_ceil(mr) * n.div_ceil(nr)) as f64 * per_step
@@ -94,6 +100,9 @@ fn preferred(
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod registration {
+    inventory::submit! {
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_8x8().mmm() }
+    }
     inventory::submit! {
         tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_8x16().mmm() }
     }

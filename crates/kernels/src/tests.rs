@@ -211,6 +211,7 @@ macro_rules! gemm_tests {
     };
 }
 
+gemm_tests!(f32_8x8);
 gemm_tests!(f32_8x16);
 gemm_tests!(f32_8x28);
 gemm_tests!(f32_8x32);
@@ -225,6 +226,7 @@ fn the_tier_claims_f32_products_with_the_tile_that_wastes_least_and_leaves_the_r
     assert_eq!(pick(DatumType::F32, 64, Some(196)), Some(GEMM_8X28));
     assert_eq!(pick(DatumType::F32, 64, Some(144)), Some(GEMM_8X16));
     assert_eq!(pick(DatumType::F32, 64, Some(16)), Some(GEMM_8X16));
+    assert_eq!(pick(DatumType::F32, 64, Some(6)), Some(GEMM_8X8));
     assert_eq!(pick(DatumType::F32, 64, None), Some(GEMM_8X16));
     // 128 columns fill 32-wide tiles; 16 rows of them where m allows.
     assert_eq!(pick(DatumType::F32, 64, Some(128)), Some(GEMM_16X32));
@@ -232,6 +234,7 @@ fn the_tier_claims_f32_products_with_the_tile_that_wastes_least_and_leaves_the_r
     assert_eq!(pick(DatumType::F32, 64, Some(1)), None);
     assert_eq!(pick(DatumType::I32, 64, Some(49)), None);
     for (k, name) in [
+        (kernel_8x8().mmm(), GEMM_8X8),
         (kernel_8x16().mmm(), GEMM_8X16),
         (kernel_8x28().mmm(), GEMM_8X28),
         (kernel_8x32().mmm(), GEMM_8X32),
