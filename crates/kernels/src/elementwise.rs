@@ -77,3 +77,36 @@ pub fn with_blocks(op: Arith, values: &mut [f32], per_block: &[f32]) {
         }
     }
 }
+
+/// `into[i] = from[i] · factor`, four lanes at a time. The slices have one length.
+pub fn scaled(into: &mut [f32], from: &[f32], factor: f32) {
+    let (into_vectors, into_rest) = into.as_chunks_mut::<4>();
+    let (from_vectors, from_rest) = from.as_chunks::<4>();
+    let factors = simd::splat(factor);
+    for (out, x) in into_vectors.iter_mut().zip(from_vectors) {
+        // SAFETY: both point at four f32.
+        unsafe { simd::store(out.as_mut_ptr(), simd::mul(simd::load(x.as_ptr()), factors)) };
+    }
+    for (out, &x) in into_rest.iter_mut().zip(from_rest) {
+        *out = x * factor;
+    }
+}
+
+/// GELU from `erf(x / √2)`: `x = (x · 0.5) · (erf + 1)`, in that order, four lanes at a time.
+/// The slices have one length.
+pub fn gelu_from_erf(values: &mut [f32], erf: &[f32]) {
+    let (vectors, rest) = values.as_chunks_mut::<4>();
+    let (erf_vectors, erf_rest) = erf.as_chunks::<4>();
+    let (half, one) = (simd::splat(0.5), simd::splat(1.0));
+    for (x, e) in vectors.iter_mut().zip(erf_vectors) {
+        let p = x.as_mut_ptr();
+        // SAFETY: both point at four f32.
+        unsafe {
+            let (x, e) = (simd::load(p), simd::load(e.as_ptr()));
+            simd::store(p, simd::mul(simd::mul(x, half), simd::add(e, one)));
+        }
+    }
+    for (x, &e) in rest.iter_mut().zip(erf_rest) {
+        *x = (*x * 0.5) * (e + 1.0);
+    }
+}

@@ -416,3 +416,17 @@ fn broadcast_rows_and_blocks_match_the_element_by_element_operation() {
         }
     }
 }
+
+#[test]
+fn scaling_and_gelu_from_erf_match_the_scalar_formulas_bit_for_bit() {
+    let x = values(11, 40);
+    let e = values(11, 41);
+    let mut scaled = vec![0f32; 11];
+    elementwise::scaled(&mut scaled, &x, 0.707_106_77);
+    let mut gelu = x.clone();
+    elementwise::gelu_from_erf(&mut gelu, &e);
+    for i in 0..11 {
+        assert_eq!(scaled[i].to_bits(), (x[i] * 0.707_106_77).to_bits());
+        assert_eq!(gelu[i].to_bits(), ((x[i] * 0.5) * (e[i] + 1.0)).to_bits());
+    }
+}
