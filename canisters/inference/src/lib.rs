@@ -9,7 +9,7 @@
 //! `init` and `post_upgrade` also set the certified data to the log's head, which every
 //! `infer` then updates in the same message as its log entry.
 
-use candid::Principal;
+use candid::{CandidType, Principal};
 use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
@@ -57,6 +57,16 @@ impl Environment for Ic {
     fn data_certificate(&self) -> Option<Vec<u8>> {
         ic_cdk::api::data_certificate()
     }
+}
+
+/// Replies with `result` and returns it. Every endpoint replies through here, with candid's
+/// encoding but its header built once per type and heap (icinfer_api::reply): candid rebuilds
+/// it on every call, about 0.6 M instructions a message. The endpoints declare
+/// `manual_reply` and still return their result, which is what the interface export reads.
+fn replied<T: CandidType + 'static>(result: T) -> T {
+    let bytes = icinfer_api::reply::encode_one(&result).expect("the canister's reply types encode");
+    ic_cdk::api::msg_reply(bytes);
+    result
 }
 
 fn read<R>(f: impl FnOnce(&Engine<DefaultMemoryImpl>) -> R) -> R {
@@ -120,114 +130,114 @@ fn schedule_warm_up() {
 
 // --- models --------------------------------------------------------------------------------
 
-#[update]
+#[update(manual_reply = true)]
 fn create_model(args: CreateModelArgs) -> Result<ModelInfo, Error> {
-    mutate(|engine| engine.create_model(&Ic, args))
+    replied(mutate(|engine| engine.create_model(&Ic, args)))
 }
 
-#[update]
+#[update(manual_reply = true)]
 fn upload_model_chunk(args: UploadChunkArgs) -> Result<UploadProgress, Error> {
-    mutate(|engine| engine.upload_model_chunk(&Ic, args))
+    replied(mutate(|engine| engine.upload_model_chunk(&Ic, args)))
 }
 
-#[update]
+#[update(manual_reply = true)]
 fn finalize_model(id: String) -> Result<ModelInfo, Error> {
-    mutate(|engine| engine.finalize_model(&Ic, &id))
+    replied(mutate(|engine| engine.finalize_model(&Ic, &id)))
 }
 
-#[update]
+#[update(manual_reply = true)]
 fn delete_model(id: String) -> Result<(), Error> {
-    mutate(|engine| engine.delete_model(&Ic, &id))
+    replied(mutate(|engine| engine.delete_model(&Ic, &id)))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn list_models() -> Vec<ModelInfo> {
-    read(|engine| engine.list_models())
+    replied(read(|engine| engine.list_models()))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn model_info(id: String) -> Result<ModelInfo, Error> {
-    read(|engine| engine.model_info(&id))
+    replied(read(|engine| engine.model_info(&id)))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn upload_status(id: String) -> Result<UploadStatus, Error> {
-    read(|engine| engine.upload_status(&id))
+    replied(read(|engine| engine.upload_status(&id)))
 }
 
-#[update]
+#[update(manual_reply = true)]
 fn add_admin(admin: Principal) -> Result<(), Error> {
-    mutate(|engine| engine.add_admin(&Ic, admin))
+    replied(mutate(|engine| engine.add_admin(&Ic, admin)))
 }
 
-#[update]
+#[update(manual_reply = true)]
 fn remove_admin(admin: Principal) -> Result<(), Error> {
-    mutate(|engine| engine.remove_admin(&Ic, admin))
+    replied(mutate(|engine| engine.remove_admin(&Ic, admin)))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn list_admins() -> Vec<Principal> {
-    read(|engine| engine.list_admins())
+    replied(read(|engine| engine.list_admins()))
 }
 
 // --- inference -----------------------------------------------------------------------------
 
 /// Runs the model and appends the receipt to the provenance log, in one message.
-#[update]
+#[update(manual_reply = true)]
 fn infer(args: InferArgs) -> Result<InferResult, Error> {
-    mutate(|engine| engine.infer(&Ic, args))
+    replied(mutate(|engine| engine.infer(&Ic, args)))
 }
 
 /// Runs the model on one replica, unlogged. The answer is not certified: use `infer`
 /// when the result must be trusted or proven.
-#[query]
+#[query(manual_reply = true)]
 fn infer_query(args: InferArgs) -> Result<QueryInferResult, Error> {
-    mutate(|engine| engine.infer_query(&Ic, args))
+    replied(mutate(|engine| engine.infer_query(&Ic, args)))
 }
 
 // --- provenance ----------------------------------------------------------------------------
 
-#[query]
+#[query(manual_reply = true)]
 fn log_size() -> u64 {
-    read(|engine| engine.log_size())
+    replied(read(|engine| engine.log_size()))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn log_entry(seq: u64) -> Result<LogEntry, Error> {
-    read(|engine| engine.log_entry(seq))
+    replied(read(|engine| engine.log_entry(seq)))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn log_entries(args: LogPageArgs) -> Result<LogPage, Error> {
-    read(|engine| engine.log_entries(&args))
+    replied(read(|engine| engine.log_entries(&args)))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn find_log_entries(args: FindLogArgs) -> Result<FindLogResult, Error> {
-    read(|engine| engine.find_log_entries(&args))
+    replied(read(|engine| engine.find_log_entries(&args)))
 }
 
 /// The log's size and Merkle root, certified: the certificate is present in query calls.
-#[query]
+#[query(manual_reply = true)]
 fn log_head() -> LogHead {
-    read(|engine| engine.log_head(&Ic))
+    replied(read(|engine| engine.log_head(&Ic)))
 }
 
 /// An entry with its inclusion proof, linked to the certified head.
-#[query]
+#[query(manual_reply = true)]
 fn log_proof(args: LogProofArgs) -> Result<LogProof, Error> {
-    read(|engine| engine.log_proof(&Ic, &args))
+    replied(read(|engine| engine.log_proof(&Ic, &args)))
 }
 
 /// Proof that the log at `from_size` is a prefix of the log at `to_size`.
-#[query]
+#[query(manual_reply = true)]
 fn log_consistency(args: LogConsistencyArgs) -> Result<LogConsistency, Error> {
-    read(|engine| engine.log_consistency(&Ic, &args))
+    replied(read(|engine| engine.log_consistency(&Ic, &args)))
 }
 
-#[query]
+#[query(manual_reply = true)]
 fn stats() -> Stats {
-    read(|engine| engine.stats(&Ic))
+    replied(read(|engine| engine.stats(&Ic)))
 }
 
 ic_cdk::export_candid!();
@@ -254,7 +264,7 @@ mod tests {
 
 /// Instructions per tract node since the last call, tab-separated (scripts/profile.sh).
 #[cfg(feature = "profile")]
-#[query]
+#[query(manual_reply = true)]
 fn profile_dump() -> String {
-    icinfer_core::runtime::profile::dump()
+    replied(icinfer_core::runtime::profile::dump())
 }

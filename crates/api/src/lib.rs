@@ -5,6 +5,8 @@
 //! `candid/inference.did` is checked against them. Field and variant names are part of the
 //! contract: extend, never rename.
 
+pub mod reply;
+
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
