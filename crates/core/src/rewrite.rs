@@ -334,12 +334,22 @@ mod tests {
         Ok(model)
     }
 
+    /// The model's only output on these inputs.
+    fn run_all(model: TypedModel, inputs: TVec<TValue>) -> TractResult<Tensor> {
+        Ok(model.into_runnable()?.run(inputs)?.remove(0).into_tensor())
+    }
+
     fn run(model: TypedModel, input: Tensor) -> TractResult<Tensor> {
-        let plan = model.into_runnable()?;
-        Ok(plan
-            .run(tvec!(input.into_tvalue()))?
-            .remove(0)
-            .into_tensor())
+        run_all(model, tvec!(input.into_tvalue()))
+    }
+
+    /// An f32 tensor's bits, to compare results exactly (NaNs included).
+    fn bits(t: &Tensor) -> TractResult<Vec<u32>> {
+        Ok(t.try_as_plain_ram()?
+            .as_slice::<f32>()?
+            .iter()
+            .map(|x| x.to_bits())
+            .collect())
     }
 
     #[test]
@@ -359,13 +369,6 @@ mod tests {
             "{ops:?}"
         );
         let got = run(fused, input)?;
-        let bits = |t: &Tensor| -> TractResult<Vec<u32>> {
-            Ok(t.try_as_plain_ram()?
-                .as_slice::<f32>()?
-                .iter()
-                .map(|x| x.to_bits())
-                .collect())
-        };
         assert_eq!(bits(&got)?, bits(&expected)?);
         assert_eq!(got.try_as_plain_ram()?.as_slice::<f32>()?[1], -7.0);
         Ok(())
@@ -410,27 +413,15 @@ mod tests {
                 values(b, 0.7)?.into_tvalue()
             ))
         };
-        let bits = |model: TypedModel| -> TractResult<Vec<u32>> {
-            let out = model
-                .into_runnable()?
-                .run(inputs()?)?
-                .remove(0)
-                .into_tensor();
-            Ok(out
-                .try_as_plain_ram()?
-                .as_slice::<f32>()?
-                .iter()
-                .map(|x| x.to_bits())
-                .collect())
-        };
-        let expected = bits(model.clone())?;
+        let output_bits = |model: TypedModel| bits(&run_all(model, inputs()?)?);
+        let expected = output_bits(model.clone())?;
         let rewritten = rewrite(model)?;
         let ops = rewritten
             .nodes()
             .iter()
             .map(|n| n.op.name().to_string())
             .collect();
-        Ok((ops, bits(rewritten)?, expected))
+        Ok((ops, output_bits(rewritten)?, expected))
     }
 
     #[test]
@@ -484,13 +475,6 @@ mod tests {
         let rewritten = rewrite(model)?;
         assert!(rewritten.nodes().iter().any(|n| n.op_is::<GeluExactF32>()));
         let got = run(rewritten, input)?;
-        let bits = |t: &Tensor| -> TractResult<Vec<u32>> {
-            Ok(t.try_as_plain_ram()?
-                .as_slice::<f32>()?
-                .iter()
-                .map(|x| x.to_bits())
-                .collect())
-        };
         assert_eq!(bits(&got)?, bits(&expected)?);
         Ok(())
     }
