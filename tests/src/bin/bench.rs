@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 /// Slow-tier models: only with `--tier all`.
-const SLOW: [&str; 2] = ["mobilenetv2", "minilm"];
+const SLOW: [&str; 4] = ["mobilenetv2", "minilm", "mobilenetv2-int8", "minilm-int8"];
 /// Allowed growth before `--check` fails.
 const TOLERANCE: f64 = 0.02;
 
