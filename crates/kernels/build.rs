@@ -16,6 +16,10 @@ const TILES: [(usize, usize); 5] = [(8, 2), (8, 4), (8, 7), (8, 8), (16, 8)];
 /// what is left of k before single steps (k = 24, 40, 96… end in 8 steps of remainder).
 const K_UNROLL: usize = 16;
 const K_UNROLL_REST: usize = 4;
+/// The int8 kernels' tiles: rows, and groups of four columns (one 16-byte load of B each).
+const I8_TILES: [(usize, usize); 1] = [(8, 4)];
+/// Blocks of four k per accumulator read and write in the int8 kernels' main pass.
+const I8_BLOCK_UNROLL: usize = 4;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -25,8 +29,113 @@ fn main() {
     for (rows, vectors) in TILES {
         write_kernel(&mut out, rows, vectors);
     }
-    let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("kernel.rs");
-    std::fs::write(path, out).unwrap();
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("kernel.rs"), out).unwrap();
+    let mut out = String::new();
+    for (rows, groups) in I8_TILES {
+        write_i8_product(&mut out, rows, groups);
+    }
+    std::fs::write(out_dir.join("kernel_i8.rs"), out).unwrap();
+}
+
+/// The product loop of one int8 kernel, `pub mod i8_{rows}x{4·groups}`: `add_mat_mul` adds
+/// A·B over panels packed four k to a lane (tract-linalg's `PackedI8K4`) into a tile of i32.
+///
+/// Per block of four k, row i's four bytes of A are loaded once, widened to i16 and repeated
+/// ([a0 a1 a2 a3 a0 a1 a2 a3]); each group's sixteen bytes of B (four columns of four k) are
+/// widened into two i16x8 of two columns each. `i32x4.dot_i16x8_s` of the two sums products in
+/// pairs: lanes [c0 k0+k1, c0 k2+k3, c1 k0+k1, c1 k2+k3], eight multiply-accumulates for one
+/// instruction of weight 1. Two accumulators per row and group (columns 0–1 and 2–3) are
+/// chained through I8_BLOCK_UNROLL blocks, and their lane pairs summed once, at the end.
+fn write_i8_product(w: &mut String, rows: usize, groups: usize) {
+    let nr = 4 * groups;
+    let accs = || (0..rows).flat_map(|i| (0..groups).map(move |g| (i, g)));
+    writeln!(w, "pub mod i8_{rows}x{nr} {{\n    use super::*;").unwrap();
+    writeln!(
+        w,
+        "pub const MR: usize = {rows};\npub const NR: usize = {nr};"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "/// `tile[i][j] += Σ a[i][k]·b[k][j]` over k, wrapping like tract's i32 kernels."
+    )
+    .unwrap();
+    writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm_i8`].").unwrap();
+    writeln!(w, "#[inline(never)]").unwrap();
+    writeln!(
+        w,
+        "pub unsafe fn add_mat_mul(k: usize, pa: *const i8, pb: *const i8, tile: &mut [[i32; NR]; MR]) {{\n    unsafe {{"
+    )
+    .unwrap();
+    writeln!(w, "    let zero = simd::i32_zero();").unwrap();
+    for (i, g) in accs() {
+        writeln!(w, "    let (mut l{i}_{g}, mut h{i}_{g}) = (zero, zero);").unwrap();
+    }
+    writeln!(
+        w,
+        "    let (mut pa, mut pb) = (pa, pb);\n    let blocks = k.div_ceil(4);"
+    )
+    .unwrap();
+    for (steps, count) in [
+        (I8_BLOCK_UNROLL, format!("blocks / {I8_BLOCK_UNROLL}")),
+        (1, format!("blocks % {I8_BLOCK_UNROLL}")),
+    ] {
+        // black_box keeps the panel pointers opaque to loop strength reduction, so constant
+        // offsets stay folded into the loads (see the f32 kernels).
+        writeln!(w, "    for _ in 0..{count} {{").unwrap();
+        writeln!(w, "        let (a, b) = std::hint::black_box((pa, pb));").unwrap();
+        for u in 0..steps {
+            for i in 0..rows {
+                writeln!(
+                    w,
+                    "        let a{u}_{i} = simd::load_i8x4_twice(a.add({}));",
+                    (u * rows + i) * 4
+                )
+                .unwrap();
+            }
+            for g in 0..groups {
+                writeln!(
+                    w,
+                    "        let (bl{u}_{g}, bh{u}_{g}) = simd::load_i8x16_widened(b.add({}));",
+                    u * nr * 4 + 16 * g
+                )
+                .unwrap();
+            }
+        }
+        for (i, g) in accs() {
+            for half in ["l", "h"] {
+                let mut sum = format!("{half}{i}_{g}");
+                for u in 0..steps {
+                    sum = format!("simd::add_i32({sum}, simd::dot(a{u}_{i}, b{half}{u}_{g}))");
+                }
+                writeln!(w, "        {half}{i}_{g} = {sum};").unwrap();
+            }
+        }
+        writeln!(
+            w,
+            "        (pa, pb) = (a.add({}), b.add({}));\n    }}",
+            steps * rows * 4,
+            steps * nr * 4
+        )
+        .unwrap();
+    }
+    for (i, g) in accs() {
+        writeln!(
+            w,
+            "    let sums = simd::i32_lanes(simd::pair_sums(l{i}_{g}, h{i}_{g}));"
+        )
+        .unwrap();
+        for c in 0..4 {
+            let j = 4 * g + c;
+            writeln!(
+                w,
+                "    tile[{i}][{j}] = tile[{i}][{j}].wrapping_add(sums[{c}]);"
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "    }}\n}}\n}}").unwrap();
 }
 
 /// One kernel, `pub mod f32_{rows}x{4·vectors}`: a tile of `rows` rows of `vectors` f32x4.

@@ -1,10 +1,11 @@
-//! Our f32 kernels for tract on wasm32+simd128, shaped for the IC's instruction weights.
+//! Our kernels for tract on wasm32+simd128, shaped for the IC's instruction weights.
 //!
 //! tract-linalg picks kernels through registries that other crates can add to. Matrix
 //! products: every kernel is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names
-//! the one to run; this crate submits five kernels (tiles of 8×8, 8×16, 8×28, 8×32 and 16×32, [`gemm`]) and one
-//! tier above tract's own `wasm-simd128` tier, so every f32 matrix product with more than one
-//! column runs one of them while tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
+//! the one to run; this crate submits five f32 kernels (tiles of 8×8, 8×16, 8×28, 8×32 and
+//! 16×32, [`gemm`]), one int8 kernel ([`gemm_i8`]) and one tier above tract's own
+//! `wasm-simd128` tier, so every f32 or int8 matrix product with more than one column runs one
+//! of them while tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
 //! loops: every kernel is a `Routine`, ranked per function; this crate submits the two inner
 //! loops of depthwise convolution ([`depthwise`]) one step above tract's wasm kernels.
 //! Nothing of tract is patched.
@@ -15,12 +16,13 @@
 pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
+pub mod gemm_i8;
 mod simd;
 
 use tract_data::prelude::DatumType;
 use tract_linalg::isa::{Arch, IsaSet};
 use tract_linalg::mmm::{DynKernel, FusedKerSpec, Query, Suitable};
-use tract_linalg::pack::Packing;
+use tract_linalg::pack::{PackedI8K4, Packing};
 
 pub use gemm::{K_UNROLL, K_UNROLL_REST};
 /// The matrix kernels' names in tract's registry (and in profiles of tract's plan).
@@ -29,6 +31,7 @@ pub const GEMM_8X16: &str = "icinfer_wasm_f32_8x16";
 pub const GEMM_8X28: &str = "icinfer_wasm_f32_8x28";
 pub const GEMM_8X32: &str = "icinfer_wasm_f32_8x32";
 pub const GEMM_16X32: &str = "icinfer_wasm_f32_16x32";
+pub const GEMM_I8_8X16: &str = "icinfer_wasm_i8_8x16";
 /// The depthwise kernels' names in tract's routine registry: channel last, and along a row.
 pub const DEPTHWISE_C_NAME: &str = "icinfer_wasm_depthwise_c_f32";
 pub const DEPTHWISE_W_NAME: &str = "icinfer_wasm_depthwise_w_f32";
@@ -55,6 +58,22 @@ pub fn kernel_16x32() -> DynKernel<16, 32, f32> {
     described(GEMM_16X32, gemm::f32_16x32::kernel)
 }
 
+/// The int8 kernel: i8 panels packed four k to a lane (what `i32x4.dot_i16x8_s` wants), i32
+/// panels k-major for the rare i32 product; tiles stored as i32 or i8.
+pub fn kernel_i8_8x16() -> DynKernel<8, 16, i32> {
+    let mut k = DynKernel::new(
+        GEMM_I8_8X16,
+        gemm_i8::kernel_8x16,
+        i32::packing(8),
+        i32::packing(16),
+    )
+    .with_packing(PackedI8K4::new(8), PackedI8K4::new(16))
+    .with_store::<i8>();
+    k.arch = Some(Arch::Wasm32Simd128);
+    k.built = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+    k
+}
+
 fn described<const MR: usize, const NR: usize>(
     name: &str,
     kernel: unsafe fn(&[FusedKerSpec<f32>]) -> isize,
@@ -66,8 +85,9 @@ fn described<const MR: usize, const NR: usize>(
 }
 
 /// Our tier's answer for every f32 product with n > 1 (or n unknown): the kernel whose tiles
-/// cost least over the product, padding included; no opinion otherwise, which leaves
-/// matrix-vector products to tract's GEMV kernels.
+/// cost least over the product, padding included; for every int8 one (i32 accumulators), the
+/// int8 kernel; no opinion otherwise, which leaves matrix-vector products to tract's GEMV
+/// kernels.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn preferred(
     _isa: &IsaSet,
@@ -75,8 +95,13 @@ fn preferred(
     query: &Query,
     _suitable: &[Suitable],
 ) -> Option<&'static str> {
-    if accumulator != DatumType::F32 || query.n == Some(1) {
+    if query.n == Some(1) {
         return None;
+    }
+    match accumulator {
+        DatumType::F32 => {}
+        DatumType::I32 => return Some(GEMM_I8_8X16),
+        _ => return None,
     }
     // Weighted instructions per tile and step of k in each kernel's main loop, read off the
     // shipped module (docs/performance.md); tract pads the last tiles to their full size.
@@ -114,6 +139,9 @@ mod registration {
     }
     inventory::submit! {
         tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_16x32().mmm() }
+    }
+    inventory::submit! {
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_i8_8x16().mmm() }
     }
     inventory::submit! {
         tract_linalg::mmm_tiers::MmmTier {

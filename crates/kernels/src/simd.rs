@@ -1,5 +1,6 @@
-//! The handful of f32x4 operations the kernel uses: Wasm SIMD on wasm32, plain arrays
-//! elsewhere, so the kernel's logic is tested natively with the same source.
+//! The handful of f32x4 operations the kernels use, and the integer ones of the int8 kernel:
+//! Wasm SIMD on wasm32, plain arrays elsewhere, so the kernels' logic is tested natively with
+//! the same source.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
@@ -68,6 +69,52 @@ mod imp {
     pub fn replace_nan(v: F32x4, replacement: F32x4) -> F32x4 {
         v128_bitselect(replacement, v, f32x4_ne(v, v))
     }
+
+    pub type I16x8 = v128;
+    pub type I32x4 = v128;
+
+    #[inline(always)]
+    pub fn i32_zero() -> I32x4 {
+        i32x4_splat(0)
+    }
+    /// The four i8 at `p` widened to i16, twice: [p0 p1 p2 p3 p0 p1 p2 p3] (a load and a
+    /// widening, weight 1 each).
+    #[inline(always)]
+    pub unsafe fn load_i8x4_twice(p: *const i8) -> I16x8 {
+        unsafe { i16x8_extend_low_i8x16(v128_load32_splat(p as *const u32)) }
+    }
+    /// The sixteen i8 at `p` widened to i16: the first eight, and the last eight.
+    #[inline(always)]
+    pub unsafe fn load_i8x16_widened(p: *const i8) -> (I16x8, I16x8) {
+        let v = unsafe { v128_load(p as *const v128) };
+        (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v))
+    }
+    /// [a0·b0 + a1·b1, a2·b2 + a3·b3, …]: `i32x4.dot_i16x8_s`.
+    #[inline(always)]
+    pub fn dot(a: I16x8, b: I16x8) -> I32x4 {
+        i32x4_dot_i16x8(a, b)
+    }
+    #[inline(always)]
+    pub fn add_i32(a: I32x4, b: I32x4) -> I32x4 {
+        i32x4_add(a, b)
+    }
+    /// [a0 + a1, a2 + a3, b0 + b1, b2 + b3].
+    #[inline(always)]
+    pub fn pair_sums(a: I32x4, b: I32x4) -> I32x4 {
+        i32x4_add(
+            i32x4_shuffle::<0, 2, 4, 6>(a, b),
+            i32x4_shuffle::<1, 3, 5, 7>(a, b),
+        )
+    }
+    #[inline(always)]
+    pub fn i32_lanes(v: I32x4) -> [i32; 4] {
+        [
+            i32x4_extract_lane::<0>(v),
+            i32x4_extract_lane::<1>(v),
+            i32x4_extract_lane::<2>(v),
+            i32x4_extract_lane::<3>(v),
+        ]
+    }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -115,6 +162,42 @@ mod imp {
     }
     pub fn replace_nan(v: F32x4, replacement: F32x4) -> F32x4 {
         map2(v, replacement, |x, r| if x.is_nan() { r } else { x })
+    }
+
+    pub type I16x8 = [i16; 8];
+    pub type I32x4 = [i32; 4];
+
+    pub fn i32_zero() -> I32x4 {
+        [0; 4]
+    }
+    pub unsafe fn load_i8x4_twice(p: *const i8) -> I16x8 {
+        let x = unsafe { (p as *const [i8; 4]).read_unaligned() }.map(i16::from);
+        [x[0], x[1], x[2], x[3], x[0], x[1], x[2], x[3]]
+    }
+    pub unsafe fn load_i8x16_widened(p: *const i8) -> (I16x8, I16x8) {
+        let x = unsafe { (p as *const [i8; 16]).read_unaligned() }.map(i16::from);
+        (
+            std::array::from_fn(|l| x[l]),
+            std::array::from_fn(|l| x[8 + l]),
+        )
+    }
+    pub fn dot(a: I16x8, b: I16x8) -> I32x4 {
+        let product = |l: usize| i32::from(a[l]) * i32::from(b[l]);
+        std::array::from_fn(|l| product(2 * l).wrapping_add(product(2 * l + 1)))
+    }
+    pub fn add_i32(a: I32x4, b: I32x4) -> I32x4 {
+        std::array::from_fn(|l| a[l].wrapping_add(b[l]))
+    }
+    pub fn pair_sums(a: I32x4, b: I32x4) -> I32x4 {
+        [
+            a[0].wrapping_add(a[1]),
+            a[2].wrapping_add(a[3]),
+            b[0].wrapping_add(b[1]),
+            b[2].wrapping_add(b[3]),
+        ]
+    }
+    pub fn i32_lanes(v: I32x4) -> [i32; 4] {
+        v
     }
 }
 
