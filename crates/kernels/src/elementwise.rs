@@ -110,3 +110,58 @@ pub fn gelu_from_erf(values: &mut [f32], erf: &[f32]) {
         *x = (*x * 0.5) * (e + 1.0);
     }
 }
+
+/// The smallest and the largest of 0 and `values`, NaN skipped: a value replaces a bound only
+/// when strictly beyond it, as tract-onnx's `DynamicQuantizeLinear` folds them (so neither
+/// bound is ever -0).
+pub fn range_with_zero(values: &[f32]) -> (f32, f32) {
+    let (vectors, rest) = values.as_chunks::<4>();
+    let (mut low, mut high) = (simd::splat(0.0), simd::splat(0.0));
+    for vector in vectors {
+        // SAFETY: four f32.
+        let x = unsafe { simd::load(vector.as_ptr()) };
+        (low, high) = (simd::pmin(low, x), simd::pmax(high, x));
+    }
+    let (mut min, mut max) = (0f32, 0f32);
+    let lanes = (0..4).map(|l| (simd::lane(low, l), simd::lane(high, l)));
+    for (l, h) in lanes.chain(rest.iter().map(|&x| (x, x))) {
+        if l < min {
+            min = l;
+        }
+        if h > max {
+            max = h;
+        }
+    }
+    (min, max)
+}
+
+/// `into[i] = clamp(round_ties_even(from[i] / scale) + zero_point, 0, 255)`, sixteen at a
+/// time: ONNX's `DynamicQuantizeLinear` as tract-onnx computes it, division included (a
+/// multiplication by `1 / scale` rounds some values to another integer). The slices have one
+/// length.
+pub fn quantize_u8(into: &mut [u8], from: &[f32], scale: f32, zero_point: u8) {
+    let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
+    let (from_blocks, from_rest) = from.as_chunks::<16>();
+    let (scales, zero_points) = (simd::splat(scale), simd::i32_splat(i32::from(zero_point)));
+    for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
+        // SAFETY: sixteen f32 in, sixteen u8 out.
+        unsafe { simd::quantize_u8x16(x.as_ptr(), scales, zero_points, out.as_mut_ptr()) };
+    }
+    for (out, &x) in into_rest.iter_mut().zip(from_rest) {
+        let q = ((x / scale).round_ties_even() as i32).wrapping_add(i32::from(zero_point));
+        *out = q.clamp(0, 255) as u8;
+    }
+}
+
+/// `into[i] = from[i] ^ 0x80`: a u8 as the i8 `x − 128`. The slices have one length.
+pub fn flip_top_bits(into: &mut [u8], from: &[u8]) {
+    const TOP_BITS: u64 = 0x8080_8080_8080_8080;
+    let (into_words, into_rest) = into.as_chunks_mut::<8>();
+    let (from_words, from_rest) = from.as_chunks::<8>();
+    for (out, x) in into_words.iter_mut().zip(from_words) {
+        *out = (u64::from_ne_bytes(*x) ^ TOP_BITS).to_ne_bytes();
+    }
+    for (out, &x) in into_rest.iter_mut().zip(from_rest) {
+        *out = x ^ 0x80;
+    }
+}

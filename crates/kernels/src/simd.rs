@@ -70,8 +70,39 @@ mod imp {
         v128_bitselect(replacement, v, f32x4_ne(v, v))
     }
 
+    /// `b < a ? b : a` (`f32x4.pmin`, weight 1, where `f32x4.min` weighs 4).
+    #[inline(always)]
+    pub fn pmin(a: F32x4, b: F32x4) -> F32x4 {
+        f32x4_pmin(a, b)
+    }
+    /// `a < b ? b : a` (`f32x4.pmax`).
+    #[inline(always)]
+    pub fn pmax(a: F32x4, b: F32x4) -> F32x4 {
+        f32x4_pmax(a, b)
+    }
+    /// Sixteen values, each `round_ties_even(x / scale)` saturated to i32 (NaN to 0, as Rust's
+    /// `as i32`), plus `zero_point` (wrapping), saturated to u8 by the two narrowings.
+    #[inline(always)]
+    pub unsafe fn quantize_u8x16(p: *const f32, scale: F32x4, zero_point: I32x4, out: *mut u8) {
+        let q = |offset: usize| {
+            let x = unsafe { v128_load(p.add(offset) as *const v128) };
+            i32x4_add(
+                i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_div(x, scale))),
+                zero_point,
+            )
+        };
+        let low = i16x8_narrow_i32x4(q(0), q(4));
+        let high = i16x8_narrow_i32x4(q(8), q(12));
+        unsafe { v128_store(out as *mut v128, u8x16_narrow_i16x8(low, high)) }
+    }
+
     pub type I16x8 = v128;
     pub type I32x4 = v128;
+
+    #[inline(always)]
+    pub fn i32_splat(x: i32) -> I32x4 {
+        i32x4_splat(x)
+    }
 
     #[inline(always)]
     pub fn i32_zero() -> I32x4 {
@@ -164,8 +195,26 @@ mod imp {
         map2(v, replacement, |x, r| if x.is_nan() { r } else { x })
     }
 
+    pub fn pmin(a: F32x4, b: F32x4) -> F32x4 {
+        map2(a, b, |a, b| if b < a { b } else { a })
+    }
+    pub fn pmax(a: F32x4, b: F32x4) -> F32x4 {
+        map2(a, b, |a, b| if a < b { b } else { a })
+    }
+    pub unsafe fn quantize_u8x16(p: *const f32, scale: F32x4, zero_point: I32x4, out: *mut u8) {
+        for l in 0..16 {
+            let x = unsafe { p.add(l).read_unaligned() };
+            let q = ((x / scale[0]).round_ties_even() as i32).wrapping_add(zero_point[0]);
+            unsafe { out.add(l).write(q.clamp(0, 255) as u8) };
+        }
+    }
+
     pub type I16x8 = [i16; 8];
     pub type I32x4 = [i32; 4];
+
+    pub fn i32_splat(x: i32) -> I32x4 {
+        [x; 4]
+    }
 
     pub fn i32_zero() -> I32x4 {
         [0; 4]
