@@ -135,21 +135,54 @@ pub fn range_with_zero(values: &[f32]) -> (f32, f32) {
     (min, max)
 }
 
-/// `into[i] = clamp(round_ties_even(from[i] / scale) + zero_point, 0, 255)`, sixteen at a
-/// time: ONNX's `DynamicQuantizeLinear` as tract-onnx computes it, division included (a
-/// multiplication by `1 / scale` rounds some values to another integer). The slices have one
-/// length.
-pub fn quantize_u8(into: &mut [u8], from: &[f32], scale: f32, zero_point: u8) {
+/// How [`quantize_u8`] scales a value before rounding it. tract computes ONNX's
+/// `DynamicQuantizeLinear` with a division and `QuantizeLinear` with a multiplication by the
+/// reciprocal, and the two round some values to different integers.
+#[derive(Clone, Copy, Debug)]
+pub enum Scaling {
+    DivideBy(f32),
+    MultiplyBy(f32),
+}
+
+/// `into[i] = clamp(round_ties_even(from[i] scaled) + zero_point, 0, 255)`, sixteen at a
+/// time. The slices have one length.
+pub fn quantize_u8(into: &mut [u8], from: &[f32], scaling: Scaling, zero_point: u8) {
+    let (divide, scale) = match scaling {
+        Scaling::DivideBy(scale) => (true, scale),
+        Scaling::MultiplyBy(scale) => (false, scale),
+    };
     let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
     let (from_blocks, from_rest) = from.as_chunks::<16>();
     let (scales, zero_points) = (simd::splat(scale), simd::i32_splat(i32::from(zero_point)));
     for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
         // SAFETY: sixteen f32 in, sixteen u8 out.
-        unsafe { simd::quantize_u8x16(x.as_ptr(), scales, zero_points, out.as_mut_ptr()) };
+        unsafe { simd::quantize_u8x16(x.as_ptr(), divide, scales, zero_points, out.as_mut_ptr()) };
     }
     for (out, &x) in into_rest.iter_mut().zip(from_rest) {
-        let q = ((x / scale).round_ties_even() as i32).wrapping_add(i32::from(zero_point));
+        let scaled = if divide { x / scale } else { x * scale };
+        let q = (scaled.round_ties_even() as i32).wrapping_add(i32::from(zero_point));
         *out = q.clamp(0, 255) as u8;
+    }
+}
+
+/// `into[i] = (from[i] − zero_point) as f32 · scale`, with the bytes read as i8 if `signed`,
+/// else as u8, sixteen at a time: ONNX's `DequantizeLinear` as tract-core computes it. The
+/// slices have one length.
+pub fn dequantize(into: &mut [f32], from: &[u8], signed: bool, zero_point: i32, scale: f32) {
+    let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
+    let (from_blocks, from_rest) = from.as_chunks::<16>();
+    let (zero_points, scales) = (simd::i32_splat(zero_point), simd::splat(scale));
+    for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
+        // SAFETY: sixteen bytes in, sixteen f32 out.
+        unsafe { simd::dequantize_x16(x.as_ptr(), signed, zero_points, scales, out.as_mut_ptr()) };
+    }
+    for (out, &byte) in into_rest.iter_mut().zip(from_rest) {
+        let x = if signed {
+            i32::from(byte as i8)
+        } else {
+            i32::from(byte)
+        };
+        *out = (x - zero_point) as f32 * scale;
     }
 }
 

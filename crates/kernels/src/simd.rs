@@ -80,20 +80,56 @@ mod imp {
     pub fn pmax(a: F32x4, b: F32x4) -> F32x4 {
         f32x4_pmax(a, b)
     }
-    /// Sixteen values, each `round_ties_even(x / scale)` saturated to i32 (NaN to 0, as Rust's
-    /// `as i32`), plus `zero_point` (wrapping), saturated to u8 by the two narrowings.
+    /// Sixteen values, each `round_ties_even(x / scale)` (or `x · scale`) saturated to i32
+    /// (NaN to 0, as Rust's `as i32`), plus `zero_point` (wrapping), saturated to u8 by the two
+    /// narrowings.
     #[inline(always)]
-    pub unsafe fn quantize_u8x16(p: *const f32, scale: F32x4, zero_point: I32x4, out: *mut u8) {
+    pub unsafe fn quantize_u8x16(
+        p: *const f32,
+        divide: bool,
+        scale: F32x4,
+        zero_point: I32x4,
+        out: *mut u8,
+    ) {
         let q = |offset: usize| {
             let x = unsafe { v128_load(p.add(offset) as *const v128) };
-            i32x4_add(
-                i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_div(x, scale))),
-                zero_point,
-            )
+            let scaled = if divide {
+                f32x4_div(x, scale)
+            } else {
+                f32x4_mul(x, scale)
+            };
+            i32x4_add(i32x4_trunc_sat_f32x4(f32x4_nearest(scaled)), zero_point)
         };
         let low = i16x8_narrow_i32x4(q(0), q(4));
         let high = i16x8_narrow_i32x4(q(8), q(12));
         unsafe { v128_store(out as *mut v128, u8x16_narrow_i16x8(low, high)) }
+    }
+    /// Sixteen bytes (i8 if `signed`, else u8) as `(x − zero_point) as f32 · scale`.
+    #[inline(always)]
+    pub unsafe fn dequantize_x16(
+        p: *const u8,
+        signed: bool,
+        zero_point: I32x4,
+        scale: F32x4,
+        out: *mut f32,
+    ) {
+        let x = unsafe { v128_load(p as *const v128) };
+        let (low, high) = if signed {
+            (i16x8_extend_low_i8x16(x), i16x8_extend_high_i8x16(x))
+        } else {
+            (u16x8_extend_low_u8x16(x), u16x8_extend_high_u8x16(x))
+        };
+        // i16 lanes holding u8 or i8 values: the signed widening is exact either way.
+        let quarters = [
+            i32x4_extend_low_i16x8(low),
+            i32x4_extend_high_i16x8(low),
+            i32x4_extend_low_i16x8(high),
+            i32x4_extend_high_i16x8(high),
+        ];
+        for (q, quarter) in quarters.into_iter().enumerate() {
+            let y = f32x4_mul(f32x4_convert_i32x4(i32x4_sub(quarter, zero_point)), scale);
+            unsafe { v128_store(out.add(4 * q) as *mut v128, y) };
+        }
     }
 
     pub type I16x8 = v128;
@@ -201,11 +237,35 @@ mod imp {
     pub fn pmax(a: F32x4, b: F32x4) -> F32x4 {
         map2(a, b, |a, b| if a < b { b } else { a })
     }
-    pub unsafe fn quantize_u8x16(p: *const f32, scale: F32x4, zero_point: I32x4, out: *mut u8) {
+    pub unsafe fn quantize_u8x16(
+        p: *const f32,
+        divide: bool,
+        scale: F32x4,
+        zero_point: I32x4,
+        out: *mut u8,
+    ) {
         for l in 0..16 {
             let x = unsafe { p.add(l).read_unaligned() };
-            let q = ((x / scale[0]).round_ties_even() as i32).wrapping_add(zero_point[0]);
+            let scaled = if divide { x / scale[0] } else { x * scale[0] };
+            let q = (scaled.round_ties_even() as i32).wrapping_add(zero_point[0]);
             unsafe { out.add(l).write(q.clamp(0, 255) as u8) };
+        }
+    }
+    pub unsafe fn dequantize_x16(
+        p: *const u8,
+        signed: bool,
+        zero_point: I32x4,
+        scale: F32x4,
+        out: *mut f32,
+    ) {
+        for l in 0..16 {
+            let byte = unsafe { p.add(l).read() };
+            let x = if signed {
+                i32::from(byte as i8)
+            } else {
+                i32::from(byte)
+            };
+            unsafe { out.add(l).write((x - zero_point[0]) as f32 * scale[0]) };
         }
     }
 
