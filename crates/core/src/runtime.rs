@@ -21,6 +21,16 @@ pub struct LoadedModel {
     pub outputs: Vec<TensorFact>,
 }
 
+/// tract's `into_optimized` with our rewrites of the decluttered graph between its two stages
+/// (the profiling build has its own copy, which times every pass).
+#[cfg(not(feature = "profile"))]
+fn optimise(mut model: TypedModel) -> tract_onnx::prelude::TractResult<TypedModel> {
+    model.declutter()?;
+    let mut model = rewrite::before_codegen(model)?;
+    model.optimize()?;
+    Ok(model)
+}
+
 /// Parses, type-checks and optimises an ONNX model. `declared` replaces the facts of the
 /// inputs it names (see `CreateModelArgs::input_facts`).
 pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> {
@@ -58,7 +68,7 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
     let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
     let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
     #[cfg(not(feature = "profile"))]
-    let model = model.into_optimized().map_err(rejected)?;
+    let model = optimise(model).map_err(rejected)?;
     #[cfg(feature = "profile")]
     let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
     let model = profile::span("load: rewrite", || rewrite::rewrite(model)).map_err(rejected)?;
@@ -342,6 +352,9 @@ pub mod profile {
     pub fn optimise(mut model: TypedModel) -> TractResult<TypedModel> {
         use tract_onnx::tract_core::optim::Optimizer;
         timed("declutter", Optimizer::declutter()).optimize(&mut model)?;
+        let mut model = span("load: optimise: rewrite before codegen", || {
+            crate::rewrite::before_codegen(model)
+        })?;
         model.optimize_with_session(&mut timed("codegen", Optimizer::codegen()).session())?;
         Ok(model)
     }

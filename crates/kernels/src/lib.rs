@@ -17,6 +17,7 @@ pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
 pub mod gemm_i8;
+pub mod quantised;
 mod simd;
 
 use tract_data::prelude::DatumType;

@@ -135,6 +135,76 @@ mod imp {
     pub type I16x8 = v128;
     pub type I32x4 = v128;
 
+    /// Eight bytes at `p` (i8 if `signed`, else u8) widened to i16: one `v128.load8x8`.
+    #[inline(always)]
+    pub unsafe fn load_x8_widened(p: *const u8, signed: bool) -> I16x8 {
+        unsafe {
+            if signed {
+                i16x8_load_extend_i8x8(p as *const i8)
+            } else {
+                i16x8_load_extend_u8x8(p)
+            }
+        }
+    }
+    /// Every other byte of the sixteen at `p`, widened to i16.
+    #[inline(always)]
+    pub unsafe fn load_x8_every_other_widened(p: *const u8, signed: bool) -> I16x8 {
+        let v = unsafe { v128_load(p as *const v128) };
+        let even = i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14>(v, v);
+        if signed {
+            i16x8_extend_low_i8x16(even)
+        } else {
+            u16x8_extend_low_u8x16(even)
+        }
+    }
+    #[inline(always)]
+    pub fn i16_splat(x: i16) -> I16x8 {
+        i16x8_splat(x)
+    }
+    #[inline(always)]
+    pub fn sub_i16(a: I16x8, b: I16x8) -> I16x8 {
+        i16x8_sub(a, b)
+    }
+    /// The products of lanes 0–3 and of lanes 4–7, as i32.
+    #[inline(always)]
+    pub fn widening_products(a: I16x8, b: I16x8) -> (I32x4, I32x4) {
+        (i32x4_extmul_low_i16x8(a, b), i32x4_extmul_high_i16x8(a, b))
+    }
+    /// Whether every lane of both lies strictly between −2²² and 2²².
+    #[inline(always)]
+    pub fn below_2_22(a: I32x4, b: I32x4) -> bool {
+        // Unsigned, so that |i32::MIN|, which stays i32::MIN, counts as 2³¹.
+        let limit = i32x4_splat(1 << 22);
+        i32x4_all_true(u32x4_lt(i32x4_abs(a), limit))
+            && i32x4_all_true(u32x4_lt(i32x4_abs(b), limit))
+    }
+    /// `round_ties_even(x · factor)` per lane, computed in f64 (exact when |x| < 2²² and the
+    /// factor has at most 31 significant bits).
+    #[inline(always)]
+    pub fn scaled_rounded(x: I32x4, factor: f64) -> I32x4 {
+        let f = f64x2_splat(factor);
+        let low = f64x2_nearest(f64x2_mul(f64x2_convert_low_i32x4(x), f));
+        let high = f64x2_nearest(f64x2_mul(
+            f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(x, x)),
+            f,
+        ));
+        i32x4_shuffle::<0, 1, 4, 5>(
+            i32x4_trunc_sat_f64x2_zero(low),
+            i32x4_trunc_sat_f64x2_zero(high),
+        )
+    }
+    /// Eight i32 saturated to u8 (or to i8 if `signed`), as eight bytes at `out`.
+    #[inline(always)]
+    pub unsafe fn store_saturated_x8(a: I32x4, b: I32x4, signed: bool, out: *mut u8) {
+        let halves = i16x8_narrow_i32x4(a, b);
+        let bytes = if signed {
+            i8x16_narrow_i16x8(halves, halves)
+        } else {
+            u8x16_narrow_i16x8(halves, halves)
+        };
+        unsafe { v128_store64_lane::<0>(bytes, out as *mut u64) };
+    }
+
     #[inline(always)]
     pub fn i32_splat(x: i32) -> I32x4 {
         i32x4_splat(x)
@@ -172,6 +242,10 @@ mod imp {
             i32x4_shuffle::<0, 2, 4, 6>(a, b),
             i32x4_shuffle::<1, 3, 5, 7>(a, b),
         )
+    }
+    #[inline(always)]
+    pub fn i32_from_lanes(l: [i32; 4]) -> I32x4 {
+        i32x4(l[0], l[1], l[2], l[3])
     }
     #[inline(always)]
     pub fn i32_lanes(v: I32x4) -> [i32; 4] {
@@ -272,6 +346,45 @@ mod imp {
     pub type I16x8 = [i16; 8];
     pub type I32x4 = [i32; 4];
 
+    fn widen(byte: u8, signed: bool) -> i16 {
+        if signed {
+            i16::from(byte as i8)
+        } else {
+            i16::from(byte)
+        }
+    }
+    pub unsafe fn load_x8_widened(p: *const u8, signed: bool) -> I16x8 {
+        std::array::from_fn(|l| widen(unsafe { p.add(l).read() }, signed))
+    }
+    pub unsafe fn load_x8_every_other_widened(p: *const u8, signed: bool) -> I16x8 {
+        std::array::from_fn(|l| widen(unsafe { p.add(2 * l).read() }, signed))
+    }
+    pub fn i16_splat(x: i16) -> I16x8 {
+        [x; 8]
+    }
+    pub fn sub_i16(a: I16x8, b: I16x8) -> I16x8 {
+        std::array::from_fn(|l| a[l].wrapping_sub(b[l]))
+    }
+    pub fn widening_products(a: I16x8, b: I16x8) -> (I32x4, I32x4) {
+        let product = |l: usize| i32::from(a[l]) * i32::from(b[l]);
+        (
+            std::array::from_fn(product),
+            std::array::from_fn(|l| product(4 + l)),
+        )
+    }
+    pub fn below_2_22(a: I32x4, b: I32x4) -> bool {
+        a.iter().chain(&b).all(|x| x.unsigned_abs() < 1 << 22)
+    }
+    pub fn scaled_rounded(x: I32x4, factor: f64) -> I32x4 {
+        x.map(|x| (f64::from(x) * factor).round_ties_even() as i32)
+    }
+    pub unsafe fn store_saturated_x8(a: I32x4, b: I32x4, signed: bool, out: *mut u8) {
+        let (low, high) = if signed { (-128, 127) } else { (0, 255) };
+        for (l, x) in a.iter().chain(&b).enumerate() {
+            unsafe { out.add(l).write(x.clamp(&low, &high).to_owned() as u8) };
+        }
+    }
+
     pub fn i32_splat(x: i32) -> I32x4 {
         [x; 4]
     }
@@ -304,6 +417,9 @@ mod imp {
             b[0].wrapping_add(b[1]),
             b[2].wrapping_add(b[3]),
         ]
+    }
+    pub fn i32_from_lanes(l: [i32; 4]) -> I32x4 {
+        l
     }
     pub fn i32_lanes(v: I32x4) -> [i32; 4] {
         v
