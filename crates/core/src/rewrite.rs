@@ -517,7 +517,7 @@ impl EvalOp for QuantisedDepthwise {
         {
             for (y, row) in plane.chunks_exact(width).enumerate() {
                 let start = (self.pad_before[0] + y) * padded_width + self.pad_before[1];
-                padded[start..start + width].copy_from_slice(row);
+                quantised::copy_short(&mut padded[start..start + width], row);
             }
             let channel = index % channels;
             quantised::Plane {

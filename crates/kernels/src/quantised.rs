@@ -93,62 +93,148 @@ impl Plane<'_> {
     /// the taps at `(oy·stride + ky, ox·stride + kx)` of the padded plane, for `out` of
     /// `oh × ow` bytes.
     pub fn convolve(&self, out: &mut [u8], ow: usize) {
-        assert!(self.weights.len() == self.kernel[0] * self.kernel[1]);
-        assert!(self.weights.len() <= MAX_TAPS && matches!(self.stride, 1 | 2));
+        let [kh, kw] = self.kernel;
+        assert!(self.weights.len() == kh * kw && self.weights.len() <= MAX_TAPS);
         let oh = out.len() / ow;
-        let last = (oh - 1) * self.stride + self.kernel[0] - 1;
-        let reach = ow.next_multiple_of(8) * self.stride + self.kernel[1] + 16;
+        let last = (oh - 1) * self.stride + kh - 1;
+        let reach = ow.next_multiple_of(8) * self.stride + kw + 16;
         assert!(last * self.width + reach <= self.padded.len());
+        // Signedness and stride as constants, so that neither costs a select per tap; 3×3
+        // kernels (MobileNetV2's, PP-OCR's) with their nine taps written out and the weights
+        // in locals.
+        match (self.stride, self.signed_input, self.kernel == [3, 3]) {
+            (1, false, true) => self.rows_3x3::<1, false>(out, ow),
+            (1, true, true) => self.rows_3x3::<1, true>(out, ow),
+            (2, false, true) => self.rows_3x3::<2, false>(out, ow),
+            (2, true, true) => self.rows_3x3::<2, true>(out, ow),
+            (1, false, false) => self.rows_of_any_kernel::<1, false>(out, ow),
+            (1, true, false) => self.rows_of_any_kernel::<1, true>(out, ow),
+            (2, false, false) => self.rows_of_any_kernel::<2, false>(out, ow),
+            (2, true, false) => self.rows_of_any_kernel::<2, true>(out, ow),
+            (stride, ..) => panic!("stride {stride}"),
+        }
+    }
+
+    fn rows_3x3<const STRIDE: usize, const SIGNED: bool>(&self, out: &mut [u8], ow: usize) {
+        let w: [I16x8; 9] = std::array::from_fn(|t| simd::i16_splat(self.weights[t]));
+        let [w0, w1, w2, w3, w4, w5, w6, w7, w8] = w;
+        let (line, bias) = (self.width, simd::i32_splat(self.bias));
+        self.each_chunk(out, ow, |at| {
+            let tap = |sums, offset, w| {
+                // SAFETY: convolve checked that 16 bytes past the furthest tap of the
+                // furthest chunk are inside `padded`.
+                unsafe { self.tap::<STRIDE, SIGNED>(sums, at + offset, w) }
+            };
+            let mut sums = (bias, bias);
+            sums = tap(sums, 0, w0);
+            sums = tap(sums, 1, w1);
+            sums = tap(sums, 2, w2);
+            sums = tap(sums, line, w3);
+            sums = tap(sums, line + 1, w4);
+            sums = tap(sums, line + 2, w5);
+            sums = tap(sums, 2 * line, w6);
+            sums = tap(sums, 2 * line + 1, w7);
+            tap(sums, 2 * line + 2, w8)
+        });
+    }
+
+    fn rows_of_any_kernel<const STRIDE: usize, const SIGNED: bool>(
+        &self,
+        out: &mut [u8],
+        ow: usize,
+    ) {
+        let [kh, kw] = self.kernel;
         let mut weights = [simd::i16_splat(0); MAX_TAPS];
         for (splat, &w) in weights.iter_mut().zip(self.weights) {
             *splat = simd::i16_splat(w);
         }
-        if self.stride == 1 {
-            self.rows::<1>(out, ow, &weights);
-        } else {
-            self.rows::<2>(out, ow, &weights);
-        }
+        self.each_chunk(out, ow, |at| {
+            let mut sums = (simd::i32_splat(self.bias), simd::i32_splat(self.bias));
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let w = weights[ky * kw + kx];
+                    // SAFETY: as in `rows_3x3`.
+                    sums =
+                        unsafe { self.tap::<STRIDE, SIGNED>(sums, at + ky * self.width + kx, w) };
+                }
+            }
+            sums
+        });
     }
 
+    /// Adds one tap's `(x − x0)·w` to eight sums: x from eight bytes at `offset`, one apart
+    /// (or two, with stride 2).
+    ///
+    /// # Safety
+    /// 16 bytes from `offset` are inside `padded`.
     #[inline(always)]
-    fn rows<const STRIDE: usize>(&self, out: &mut [u8], ow: usize, weights: &[I16x8; MAX_TAPS]) {
-        let [kh, kw] = self.kernel;
-        let (x0, y0, bias) = (
-            simd::i16_splat(self.x0),
-            simd::i32_splat(self.y0),
-            simd::i32_splat(self.bias),
-        );
+    unsafe fn tap<const STRIDE: usize, const SIGNED: bool>(
+        &self,
+        (low, high): (I32x4, I32x4),
+        offset: usize,
+        w: I16x8,
+    ) -> (I32x4, I32x4) {
+        let x = unsafe {
+            let p = self.padded.as_ptr().add(offset);
+            if STRIDE == 1 {
+                simd::load_x8_widened(p, SIGNED)
+            } else {
+                simd::load_x8_every_other_widened(p, SIGNED)
+            }
+        };
+        let (l, h) = simd::widening_products(simd::sub_i16(x, simd::i16_splat(self.x0)), w);
+        (simd::add_i32(low, l), simd::add_i32(high, h))
+    }
+
+    /// Runs `sums(first tap's offset)` for every chunk of eight outputs of a row (the last
+    /// chunk of a row reads past it; its extra lanes are dropped) and stores the outputs.
+    #[inline(always)]
+    fn each_chunk(&self, out: &mut [u8], ow: usize, sums: impl Fn(usize) -> (I32x4, I32x4)) {
+        let y0 = simd::i32_splat(self.y0);
         for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+            let row = oy * self.stride * self.width;
             for ox in (0..ow).step_by(8) {
-                let (mut low, mut high) = (bias, bias);
-                for ky in 0..kh {
-                    let row = (oy * STRIDE + ky) * self.width + ox * STRIDE;
-                    for kx in 0..kw {
-                        // SAFETY: convolve checked that 16 bytes past the furthest tap of the
-                        // furthest chunk are inside `padded`.
-                        let x = unsafe {
-                            let p = self.padded.as_ptr().add(row + kx);
-                            if STRIDE == 1 {
-                                simd::load_x8_widened(p, self.signed_input)
-                            } else {
-                                simd::load_x8_every_other_widened(p, self.signed_input)
-                            }
-                        };
-                        let (l, h) =
-                            simd::widening_products(simd::sub_i16(x, x0), weights[ky * kw + kx]);
-                        (low, high) = (simd::add_i32(low, l), simd::add_i32(high, h));
-                    }
-                }
+                let (low, high) = sums(row + ox * self.stride);
                 let (low, high) = self.requantise.apply(low, high);
                 let (low, high) = (simd::add_i32(low, y0), simd::add_i32(high, y0));
-                let mut bytes = [0u8; 8];
-                // SAFETY: eight bytes.
-                unsafe {
-                    simd::store_saturated_x8(low, high, self.signed_output, bytes.as_mut_ptr())
-                };
-                let n = (ow - ox).min(8);
-                out_row[ox..ox + n].copy_from_slice(&bytes[..n]);
+                let rest = &mut out_row[ox..];
+                if rest.len() >= 8 {
+                    // SAFETY: eight bytes.
+                    unsafe {
+                        simd::store_saturated_x8(low, high, self.signed_output, rest.as_mut_ptr())
+                    };
+                } else {
+                    let mut bytes = [0u8; 8];
+                    // SAFETY: eight bytes.
+                    unsafe {
+                        simd::store_saturated_x8(low, high, self.signed_output, bytes.as_mut_ptr())
+                    };
+                    copy_short(rest, &bytes[..rest.len()]);
+                }
             }
+        }
+    }
+}
+
+/// `into.copy_from_slice(from)` without `memory.copy`, whose weight of 100 plus a byte is most
+/// of the cost for the short rows of small feature maps: eight bytes at a time, then 4, 2, 1.
+pub fn copy_short(into: &mut [u8], from: &[u8]) {
+    assert_eq!(into.len(), from.len());
+    let (into_words, into_rest) = into.as_chunks_mut::<8>();
+    let (from_words, from_rest) = from.as_chunks::<8>();
+    for (i, f) in into_words.iter_mut().zip(from_words) {
+        *i = *f;
+    }
+    let mut at = 0;
+    for size in [4, 2, 1] {
+        if into_rest.len() - at >= size {
+            // Fixed sizes: loads and stores, not a call to memcpy.
+            match size {
+                4 => into_rest[at..at + 4].copy_from_slice(&from_rest[at..at + 4]),
+                2 => into_rest[at..at + 2].copy_from_slice(&from_rest[at..at + 2]),
+                _ => into_rest[at] = from_rest[at],
+            }
+            at += size;
         }
     }
 }
