@@ -33,23 +33,29 @@ fn main() {
     std::fs::write(out_dir.join("kernel.rs"), out).unwrap();
     let mut out = String::new();
     for (rows, groups) in I8_TILES {
-        write_i8_product(&mut out, rows, groups);
+        write_i8_kernel(&mut out, rows, groups);
     }
     std::fs::write(out_dir.join("kernel_i8.rs"), out).unwrap();
 }
 
-/// The product loop of one int8 kernel, `pub mod i8_{rows}x{4·groups}`: `add_mat_mul` adds
-/// A·B over panels packed four k to a lane (tract-linalg's `PackedI8K4`) into a tile of i32.
+/// One int8 kernel, `pub mod i8_{rows}x{4·groups}`: a tile of `rows` rows of `groups` i32x4
+/// held in named locals, like the f32 kernels, and every fused operation tract sends it.
 ///
-/// Per block of four k, row i's four bytes of A are loaded once, widened to i16 and repeated
-/// ([a0 a1 a2 a3 a0 a1 a2 a3]); each group's sixteen bytes of B (four columns of four k) are
-/// widened into two i16x8 of two columns each. `i32x4.dot_i16x8_s` of the two sums products in
-/// pairs: lanes [c0 k0+k1, c0 k2+k3, c1 k0+k1, c1 k2+k3], eight multiply-accumulates for one
-/// instruction of weight 1. Two accumulators per row and group (columns 0–1 and 2–3) are
-/// chained through I8_BLOCK_UNROLL blocks, and their lane pairs summed once, at the end.
-fn write_i8_product(w: &mut String, rows: usize, groups: usize) {
+/// The product (`AddMatMul`, panels packed four k to a lane, tract-linalg's `PackedI8K4`): per
+/// block of four k, row i's four bytes of A are loaded once, widened to i16 and repeated ([a0 a1
+/// a2 a3 a0 a1 a2 a3]); each group's sixteen bytes of B (four columns of four k) are widened into
+/// two i16x8 of two columns each. `i32x4.dot_i16x8_s` of the two sums products in pairs: lanes
+/// [c0 k0+k1, c0 k2+k3, c1 k0+k1, c1 k2+k3], eight multiply-accumulates for one instruction of
+/// weight 1. Two accumulators per row and group (columns 0–1 and 2–3) are chained through
+/// I8_BLOCK_UNROLL blocks, and their lane pairs summed once, at the end.
+fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
     let nr = 4 * groups;
     let accs = || (0..rows).flat_map(|i| (0..groups).map(move |g| (i, g)));
+    let each = |w: &mut String, f: &dyn Fn(usize, usize) -> String| {
+        for (i, g) in accs() {
+            writeln!(w, "                t{i}_{g} = {};", f(i, g)).unwrap();
+        }
+    };
     writeln!(w, "pub mod i8_{rows}x{nr} {{\n    use super::*;").unwrap();
     writeln!(
         w,
@@ -58,49 +64,251 @@ fn write_i8_product(w: &mut String, rows: usize, groups: usize) {
     .unwrap();
     writeln!(
         w,
-        "/// `tile[i][j] += Σ a[i][k]·b[k][j]` over k, wrapping like tract's i32 kernels."
+        "/// Runs `specs` (up to `Done`) on one {rows}×{nr} tile of i32."
     )
     .unwrap();
     writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm_i8`].").unwrap();
-    writeln!(w, "#[inline(never)]").unwrap();
     writeln!(
         w,
-        "pub unsafe fn add_mat_mul(k: usize, pa: *const i8, pb: *const i8, tile: &mut [[i32; NR]; MR]) {{\n    unsafe {{"
+        "pub unsafe fn kernel(specs: &[FusedKerSpec<i32>]) -> isize {{"
     )
     .unwrap();
     writeln!(w, "    let zero = simd::i32_zero();").unwrap();
     for (i, g) in accs() {
-        writeln!(w, "    let (mut l{i}_{g}, mut h{i}_{g}) = (zero, zero);").unwrap();
+        writeln!(w, "    let mut t{i}_{g} = zero;").unwrap();
     }
     writeln!(
         w,
-        "    let (mut pa, mut pb) = (pa, pb);\n    let blocks = k.div_ceil(4);"
+        "    let specs = match specs {{ [FusedKerSpec::Clear, rest @ ..] => rest, all => all }};"
     )
     .unwrap();
+    writeln!(w, "    for (index, spec) in specs.iter().enumerate() {{\n        unsafe {{\n        match *spec {{").unwrap();
+    writeln!(w, "            FusedKerSpec::Done => break,").unwrap();
+    writeln!(
+        w,
+        "            FusedKerSpec::Clear => return kernel(&specs[index..]),"
+    )
+    .unwrap();
+    writeln!(w, "            FusedKerSpec::LoadTile(_col_major, p) => {{").unwrap();
+    each(w, &|i, g| {
+        format!("simd::load_i32(p.add({}))", i * nr + 4 * g)
+    });
+    writeln!(w, "            }}").unwrap();
+    // t = op(t, s) with s = splat(x); ScalarSub is s − t, as in tract.
+    for (variant, op, flipped) in [
+        ("ScalarMin", "min_i32", false),
+        ("ScalarMax", "max_i32", false),
+        ("ScalarAdd", "add_i32", false),
+        ("ScalarMul", "mul_i32", false),
+        ("ScalarSub", "sub_i32", true),
+        ("ScalarSubF", "sub_i32", false),
+    ] {
+        writeln!(w, "            FusedKerSpec::{variant}(x) => {{\n                let s = simd::i32_splat(x);").unwrap();
+        each(w, &|i, g| {
+            i32_operands(op, &format!("t{i}_{g}"), "s", flipped)
+        });
+        writeln!(w, "            }}").unwrap();
+    }
+    writeln!(w, "            FusedKerSpec::LeakyRelu(alpha) => {{\n                let s = simd::i32_splat(alpha);").unwrap();
+    each(w, &|i, g| format!("simd::leaky_relu_i32(t{i}_{g}, s)"));
+    writeln!(w, "            }}").unwrap();
+    for (variant, op, flipped) in [
+        ("Min", "min_i32", false),
+        ("Max", "max_i32", false),
+        ("Add", "add_i32", false),
+        ("Mul", "mul_i32", false),
+        ("Sub", "sub_i32", true),
+        ("SubF", "sub_i32", false),
+    ] {
+        writeln!(w, "            FusedKerSpec::PerRow{variant}(r) => {{").unwrap();
+        for i in 0..rows {
+            writeln!(
+                w,
+                "                let s{i} = simd::i32_splat(*r.add({i}));"
+            )
+            .unwrap();
+        }
+        each(w, &|i, g| {
+            i32_operands(op, &format!("t{i}_{g}"), &format!("s{i}"), flipped)
+        });
+        writeln!(
+            w,
+            "            }}\n            FusedKerSpec::PerCol{variant}(c) => {{"
+        )
+        .unwrap();
+        for g in 0..groups {
+            writeln!(
+                w,
+                "                let c{g} = simd::load_i32(c.add({}));",
+                4 * g
+            )
+            .unwrap();
+        }
+        each(w, &|i, g| {
+            i32_operands(op, &format!("t{i}_{g}"), &format!("c{g}"), flipped)
+        });
+        writeln!(w, "            }}").unwrap();
+    }
+    for (variant, rescale) in [
+        (
+            "QScale(shift, policy, mult)",
+            "Requantise::scale(Scaler::from_fuse_params(shift, policy, mult))",
+        ),
+        (
+            "RoundingShiftRight(shift, policy)",
+            "Requantise::shift_right(shift, policy)",
+        ),
+    ] {
+        writeln!(
+            w,
+            "            FusedKerSpec::{variant} => {{\n                let r = {rescale};"
+        )
+        .unwrap();
+        each(w, &|i, g| format!("r.apply(t{i}_{g})"));
+        writeln!(w, "            }}").unwrap();
+    }
+    writeln!(w, "            FusedKerSpec::ShiftLeft(shift) => {{").unwrap();
+    each(w, &|i, g| format!("simd::shl_i32(t{i}_{g}, shift as u32)"));
+    writeln!(w, "            }}").unwrap();
+    writeln!(
+        w,
+        "            FusedKerSpec::AddRowColProducts(rows, cols) => {{"
+    )
+    .unwrap();
+    for g in 0..groups {
+        writeln!(
+            w,
+            "                let c{g} = simd::load_i32(cols.add({}));",
+            4 * g
+        )
+        .unwrap();
+    }
+    for i in 0..rows {
+        writeln!(
+            w,
+            "                let s{i} = simd::i32_splat(*rows.add({i}));"
+        )
+        .unwrap();
+    }
+    each(w, &|i, g| {
+        format!("simd::add_i32(t{i}_{g}, simd::mul_i32(s{i}, c{g}))")
+    });
+    writeln!(w, "            }}").unwrap();
+
+    // Tiles in memory: a vector at a time where a row's columns are contiguous, else lane by
+    // lane (tract's scratch tiles, and outputs whose rows are the contiguous axis).
+    writeln!(w, "            FusedKerSpec::AddUnicast(tile) => match (tile.item_size, tile.col_byte_stride) {{").unwrap();
+    writeln!(w, "                (4, 4) => {{").unwrap();
+    each(w, &|i, g| {
+        format!(
+            "simd::add_i32(t{i}_{g}, simd::load_i32(at(&tile, {i}, {}) as *const i32))",
+            4 * g
+        )
+    });
+    writeln!(w, "                }}\n                (1, 1) => {{").unwrap();
+    each(w, &|i, g| {
+        format!(
+            "simd::add_i32(t{i}_{g}, simd::load_i8x4_as_i32(at(&tile, {i}, {})))",
+            4 * g
+        )
+    });
+    writeln!(w, "                }}\n                (1 | 4, _) => {{").unwrap();
+    each(w, &|i, g| {
+        let lanes: Vec<String> = (0..4)
+            .map(|l| format!("read(&tile, {i}, {})", 4 * g + l))
+            .collect();
+        format!(
+            "simd::add_i32(t{i}_{g}, simd::i32_from_lanes([{}]))",
+            lanes.join(", ")
+        )
+    });
+    writeln!(
+        w,
+        "                }}\n                _ => return 1,\n            }},"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "            FusedKerSpec::Store(tile) => match (tile.item_size, tile.col_byte_stride) {{"
+    )
+    .unwrap();
+    writeln!(w, "                (4, 4) => {{").unwrap();
+    for (i, g) in accs() {
+        writeln!(
+            w,
+            "                    simd::store_i32(at(&tile, {i}, {}) as *mut i32, t{i}_{g});",
+            4 * g
+        )
+        .unwrap();
+    }
+    writeln!(w, "                }}\n                (1, 1) => {{").unwrap();
+    for (i, g) in accs() {
+        writeln!(
+            w,
+            "                    simd::store_low_bytes(at(&tile, {i}, {}), t{i}_{g});",
+            4 * g
+        )
+        .unwrap();
+    }
+    writeln!(w, "                }}\n                (1 | 4, _) => {{").unwrap();
+    for (i, g) in accs() {
+        writeln!(
+            w,
+            "                    let lanes = simd::i32_lanes(t{i}_{g});"
+        )
+        .unwrap();
+        for l in 0..4 {
+            writeln!(
+                w,
+                "                    write(&tile, {i}, {}, lanes[{l}]);",
+                4 * g + l
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        w,
+        "                }}\n                _ => return 1,\n            }},"
+    )
+    .unwrap();
+
+    // The product.
+    writeln!(
+        w,
+        "            FusedKerSpec::AddMatMul {{ k, pa, pb, packing: 1 }} => {{"
+    )
+    .unwrap();
+    for (i, g) in accs() {
+        writeln!(
+            w,
+            "                let (mut l{i}_{g}, mut h{i}_{g}) = (zero, zero);"
+        )
+        .unwrap();
+    }
+    writeln!(w, "                let (mut pa, mut pb) = (pa as *const i8, pb as *const i8);\n                let blocks = k.div_ceil(4);").unwrap();
     for (steps, count) in [
         (I8_BLOCK_UNROLL, format!("blocks / {I8_BLOCK_UNROLL}")),
         (1, format!("blocks % {I8_BLOCK_UNROLL}")),
     ] {
         // black_box keeps the panel pointers opaque to loop strength reduction, so constant
         // offsets stay folded into the loads (see the f32 kernels).
-        writeln!(w, "    for _ in 0..{count} {{").unwrap();
-        writeln!(w, "        let (a, b) = std::hint::black_box((pa, pb));").unwrap();
+        writeln!(w, "                for _ in 0..{count} {{").unwrap();
+        writeln!(
+            w,
+            "                    let (a, b) = std::hint::black_box((pa, pb));"
+        )
+        .unwrap();
         for u in 0..steps {
             for i in 0..rows {
                 writeln!(
                     w,
-                    "        let a{u}_{i} = simd::load_i8x4_twice(a.add({}));",
+                    "                    let a{u}_{i} = simd::load_i8x4_twice(a.add({}));",
                     (u * rows + i) * 4
                 )
                 .unwrap();
             }
             for g in 0..groups {
-                writeln!(
-                    w,
-                    "        let (bl{u}_{g}, bh{u}_{g}) = simd::load_i8x16_widened(b.add({}));",
-                    u * nr * 4 + 16 * g
-                )
-                .unwrap();
+                writeln!(w, "                    let (bl{u}_{g}, bh{u}_{g}) = simd::load_i8x16_widened(b.add({}));", u * nr * 4 + 16 * g).unwrap();
             }
         }
         for (i, g) in accs() {
@@ -109,33 +317,67 @@ fn write_i8_product(w: &mut String, rows: usize, groups: usize) {
                 for u in 0..steps {
                     sum = format!("simd::add_i32({sum}, simd::dot(a{u}_{i}, b{half}{u}_{g}))");
                 }
-                writeln!(w, "        {half}{i}_{g} = {sum};").unwrap();
+                writeln!(w, "                    {half}{i}_{g} = {sum};").unwrap();
             }
         }
         writeln!(
             w,
-            "        (pa, pb) = (a.add({}), b.add({}));\n    }}",
+            "                    (pa, pb) = (a.add({}), b.add({}));\n                }}",
             steps * rows * 4,
             steps * nr * 4
         )
         .unwrap();
     }
-    for (i, g) in accs() {
+    each(w, &|i, g| {
+        format!("simd::add_i32(t{i}_{g}, simd::pair_sums(l{i}_{g}, h{i}_{g}))")
+    });
+    writeln!(w, "            }}").unwrap();
+    // i32 × i32 panels, k-major: no quantised model we know sends these.
+    writeln!(
+        w,
+        "            FusedKerSpec::AddMatMul {{ k, pa, pb, packing: 0 }} => {{"
+    )
+    .unwrap();
+    writeln!(w, "                let (a, b) = (pa as *const i32, pb as *const i32);\n                for step in 0..k {{").unwrap();
+    writeln!(
+        w,
+        "                let (a, b) = (a.add(step * MR), b.add(step * NR));"
+    )
+    .unwrap();
+    for i in 0..rows {
         writeln!(
             w,
-            "    let sums = simd::i32_lanes(simd::pair_sums(l{i}_{g}, h{i}_{g}));"
+            "                let s{i} = simd::i32_splat(*a.add({i}));"
         )
         .unwrap();
-        for c in 0..4 {
-            let j = 4 * g + c;
-            writeln!(
-                w,
-                "    tile[{i}][{j}] = tile[{i}][{j}].wrapping_add(sums[{c}]);"
-            )
-            .unwrap();
-        }
     }
-    writeln!(w, "    }}\n}}\n}}").unwrap();
+    for g in 0..groups {
+        writeln!(
+            w,
+            "                let c{g} = simd::load_i32(b.add({}));",
+            4 * g
+        )
+        .unwrap();
+    }
+    each(w, &|i, g| {
+        format!("simd::add_i32(t{i}_{g}, simd::mul_i32(s{i}, c{g}))")
+    });
+    writeln!(w, "                }}\n            }}").unwrap();
+    writeln!(
+        w,
+        "            FusedKerSpec::AddMatMul {{ .. }} => return 1,"
+    )
+    .unwrap();
+    writeln!(w, "        }}\n        }}\n    }}\n    0\n}}\n}}").unwrap();
+}
+
+/// `simd::{op}(acc, shared)`, or `(shared, acc)` if flipped.
+fn i32_operands(op: &str, acc: &str, shared: &str, flipped: bool) -> String {
+    if flipped {
+        format!("simd::{op}({shared}, {acc})")
+    } else {
+        format!("simd::{op}({acc}, {shared})")
+    }
 }
 
 /// One kernel, `pub mod f32_{rows}x{4·vectors}`: a tile of `rows` rows of `vectors` f32x4.

@@ -15,54 +15,73 @@ use tract_linalg::{ScaleShiftAndRound, Scaler};
 /// The most taps a kernel may have (7×7).
 pub const MAX_TAPS: usize = 49;
 
-/// How a sum becomes an output value, before the output's zero point: as tract's requantisation
-/// (`Scaler` with ties to even, or nothing at a scale of exactly 1).
+/// One of tract's integer rescalings (`Scaler` multiplications, rounding right shifts), or
+/// none: computed in f64 where that is exact, else with tract's own integer code.
 #[derive(Clone, Copy, Debug)]
 pub struct Requantise {
-    scaler: Option<Scaler>,
-    /// The scale as an f64 when `round_ties_even(sum · factor)` in f64 is tract's integer
-    /// result for every |sum| < 2²²: tract's multiplier has at most 31 significant bits, so
-    /// the product has at most 53 and is exact; a positive shift keeps tract's rounding (ties to
-    /// even, the sign applied after); a scale under 2⁸ keeps the result inside i32, where tract
-    /// would wrap.
+    rescale: Rescale,
+    /// The factor as an f64 when `round_ties_even(x · factor)` in f64 is tract's integer
+    /// result for every |x| < 2²²: the policy rounds ties to even; the factor is a multiplier
+    /// of at most 31 significant bits (so the product has at most 53 and is exact) times a
+    /// negative power of two (a positive shift, so that tract rounds at all); and it is under
+    /// 2⁸, which keeps the result inside i32, where tract would wrap.
     factor: Option<f64>,
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Rescale {
+    Unscaled,
+    Scale(Scaler),
+    ShiftRight(usize, RoundingPolicy),
+}
+
 impl Requantise {
+    /// The requantisation of a convolution's sums: tract's `Scaler` rounding ties to even,
+    /// or nothing at a scale of exactly 1.
     pub fn new(scale: f32) -> Requantise {
         if scale == 1.0 {
             return Requantise {
-                scaler: None,
+                rescale: Rescale::Unscaled,
                 factor: None,
             };
         }
-        let scaler = Scaler::new(scale, RoundingPolicy::Even);
+        Requantise::scale(Scaler::new(scale, RoundingPolicy::Even))
+    }
+
+    /// `x.q_scale(scaler)`.
+    pub fn scale(scaler: Scaler) -> Requantise {
         let shift = match scaler.mult {
             Some(_) => scaler.shift + 31,
             None => scaler.shift,
         };
-        let factor = (shift > 0 && scale.abs() < 256.0)
-            .then(|| f64::from(scaler.mult.unwrap_or(1)) * 2f64.powi(-(shift as i32)));
+        let exact =
+            scaler.policy == RoundingPolicy::Even && shift > 0 && scaler.scale.abs() < 256.0;
         Requantise {
-            scaler: Some(scaler),
-            factor,
+            rescale: Rescale::Scale(scaler),
+            factor: exact.then(|| f64::from(scaler.mult.unwrap_or(1)) * 2f64.powi(-(shift as i32))),
         }
     }
 
+    /// `x.q_shr(shift, policy)`.
+    pub fn shift_right(shift: usize, policy: RoundingPolicy) -> Requantise {
+        let exact = policy == RoundingPolicy::Even && (1..32).contains(&shift);
+        Requantise {
+            rescale: Rescale::ShiftRight(shift, policy),
+            factor: exact.then(|| 2f64.powi(-(shift as i32))),
+        }
+    }
+
+    /// Four values rescaled.
     #[inline(always)]
-    fn apply(&self, low: I32x4, high: I32x4) -> (I32x4, I32x4) {
-        let Some(scaler) = self.scaler else {
-            return (low, high);
-        };
-        match self.factor {
-            Some(factor) if simd::below_2_22(low, high) => (
-                simd::scaled_rounded(low, factor),
-                simd::scaled_rounded(high, factor),
-            ),
-            _ => {
-                let each =
-                    |v: I32x4| simd::i32_from_lanes(simd::i32_lanes(v).map(|x| x.q_scale(scaler)));
-                (each(low), each(high))
+    pub fn apply(&self, v: I32x4) -> I32x4 {
+        match (self.rescale, self.factor) {
+            (Rescale::Unscaled, _) => v,
+            (_, Some(factor)) if simd::below_2_22(v) => simd::scaled_rounded(v, factor),
+            (Rescale::Scale(scaler), _) => {
+                simd::i32_from_lanes(simd::i32_lanes(v).map(|x| x.q_scale(scaler)))
+            }
+            (Rescale::ShiftRight(shift, policy), _) => {
+                simd::i32_from_lanes(simd::i32_lanes(v).map(|x| x.q_shr(shift, policy)))
             }
         }
     }
@@ -195,7 +214,7 @@ impl Plane<'_> {
             let row = oy * self.stride * self.width;
             for ox in (0..ow).step_by(8) {
                 let (low, high) = sums(row + ox * self.stride);
-                let (low, high) = self.requantise.apply(low, high);
+                let (low, high) = (self.requantise.apply(low), self.requantise.apply(high));
                 let (low, high) = (simd::add_i32(low, y0), simd::add_i32(high, y0));
                 let rest = &mut out_row[ox..];
                 if rest.len() >= 8 {

@@ -170,13 +170,56 @@ mod imp {
     pub fn widening_products(a: I16x8, b: I16x8) -> (I32x4, I32x4) {
         (i32x4_extmul_low_i16x8(a, b), i32x4_extmul_high_i16x8(a, b))
     }
-    /// Whether every lane of both lies strictly between −2²² and 2²².
+    /// Whether every lane lies strictly between −2²² and 2²².
     #[inline(always)]
-    pub fn below_2_22(a: I32x4, b: I32x4) -> bool {
+    pub fn below_2_22(v: I32x4) -> bool {
         // Unsigned, so that |i32::MIN|, which stays i32::MIN, counts as 2³¹.
-        let limit = i32x4_splat(1 << 22);
-        i32x4_all_true(u32x4_lt(i32x4_abs(a), limit))
-            && i32x4_all_true(u32x4_lt(i32x4_abs(b), limit))
+        i32x4_all_true(u32x4_lt(i32x4_abs(v), i32x4_splat(1 << 22)))
+    }
+    #[inline(always)]
+    pub unsafe fn load_i32(p: *const i32) -> I32x4 {
+        unsafe { v128_load(p as *const v128) }
+    }
+    #[inline(always)]
+    pub unsafe fn store_i32(p: *mut i32, v: I32x4) {
+        unsafe { v128_store(p as *mut v128, v) }
+    }
+    /// Four i8 at `p`, sign-extended to i32.
+    #[inline(always)]
+    pub unsafe fn load_i8x4_as_i32(p: *const u8) -> I32x4 {
+        let v = unsafe { v128_load32_zero(p as *const u32) };
+        i32x4_extend_low_i16x8(i16x8_extend_low_i8x16(v))
+    }
+    /// The low byte of each lane (`as i8`, wrapping) to four bytes at `p`.
+    #[inline(always)]
+    pub unsafe fn store_low_bytes(p: *mut u8, v: I32x4) {
+        let bytes = i8x16_shuffle::<0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12>(v, v);
+        unsafe { v128_store32_lane::<0>(bytes, p as *mut u32) }
+    }
+    #[inline(always)]
+    pub fn sub_i32(a: I32x4, b: I32x4) -> I32x4 {
+        i32x4_sub(a, b)
+    }
+    #[inline(always)]
+    pub fn mul_i32(a: I32x4, b: I32x4) -> I32x4 {
+        i32x4_mul(a, b)
+    }
+    #[inline(always)]
+    pub fn min_i32(a: I32x4, b: I32x4) -> I32x4 {
+        i32x4_min(a, b)
+    }
+    #[inline(always)]
+    pub fn max_i32(a: I32x4, b: I32x4) -> I32x4 {
+        i32x4_max(a, b)
+    }
+    #[inline(always)]
+    pub fn shl_i32(v: I32x4, shift: u32) -> I32x4 {
+        i32x4_shl(v, shift)
+    }
+    /// Lanes above zero keep their value, the others are multiplied by `alpha`.
+    #[inline(always)]
+    pub fn leaky_relu_i32(v: I32x4, alpha: I32x4) -> I32x4 {
+        v128_bitselect(v, i32x4_mul(alpha, v), i32x4_gt(v, i32x4_splat(0)))
     }
     /// `round_ties_even(x · factor)` per lane, computed in f64 (exact when |x| < 2²² and the
     /// factor has at most 31 significant bits). Adding 1.5·2⁵² rounds to an integer, ties to
@@ -375,8 +418,43 @@ mod imp {
             std::array::from_fn(|l| product(4 + l)),
         )
     }
-    pub fn below_2_22(a: I32x4, b: I32x4) -> bool {
-        a.iter().chain(&b).all(|x| x.unsigned_abs() < 1 << 22)
+    pub fn below_2_22(v: I32x4) -> bool {
+        v.iter().all(|x| x.unsigned_abs() < 1 << 22)
+    }
+    pub unsafe fn load_i32(p: *const i32) -> I32x4 {
+        unsafe { (p as *const I32x4).read_unaligned() }
+    }
+    pub unsafe fn store_i32(p: *mut i32, v: I32x4) {
+        unsafe { (p as *mut I32x4).write_unaligned(v) }
+    }
+    pub unsafe fn load_i8x4_as_i32(p: *const u8) -> I32x4 {
+        std::array::from_fn(|l| i32::from(unsafe { p.add(l).read() } as i8))
+    }
+    pub unsafe fn store_low_bytes(p: *mut u8, v: I32x4) {
+        for (l, x) in v.iter().enumerate() {
+            unsafe { p.add(l).write(*x as u8) };
+        }
+    }
+    fn map2_i32(a: I32x4, b: I32x4, f: impl Fn(i32, i32) -> i32) -> I32x4 {
+        std::array::from_fn(|l| f(a[l], b[l]))
+    }
+    pub fn sub_i32(a: I32x4, b: I32x4) -> I32x4 {
+        map2_i32(a, b, i32::wrapping_sub)
+    }
+    pub fn mul_i32(a: I32x4, b: I32x4) -> I32x4 {
+        map2_i32(a, b, i32::wrapping_mul)
+    }
+    pub fn min_i32(a: I32x4, b: I32x4) -> I32x4 {
+        map2_i32(a, b, i32::min)
+    }
+    pub fn max_i32(a: I32x4, b: I32x4) -> I32x4 {
+        map2_i32(a, b, i32::max)
+    }
+    pub fn shl_i32(v: I32x4, shift: u32) -> I32x4 {
+        v.map(|x| x.wrapping_shl(shift))
+    }
+    pub fn leaky_relu_i32(v: I32x4, alpha: I32x4) -> I32x4 {
+        map2_i32(v, alpha, |x, a| if x > 0 { x } else { a.wrapping_mul(x) })
     }
     pub fn scaled_rounded(x: I32x4, factor: f64) -> I32x4 {
         x.map(|x| (f64::from(x) * factor).round_ties_even() as i32)

@@ -343,6 +343,7 @@ mod gemm_i8 {
         let per_row: Vec<i32> = (0..MR as i32).map(|i| 1000 * i - 3500).collect();
         let per_col: Vec<i32> = (0..NR as i32).map(|j| 3 - j % 5).collect();
         let addend: Vec<i8> = bytes(MR * NR, 7);
+        let wide_addend: Vec<i32> = (0..(MR * NR) as i32).map(|x| x * 31 - 1000).collect();
         let scaler = Scaler::new(0.0123, tract_linalg::mmm::RoundingPolicy::Even);
         let (shift, policy, mult) = (scaler.shift, scaler.policy, scaler.mult.unwrap());
         let (mut wide, mut narrow) = (vec![0i32; MR * NR], vec![0i8; MR * NR]);
@@ -352,8 +353,10 @@ mod gemm_i8 {
             FusedKerSpec::PerRowSubF(per_row.as_ptr()),
             FusedKerSpec::PerColMul(per_col.as_ptr()),
             FusedKerSpec::AddRowColProducts(per_row.as_ptr(), per_col.as_ptr()),
-            // Column-major, as tract's scratch tiles are.
+            // Column-major, as tract's scratch tiles are; then row-major, i8 and i32.
             FusedKerSpec::AddUnicast(store(&mut addend.clone(), 1, MR)),
+            FusedKerSpec::AddUnicast(store(&mut addend.clone(), NR, 1)),
+            FusedKerSpec::AddUnicast(store(&mut wide_addend.clone(), NR, 1)),
             FusedKerSpec::QScale(shift, policy, mult),
             FusedKerSpec::ScalarAdd(3),
             FusedKerSpec::Store(store(&mut wide, 1, MR)),
@@ -369,6 +372,8 @@ mod gemm_i8 {
                 x *= per_col[j];
                 x += per_row[i] * per_col[j];
                 x += i32::from(addend[j * MR + i]);
+                x += i32::from(addend[i * NR + j]);
+                x += wide_addend[i * NR + j];
                 x = x.q_scale(scaler) + 3;
                 assert_eq!(wide[j * MR + i], x, "row {i} column {j}");
                 assert_eq!(
@@ -379,6 +384,29 @@ mod gemm_i8 {
             }
         }
         assert!(narrow.iter().any(|&x| x != 0 && x != -128 && x != 127));
+    }
+
+    #[test]
+    fn i32_panels_multiply_in_k_order() {
+        let k = 5;
+        let a: Vec<i32> = (0..(k * MR) as i32).map(|x| x * 7919 % 1001 - 500).collect();
+        let b: Vec<i32> = (0..(k * NR) as i32).map(|x| x * 104_729 % 2001 - 1000).collect();
+        let mut out = vec![0i32; MR * NR];
+        run(vec![
+            FusedKerSpec::AddMatMul {
+                k,
+                pa: a.as_ptr() as *const u8,
+                pb: b.as_ptr() as *const u8,
+                packing: 0,
+            },
+            FusedKerSpec::Store(store(&mut out, NR, 1)),
+        ]);
+        for i in 0..MR {
+            for j in 0..NR {
+                let sum: i32 = (0..k).map(|s| a[s * MR + i] * b[s * NR + j]).sum();
+                assert_eq!(out[i * NR + j], sum, "row {i} column {j}");
+            }
+        }
     }
 
     #[test]
