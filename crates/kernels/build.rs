@@ -17,7 +17,7 @@ const TILES: [(usize, usize); 5] = [(8, 2), (8, 4), (8, 7), (8, 8), (16, 8)];
 const K_UNROLL: usize = 16;
 const K_UNROLL_REST: usize = 4;
 /// The int8 kernels' tiles: rows, and groups of four columns (one 16-byte load of B each).
-const I8_TILES: [(usize, usize); 1] = [(8, 4)];
+const I8_TILES: [(usize, usize); 2] = [(8, 2), (8, 4)];
 /// Blocks of four k per accumulator read and write in the int8 kernels' main pass.
 const I8_BLOCK_UNROLL: usize = 4;
 

@@ -108,6 +108,7 @@ fn the_inference_module_registers_our_kernels_with_tract() {
         icinfer_kernels::GEMM_8X28,
         icinfer_kernels::GEMM_8X32,
         icinfer_kernels::GEMM_16X32,
+        icinfer_kernels::GEMM_I8_8X8,
         icinfer_kernels::GEMM_I8_8X16,
         icinfer_kernels::DEPTHWISE_C_NAME,
         icinfer_kernels::DEPTHWISE_W_NAME,

@@ -1,4 +1,4 @@
-//! The int8 matrix kernel (`i8_8x16`): i8 × i8 products into an 8×16 tile of i32, for the
+//! The int8 matrix kernels (`i8_8x8`, `i8_8x16`): i8 × i8 products into a tile of i32, for the
 //! quantised models' matrix products and convolutions, and every fused operation tract sends
 //! an i32 tile.
 //!
@@ -25,6 +25,14 @@ use tract_linalg::Scaler;
 use tract_linalg::mmm::{FusedKerSpec, OutputStoreKer};
 
 include!(concat!(env!("OUT_DIR"), "/kernel_i8.rs"));
+
+/// Runs `specs` (up to `Done`) on one 8×8 tile.
+///
+/// # Safety
+/// See the module.
+pub unsafe fn kernel_8x8(specs: &[FusedKerSpec<i32>]) -> isize {
+    unsafe { i8_8x8::kernel(specs) }
+}
 
 /// Runs `specs` (up to `Done`) on one 8×16 tile.
 ///

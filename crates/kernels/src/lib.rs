@@ -32,6 +32,7 @@ pub const GEMM_8X16: &str = "icinfer_wasm_f32_8x16";
 pub const GEMM_8X28: &str = "icinfer_wasm_f32_8x28";
 pub const GEMM_8X32: &str = "icinfer_wasm_f32_8x32";
 pub const GEMM_16X32: &str = "icinfer_wasm_f32_16x32";
+pub const GEMM_I8_8X8: &str = "icinfer_wasm_i8_8x8";
 pub const GEMM_I8_8X16: &str = "icinfer_wasm_i8_8x16";
 /// The depthwise kernels' names in tract's routine registry: channel last, and along a row.
 pub const DEPTHWISE_C_NAME: &str = "icinfer_wasm_depthwise_c_f32";
@@ -59,17 +60,23 @@ pub fn kernel_16x32() -> DynKernel<16, 32, f32> {
     described(GEMM_16X32, gemm::f32_16x32::kernel)
 }
 
-/// The int8 kernel: i8 panels packed four k to a lane (what `i32x4.dot_i16x8_s` wants), i32
-/// panels k-major for the rare i32 product; tiles stored as i32 or i8.
+pub fn kernel_i8_8x8() -> DynKernel<8, 8, i32> {
+    described_i8(GEMM_I8_8X8, gemm_i8::kernel_8x8)
+}
+
 pub fn kernel_i8_8x16() -> DynKernel<8, 16, i32> {
-    let mut k = DynKernel::new(
-        GEMM_I8_8X16,
-        gemm_i8::kernel_8x16,
-        i32::packing(8),
-        i32::packing(16),
-    )
-    .with_packing(PackedI8K4::new(8), PackedI8K4::new(16))
-    .with_store::<i8>();
+    described_i8(GEMM_I8_8X16, gemm_i8::kernel_8x16)
+}
+
+/// An int8 kernel: i8 panels packed four k to a lane (what `i32x4.dot_i16x8_s` wants), i32
+/// panels k-major for the rare i32 product; tiles stored as i32 or i8.
+fn described_i8<const MR: usize, const NR: usize>(
+    name: &str,
+    kernel: unsafe fn(&[FusedKerSpec<i32>]) -> isize,
+) -> DynKernel<MR, NR, i32> {
+    let mut k = DynKernel::new(name, kernel, i32::packing(MR), i32::packing(NR))
+        .with_packing(PackedI8K4::new(MR), PackedI8K4::new(NR))
+        .with_store::<i8>();
     k.arch = Some(Arch::Wasm32Simd128);
     k.built = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
     k
@@ -85,6 +92,11 @@ fn described<const MR: usize, const NR: usize>(
     k
 }
 
+/// Weighted instructions per block of four k in the int8 kernels' main loop, read off the
+/// shipped module (docs/performance.md).
+const I8_8X8_BLOCK: f64 = 187.0;
+const I8_8X16_BLOCK: f64 = 343.0;
+
 /// Our tier's answer for every f32 product with n > 1 (or n unknown): the kernel whose tiles
 /// cost least over the product, padding included; for every int8 one (i32 accumulators), the
 /// int8 kernel; no opinion otherwise, which leaves matrix-vector products to tract's GEMV
@@ -99,20 +111,23 @@ fn preferred(
     if query.n == Some(1) {
         return None;
     }
-    match accumulator {
-        DatumType::F32 => {}
-        DatumType::I32 => return Some(GEMM_I8_8X16),
-        _ => return None,
-    }
     // Weighted instructions per tile and step of k in each kernel's main loop, read off the
     // shipped module (docs/performance.md); tract pads the last tiles to their full size.
-    let kernels = [
-        (GEMM_8X8, 8, 8, 119.9),
-        (GEMM_8X16, 8, 16, 221.9),
-        (GEMM_8X28, 8, 28, 374.9),
-        (GEMM_8X32, 8, 32, 425.9),
-        (GEMM_16X32, 16, 32, 833.9),
-    ];
+    let kernels: &[(&'static str, usize, usize, f64)] = match accumulator {
+        DatumType::F32 => &[
+            (GEMM_8X8, 8, 8, 119.9),
+            (GEMM_8X16, 8, 16, 221.9),
+            (GEMM_8X28, 8, 28, 374.9),
+            (GEMM_8X32, 8, 32, 425.9),
+            (GEMM_16X32, 16, 32, 833.9),
+        ],
+        // Per block of four k.
+        DatumType::I32 => &[
+            (GEMM_I8_8X8, 8, 8, I8_8X8_BLOCK),
+            (GEMM_I8_8X16, 8, 16, I8_8X16_BLOCK),
+        ],
+        _ => return None,
+    };
     // m or n unknown until run time: 8×16, which wastes little whatever they turn out to be.
     let (m, n) = (query.m.unwrap_or(8), query.n.unwrap_or(16));
     let cost = |&(_, mr, nr, per_step): &(&str, usize, usize, f64)| {
@@ -140,6 +155,9 @@ mod registration {
     }
     inventory::submit! {
         tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_16x32().mmm() }
+    }
+    inventory::submit! {
+        tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_i8_8x8().mmm() }
     }
     inventory::submit! {
         tract_linalg::mmm_routines::MmmRoutine { make: || super::kernel_i8_8x16().mmm() }
