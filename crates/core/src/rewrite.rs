@@ -274,7 +274,7 @@ fn quantised_depthwise(model: &TypedModel) -> TractResult<Option<Replacement>> {
 
 /// tract-core's `QuantizeLinearU8` on f32, as [`QuantizeU8`]: the statically quantised
 /// MobileNetV2 quantises every activation its float operators (residual additions, clips)
-/// produce, 13 instructions an element in tract's scalar loop, 577 M of its inference.
+/// produce, 90 instructions an element in tract's scalar loop, 577 M of its inference.
 fn quantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
     for node in model.nodes() {
         let Some(op) = node.op_as::<ElementWiseOp>() else {
@@ -305,8 +305,8 @@ fn quantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
     Ok(None)
 }
 
-/// tract-core's `DequantizeLinearF32` on u8 or i8, as [`DequantizeF32`]: 168 M of the
-/// statically quantised MobileNetV2's inference in tract's scalar loop.
+/// tract-core's `DequantizeLinearF32` on u8 or i8, as [`DequantizeF32`]: 26 instructions an
+/// element in tract's scalar loop, 168 M of the statically quantised MobileNetV2's inference.
 fn dequantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
     for node in model.nodes() {
         let Some(op) = node.op_as::<DequantizeLinearF32>() else {

@@ -147,19 +147,23 @@ pub enum Scaling {
 /// `into[i] = clamp(round_ties_even(from[i] scaled) + zero_point, 0, 255)`, sixteen at a
 /// time. The slices have one length.
 pub fn quantize_u8(into: &mut [u8], from: &[f32], scaling: Scaling, zero_point: u8) {
-    let (divide, scale) = match scaling {
-        Scaling::DivideBy(scale) => (true, scale),
-        Scaling::MultiplyBy(scale) => (false, scale),
-    };
+    // The choice as a constant, so that the loop does not branch on it per vector.
+    match scaling {
+        Scaling::DivideBy(scale) => quantize_u8_by::<true>(into, from, scale, zero_point),
+        Scaling::MultiplyBy(scale) => quantize_u8_by::<false>(into, from, scale, zero_point),
+    }
+}
+
+fn quantize_u8_by<const DIVIDE: bool>(into: &mut [u8], from: &[f32], scale: f32, zero_point: u8) {
     let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
     let (from_blocks, from_rest) = from.as_chunks::<16>();
     let (scales, zero_points) = (simd::splat(scale), simd::i32_splat(i32::from(zero_point)));
     for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
         // SAFETY: sixteen f32 in, sixteen u8 out.
-        unsafe { simd::quantize_u8x16(x.as_ptr(), divide, scales, zero_points, out.as_mut_ptr()) };
+        unsafe { simd::quantize_u8x16(x.as_ptr(), DIVIDE, scales, zero_points, out.as_mut_ptr()) };
     }
     for (out, &x) in into_rest.iter_mut().zip(from_rest) {
-        let scaled = if divide { x / scale } else { x * scale };
+        let scaled = if DIVIDE { x / scale } else { x * scale };
         let q = (scaled.round_ties_even() as i32).wrapping_add(i32::from(zero_point));
         *out = q.clamp(0, 255) as u8;
     }
