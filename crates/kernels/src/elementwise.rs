@@ -202,3 +202,82 @@ pub fn flip_top_bits(into: &mut [u8], from: &[u8]) {
         *out = x ^ 0x80;
     }
 }
+
+/// One step of a clip between dequantising and quantising: `x.max(c)` or `x.min(c)`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Bound {
+    Lower(u32),
+    Upper(u32),
+}
+
+/// `into[i] = quantise(clip(dequantise(from[i])))`, sixteen at a time, with the arithmetic of
+/// [`dequantize`] (bytes read as i8 if `signed`), then the bounds in order, then
+/// [`quantize_u8`] by multiplication: a `DequantizeLinear`, clip, `QuantizeLinear` chain in one
+/// pass. The dequantised values are finite and never −0 (`(x − zero_point) as f32` times a
+/// positive scale), where every definition of max and min agrees, so the bounds use
+/// `pmax`/`pmin`. The slices have one length.
+pub fn requantise_clipped(
+    into: &mut [u8],
+    from: &[u8],
+    signed: bool,
+    input: (i32, f32),
+    bounds: &[Bound],
+    output: (f32, u8),
+) {
+    let bound = |x, bound: Bound| match bound {
+        Bound::Lower(c) => simd::pmax(x, simd::splat(f32::from_bits(c))),
+        Bound::Upper(c) => simd::pmin(x, simd::splat(f32::from_bits(c))),
+    };
+    let any = |x| bounds.iter().fold(x, |x, &b| bound(x, b));
+    // Signedness as a constant, and a clip (a lower bound, then an upper one) without a loop
+    // or a match, so that neither costs a branch or a select per vector.
+    match (signed, bounds) {
+        (signed, &[Bound::Lower(low), Bound::Upper(high)]) => {
+            let (low, high) = (
+                simd::splat(f32::from_bits(low)),
+                simd::splat(f32::from_bits(high)),
+            );
+            let clip = move |x| simd::pmin(simd::pmax(x, low), high);
+            if signed {
+                requantise_with::<true>(into, from, input, output, clip)
+            } else {
+                requantise_with::<false>(into, from, input, output, clip)
+            }
+        }
+        (false, _) => requantise_with::<false>(into, from, input, output, any),
+        (true, _) => requantise_with::<true>(into, from, input, output, any),
+    }
+}
+
+#[inline(always)]
+fn requantise_with<const SIGNED: bool>(
+    into: &mut [u8],
+    from: &[u8],
+    (in_zero_point, in_scale): (i32, f32),
+    (out_scale, out_zero_point): (f32, u8),
+    clip: impl Fn(simd::F32x4) -> simd::F32x4,
+) {
+    let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
+    let (from_blocks, from_rest) = from.as_chunks::<16>();
+    let (in_zero_points, in_scales) = (simd::i32_splat(in_zero_point), simd::splat(in_scale));
+    let out_zero_points = simd::i32_splat(i32::from(out_zero_point));
+    let out_scales = simd::splat(out_scale);
+    for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
+        // SAFETY: sixteen bytes in, sixteen out.
+        unsafe {
+            let values = simd::load_x16_centred(x.as_ptr(), SIGNED, in_zero_points)
+                .map(|x| clip(simd::mul(x, in_scales)));
+            simd::store_quantised_u8x16(values, out_scales, out_zero_points, out.as_mut_ptr());
+        }
+    }
+    for (out, &byte) in into_rest.iter_mut().zip(from_rest) {
+        let x = if SIGNED {
+            i32::from(byte as i8)
+        } else {
+            i32::from(byte)
+        };
+        let x = simd::lane(clip(simd::splat((x - in_zero_point) as f32 * in_scale)), 0);
+        let q = ((x * out_scale).round_ties_even() as i32).wrapping_add(i32::from(out_zero_point));
+        *out = q.clamp(0, 255) as u8;
+    }
+}

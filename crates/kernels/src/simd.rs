@@ -80,6 +80,42 @@ mod imp {
     pub fn pmax(a: F32x4, b: F32x4) -> F32x4 {
         f32x4_pmax(a, b)
     }
+    /// Sixteen bytes at `p` (i8 if `signed`, else u8) minus `zero_point`, as four f32x4.
+    #[inline(always)]
+    pub unsafe fn load_x16_centred(p: *const u8, signed: bool, zero_point: I32x4) -> [F32x4; 4] {
+        let x = unsafe { v128_load(p as *const v128) };
+        let (low, high) = if signed {
+            (i16x8_extend_low_i8x16(x), i16x8_extend_high_i8x16(x))
+        } else {
+            (u16x8_extend_low_u8x16(x), u16x8_extend_high_u8x16(x))
+        };
+        [
+            i32x4_extend_low_i16x8(low),
+            i32x4_extend_high_i16x8(low),
+            i32x4_extend_low_i16x8(high),
+            i32x4_extend_high_i16x8(high),
+        ]
+        .map(|q| f32x4_convert_i32x4(i32x4_sub(q, zero_point)))
+    }
+    /// Sixteen f32, each `round_ties_even(x · scale)` saturated to i32 (NaN to 0), plus
+    /// `zero_point` (wrapping), saturated to u8, to sixteen bytes at `out`.
+    #[inline(always)]
+    pub unsafe fn store_quantised_u8x16(
+        x: [F32x4; 4],
+        scale: F32x4,
+        zero_point: I32x4,
+        out: *mut u8,
+    ) {
+        let q = x.map(|x| {
+            i32x4_add(
+                i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(x, scale))),
+                zero_point,
+            )
+        });
+        let low = i16x8_narrow_i32x4(q[0], q[1]);
+        let high = i16x8_narrow_i32x4(q[2], q[3]);
+        unsafe { v128_store(out as *mut v128, u8x16_narrow_i16x8(low, high)) }
+    }
     /// Sixteen values, each `round_ties_even(x / scale)` (or `x · scale`) saturated to i32
     /// (NaN to 0, as Rust's `as i32`), plus `zero_point` (wrapping), saturated to u8 by the two
     /// narrowings.
@@ -356,6 +392,30 @@ mod imp {
     }
     pub fn pmax(a: F32x4, b: F32x4) -> F32x4 {
         map2(a, b, |a, b| if a < b { b } else { a })
+    }
+    pub unsafe fn load_x16_centred(p: *const u8, signed: bool, zero_point: I32x4) -> [F32x4; 4] {
+        std::array::from_fn(|v| {
+            std::array::from_fn(|l| {
+                let byte = unsafe { p.add(4 * v + l).read() };
+                let x = if signed {
+                    i32::from(byte as i8)
+                } else {
+                    i32::from(byte)
+                };
+                (x - zero_point[0]) as f32
+            })
+        })
+    }
+    pub unsafe fn store_quantised_u8x16(
+        x: [F32x4; 4],
+        scale: F32x4,
+        zero_point: I32x4,
+        out: *mut u8,
+    ) {
+        for (l, &x) in x.as_flattened().iter().enumerate() {
+            let q = ((x * scale[0]).round_ties_even() as i32).wrapping_add(zero_point[0]);
+            unsafe { out.add(l).write(q.clamp(0, 255) as u8) };
+        }
     }
     pub unsafe fn quantize_u8x16(
         p: *const f32,
