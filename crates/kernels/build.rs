@@ -250,6 +250,27 @@ fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
         )
         .unwrap();
     }
+    // i8 tiles whose rows are the contiguous axis (tract puts the spatial axis on m): four
+    // rows of a column at a time, transposed by shuffles.
+    writeln!(
+        w,
+        "                }}\n                (1, stride) if tile.row_byte_stride == 1 => {{"
+    )
+    .unwrap();
+    for g in 0..groups {
+        for block in 0..rows / 4 {
+            let r = 4 * block;
+            writeln!(
+                w,
+                "                    simd::store_columns_low_bytes([t{r}_{g}, t{}_{g}, t{}_{g}, t{}_{g}], at(&tile, {r}, {}), stride);",
+                r + 1,
+                r + 2,
+                r + 3,
+                4 * g
+            )
+            .unwrap();
+        }
+    }
     writeln!(w, "                }}\n                (1 | 4, _) => {{").unwrap();
     for (i, g) in accs() {
         writeln!(

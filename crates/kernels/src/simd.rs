@@ -226,6 +226,23 @@ mod imp {
         let v = unsafe { v128_load32_zero(p as *const u32) };
         i32x4_extend_low_i16x8(i16x8_extend_low_i8x16(v))
     }
+    /// Four rows of four columns, as the low byte of each lane (`as i8`, wrapping), to memory
+    /// where a column's four rows are contiguous: column `l` at `p + l·col_stride`.
+    #[inline(always)]
+    pub unsafe fn store_columns_low_bytes(rows: [I32x4; 4], p: *mut u8, col_stride: isize) {
+        let [a, b, c, d] = rows;
+        // [a0 b0 a1 b1 a2 b2 a3 b3] and [c0 d0 …], then [a0 b0 c0 d0 a1 b1 c1 d1 …].
+        let ab = i8x16_shuffle::<0, 16, 4, 20, 8, 24, 12, 28, 0, 16, 4, 20, 8, 24, 12, 28>(a, b);
+        let cd = i8x16_shuffle::<0, 16, 4, 20, 8, 24, 12, 28, 0, 16, 4, 20, 8, 24, 12, 28>(c, d);
+        let columns =
+            i8x16_shuffle::<0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23>(ab, cd);
+        unsafe {
+            v128_store32_lane::<0>(columns, p as *mut u32);
+            v128_store32_lane::<1>(columns, p.offset(col_stride) as *mut u32);
+            v128_store32_lane::<2>(columns, p.offset(2 * col_stride) as *mut u32);
+            v128_store32_lane::<3>(columns, p.offset(3 * col_stride) as *mut u32);
+        }
+    }
     /// The low byte of each lane (`as i8`, wrapping) to four bytes at `p`.
     #[inline(always)]
     pub unsafe fn store_low_bytes(p: *mut u8, v: I32x4) {
@@ -489,6 +506,16 @@ mod imp {
     }
     pub unsafe fn load_i8x4_as_i32(p: *const u8) -> I32x4 {
         std::array::from_fn(|l| i32::from(unsafe { p.add(l).read() } as i8))
+    }
+    pub unsafe fn store_columns_low_bytes(rows: [I32x4; 4], p: *mut u8, col_stride: isize) {
+        for (r, row) in rows.iter().enumerate() {
+            for (l, x) in row.iter().enumerate() {
+                unsafe {
+                    p.offset(l as isize * col_stride + r as isize)
+                        .write(*x as u8)
+                };
+            }
+        }
     }
     pub unsafe fn store_low_bytes(p: *mut u8, v: I32x4) {
         for (l, x) in v.iter().enumerate() {

@@ -359,6 +359,7 @@ macro_rules! gemm_i8_tests {
                 let scaler = Scaler::new(0.0123, tract_linalg::mmm::RoundingPolicy::Even);
                 let (shift, policy, mult) = (scaler.shift, scaler.policy, scaler.mult.unwrap());
                 let (mut wide, mut narrow) = (vec![0i32; MR * NR], vec![0i8; MR * NR]);
+                let mut narrow_columns = vec![0i8; MR * NR];
                 run(vec![
                     FusedKerSpec::Clear,
                     mat_mul(k, &*pa, &*pb),
@@ -375,6 +376,8 @@ macro_rules! gemm_i8_tests {
                     FusedKerSpec::ScalarMax(-128),
                     FusedKerSpec::ScalarMin(127),
                     FusedKerSpec::Store(store(&mut narrow, NR, 1)),
+                    // Rows contiguous, as where tract puts the spatial axis on m.
+                    FusedKerSpec::Store(store(&mut narrow_columns, 1, MR)),
                 ]);
                 let product = reference(&a, &b, k);
                 for i in 0..MR {
@@ -393,6 +396,7 @@ macro_rules! gemm_i8_tests {
                             x.clamp(-128, 127) as i8,
                             "row {i} column {j}"
                         );
+                        assert_eq!(narrow_columns[j * MR + i], narrow[i * NR + j]);
                     }
                 }
                 assert!(narrow.iter().any(|&x| x != 0 && x != -128 && x != 127));
