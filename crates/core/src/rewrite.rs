@@ -289,9 +289,9 @@ fn u8_as_i8(model: &TypedModel) -> TractResult<Option<Replacement>> {
         return Ok(Some(Replacement {
             node: node.id,
             inputs: node.inputs.iter().copied().collect(),
-            op: Box::new(U8AsI8 {
+            op: Box::new(Mapped(U8AsI8 {
                 output: output.datum_type,
-            }),
+            })),
         }));
     }
     Ok(None)
@@ -304,34 +304,20 @@ pub struct U8AsI8 {
     output: DatumType,
 }
 
-impl Op for U8AsI8 {
-    fn name(&self) -> StaticName {
-        "U8AsI8".into()
+impl Mapping for U8AsI8 {
+    const NAME: &'static str = "U8AsI8";
+
+    fn output_type(&self) -> DatumType {
+        self.output
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for U8AsI8 {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let mut output = unsafe { Tensor::uninitialized_dt(self.output, input.shape())? };
+    fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
         elementwise::flip_top_bits(
             output.try_as_plain_ram_mut()?.as_bytes_mut(),
             input.try_as_plain_ram()?.as_bytes(),
         );
-        Ok(tvec!(output.into_tvalue()))
+        Ok(())
     }
-}
-
-impl TypedOp for U8AsI8 {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(self.output.fact(inputs[0].shape.clone())))
-    }
-
-    as_op!();
 }
 
 /// A quantised depthwise convolution (one group per channel, NCHW, 2-D, u8 or i8 in and out,
@@ -378,11 +364,11 @@ fn quantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
         return Ok(Some(Replacement {
             node: node.id,
             inputs: tvec![input],
-            op: Box::new(QuantizeU8 {
+            op: Box::new(Mapped(QuantizeU8 {
                 scale_bits: q.scale.to_bits(),
                 zero_point: q.zero_point,
                 output: output.datum_type,
-            }),
+            })),
         }));
     }
     Ok(None)
@@ -406,11 +392,11 @@ fn dequantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
         return Ok(Some(Replacement {
             node: node.id,
             inputs: tvec![input],
-            op: Box::new(DequantizeF32 {
+            op: Box::new(Mapped(DequantizeF32 {
                 signed,
                 zero_point: op.zero_point,
                 scale_bits: op.scale.to_bits(),
-            }),
+            })),
         }));
     }
     Ok(None)
@@ -640,7 +626,7 @@ impl TypedOp for QuantisedDepthwise {
 /// (5.5 instructions an element for the clip, 16.5 for the three).
 fn requantise_chain(model: &TypedModel) -> TractResult<Option<Replacement>> {
     for node in model.nodes() {
-        let Some(quantize) = node.op_as::<QuantizeU8>() else {
+        let Some(Mapped(quantize)) = node.op_as::<Mapped<QuantizeU8>>() else {
             continue;
         };
         let clip = model.node(node.inputs[0].node);
@@ -648,7 +634,7 @@ fn requantise_chain(model: &TypedModel) -> TractResult<Option<Replacement>> {
             continue;
         };
         let dequantize = model.node(clip.inputs[0].node);
-        let Some(dq) = dequantize.op_as::<DequantizeF32>() else {
+        let Some(Mapped(dq)) = dequantize.op_as::<Mapped<DequantizeF32>>() else {
             continue;
         };
         let only_reader = |outlet: OutletId| model.outlet_successors(outlet).len() == 1;
@@ -675,7 +661,7 @@ fn requantise_chain(model: &TypedModel) -> TractResult<Option<Replacement>> {
         return Ok(Some(Replacement {
             node: node.id,
             inputs: tvec![dequantize.inputs[0]],
-            op: Box::new(RequantiseClipped {
+            op: Box::new(Mapped(RequantiseClipped {
                 signed: dq.signed,
                 in_zero_point: dq.zero_point,
                 in_scale_bits: dq.scale_bits,
@@ -683,7 +669,7 @@ fn requantise_chain(model: &TypedModel) -> TractResult<Option<Replacement>> {
                 out_scale_bits: quantize.scale_bits,
                 out_zero_point: quantize.zero_point,
                 output: quantize.output,
-            }),
+            })),
         }));
     }
     Ok(None)
@@ -702,20 +688,14 @@ pub struct RequantiseClipped {
     output: DatumType,
 }
 
-impl Op for RequantiseClipped {
-    fn name(&self) -> StaticName {
-        "RequantiseClipped".into()
+impl Mapping for RequantiseClipped {
+    const NAME: &'static str = "RequantiseClipped";
+
+    fn output_type(&self) -> DatumType {
+        self.output
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for RequantiseClipped {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let mut output = unsafe { Tensor::uninitialized_dt(self.output, input.shape())? };
+    fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
         elementwise::requantise_clipped(
             output.try_as_plain_ram_mut()?.as_bytes_mut(),
             input.try_as_plain_ram()?.as_bytes(),
@@ -724,16 +704,8 @@ impl EvalOp for RequantiseClipped {
             &self.bounds,
             (f32::from_bits(self.out_scale_bits), self.out_zero_point),
         );
-        Ok(tvec!(output.into_tvalue()))
+        Ok(())
     }
-}
-
-impl TypedOp for RequantiseClipped {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(self.output.fact(inputs[0].shape.clone())))
-    }
-
-    as_op!();
 }
 
 /// ONNX's `QuantizeLinear` to u8 from f32 as tract-core computes it: every value multiplied
@@ -747,44 +719,27 @@ pub struct QuantizeU8 {
     output: DatumType,
 }
 
-impl Op for QuantizeU8 {
-    fn name(&self) -> StaticName {
-        "QuantizeU8".into()
+impl Mapping for QuantizeU8 {
+    const NAME: &'static str = "QuantizeU8";
+
+    fn output_type(&self) -> DatumType {
+        self.output
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "scale: {} zero_point: {}",
-            f32::from_bits(self.scale_bits),
-            self.zero_point
-        )])
+    fn info(&self) -> Vec<String> {
+        let scale = f32::from_bits(self.scale_bits);
+        vec![format!("scale: {scale} zero_point: {}", self.zero_point)]
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for QuantizeU8 {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let mut output = unsafe { Tensor::uninitialized_dt(self.output, input.shape())? };
+    fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
         elementwise::quantize_u8(
             output.try_as_plain_ram_mut()?.as_bytes_mut(),
             input.try_as_plain_ram()?.as_slice::<f32>()?,
             Scaling::MultiplyBy(f32::from_bits(self.scale_bits)),
             self.zero_point,
         );
-        Ok(tvec!(output.into_tvalue()))
+        Ok(())
     }
-}
-
-impl TypedOp for QuantizeU8 {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(self.output.fact(inputs[0].shape.clone())))
-    }
-
-    as_op!();
 }
 
 /// ONNX's `DequantizeLinear` to f32 from u8 or i8 as tract-core computes it:
@@ -796,28 +751,19 @@ pub struct DequantizeF32 {
     scale_bits: u32,
 }
 
-impl Op for DequantizeF32 {
-    fn name(&self) -> StaticName {
-        "DequantizeF32".into()
+impl Mapping for DequantizeF32 {
+    const NAME: &'static str = "DequantizeF32";
+
+    fn output_type(&self) -> DatumType {
+        f32::datum_type()
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "scale: {} zero_point: {}",
-            f32::from_bits(self.scale_bits),
-            self.zero_point
-        )])
+    fn info(&self) -> Vec<String> {
+        let scale = f32::from_bits(self.scale_bits);
+        vec![format!("scale: {scale} zero_point: {}", self.zero_point)]
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for DequantizeF32 {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let mut output = unsafe { Tensor::uninitialized::<f32>(input.shape())? };
+    fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
         elementwise::dequantize(
             output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
             input.try_as_plain_ram()?.as_bytes(),
@@ -825,13 +771,57 @@ impl EvalOp for DequantizeF32 {
             self.zero_point,
             f32::from_bits(self.scale_bits),
         );
+        Ok(())
+    }
+}
+
+/// An element-wise operator that writes a new tensor of its input's shape: what [`Mapped`]
+/// makes a tract operator of.
+pub trait Mapping: std::fmt::Debug + Clone + std::hash::Hash + Eq + Send + Sync + 'static {
+    const NAME: &'static str;
+
+    /// The output's element type.
+    fn output_type(&self) -> DatumType;
+
+    /// Parameters, for profiles.
+    fn info(&self) -> Vec<String> {
+        vec![]
+    }
+
+    /// Fills `output`, uninitialised, of the input's shape and [`Mapping::output_type`].
+    fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()>;
+}
+
+/// The tract operator of a [`Mapping`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct Mapped<M>(M);
+
+impl<M: Mapping> Op for Mapped<M> {
+    fn name(&self) -> StaticName {
+        M::NAME.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(self.0.info())
+    }
+
+    op_as_typed_op!();
+}
+
+impl<M: Mapping> EvalOp for Mapped<M> {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let mut output = unsafe { Tensor::uninitialized_dt(self.0.output_type(), input.shape())? };
+        self.0.map(&input, &mut output)?;
         Ok(tvec!(output.into_tvalue()))
     }
 }
 
-impl TypedOp for DequantizeF32 {
+impl<M: Mapping> TypedOp for Mapped<M> {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(f32::fact(inputs[0].shape.clone())))
+        Ok(tvec!(self.0.output_type().fact(inputs[0].shape.clone())))
     }
 
     as_op!();
@@ -1366,7 +1356,7 @@ mod tests {
             let y = model.wire_node("offset", offset_u8_as_i8(), &[x])?[0];
             model.select_output_outlets(&[y])?;
             let ours = rewrite(model.clone())?;
-            assert!(ours.nodes().iter().any(|n| n.op_is::<U8AsI8>()));
+            assert!(ours.nodes().iter().any(|n| n.op_is::<Mapped<U8AsI8>>()));
             assert_eq!(
                 ours.output_fact(0)?.datum_type,
                 model.output_fact(0)?.datum_type
@@ -1597,7 +1587,11 @@ mod tests {
             let model = model.into_optimized()?;
             assert!(model.nodes().iter().any(|n| n.op_is::<OptBinChain>()));
             let ours = rewrite(model.clone())?;
-            assert!(ours.nodes().iter().any(|n| n.op_is::<RequantiseClipped>()));
+            assert!(
+                ours.nodes()
+                    .iter()
+                    .any(|n| n.op_is::<Mapped<RequantiseClipped>>())
+            );
             assert_eq!(ours.nodes().len(), 2, "{ours}");
             // Every byte.
             let mut bytes = tensor1(&(0..=255u8).collect::<Vec<_>>());
