@@ -236,8 +236,17 @@ fn broadcast_binary(model: &TypedModel) -> TractResult<Option<Replacement>> {
 /// element-wise passes around tract's SIMD `erf` vectorised too. tract-core runs them as scalar
 /// loops compiled for size: 71 instructions an element, 84 M of MiniLM's inference.
 fn gelu_exact(model: &TypedModel) -> TractResult<Option<Replacement>> {
+    one_f32_input_named(model, "GeluExact", || Box::new(GeluExactF32))
+}
+
+/// The first node named `name` whose only input is f32, to be replaced by `op()` on it.
+fn one_f32_input_named(
+    model: &TypedModel,
+    name: &str,
+    op: impl Fn() -> Box<dyn TypedOp>,
+) -> TractResult<Option<Replacement>> {
     for node in model.nodes() {
-        if node.op.name() != "GeluExact"
+        if node.op.name() != name
             || node.inputs.len() != 1
             || model.outlet_fact(node.inputs[0])?.datum_type != f32::datum_type()
         {
@@ -246,7 +255,7 @@ fn gelu_exact(model: &TypedModel) -> TractResult<Option<Replacement>> {
         return Ok(Some(Replacement {
             node: node.id,
             inputs: node.inputs.iter().copied().collect(),
-            op: Box::new(GeluExactF32),
+            op: op(),
         }));
     }
     Ok(None)
@@ -255,20 +264,9 @@ fn gelu_exact(model: &TypedModel) -> TractResult<Option<Replacement>> {
 /// tract-onnx's `DynamicQuantizeLinearU8` (on f32), as [`DynamicQuantizeU8`]: scalar loops
 /// compiled for size, 92 instructions an element, 190 M of the int8 MiniLM's inference.
 fn dynamic_quantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
-    for node in model.nodes() {
-        if node.op.name() != "DynamicQuantizeLinearU8"
-            || node.inputs.len() != 1
-            || model.outlet_fact(node.inputs[0])?.datum_type != f32::datum_type()
-        {
-            continue;
-        }
-        return Ok(Some(Replacement {
-            node: node.id,
-            inputs: node.inputs.iter().copied().collect(),
-            op: Box::new(DynamicQuantizeU8),
-        }));
-    }
-    Ok(None)
+    one_f32_input_named(model, "DynamicQuantizeLinearU8", || {
+        Box::new(DynamicQuantizeU8)
+    })
 }
 
 /// tract-core's `OffsetU8asI8`, which hands u8 activations to the int8 kernels as i8 (`x − 128`,
@@ -1494,6 +1492,39 @@ mod tests {
         )
     }
 
+    /// Runs a u8 [1, C, H, W] input through `model` optimised by tract alone and through
+    /// `ours` (the model after `before_codegen`), asserts the output bytes are the same and
+    /// returns them.
+    fn same_bytes_as_tract(
+        model: TypedModel,
+        mut ours: TypedModel,
+        [c, h, w]: [usize; 3],
+    ) -> TractResult<Vec<u8>> {
+        let bytes: Vec<u8> = (0..c * h * w)
+            .map(|i| ((i * 97 + 13) % 256) as u8)
+            .collect();
+        let input = || -> TractResult<TVec<TValue>> {
+            Ok(tvec!(
+                Tensor::from_shape(&[1, c, h, w], &bytes)?.into_tvalue()
+            ))
+        };
+        let expected = model
+            .into_optimized()?
+            .into_runnable()?
+            .run(input()?)?
+            .remove(0);
+        ours.optimize()?;
+        let got = ours.into_runnable()?.run(input()?)?.remove(0);
+        assert_eq!(got.shape(), expected.shape());
+        let got = got.try_as_plain_ram()?.as_bytes().to_vec();
+        assert_eq!(
+            got,
+            expected.try_as_plain_ram()?.as_bytes(),
+            "[{c}, {h}, {w}]"
+        );
+        Ok(got)
+    }
+
     #[test]
     fn quantised_depthwise_convolutions_become_our_op_with_tracts_bytes() -> TractResult<()> {
         let cases = [
@@ -1525,34 +1556,12 @@ mod tests {
                 ours.nodes().iter().any(|n| n.op_is::<QuantisedDepthwise>()),
                 "{shape:?} k={k} stride={stride}"
             );
-            let [c, h, w] = shape;
-            let bytes: Vec<u8> = (0..c * h * w)
-                .map(|i| ((i * 97 + 13) % 256) as u8)
-                .collect();
-            let input = || -> TractResult<TVec<TValue>> {
-                Ok(tvec!(
-                    Tensor::from_shape(&[1, c, h, w], &bytes)?.into_tvalue()
-                ))
-            };
-            let expected = model
-                .into_optimized()?
-                .into_runnable()?
-                .run(input()?)?
-                .remove(0);
-            let mut ours = ours;
-            ours.optimize()?;
-            let got = ours.into_runnable()?.run(input()?)?.remove(0);
-            assert_eq!(got.shape(), expected.shape());
-            let raw = |t: &TValue| -> TractResult<Vec<u8>> {
-                Ok(t.try_as_plain_ram()?.as_bytes().to_vec())
-            };
-            let (got, expected) = (raw(&got)?, raw(&expected)?);
-            assert_eq!(got, expected, "{shape:?} k={k} stride={stride} pad={pad}");
+            let got = same_bytes_as_tract(model, ours, shape)?;
             // Mostly unsaturated, or the comparison would say little.
             let inside = got.iter().filter(|&&b| b != 0 && b != 255).count();
             assert!(
                 !varied || inside > got.len() / 2,
-                "{inside} of {}",
+                "{shape:?} k={k} stride={stride}: {inside} of {}",
                 got.len()
             );
         }
@@ -1625,29 +1634,7 @@ mod tests {
                 ours.nodes().iter().any(|n| n.name.ends_with(".flatten")),
                 "{ours}"
             );
-            let [c, h, w] = shape;
-            let bytes: Vec<u8> = (0..c * h * w)
-                .map(|i| ((i * 97 + 13) % 256) as u8)
-                .collect();
-            let input = || -> TractResult<TVec<TValue>> {
-                Ok(tvec!(
-                    Tensor::from_shape(&[1, c, h, w], &bytes)?.into_tvalue()
-                ))
-            };
-            let expected = model
-                .into_optimized()?
-                .into_runnable()?
-                .run(input()?)?
-                .remove(0);
-            let mut ours = ours;
-            ours.optimize()?;
-            let got = ours.into_runnable()?.run(input()?)?.remove(0);
-            assert_eq!(got.shape(), expected.shape());
-            let raw = |t: &TValue| -> TractResult<Vec<u8>> {
-                Ok(t.try_as_plain_ram()?.as_bytes().to_vec())
-            };
-            let (got, expected) = (raw(&got)?, raw(&expected)?);
-            assert_eq!(got, expected, "{shape:?}");
+            let got = same_bytes_as_tract(model, ours, shape)?;
             let inside = got.iter().filter(|&&b| b != 0 && b != 255).count();
             assert!(inside > got.len() / 2, "{inside} of {}", got.len());
         }
