@@ -94,61 +94,26 @@ fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
         format!("simd::load_i32(p.add({}))", i * nr + 4 * g)
     });
     writeln!(w, "            }}").unwrap();
-    // t = op(t, s) with s = splat(x); ScalarSub is s − t, as in tract.
-    for (variant, op, flipped) in [
-        ("ScalarMin", "min_i32", false),
-        ("ScalarMax", "max_i32", false),
-        ("ScalarAdd", "add_i32", false),
-        ("ScalarMul", "mul_i32", false),
-        ("ScalarSub", "sub_i32", true),
-        ("ScalarSubF", "sub_i32", false),
-    ] {
-        writeln!(w, "            FusedKerSpec::{variant}(x) => {{\n                let s = simd::i32_splat(x);").unwrap();
-        each(w, &|i, g| {
-            i32_operands(op, &format!("t{i}_{g}"), "s", flipped)
-        });
-        writeln!(w, "            }}").unwrap();
-    }
+    // ScalarSub and PerRowSub/PerColSub are x − t, as in tract; the others take t first.
+    write_broadcast_ops(
+        w,
+        (rows, groups),
+        "t",
+        &[
+            ("Min", "min_i32", true),
+            ("Max", "max_i32", true),
+            ("Add", "add_i32", true),
+            ("Mul", "mul_i32", true),
+            ("Sub", "sub_i32", false),
+            ("SubF", "sub_i32", true),
+        ],
+        "i32_splat",
+        &|i| format!("simd::i32_splat(*r.add({i}))"),
+        &|g| format!("simd::load_i32(c.add({}))", 4 * g),
+    );
     writeln!(w, "            FusedKerSpec::LeakyRelu(alpha) => {{\n                let s = simd::i32_splat(alpha);").unwrap();
     each(w, &|i, g| format!("simd::leaky_relu_i32(t{i}_{g}, s)"));
     writeln!(w, "            }}").unwrap();
-    for (variant, op, flipped) in [
-        ("Min", "min_i32", false),
-        ("Max", "max_i32", false),
-        ("Add", "add_i32", false),
-        ("Mul", "mul_i32", false),
-        ("Sub", "sub_i32", true),
-        ("SubF", "sub_i32", false),
-    ] {
-        writeln!(w, "            FusedKerSpec::PerRow{variant}(r) => {{").unwrap();
-        for i in 0..rows {
-            writeln!(
-                w,
-                "                let s{i} = simd::i32_splat(*r.add({i}));"
-            )
-            .unwrap();
-        }
-        each(w, &|i, g| {
-            i32_operands(op, &format!("t{i}_{g}"), &format!("s{i}"), flipped)
-        });
-        writeln!(
-            w,
-            "            }}\n            FusedKerSpec::PerCol{variant}(c) => {{"
-        )
-        .unwrap();
-        for g in 0..groups {
-            writeln!(
-                w,
-                "                let c{g} = simd::load_i32(c.add({}));",
-                4 * g
-            )
-            .unwrap();
-        }
-        each(w, &|i, g| {
-            i32_operands(op, &format!("t{i}_{g}"), &format!("c{g}"), flipped)
-        });
-        writeln!(w, "            }}").unwrap();
-    }
     for (variant, rescale) in [
         (
             "QScale(shift, policy, mult)",
@@ -392,15 +357,6 @@ fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
     writeln!(w, "        }}\n        }}\n    }}\n    0\n}}\n}}").unwrap();
 }
 
-/// `simd::{op}(acc, shared)`, or `(shared, acc)` if flipped.
-fn i32_operands(op: &str, acc: &str, shared: &str, flipped: bool) -> String {
-    if flipped {
-        format!("simd::{op}({shared}, {acc})")
-    } else {
-        format!("simd::{op}({acc}, {shared})")
-    }
-}
-
 /// One kernel, `pub mod f32_{rows}x{4·vectors}`: a tile of `rows` rows of `vectors` f32x4.
 fn write_kernel(w: &mut String, rows: usize, vectors: usize) {
     let nr = 4 * vectors;
@@ -457,63 +413,27 @@ fn write_kernel(w: &mut String, rows: usize, vectors: usize) {
     });
     writeln!(w, "            }}").unwrap();
 
-    // acc = op(s, acc) with s = splat(x), or op(acc, s) for the flipped variants.
-    for (variant, op, flipped) in [
-        ("ScalarMin", "min", false),
-        ("ScalarMax", "max", false),
-        ("ScalarAdd", "add", false),
-        ("ScalarMul", "mul", false),
-        ("ScalarSub", "sub", false),
-        ("ScalarSubF", "sub", true),
-    ] {
-        writeln!(
-            w,
-            "            FusedKerSpec::{variant}(x) => {{\n                let s = simd::splat(x);"
-        )
-        .unwrap();
-        each(w, &|i, v| operands(op, "s", &format!("a{i}_{v}"), flipped));
-        writeln!(w, "            }}").unwrap();
-    }
+    // The splat or per-row/per-column operand first, the accumulator second, except for
+    // SubF (acc − x), as tract's kernels do (the order decides which NaN a min or max keeps).
+    write_broadcast_ops(
+        w,
+        (rows, vectors),
+        "a",
+        &[
+            ("Min", "min", false),
+            ("Max", "max", false),
+            ("Add", "add", false),
+            ("Mul", "mul", false),
+            ("Sub", "sub", false),
+            ("SubF", "sub", true),
+        ],
+        "splat",
+        &|i| format!("simd::load_splat(r.add({i}))"),
+        &|v| format!("simd::load(c.add({}))", 4 * v),
+    );
     writeln!(w, "            FusedKerSpec::LeakyRelu(alpha) => {{\n                let s = simd::splat(alpha);").unwrap();
     each(w, &|i, v| format!("simd::leaky_relu(a{i}_{v}, s)"));
     writeln!(w, "            }}").unwrap();
-    for (variant, op, flipped) in [
-        ("Min", "min", false),
-        ("Max", "max", false),
-        ("Add", "add", false),
-        ("Mul", "mul", false),
-        ("Sub", "sub", false),
-        ("SubF", "sub", true),
-    ] {
-        writeln!(w, "            FusedKerSpec::PerRow{variant}(r) => {{").unwrap();
-        for i in 0..rows {
-            writeln!(
-                w,
-                "                let s{i} = simd::load_splat(r.add({i}));"
-            )
-            .unwrap();
-        }
-        each(w, &|i, v| {
-            operands(op, &format!("s{i}"), &format!("a{i}_{v}"), flipped)
-        });
-        writeln!(
-            w,
-            "            }}\n            FusedKerSpec::PerCol{variant}(c) => {{"
-        )
-        .unwrap();
-        for v in 0..vectors {
-            writeln!(
-                w,
-                "                let c{v} = simd::load(c.add({}));",
-                4 * v
-            )
-            .unwrap();
-        }
-        each(w, &|i, v| {
-            operands(op, &format!("c{v}"), &format!("a{i}_{v}"), flipped)
-        });
-        writeln!(w, "            }}").unwrap();
-    }
     for (variant, scale) in [
         (
             "QScale(shift, policy, mult)",
@@ -658,10 +578,54 @@ fn write_kernel(w: &mut String, rows: usize, vectors: usize) {
     writeln!(w, "        }}\n        }}\n    }}\n    0\n}}\n}}").unwrap();
 }
 
-fn operands(op: &str, shared: &str, acc: &str, flipped: bool) -> String {
-    if flipped {
-        format!("simd::{op}({acc}, {shared})")
-    } else {
-        format!("simd::{op}({shared}, {acc})")
+/// The dispatch arms of tract's scalar, per-row and per-column operations on a tile of `rows`
+/// × `vectors` accumulators named `{acc}{i}_{v}`. `ops` gives, for each of tract's Min, Max,
+/// Add, Mul, Sub and SubF, the simd function and whether the accumulator is its first
+/// operand; `splat` is the simd function that broadcasts a scalar, `row(i)` and `column(v)`
+/// the expressions for row i's value and column vector v.
+fn write_broadcast_ops(
+    w: &mut String,
+    (rows, vectors): (usize, usize),
+    acc: &str,
+    ops: &[(&str, &str, bool)],
+    splat: &str,
+    row: &dyn Fn(usize) -> String,
+    column: &dyn Fn(usize) -> String,
+) {
+    let each = |w: &mut String, shared: &dyn Fn(usize, usize) -> String, op: &str, acc_first| {
+        for i in 0..rows {
+            for v in 0..vectors {
+                let (a, x) = (format!("{acc}{i}_{v}"), shared(i, v));
+                let call = if acc_first {
+                    format!("simd::{op}({a}, {x})")
+                } else {
+                    format!("simd::{op}({x}, {a})")
+                };
+                writeln!(w, "                {a} = {call};").unwrap();
+            }
+        }
+    };
+    for &(variant, op, acc_first) in ops {
+        writeln!(w, "            FusedKerSpec::Scalar{variant}(x) => {{\n                let s = simd::{splat}(x);").unwrap();
+        each(w, &|_, _| "s".into(), op, acc_first);
+        writeln!(
+            w,
+            "            }}\n            FusedKerSpec::PerRow{variant}(r) => {{"
+        )
+        .unwrap();
+        for i in 0..rows {
+            writeln!(w, "                let s{i} = {};", row(i)).unwrap();
+        }
+        each(w, &|i, _| format!("s{i}"), op, acc_first);
+        writeln!(
+            w,
+            "            }}\n            FusedKerSpec::PerCol{variant}(c) => {{"
+        )
+        .unwrap();
+        for v in 0..vectors {
+            writeln!(w, "                let c{v} = {};", column(v)).unwrap();
+        }
+        each(w, &|_, v| format!("c{v}"), op, acc_first);
+        writeln!(w, "            }}").unwrap();
     }
 }
