@@ -56,44 +56,14 @@ fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
             writeln!(w, "                t{i}_{g} = {};", f(i, g)).unwrap();
         }
     };
-    writeln!(w, "pub mod i8_{rows}x{nr} {{\n    use super::*;").unwrap();
-    writeln!(
+    write_kernel_head(
         w,
-        "pub const MR: usize = {rows};\npub const NR: usize = {nr};"
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "/// Runs `specs` (up to `Done`) on one {rows}×{nr} tile of i32."
-    )
-    .unwrap();
-    writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm_i8`].").unwrap();
-    writeln!(
-        w,
-        "pub unsafe fn kernel(specs: &[FusedKerSpec<i32>]) -> isize {{"
-    )
-    .unwrap();
-    writeln!(w, "    let zero = simd::i32_zero();").unwrap();
-    for (i, g) in accs() {
-        writeln!(w, "    let mut t{i}_{g} = zero;").unwrap();
-    }
-    writeln!(
-        w,
-        "    let specs = match specs {{ [FusedKerSpec::Clear, rest @ ..] => rest, all => all }};"
-    )
-    .unwrap();
-    writeln!(w, "    for (index, spec) in specs.iter().enumerate() {{\n        unsafe {{\n        match *spec {{").unwrap();
-    writeln!(w, "            FusedKerSpec::Done => break,").unwrap();
-    writeln!(
-        w,
-        "            FusedKerSpec::Clear => return kernel(&specs[index..]),"
-    )
-    .unwrap();
-    writeln!(w, "            FusedKerSpec::LoadTile(_col_major, p) => {{").unwrap();
-    each(w, &|i, g| {
-        format!("simd::load_i32(p.add({}))", i * nr + 4 * g)
-    });
-    writeln!(w, "            }}").unwrap();
+        &format!("i8_{rows}x{nr}"),
+        (rows, groups),
+        ("t", "i32"),
+        ("simd::i32_zero()", "simd::load_i32"),
+        "crate::gemm_i8",
+    );
     // ScalarSub and PerRowSub/PerColSub are x − t, as in tract; the others take t first.
     write_broadcast_ops(
         w,
@@ -366,52 +336,14 @@ fn write_kernel(w: &mut String, rows: usize, vectors: usize) {
             writeln!(w, "                a{i}_{v} = {};", f(i, v)).unwrap();
         }
     };
-    writeln!(w, "pub mod f32_{rows}x{nr} {{\n    use super::*;").unwrap();
-    writeln!(
+    write_kernel_head(
         w,
-        "pub const MR: usize = {rows};\npub const NR: usize = {nr};"
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "/// Runs `specs` (up to `Done`) on one {rows}×{nr} tile."
-    )
-    .unwrap();
-    writeln!(w, "///\n/// # Safety\n/// See [`crate::gemm`].").unwrap();
-    writeln!(
-        w,
-        "pub unsafe fn kernel(specs: &[FusedKerSpec<f32>]) -> isize {{"
-    )
-    .unwrap();
-    writeln!(w, "    let zero = simd::splat(0.0);").unwrap();
-    for (i, v) in accs() {
-        writeln!(w, "    let mut a{i}_{v} = zero;").unwrap();
-    }
-    // tract starts every tile with Clear; the accumulators already are zero.
-    writeln!(
-        w,
-        "    let specs = match specs {{ [FusedKerSpec::Clear, rest @ ..] => rest, all => all }};"
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "    for (index, spec) in specs.iter().enumerate() {{\n        unsafe {{\n        match *spec {{"
-    )
-    .unwrap();
-    writeln!(w, "            FusedKerSpec::Done => break,").unwrap();
-    // Clearing forgets everything accumulated so far, so a Clear after the start begins the
-    // kernel again on the rest. Assigning zeros here instead made LLVM copy all 32
-    // accumulators twice at the top of every dispatch (128 instructions per fused op).
-    writeln!(
-        w,
-        "            FusedKerSpec::Clear => return kernel(&specs[index..]),"
-    )
-    .unwrap();
-    writeln!(w, "            FusedKerSpec::LoadTile(_col_major, p) => {{").unwrap();
-    each(w, &|i, v| {
-        format!("simd::load(p.add({}))", (i * vectors + v) * 4)
-    });
-    writeln!(w, "            }}").unwrap();
+        &format!("f32_{rows}x{nr}"),
+        (rows, vectors),
+        ("a", "f32"),
+        ("simd::splat(0.0)", "simd::load"),
+        "crate::gemm",
+    );
 
     // The splat or per-row/per-column operand first, the accumulator second, except for
     // SubF (acc − x), as tract's kernels do (the order decides which NaN a min or max keeps).
@@ -628,4 +560,70 @@ fn write_broadcast_ops(
         each(w, &|_, v| format!("c{v}"), op, acc_first);
         writeln!(w, "            }}").unwrap();
     }
+}
+
+/// A kernel module's head, up to the arms every kernel has alike: `pub mod {module}` with MR
+/// and NR, `kernel`'s signature over `FusedKerSpec<{element}>`, the `rows` × `vectors`
+/// accumulators `{acc}{i}_{v}` at `zero`, the dispatch loop, and its Done, Clear and LoadTile
+/// arms (`load` reads four elements).
+fn write_kernel_head(
+    w: &mut String,
+    module: &str,
+    (rows, vectors): (usize, usize),
+    (acc, element): (&str, &str),
+    (zero, load): (&str, &str),
+    safety: &str,
+) {
+    let nr = 4 * vectors;
+    writeln!(w, "pub mod {module} {{\n    use super::*;").unwrap();
+    writeln!(
+        w,
+        "pub const MR: usize = {rows};\npub const NR: usize = {nr};"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "/// Runs `specs` (up to `Done`) on one {rows}×{nr} tile."
+    )
+    .unwrap();
+    writeln!(w, "///\n/// # Safety\n/// See [`{safety}`].").unwrap();
+    writeln!(
+        w,
+        "pub unsafe fn kernel(specs: &[FusedKerSpec<{element}>]) -> isize {{"
+    )
+    .unwrap();
+    writeln!(w, "    let zero = {zero};").unwrap();
+    for i in 0..rows {
+        for v in 0..vectors {
+            writeln!(w, "    let mut {acc}{i}_{v} = zero;").unwrap();
+        }
+    }
+    // tract starts every tile with Clear; the accumulators already are zero.
+    writeln!(
+        w,
+        "    let specs = match specs {{ [FusedKerSpec::Clear, rest @ ..] => rest, all => all }};"
+    )
+    .unwrap();
+    writeln!(w, "    for (index, spec) in specs.iter().enumerate() {{\n        unsafe {{\n        match *spec {{").unwrap();
+    writeln!(w, "            FusedKerSpec::Done => break,").unwrap();
+    // Clearing forgets everything accumulated so far, so a Clear after the start begins the
+    // kernel again on the rest. Assigning zeros here instead made LLVM copy all 32
+    // accumulators twice at the top of every dispatch (128 instructions per fused op).
+    writeln!(
+        w,
+        "            FusedKerSpec::Clear => return kernel(&specs[index..]),"
+    )
+    .unwrap();
+    writeln!(w, "            FusedKerSpec::LoadTile(_col_major, p) => {{").unwrap();
+    for i in 0..rows {
+        for v in 0..vectors {
+            writeln!(
+                w,
+                "                {acc}{i}_{v} = {load}(p.add({}));",
+                i * nr + 4 * v
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "            }}").unwrap();
 }
