@@ -12,7 +12,7 @@ model hub.
 - mobilenetv2-int8.onnx, all-MiniLM-L6-v2-int8.onnx: the two above quantised to int8 by
   onnxruntime's quantiser, offline, so a receipt names the quantised model itself. MobileNetV2:
   static quantisation of its convolutions (QLinearConv; u8 activations, i8 weights, one scale
-  per tensor), calibrated on the images that calibrated its batch norms. MiniLM: dynamic
+  per tensor; each ReLU6 folded into the output range of the convolution before it), calibrated on the images that calibrated its batch norms. MiniLM: dynamic
   quantisation of its weight matrices (DynamicQuantizeLinear + MatMulInteger). Only standard
   ONNX operators: onnxruntime's com.microsoft ones (QLinearAdd, QGemm…) are left out, since
   tract does not run them.
@@ -93,7 +93,10 @@ def mobilenetv2_int8() -> None:
         str(path),
         CalibrationImages(),
         quant_format=QuantFormat.QOperator,
-        op_types_to_quantize=["Conv"],
+        # With Clip listed, the quantiser gives each convolution the range of the ReLU6 after
+        # it and drops the Clip: the clamp is then the u8 range itself, not a
+        # DequantizeLinear, Clip, QuantizeLinear chain after every convolution.
+        op_types_to_quantize=["Conv", "Clip"],
         per_channel=False,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
