@@ -11,9 +11,14 @@ use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
 use tract_onnx::tract_core::ops::logic::Iff;
+use tract_onnx::tract_core::ops::matmul::pack::{DynPackedExoticFact, OptMatMulPack};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::ops::quant::{DequantizeLinearF32, QuantizeLinearU8};
 use tract_onnx::tract_core::tract_linalg;
+use tract_onnx::tract_core::tract_linalg::mmm::{
+    EagerPackedInput, MMMInputValue, PackedExoticFact, PackedMatrixStorage,
+};
+use tract_onnx::tract_core::tract_linalg::pack::PackedI8K4;
 
 /// A node to replace: its id, the inputs its replacement takes, the replacement.
 struct Replacement {
@@ -124,6 +129,7 @@ pub fn rewrite(model: TypedModel) -> TractResult<TypedModel> {
             quantize,
             dequantize,
             requantise_chain,
+            pack_i8k4,
         ],
     )
 }
@@ -293,6 +299,159 @@ fn u8_as_i8(model: &TypedModel) -> TractResult<Option<Replacement>> {
         }));
     }
     Ok(None)
+}
+
+/// tract's `OptMatMulPack` of an int8 activation into the `PackedI8K4` panels of our int8
+/// kernels, as [`PackI8K4`]: tract's packer moves a byte at a time, 50 M instructions of the
+/// int8 MobileNetV2's inference.
+fn pack_i8k4(model: &TypedModel) -> TractResult<Option<Replacement>> {
+    for node in model.nodes() {
+        if !node.op_is::<OptMatMulPack>() || node.inputs.len() != 1 {
+            continue;
+        }
+        let fact = model.outlet_fact(node.id.into())?;
+        let Some(packed) = fact
+            .exotic_fact()
+            .and_then(|f| f.downcast_ref::<DynPackedExoticFact>())
+        else {
+            continue;
+        };
+        let [format] = &packed.packers[..] else {
+            continue;
+        };
+        let Some(format) = format.downcast_ref::<PackedI8K4>() else {
+            continue;
+        };
+        let input = model.outlet_fact(node.inputs[0])?;
+        let output = model.outlet_fact(node.id.into())?;
+        let mapping = node
+            .op
+            .as_typed()
+            .unwrap()
+            .axes_mapping(&[input], &[output])?;
+        let axis = |repr| mapping.axis(repr).map(|a| a.inputs[0][0]);
+        if input.datum_type.size_of() != 1 || !matches!(format.r, 8 | 16) {
+            continue;
+        }
+        return Ok(Some(Replacement {
+            node: node.id,
+            inputs: node.inputs.iter().copied().collect(),
+            op: Box::new(PackI8K4 {
+                format: format.clone(),
+                k_axis: axis('K')?,
+                mn_axis: axis('M')?,
+            }),
+        }));
+    }
+    Ok(None)
+}
+
+/// The panels of tract's `OptMatMulPack` with a `PackedI8K4` format, the same bytes:
+/// icinfer_kernels::gemm_i8::pack_k4 where the mn axis is contiguous, else tract's packer.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct PackI8K4 {
+    format: PackedI8K4,
+    k_axis: usize,
+    mn_axis: usize,
+}
+
+impl PackI8K4 {
+    fn pack(&self, view: &TensorView) -> TractResult<Box<dyn MMMInputValue>> {
+        let (k, mn) = (view.shape()[self.k_axis], view.shape()[self.mn_axis]);
+        let strides = view.strides();
+        if strides[self.mn_axis] != 1 || k == 0 || mn == 0 {
+            return self.format.pack_view(view, self.k_axis, self.mn_axis);
+        }
+        let r = self.format.r;
+        let panel = 4 * r * k.div_ceil(4);
+        let mut blob =
+            unsafe { Blob::new_for_size_and_align(mn.div_ceil(r) * panel, self.format.align) };
+        let k_stride = strides[self.k_axis] as usize;
+        // SAFETY: the view's bytes, from its first element to its last.
+        let src = unsafe {
+            std::slice::from_raw_parts(view.as_ptr_unchecked::<u8>(), (k - 1) * k_stride + mn)
+        };
+        icinfer_kernels::gemm_i8::pack_k4(src, k_stride, k, mn, r, blob.as_bytes_mut());
+        Ok(Box::new(EagerPackedInput {
+            fact: PackedExoticFact {
+                format: Box::new(self.format.clone()),
+                mn: mn.to_dim(),
+                k,
+            },
+            packed: blob.into(),
+            panel_bytes: panel,
+            mn,
+        }))
+    }
+
+    fn output_shape<D: Clone>(&self, input: &[D]) -> TVec<D> {
+        let mut shape: TVec<D> = input.into();
+        shape.remove(self.mn_axis.max(self.k_axis));
+        shape.remove(self.mn_axis.min(self.k_axis));
+        shape
+    }
+}
+
+impl Op for PackI8K4 {
+    fn name(&self) -> StaticName {
+        "PackI8K4".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{:?}, k axis {}, mn axis {}",
+            self.format, self.k_axis, self.mn_axis
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for PackI8K4 {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let output_shape = self.output_shape(input.shape());
+        // One panel set per coordinate of the other axes, as tract's OptMatMulPack.
+        let mut batch: TVec<usize> = input.shape().into();
+        batch[self.k_axis] = 1;
+        batch[self.mn_axis] = 1;
+        let mut values: TVec<Box<dyn MMMInputValue>> = tvec![];
+        for coord in tract_ndarray::indices(&*batch) {
+            let offset: isize = tract_ndarray::Dimension::slice(&coord)
+                .iter()
+                .zip(input.strides())
+                .map(|(&x, &s)| x as isize * s)
+                .sum();
+            // SAFETY: the offset of an element of `input` (bytes: one per element).
+            let view =
+                unsafe { TensorView::from_bytes(&input, offset, input.shape(), input.strides()) };
+            values.push(self.pack(&view)?);
+        }
+        let stores =
+            PackedMatrixStorage::new_batched(&output_shape, values).into_tensor(input.datum_type());
+        Ok(tvec!(stores.into_tvalue()))
+    }
+}
+
+impl TypedOp for PackI8K4 {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let shape = &inputs[0].shape;
+        let packed = DynPackedExoticFact {
+            k: shape[self.k_axis].clone(),
+            mn: shape[self.mn_axis].clone(),
+            packers: vec![Box::new(self.format.clone())],
+        };
+        Ok(tvec!(
+            inputs[0]
+                .datum_type
+                .fact(self.output_shape(shape))
+                .with_exotic_fact(packed)
+        ))
+    }
+
+    as_op!();
 }
 
 /// u8 as i8 with the same zero: `x − 128` wrapping, which is the top bit flipped, eight bytes
@@ -568,28 +727,24 @@ impl EvalOp for QuantisedDepthwise {
         shape[rank - 2..].copy_from_slice(&self.output);
         let mut output = unsafe { Tensor::uninitialized_dt(self.output_type, &shape)? };
         // One padded plane, reused: the border stays x0, the inside is each channel in turn.
-        let padded_width = self.pad_before[1] + width + self.pad_after[1];
-        let padded_height = self.pad_before[0] + height + self.pad_after[0];
-        let mut padded = vec![self.x0 as u8; padded_height * padded_width + 32];
+        let mut padding = quantised::Padding::new(
+            [height, width],
+            self.pad_before,
+            self.pad_after,
+            self.x0 as u8,
+        );
         let requantise = quantised::Requantise::new(f32::from_bits(self.scale_bits));
         let taps = self.kernel[0] * self.kernel[1];
         let bytes = input.try_as_plain_ram()?;
         let mut out_view = output.try_as_plain_ram_mut()?;
         let out_plane = self.output[0] * self.output[1];
-        for (index, (plane, out)) in bytes
-            .as_bytes()
-            .chunks_exact(height * width)
-            .zip(out_view.as_bytes_mut().chunks_exact_mut(out_plane))
-            .enumerate()
-        {
-            for (y, row) in plane.chunks_exact(width).enumerate() {
-                let start = (self.pad_before[0] + y) * padded_width + self.pad_before[1];
-                quantised::copy_short(&mut padded[start..start + width], row);
-            }
+        let out_bytes = out_view.as_bytes_mut();
+        for (index, plane) in bytes.as_bytes().chunks_exact(height * width).enumerate() {
+            padding.fill(plane, width);
             let channel = index % channels;
             quantised::Plane {
-                padded: &padded,
-                width: padded_width,
+                padded: padding.bytes(),
+                width: padding.width(),
                 signed_input: self.signed_input,
                 signed_output: self.output_type.unquantized() == DatumType::I8,
                 x0: self.x0,
@@ -597,10 +752,14 @@ impl EvalOp for QuantisedDepthwise {
                 kernel: self.kernel,
                 stride: self.stride,
                 bias: self.bias[channel],
-                requantise,
+                requantise: &requantise,
                 y0: self.y0,
             }
-            .convolve(out, self.output[1]);
+            .convolve(
+                &mut out_bytes[index * out_plane..],
+                self.output[0],
+                self.output[1],
+            );
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -1060,6 +1219,66 @@ mod tests {
     use super::*;
     use tract_onnx::tract_core::ops::math;
     use tract_onnx::tract_core::ops::quant::offset_u8_as_i8;
+
+    #[test]
+    fn packing_i8_panels_writes_the_bytes_of_tracts_own_packer_for_every_batch() -> TractResult<()>
+    {
+        // [batch, k, mn] (k = 7: a last block of three), and [k, batch, mn]: k rows strided over
+        // the batch, which the kernel reads in place.
+        for (shape, k_axis) in [([2, 7, 19], 1), ([9, 3, 24], 0)] {
+            let mn_axis = 2;
+            let values: Vec<i8> = (0..shape.iter().product::<usize>())
+                .map(|i| (i * 37 + 5) as u8 as i8)
+                .collect();
+            let input = Tensor::from_shape(&shape, &values)?;
+            for r in [8, 16] {
+                let format = PackedI8K4::new(r);
+                let op = PackI8K4 {
+                    format: format.clone(),
+                    k_axis,
+                    mn_axis,
+                };
+                let fact = i8::fact(shape);
+                assert_eq!(
+                    op.output_facts(&[&fact])?[0].shape.as_concrete(),
+                    Some(&[shape[1 - k_axis]][..])
+                );
+                let packed = op.eval(
+                    &EvalContext::out_of_plan(),
+                    tvec!(input.clone().into_tvalue()),
+                )?;
+                let storage = packed[0].try_storage_as::<PackedMatrixStorage>()?;
+                let batch = shape[1 - k_axis];
+                assert_eq!(storage.values().len(), batch);
+                for b in 0..batch {
+                    let mut start = [0; 3];
+                    start[1 - k_axis] = b;
+                    let offset: isize = start
+                        .iter()
+                        .zip(input.strides())
+                        .map(|(&x, &s)| x as isize * s)
+                        .sum();
+                    // SAFETY: element `start` of `input`.
+                    let view = unsafe {
+                        TensorView::from_bytes(&input, offset, input.shape(), input.strides())
+                    };
+                    let theirs = format.pack_view(&view, k_axis, mn_axis)?;
+                    let [theirs, ours] = [&*theirs, storage.value_at_flat(b)]
+                        .map(|v| v.downcast_ref::<EagerPackedInput>().unwrap());
+                    assert_eq!(
+                        ours.packed.as_bytes(),
+                        theirs.packed.as_bytes(),
+                        "{shape:?} r={r} batch {b}"
+                    );
+                    assert_eq!(
+                        (ours.panel_bytes, ours.mn, ours.fact.k),
+                        (theirs.panel_bytes, theirs.mn, theirs.fact.k)
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
 
     /// softmax-like input -> IsNan -> Iff(_, 0, input): the exporter's guard.
     fn guarded(replacement: f32) -> TractResult<TypedModel> {

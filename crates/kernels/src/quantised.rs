@@ -8,7 +8,7 @@
 //! which is exact for the sums and scales that occur (see [`Requantise`]), and otherwise with
 //! tract's own integer code.
 
-use crate::simd::{self, I16x8, I32x4};
+use crate::simd::{self, DepthwiseLanes, I16x8, I32x4};
 use tract_linalg::mmm::RoundingPolicy;
 use tract_linalg::{ScaleShiftAndRound, Scaler};
 
@@ -87,6 +87,59 @@ impl Requantise {
     }
 }
 
+/// A buffer that holds one input plane at a time surrounded by its zero point, for [`Plane`].
+pub struct Padding {
+    bytes: Vec<u8>,
+    /// Of a padded row.
+    width: usize,
+    /// Where the plane's first byte goes.
+    start: usize,
+}
+
+impl Padding {
+    /// For planes of `height × width` bytes, with rows and columns of `x0` before and after.
+    pub fn new(
+        [height, width]: [usize; 2],
+        pad_before: [usize; 2],
+        pad_after: [usize; 2],
+        x0: u8,
+    ) -> Padding {
+        let padded_width = pad_before[1] + width + pad_after[1];
+        let padded_height = pad_before[0] + height + pad_after[0];
+        // The 32 bytes after the last row let the kernels read whole vectors past it.
+        Padding {
+            bytes: vec![x0; padded_height * padded_width + 32],
+            width: padded_width,
+            start: pad_before[0] * padded_width + pad_before[1],
+        }
+    }
+
+    /// Puts `plane`, rows of `width` bytes, inside the border: sixteen bytes at a time, then
+    /// the rest of each row.
+    pub fn fill(&mut self, plane: &[u8], width: usize) {
+        for (y, row) in plane.chunks_exact(width).enumerate() {
+            let into = &mut self.bytes[self.start + y * self.width..][..width];
+            let (into_vectors, into_rest) = into.as_chunks_mut::<16>();
+            let (vectors, rest) = row.as_chunks::<16>();
+            for (into, from) in into_vectors.iter_mut().zip(vectors) {
+                // SAFETY: sixteen bytes each.
+                unsafe { simd::copy_16(from.as_ptr(), into.as_mut_ptr()) };
+            }
+            copy_short(into_rest, rest);
+        }
+    }
+
+    /// The padded plane, for [`Plane::padded`].
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The width of a padded row, for [`Plane::width`].
+    pub fn width(&self) -> usize {
+        self.width
+    }
+}
+
 /// One channel plane of a quantised depthwise convolution.
 pub struct Plane<'a> {
     /// The input plane surrounded by its zero point, so that every tap of every output is
@@ -103,131 +156,205 @@ pub struct Plane<'a> {
     /// 1 or 2, along both axes.
     pub stride: usize,
     pub bias: i32,
-    pub requantise: Requantise,
+    pub requantise: &'a Requantise,
     pub y0: i32,
+}
+
+/// Two taps, multiplied with one `i32x4.dot_i16x8_s` per four outputs: their offsets from an
+/// output's first tap, and their weights interleaved. A tap left over pairs with weight 0.
+#[derive(Clone, Copy)]
+struct TapPair {
+    first: usize,
+    second: usize,
+    /// `second == first + 1`: both come from one load.
+    adjacent: bool,
+    weights: I16x8,
 }
 
 impl Plane<'_> {
     /// `out[oy·ow + ox] = saturate(requantise(bias + Σ (x − x0)·(w − k0)) + y0)`, the sum over
-    /// the taps at `(oy·stride + ky, ox·stride + kx)` of the padded plane, for `out` of
-    /// `oh × ow` bytes.
-    pub fn convolve(&self, out: &mut [u8], ow: usize) {
+    /// the taps at `(oy·stride + ky, ox·stride + kx)` of the padded plane, for `oh × ow`
+    /// outputs. Up to seven bytes of `out` past the plane may be overwritten, where `out` has
+    /// them: the caller writes planes in order, so the next plane replaces them.
+    pub fn convolve(&self, out: &mut [u8], oh: usize, ow: usize) {
         let [kh, kw] = self.kernel;
         assert!(self.weights.len() == kh * kw && self.weights.len() <= MAX_TAPS);
-        let oh = out.len() / ow;
+        assert!(out.len() >= oh * ow && oh > 0);
         let last = (oh - 1) * self.stride + kh - 1;
         let reach = ow.next_multiple_of(8) * self.stride + kw + 16;
         assert!(last * self.width + reach <= self.padded.len());
+        // Σ (x − x0)·w = Σ x·w − x0·Σ w: the zero point goes into the bias, once.
+        let weight_sum: i32 = self.weights.iter().map(|&w| i32::from(w)).sum();
+        let bias = self.bias.wrapping_sub(i32::from(self.x0) * weight_sum);
+        // |x − x0| ≤ 255, so this bounds every sum; under 2²² the scaling needs no check.
+        let reach_of_sums = i64::from(self.bias).abs()
+            + 255
+                * self
+                    .weights
+                    .iter()
+                    .map(|&w| i64::from(w).abs())
+                    .sum::<i64>();
+        let chunks = Chunks {
+            plane: self,
+            bias,
+            bounded: reach_of_sums < 1 << 22,
+            oh,
+            ow,
+        };
         // Signedness and stride as constants, so that neither costs a select per tap; 3×3
-        // kernels (MobileNetV2's, PP-OCR's) with their nine taps written out and the weights
-        // in locals.
+        // kernels (MobileNetV2's, PP-OCR's) with their taps written out.
         match (self.stride, self.signed_input, self.kernel == [3, 3]) {
-            (1, false, true) => self.rows_3x3::<1, false>(out, ow),
-            (1, true, true) => self.rows_3x3::<1, true>(out, ow),
-            (2, false, true) => self.rows_3x3::<2, false>(out, ow),
-            (2, true, true) => self.rows_3x3::<2, true>(out, ow),
-            (1, false, false) => self.rows_of_any_kernel::<1, false>(out, ow),
-            (1, true, false) => self.rows_of_any_kernel::<1, true>(out, ow),
-            (2, false, false) => self.rows_of_any_kernel::<2, false>(out, ow),
-            (2, true, false) => self.rows_of_any_kernel::<2, true>(out, ow),
+            (1, false, true) => chunks.rows_3x3::<1, false>(out),
+            (1, true, true) => chunks.rows_3x3::<1, true>(out),
+            (2, false, true) => chunks.rows_3x3::<2, false>(out),
+            (2, true, true) => chunks.rows_3x3::<2, true>(out),
+            (1, false, false) => chunks.rows_of_any_kernel::<1, false>(out),
+            (1, true, false) => chunks.rows_of_any_kernel::<1, true>(out),
+            (2, false, false) => chunks.rows_of_any_kernel::<2, false>(out),
+            (2, true, false) => chunks.rows_of_any_kernel::<2, true>(out),
             (stride, ..) => panic!("stride {stride}"),
         }
     }
 
-    fn rows_3x3<const STRIDE: usize, const SIGNED: bool>(&self, out: &mut [u8], ow: usize) {
-        let w: [I16x8; 9] = std::array::from_fn(|t| simd::i16_splat(self.weights[t]));
-        let [w0, w1, w2, w3, w4, w5, w6, w7, w8] = w;
-        let (line, bias) = (self.width, simd::i32_splat(self.bias));
-        self.each_chunk(out, ow, |at| {
-            let tap = |sums, offset, w| {
-                // SAFETY: convolve checked that 16 bytes past the furthest tap of the
-                // furthest chunk are inside `padded`.
-                unsafe { self.tap::<STRIDE, SIGNED>(sums, at + offset, w) }
-            };
-            let mut sums = (bias, bias);
-            sums = tap(sums, 0, w0);
-            sums = tap(sums, 1, w1);
-            sums = tap(sums, 2, w2);
-            sums = tap(sums, line, w3);
-            sums = tap(sums, line + 1, w4);
-            sums = tap(sums, line + 2, w5);
-            sums = tap(sums, 2 * line, w6);
-            sums = tap(sums, 2 * line + 1, w7);
-            tap(sums, 2 * line + 2, w8)
+    /// The taps in pairs, row by row: two neighbours in a row, or a row's last tap and the
+    /// next row's first.
+    fn tap_pairs(&self) -> impl Iterator<Item = TapPair> + '_ {
+        let kw = self.kernel[1];
+        let offset = move |t: usize| t / kw * self.width + t % kw;
+        (0..self.weights.len()).step_by(2).map(move |t| {
+            let (first, w) = (offset(t), self.weights[t]);
+            match self.weights.get(t + 1) {
+                Some(&v) => TapPair {
+                    first,
+                    second: offset(t + 1),
+                    adjacent: offset(t + 1) == first + 1,
+                    weights: simd::i16_pairs(w, v),
+                },
+                None => TapPair {
+                    first,
+                    second: first + 1,
+                    adjacent: true,
+                    weights: simd::i16_pairs(w, 0),
+                },
+            }
+        })
+    }
+}
+
+/// A plane's outputs, eight of a row at a time.
+struct Chunks<'p, 'a> {
+    plane: &'p Plane<'a>,
+    /// The plane's bias less `x0·Σ w`.
+    bias: i32,
+    /// Every sum lies strictly between −2²² and 2²².
+    bounded: bool,
+    oh: usize,
+    ow: usize,
+}
+
+impl Chunks<'_, '_> {
+    fn rows_3x3<const STRIDE: usize, const SIGNED: bool>(&self, out: &mut [u8]) {
+        // Neighbours in row 0, row 0's last tap and row 1's first, neighbours in rows 1 and
+        // 2, and row 2's last tap alone; the second pair's loads work for any two taps.
+        let mut pairs = self.plane.tap_pairs();
+        let mut next = || pairs.next().expect("nine taps make five pairs");
+        let (p0, p1, p2, p3, p4) = (next(), next(), next(), next(), next());
+        self.each_chunk(out, |first, sums, lanes| {
+            // SAFETY: convolve checked that 16 bytes past the furthest tap of the furthest
+            // chunk are inside `padded`.
+            unsafe {
+                let sums = accumulate::<STRIDE, true, SIGNED>(sums, first, p0, lanes);
+                let sums = accumulate::<STRIDE, false, SIGNED>(sums, first, p1, lanes);
+                let sums = accumulate::<STRIDE, true, SIGNED>(sums, first, p2, lanes);
+                let sums = accumulate::<STRIDE, true, SIGNED>(sums, first, p3, lanes);
+                accumulate::<STRIDE, true, SIGNED>(sums, first, p4, lanes)
+            }
         });
     }
 
-    fn rows_of_any_kernel<const STRIDE: usize, const SIGNED: bool>(
-        &self,
-        out: &mut [u8],
-        ow: usize,
-    ) {
-        let [kh, kw] = self.kernel;
-        let mut weights = [simd::i16_splat(0); MAX_TAPS];
-        for (splat, &w) in weights.iter_mut().zip(self.weights) {
-            *splat = simd::i16_splat(w);
+    fn rows_of_any_kernel<const STRIDE: usize, const SIGNED: bool>(&self, out: &mut [u8]) {
+        let mut pairs = [TapPair {
+            first: 0,
+            second: 0,
+            adjacent: true,
+            weights: simd::i16_pairs(0, 0),
+        }; MAX_TAPS.div_ceil(2)];
+        let mut count = 0;
+        for (slot, pair) in pairs.iter_mut().zip(self.plane.tap_pairs()) {
+            (*slot, count) = (pair, count + 1);
         }
-        self.each_chunk(out, ow, |at| {
-            let mut sums = (simd::i32_splat(self.bias), simd::i32_splat(self.bias));
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let w = weights[ky * kw + kx];
-                    // SAFETY: as in `rows_3x3`.
-                    sums =
-                        unsafe { self.tap::<STRIDE, SIGNED>(sums, at + ky * self.width + kx, w) };
-                }
+        self.each_chunk(out, |first, mut sums, lanes| {
+            for &pair in &pairs[..count] {
+                // SAFETY: as in `rows_3x3`.
+                sums = unsafe {
+                    if pair.adjacent {
+                        accumulate::<STRIDE, true, SIGNED>(sums, first, pair, lanes)
+                    } else {
+                        accumulate::<STRIDE, false, SIGNED>(sums, first, pair, lanes)
+                    }
+                };
             }
             sums
         });
     }
 
-    /// Adds one tap's `(x − x0)·w` to eight sums: x from eight bytes at `offset`, one apart
-    /// (or two, with stride 2).
-    ///
-    /// # Safety
-    /// 16 bytes from `offset` are inside `padded`.
+    /// Runs `sums(first tap, bias)` for every chunk of eight outputs of a row and stores the
+    /// outputs: eight bytes at a time while `out` has them (the last chunk of a row writes
+    /// into the next, which comes later), then the rest.
     #[inline(always)]
-    unsafe fn tap<const STRIDE: usize, const SIGNED: bool>(
+    fn each_chunk(
         &self,
-        (low, high): (I32x4, I32x4),
-        offset: usize,
-        w: I16x8,
-    ) -> (I32x4, I32x4) {
-        let x = unsafe {
-            let p = self.padded.as_ptr().add(offset);
-            if STRIDE == 1 {
-                simd::load_x8_widened(p, SIGNED)
-            } else {
-                simd::load_x8_every_other_widened(p, SIGNED)
+        out: &mut [u8],
+        sums: impl Fn(*const u8, (I32x4, I32x4), &DepthwiseLanes) -> (I32x4, I32x4),
+    ) {
+        // The scaling chosen once, not per vector.
+        let requantise = self.plane.requantise;
+        match requantise.factor {
+            Some(factor) if self.bounded => {
+                self.each_chunk_scaled(out, sums, |v| simd::scaled_rounded(v, factor))
             }
-        };
-        let (l, h) = simd::widening_products(simd::sub_i16(x, simd::i16_splat(self.x0)), w);
-        (simd::add_i32(low, l), simd::add_i32(high, h))
+            _ => self.each_chunk_scaled(out, sums, |v| requantise.apply(v)),
+        }
     }
 
-    /// Runs `sums(first tap's offset)` for every chunk of eight outputs of a row (the last
-    /// chunk of a row reads past it; its extra lanes are dropped) and stores the outputs.
     #[inline(always)]
-    fn each_chunk(&self, out: &mut [u8], ow: usize, sums: impl Fn(usize) -> (I32x4, I32x4)) {
-        let y0 = simd::i32_splat(self.y0);
-        for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
-            let row = oy * self.stride * self.width;
-            for ox in (0..ow).step_by(8) {
-                let (low, high) = sums(row + ox * self.stride);
-                let (low, high) = (self.requantise.apply(low), self.requantise.apply(high));
-                let (low, high) = (simd::add_i32(low, y0), simd::add_i32(high, y0));
-                let rest = &mut out_row[ox..];
-                if rest.len() >= 8 {
-                    // SAFETY: eight bytes.
-                    unsafe {
-                        simd::store_saturated_x8(low, high, self.signed_output, rest.as_mut_ptr())
-                    };
-                } else {
+    fn each_chunk_scaled(
+        &self,
+        out: &mut [u8],
+        sums: impl Fn(*const u8, (I32x4, I32x4), &DepthwiseLanes) -> (I32x4, I32x4),
+        requantise: impl Fn(I32x4) -> I32x4,
+    ) {
+        let plane = self.plane;
+        let (y0, bias) = (simd::i32_splat(plane.y0), simd::i32_splat(self.bias));
+        let lanes = simd::depthwise_lanes(plane.signed_output);
+        let chunk = |first: *const u8, into: *mut u8| {
+            let (low, high) = sums(first, (bias, bias), &lanes);
+            let (low, high) = (requantise(low), requantise(high));
+            let (low, high) = (simd::add_i32(low, y0), simd::add_i32(high, y0));
+            // SAFETY: the caller's eight bytes.
+            unsafe { simd::store_clamped_x8(low, high, &lanes, into) };
+        };
+        let chunks = self.ow.div_ceil(8);
+        for oy in 0..self.oh {
+            let start = oy * self.ow;
+            // Whole chunks of eight bytes, the last one into the next row (which comes
+            // later), while `out` has room for it.
+            let whole = if out.len() - start >= 8 * chunks {
+                chunks
+            } else {
+                chunks - 1
+            };
+            let out_row = out[start..].as_mut_ptr();
+            // SAFETY: convolve checked the reach of every chunk; `whole` chunks of `out`.
+            unsafe {
+                let first_row = plane.padded.as_ptr().add(oy * plane.stride * plane.width);
+                for c in 0..whole {
+                    chunk(first_row.add(8 * c * plane.stride), out_row.add(8 * c));
+                }
+                if whole < chunks {
                     let mut bytes = [0u8; 8];
-                    // SAFETY: eight bytes.
-                    unsafe {
-                        simd::store_saturated_x8(low, high, self.signed_output, bytes.as_mut_ptr())
-                    };
+                    chunk(first_row.add(8 * whole * plane.stride), bytes.as_mut_ptr());
+                    let rest = &mut out[start + 8 * whole..start + self.ow];
                     copy_short(rest, &bytes[..rest.len()]);
                 }
             }
@@ -235,23 +362,44 @@ impl Plane<'_> {
     }
 }
 
-/// `into.copy_from_slice(from)` without `memory.copy`, whose weight of 100 plus a byte is most
-/// of the cost for the short rows of small feature maps: eight bytes at a time, then 4, 2, 1.
+/// Adds one pair of taps' `x·w` to eight sums, for the outputs whose first tap is at `first`.
+///
+/// # Safety
+/// 16 bytes from both of the pair's taps are readable.
+#[inline(always)]
+unsafe fn accumulate<const STRIDE: usize, const ADJACENT: bool, const SIGNED: bool>(
+    (low, high): (I32x4, I32x4),
+    first: *const u8,
+    pair: TapPair,
+    lanes: &DepthwiseLanes,
+) -> (I32x4, I32x4) {
+    let (x_low, x_high) = unsafe {
+        simd::tap_pairs::<STRIDE, ADJACENT, SIGNED>(
+            first.add(pair.first),
+            first.add(pair.second),
+            lanes,
+        )
+    };
+    (
+        simd::add_i32(low, simd::dot(x_low, pair.weights)),
+        simd::add_i32(high, simd::dot(x_high, pair.weights)),
+    )
+}
+
+/// `into.copy_from_slice(from)` for fewer than 16 bytes, without `memory.copy`, whose weight
+/// of 100 plus a byte is most of the cost of the short rows of small feature maps: 8, 4, 2
+/// and 1 bytes, as needed.
 pub fn copy_short(into: &mut [u8], from: &[u8]) {
-    assert_eq!(into.len(), from.len());
-    let (into_words, into_rest) = into.as_chunks_mut::<8>();
-    let (from_words, from_rest) = from.as_chunks::<8>();
-    for (i, f) in into_words.iter_mut().zip(from_words) {
-        *i = *f;
-    }
+    assert!(into.len() == from.len() && from.len() < 16);
     let mut at = 0;
-    for size in [4, 2, 1] {
-        if into_rest.len() - at >= size {
+    for size in [8, 4, 2, 1] {
+        if from.len() - at >= size {
             // Fixed sizes: loads and stores, not a call to memcpy.
             match size {
-                4 => into_rest[at..at + 4].copy_from_slice(&from_rest[at..at + 4]),
-                2 => into_rest[at..at + 2].copy_from_slice(&from_rest[at..at + 2]),
-                _ => into_rest[at] = from_rest[at],
+                8 => into[at..at + 8].copy_from_slice(&from[at..at + 8]),
+                4 => into[at..at + 4].copy_from_slice(&from[at..at + 4]),
+                2 => into[at..at + 2].copy_from_slice(&from[at..at + 2]),
+                _ => into[at] = from[at],
             }
             at += size;
         }

@@ -171,40 +171,112 @@ mod imp {
     pub type I16x8 = v128;
     pub type I32x4 = v128;
 
-    /// Eight bytes at `p` (i8 if `signed`, else u8) widened to i16: one `v128.load8x8`.
+    /// What the depthwise kernel keeps in locals: two byte shuffles as `i8x16.swizzle`
+    /// indices, opaque to LLVM, which otherwise emits them as `i8x16.shuffle` (weight 3, where
+    /// a swizzle weighs 1) and narrows the 16-byte load that feeds the first into three
+    /// instructions; and the bounds of the output type, in i16.
+    #[derive(Clone, Copy)]
+    pub struct DepthwiseLanes {
+        /// [0, 1, 1, 2, … 7, 8]: the neighbour pairs of eight bytes.
+        neighbours: v128,
+        /// [0, 2, 4, … 14]: the low byte of each i16.
+        low_bytes: v128,
+        lower: v128,
+        upper: v128,
+    }
+    pub fn depthwise_lanes(signed_output: bool) -> DepthwiseLanes {
+        let (lower, upper) = if signed_output { (-128, 127) } else { (0, 255) };
+        let (neighbours, low_bytes) = std::hint::black_box((
+            i8x16(0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8),
+            i8x16(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14),
+        ));
+        DepthwiseLanes {
+            neighbours,
+            low_bytes,
+            lower: i16x8_splat(lower),
+            upper: i16x8_splat(upper),
+        }
+    }
+    /// For eight outputs j of a row, two taps' inputs interleaved and widened to i16, outputs
+    /// 0–3 then 4–7: [x(a + j·STRIDE), x(b + j·STRIDE)] for taps read from `a` and `b`, i8 if
+    /// SIGNED, else u8. Adjacent taps (b = a + 1) come from one load; 16 bytes are read from
+    /// each of `a` and `b`.
     #[inline(always)]
-    pub unsafe fn load_x8_widened(p: *const u8, signed: bool) -> I16x8 {
-        unsafe {
-            if signed {
-                i16x8_load_extend_i8x8(p as *const i8)
-            } else {
-                i16x8_load_extend_u8x8(p)
+    pub unsafe fn tap_pairs<const STRIDE: usize, const ADJACENT: bool, const SIGNED: bool>(
+        a: *const u8,
+        b: *const u8,
+        lanes: &DepthwiseLanes,
+    ) -> (I16x8, I16x8) {
+        let bytes = unsafe {
+            let load = |p: *const u8| v128_load(p as *const v128);
+            match (STRIDE, ADJACENT) {
+                (1, true) => i8x16_swizzle(load(a), lanes.neighbours),
+                (1, false) => {
+                    i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(
+                        load(a),
+                        load(b),
+                    )
+                }
+                // With stride 2, output j's two adjacent taps are bytes 2j and 2j + 1.
+                (_, true) => load(a),
+                (_, false) => {
+                    i8x16_shuffle::<0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30>(
+                        load(a),
+                        load(b),
+                    )
+                }
             }
-        }
-    }
-    /// Every other byte of the sixteen at `p`, widened to i16.
-    #[inline(always)]
-    pub unsafe fn load_x8_every_other_widened(p: *const u8, signed: bool) -> I16x8 {
-        let v = unsafe { v128_load(p as *const v128) };
-        let even = i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14>(v, v);
-        if signed {
-            i16x8_extend_low_i8x16(even)
+        };
+        if SIGNED {
+            (
+                i16x8_extend_low_i8x16(bytes),
+                i16x8_extend_high_i8x16(bytes),
+            )
         } else {
-            u16x8_extend_low_u8x16(even)
+            (
+                u16x8_extend_low_u8x16(bytes),
+                u16x8_extend_high_u8x16(bytes),
+            )
         }
     }
+    /// Eight i32 saturated to the output type, as eight bytes at `out`.
     #[inline(always)]
-    pub fn i16_splat(x: i16) -> I16x8 {
-        i16x8_splat(x)
+    pub unsafe fn store_clamped_x8(a: I32x4, b: I32x4, lanes: &DepthwiseLanes, out: *mut u8) {
+        let clamped = i16x8_min(
+            i16x8_max(i16x8_narrow_i32x4(a, b), lanes.lower),
+            lanes.upper,
+        );
+        let bytes = i8x16_swizzle(clamped, lanes.low_bytes);
+        unsafe { v128_store64_lane::<0>(bytes, out as *mut u64) };
     }
+    /// Sixteen bytes from `from` to `into`: one vector load and store. The store is volatile
+    /// so that LLVM cannot turn a loop of these into `memory.copy` (weight 100 plus a byte).
     #[inline(always)]
-    pub fn sub_i16(a: I16x8, b: I16x8) -> I16x8 {
-        i16x8_sub(a, b)
+    pub unsafe fn copy_16(from: *const u8, into: *mut u8) {
+        unsafe { std::ptr::write_volatile(into as *mut v128, v128_load(from as *const v128)) }
     }
-    /// The products of lanes 0–3 and of lanes 4–7, as i32.
+    /// Eight bytes from each of four rows, interleaved column by column into 32 bytes at
+    /// `out`: `out[4·m + r] = rows[r][m]` (tract-linalg's `PackedI8K4` for eight columns).
     #[inline(always)]
-    pub fn widening_products(a: I16x8, b: I16x8) -> (I32x4, I32x4) {
-        (i32x4_extmul_low_i16x8(a, b), i32x4_extmul_high_i16x8(a, b))
+    pub unsafe fn interleave_4x8(rows: [*const u8; 4], out: *mut u8) {
+        unsafe {
+            let pair = |a: *const u8, b: *const u8| {
+                v128_load64_lane::<1>(v128_load64_zero(a as *const u64), b as *const u64)
+            };
+            let (r01, r23) = (pair(rows[0], rows[1]), pair(rows[2], rows[3]));
+            let low =
+                i8x16_shuffle::<0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27>(r01, r23);
+            let high = i8x16_shuffle::<4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31>(
+                r01, r23,
+            );
+            v128_store(out as *mut v128, low);
+            v128_store(out.add(16) as *mut v128, high);
+        }
+    }
+    /// [first, second, first, second, …].
+    #[inline(always)]
+    pub fn i16_pairs(first: i16, second: i16) -> I16x8 {
+        i32x4_splat(i32::from(first as u16) | i32::from(second as u16) << 16)
     }
     /// Whether every lane lies strictly between −2²² and 2²².
     #[inline(always)]
@@ -291,17 +363,6 @@ mod imp {
             magic,
         );
         i32x4_shuffle::<0, 2, 4, 6>(low, high)
-    }
-    /// Eight i32 saturated to u8 (or to i8 if `signed`), as eight bytes at `out`.
-    #[inline(always)]
-    pub unsafe fn store_saturated_x8(a: I32x4, b: I32x4, signed: bool, out: *mut u8) {
-        let halves = i16x8_narrow_i32x4(a, b);
-        let bytes = if signed {
-            i8x16_narrow_i16x8(halves, halves)
-        } else {
-            u8x16_narrow_i16x8(halves, halves)
-        };
-        unsafe { v128_store64_lane::<0>(bytes, out as *mut u64) };
     }
 
     #[inline(always)]
@@ -476,24 +537,40 @@ mod imp {
             i16::from(byte)
         }
     }
-    pub unsafe fn load_x8_widened(p: *const u8, signed: bool) -> I16x8 {
-        std::array::from_fn(|l| widen(unsafe { p.add(l).read() }, signed))
+    #[derive(Clone, Copy)]
+    pub struct DepthwiseLanes {
+        lower: i32,
+        upper: i32,
     }
-    pub unsafe fn load_x8_every_other_widened(p: *const u8, signed: bool) -> I16x8 {
-        std::array::from_fn(|l| widen(unsafe { p.add(2 * l).read() }, signed))
+    pub fn depthwise_lanes(signed_output: bool) -> DepthwiseLanes {
+        let (lower, upper) = if signed_output { (-128, 127) } else { (0, 255) };
+        DepthwiseLanes { lower, upper }
     }
-    pub fn i16_splat(x: i16) -> I16x8 {
-        [x; 8]
-    }
-    pub fn sub_i16(a: I16x8, b: I16x8) -> I16x8 {
-        std::array::from_fn(|l| a[l].wrapping_sub(b[l]))
-    }
-    pub fn widening_products(a: I16x8, b: I16x8) -> (I32x4, I32x4) {
-        let product = |l: usize| i32::from(a[l]) * i32::from(b[l]);
+    pub unsafe fn tap_pairs<const STRIDE: usize, const ADJACENT: bool, const SIGNED: bool>(
+        a: *const u8,
+        b: *const u8,
+        _lanes: &DepthwiseLanes,
+    ) -> (I16x8, I16x8) {
+        let b = if ADJACENT { a.wrapping_add(1) } else { b };
+        let lane = |l: usize| {
+            let (j, tap) = (l / 2, if l.is_multiple_of(2) { a } else { b });
+            widen(unsafe { tap.add(j * STRIDE).read() }, SIGNED)
+        };
         (
-            std::array::from_fn(product),
-            std::array::from_fn(|l| product(4 + l)),
+            std::array::from_fn(lane),
+            std::array::from_fn(|l| lane(8 + l)),
         )
+    }
+    pub unsafe fn copy_16(from: *const u8, into: *mut u8) {
+        unsafe { into.copy_from_nonoverlapping(from, 16) }
+    }
+    pub unsafe fn interleave_4x8(rows: [*const u8; 4], out: *mut u8) {
+        for i in 0..32 {
+            unsafe { out.add(i).write(rows[i % 4].add(i / 4).read()) };
+        }
+    }
+    pub fn i16_pairs(first: i16, second: i16) -> I16x8 {
+        std::array::from_fn(|l| if l.is_multiple_of(2) { first } else { second })
     }
     pub fn below_2_22(v: I32x4) -> bool {
         v.iter().all(|x| x.unsigned_abs() < 1 << 22)
@@ -546,10 +623,9 @@ mod imp {
     pub fn scaled_rounded(x: I32x4, factor: f64) -> I32x4 {
         x.map(|x| (f64::from(x) * factor).round_ties_even() as i32)
     }
-    pub unsafe fn store_saturated_x8(a: I32x4, b: I32x4, signed: bool, out: *mut u8) {
-        let (low, high) = if signed { (-128, 127) } else { (0, 255) };
+    pub unsafe fn store_clamped_x8(a: I32x4, b: I32x4, lanes: &DepthwiseLanes, out: *mut u8) {
         for (l, x) in a.iter().chain(&b).enumerate() {
-            unsafe { out.add(l).write(x.clamp(&low, &high).to_owned() as u8) };
+            unsafe { out.add(l).write((*x).clamp(lanes.lower, lanes.upper) as u8) };
         }
     }
 

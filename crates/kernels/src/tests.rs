@@ -458,6 +458,42 @@ macro_rules! gemm_i8_tests {
 gemm_i8_tests!(i8_8x8, kernel_8x8);
 gemm_i8_tests!(i8_8x16, kernel_8x16);
 
+#[test]
+fn pack_k4_writes_the_bytes_of_tracts_own_i8k4_packer() {
+    use tract_data::internal::TensorView;
+    use tract_data::prelude::Tensor;
+    use tract_linalg::mmm::EagerPackedInput;
+    use tract_linalg::pack::PackedI8K4;
+    // Whole and partial panels, k with every remainder mod 4, rows wider than mn.
+    for r in [8, 16] {
+        for (k, mn, k_stride) in [
+            (4, 8, 8),
+            (1, 3, 3),
+            (5, 17, 20),
+            (16, 32, 32),
+            (27, 40, 45),
+        ] {
+            let bytes: Vec<u8> = (0..k * k_stride).map(|i| (i * 89 + 7) as u8).collect();
+            let tensor = Tensor::from_shape(&[k, k_stride], &bytes).unwrap();
+            let (shape, strides) = ([k, mn], [k_stride as isize, 1]);
+            // SAFETY: the first mn bytes of each of k rows of `tensor`.
+            let view = unsafe { TensorView::from_bytes(&tensor, 0, &shape, &strides) };
+            let theirs = PackedI8K4::new(r).pack_view(&view, 0, 1).unwrap();
+            let theirs = theirs.downcast_ref::<EagerPackedInput>().unwrap();
+            let mut ours = vec![0xAA; theirs.packed.len()];
+            crate::gemm_i8::pack_k4(
+                &bytes[..(k - 1) * k_stride + mn],
+                k_stride,
+                k,
+                mn,
+                r,
+                &mut ours,
+            );
+            assert_eq!(ours, theirs.packed.as_bytes(), "r={r} k={k} mn={mn}");
+        }
+    }
+}
+
 /// Channel-last depthwise, as tract-linalg specifies `DepthwiseCF32`: the bias, then every tap
 /// in order.
 fn depthwise_reference(
