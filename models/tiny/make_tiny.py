@@ -55,6 +55,90 @@ def classify() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="icinfer")
 
 
+def int8() -> onnx.ModelProto:
+    """Quantised convolutions as onnxruntime's quantiser writes them (QLinearConv between a
+    QuantizeLinear and a DequantizeLinear), one of each shape the int8 kernels treat apart:
+    pointwise with k = 6 (not a multiple of four), depthwise 3x3 at strides 1 and 2 and 5x5, on
+    u8 activations; and a depthwise 3x3 on i8 activations. Weights are deterministic bytes."""
+    initializers = []
+
+    def constant(name: str, data_type: int, dims: list[int], values: list) -> str:
+        initializers.append(helper.make_tensor(name, data_type, dims, values))
+        return name
+
+    def conv(name: str, x: str, x_q: tuple, channels: tuple, kernel: int, stride: int, y_q: tuple, signed: bool = False) -> tuple:
+        (in_channels, out_channels, group) = channels
+        count = out_channels * (in_channels // group) * kernel * kernel
+        weights = [((i * 73 + 11 * len(name)) % 255) - 127 for i in range(count)]
+        bias = [((i * 7919) % 2001) - 1000 for i in range(out_channels)]
+        activation = TensorProto.INT8 if signed else TensorProto.UINT8
+        inputs = [
+            x,
+            constant(f"{name}_xs", TensorProto.FLOAT, [], [x_q[0]]),
+            constant(f"{name}_x0", activation, [], [x_q[1]]),
+            constant(f"{name}_w", TensorProto.INT8, [out_channels, in_channels // group, kernel, kernel], weights),
+            constant(f"{name}_ws", TensorProto.FLOAT, [], [0.01]),
+            constant(f"{name}_w0", TensorProto.INT8, [], [0]),
+            constant(f"{name}_ys", TensorProto.FLOAT, [], [y_q[0]]),
+            constant(f"{name}_y0", activation, [], [y_q[1]]),
+            constant(f"{name}_b", TensorProto.INT32, [out_channels], bias),
+        ]
+        pad = kernel // 2
+        node = helper.make_node(
+            "QLinearConv", inputs, [name], group=group, kernel_shape=[kernel, kernel], strides=[stride, stride], pads=[pad] * 4
+        )
+        return node, y_q
+
+    nodes = []
+    x_q = (0.025, 128)
+    nodes.append(
+        helper.make_node(
+            "QuantizeLinear",
+            ["x", constant("x_s", TensorProto.FLOAT, [], [x_q[0]]), constant("x_0", TensorProto.UINT8, [], [x_q[1]])],
+            ["q"],
+        )
+    )
+    layers = [
+        ("pointwise_in", (6, 12, 1), 1, 1, (0.1, 120)),
+        ("depthwise_3x3", (12, 12, 12), 3, 1, (0.15, 130)),
+        ("depthwise_3x3_s2", (12, 12, 12), 3, 2, (0.1, 125)),
+        ("depthwise_5x5", (12, 12, 12), 5, 1, (0.2, 128)),
+        ("pointwise_out", (12, 5, 1), 1, 1, (1.0, 128)),
+    ]
+    x, q = "q", x_q
+    for name, channels, kernel, stride, y_q in layers:
+        node, q = conv(name, x, q, channels, kernel, stride, y_q)
+        nodes.append(node)
+        x = name
+    nodes.append(
+        helper.make_node("DequantizeLinear", [x, f"{x}_ys", f"{x}_y0"], ["y"])
+    )
+    # The same input as i8 through one depthwise convolution.
+    signed_q = (0.025, -3)
+    nodes.append(
+        helper.make_node(
+            "QuantizeLinear",
+            ["x", "x_s", constant("x_0_signed", TensorProto.INT8, [], [signed_q[1]])],
+            ["q_signed"],
+        )
+    )
+    node, _ = conv("signed_3x3", "q_signed", signed_q, (6, 6, 6), 3, 1, (0.05, 4), signed=True)
+    nodes.append(node)
+    nodes.append(helper.make_node("DequantizeLinear", ["signed_3x3", "signed_3x3_ys", "signed_3x3_y0"], ["y_signed"]))
+    graph = helper.make_graph(
+        nodes,
+        "int8",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 13, 11])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 7, 6]),
+            helper.make_tensor_value_info("y_signed", TensorProto.FLOAT, [1, 6, 13, 11]),
+        ],
+        initializer=initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="icinfer")
+
+
 if __name__ == "__main__":
     save(affine(), "affine.onnx")
     save(classify(), "classify.onnx")
+    save(int8(), "int8.onnx")
