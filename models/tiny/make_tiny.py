@@ -57,9 +57,10 @@ def classify() -> onnx.ModelProto:
 
 def int8() -> onnx.ModelProto:
     """Quantised convolutions as onnxruntime's quantiser writes them (QLinearConv between a
-    QuantizeLinear and a DequantizeLinear), one of each shape the int8 kernels treat apart:
-    pointwise with k = 6 (not a multiple of four), depthwise 3x3 at strides 1 and 2 and 5x5, on
-    u8 activations; and a depthwise 3x3 on i8 activations. Weights are deterministic bytes."""
+    QuantizeLinear and a DequantizeLinear), one of each shape the int8 code treats apart, on u8
+    activations: pointwise with k = 6 (not a multiple of four), depthwise 3x3 at strides 1 and
+    2 and 5x5, full 3x3 at stride 1 (k = 81) and 2 (k = 63); and a depthwise 3x3 on i8
+    activations. Weights are deterministic bytes."""
     initializers = []
 
     def constant(name: str, data_type: int, dims: list[int], values: list) -> str:
@@ -99,11 +100,13 @@ def int8() -> onnx.ModelProto:
         )
     )
     layers = [
-        ("pointwise_in", (6, 12, 1), 1, 1, (0.1, 120)),
-        ("depthwise_3x3", (12, 12, 12), 3, 1, (0.15, 130)),
-        ("depthwise_3x3_s2", (12, 12, 12), 3, 2, (0.1, 125)),
-        ("depthwise_5x5", (12, 12, 12), 5, 1, (0.2, 128)),
-        ("pointwise_out", (12, 5, 1), 1, 1, (1.0, 128)),
+        ("pointwise_in", (6, 9, 1), 1, 1, (0.1, 120)),
+        ("conv_3x3_s2", (9, 8, 1), 3, 2, (0.5, 128)),
+        ("depthwise_3x3", (8, 8, 8), 3, 1, (1.0, 130)),
+        ("depthwise_3x3_s2", (8, 8, 8), 3, 2, (1.0, 125)),
+        ("depthwise_5x5", (8, 8, 8), 5, 1, (2.0, 128)),
+        ("conv_3x3", (8, 7, 1), 3, 1, (24.0, 128)),
+        ("pointwise_out", (7, 5, 1), 1, 1, (40.0, 128)),
     ]
     x, q = "q", x_q
     for name, channels, kernel, stride, y_q in layers:
@@ -128,10 +131,10 @@ def int8() -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "int8",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 13, 11])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 13, 19])],
         [
-            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 7, 6]),
-            helper.make_tensor_value_info("y_signed", TensorProto.FLOAT, [1, 6, 13, 11]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 4, 5]),
+            helper.make_tensor_value_info("y_signed", TensorProto.FLOAT, [1, 6, 13, 19]),
         ],
         initializer=initializers,
     )

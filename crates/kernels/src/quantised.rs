@@ -140,6 +140,28 @@ impl Padding {
     }
 }
 
+/// `out[j] = row[j·stride]` for every j of `out`, stride 1 or 2: eight bytes at a time while
+/// `row` has sixteen readable bytes past the eight's first, then one at a time.
+pub fn gather_row(row: &[u8], stride: usize, out: &mut [u8]) {
+    assert!(matches!(stride, 1 | 2) && (out.len() - 1) * stride < row.len());
+    let mut j = 0;
+    while j + 8 <= out.len() && j * stride + 16 <= row.len() {
+        // SAFETY: sixteen bytes from j·stride in `row`, eight from j in `out`.
+        unsafe {
+            let (from, into) = (row.as_ptr().add(j * stride), out.as_mut_ptr().add(j));
+            if stride == 1 {
+                into.copy_from_nonoverlapping(from, 8)
+            } else {
+                simd::copy_every_other_8(from, into)
+            }
+        }
+        j += 8;
+    }
+    for (j, byte) in out.iter_mut().enumerate().skip(j) {
+        *byte = row[j * stride];
+    }
+}
+
 /// One channel plane of a quantised depthwise convolution.
 pub struct Plane<'a> {
     /// The input plane surrounded by its zero point, so that every tap of every output is

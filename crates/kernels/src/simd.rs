@@ -273,6 +273,15 @@ mod imp {
             v128_store(out.add(16) as *mut v128, high);
         }
     }
+    /// Every other byte of the sixteen at `from`, as eight bytes at `into`.
+    #[inline(always)]
+    pub unsafe fn copy_every_other_8(from: *const u8, into: *mut u8) {
+        unsafe {
+            let v = v128_load(from as *const v128);
+            let even = i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14>(v, v);
+            v128_store64_lane::<0>(even, into as *mut u64);
+        }
+    }
     /// [first, second, first, second, …].
     #[inline(always)]
     pub fn i16_pairs(first: i16, second: i16) -> I16x8 {
@@ -567,6 +576,11 @@ mod imp {
     pub unsafe fn interleave_4x8(rows: [*const u8; 4], out: *mut u8) {
         for i in 0..32 {
             unsafe { out.add(i).write(rows[i % 4].add(i / 4).read()) };
+        }
+    }
+    pub unsafe fn copy_every_other_8(from: *const u8, into: *mut u8) {
+        for j in 0..8 {
+            unsafe { into.add(j).write(from.add(2 * j).read()) };
         }
     }
     pub fn i16_pairs(first: i16, second: i16) -> I16x8 {
