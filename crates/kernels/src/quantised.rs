@@ -114,18 +114,10 @@ impl Padding {
         }
     }
 
-    /// Puts `plane`, rows of `width` bytes, inside the border: sixteen bytes at a time, then
-    /// the rest of each row.
+    /// Puts `plane`, rows of `width` bytes, inside the border (see [`copy_row`]).
     pub fn fill(&mut self, plane: &[u8], width: usize) {
         for (y, row) in plane.chunks_exact(width).enumerate() {
-            let into = &mut self.bytes[self.start + y * self.width..][..width];
-            let (into_vectors, into_rest) = into.as_chunks_mut::<16>();
-            let (vectors, rest) = row.as_chunks::<16>();
-            for (into, from) in into_vectors.iter_mut().zip(vectors) {
-                // SAFETY: sixteen bytes each.
-                unsafe { simd::copy_16(from.as_ptr(), into.as_mut_ptr()) };
-            }
-            copy_short(into_rest, rest);
+            copy_row(&mut self.bytes[self.start + y * self.width..][..width], row);
         }
     }
 
@@ -377,7 +369,7 @@ impl Chunks<'_, '_> {
                     let mut bytes = [0u8; 8];
                     chunk(first_row.add(8 * whole * plane.stride), bytes.as_mut_ptr());
                     let rest = &mut out[start + 8 * whole..start + self.ow];
-                    copy_short(rest, &bytes[..rest.len()]);
+                    copy_row(rest, &bytes[..rest.len()]);
                 }
             }
         }
@@ -408,22 +400,37 @@ unsafe fn accumulate<const STRIDE: usize, const ADJACENT: bool, const SIGNED: bo
     )
 }
 
-/// `into.copy_from_slice(from)` for fewer than 16 bytes, without `memory.copy`, whose weight
-/// of 100 plus a byte is most of the cost of the short rows of small feature maps: 8, 4, 2
-/// and 1 bytes, as needed.
-pub fn copy_short(into: &mut [u8], from: &[u8]) {
-    assert!(into.len() == from.len() && from.len() < 16);
-    let mut at = 0;
-    for size in [8, 4, 2, 1] {
-        if from.len() - at >= size {
-            // Fixed sizes: loads and stores, not a call to memcpy.
-            match size {
-                8 => into[at..at + 8].copy_from_slice(&from[at..at + 8]),
-                4 => into[at..at + 4].copy_from_slice(&from[at..at + 4]),
-                2 => into[at..at + 2].copy_from_slice(&from[at..at + 2]),
-                _ => into[at] = from[at],
+/// `into.copy_from_slice(from)` in a few copies of a fixed size, the last one ending where the
+/// row ends (overlapping the one before): 16 bytes at a time from 16 bytes, two of 8 from 8,
+/// two of 4 from 4. A call to `memcpy` costs `memory.copy`'s weight of 100 a row, most of the
+/// cost of the short rows of small feature maps.
+pub fn copy_row(into: &mut [u8], from: &[u8]) {
+    let n = from.len();
+    assert_eq!(into.len(), n);
+    let (from, into) = (from.as_ptr(), into.as_mut_ptr());
+    // SAFETY: every copy is of bytes 0..n of both.
+    unsafe {
+        if n >= 16 {
+            let mut at = 0;
+            while at + 16 < n {
+                simd::copy_16(from.add(at), into.add(at));
+                at += 16;
             }
-            at += size;
+            simd::copy_16(from.add(n - 16), into.add(n - 16));
+        } else if n >= 8 {
+            for at in [0, n - 8] {
+                (into.add(at) as *mut u64)
+                    .write_unaligned((from.add(at) as *const u64).read_unaligned());
+            }
+        } else if n >= 4 {
+            for at in [0, n - 4] {
+                (into.add(at) as *mut u32)
+                    .write_unaligned((from.add(at) as *const u32).read_unaligned());
+            }
+        } else {
+            for at in 0..n {
+                into.add(at).write(from.add(at).read());
+            }
         }
     }
 }
