@@ -99,8 +99,14 @@ fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
             "            FusedKerSpec::{variant} => {{\n                let r = {rescale};"
         )
         .unwrap();
+        // One range check for the whole tile (the lanes' magnitudes or-ed together), not one
+        // per vector.
+        let all: Vec<String> = accs().map(|(i, g)| format!("t{i}_{g}")).collect();
+        writeln!(w, "                match r.exact_factor() {{\n                Some(factor) if simd::below_2_22(simd::or_magnitudes([{}])) => {{", all.join(", ")).unwrap();
+        each(w, &|i, g| format!("simd::scaled_rounded(t{i}_{g}, factor)"));
+        writeln!(w, "                }}\n                _ => {{").unwrap();
         each(w, &|i, g| format!("r.apply(t{i}_{g})"));
-        writeln!(w, "            }}").unwrap();
+        writeln!(w, "                }}\n                }}\n            }}").unwrap();
     }
     writeln!(w, "            FusedKerSpec::ShiftLeft(shift) => {{").unwrap();
     each(w, &|i, g| format!("simd::shl_i32(t{i}_{g}, shift as u32)"));

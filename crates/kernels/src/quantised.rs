@@ -71,6 +71,11 @@ impl Requantise {
         }
     }
 
+    /// The factor of the f64 path, exact for values strictly between −2²² and 2²².
+    pub fn exact_factor(&self) -> Option<f64> {
+        self.factor
+    }
+
     /// Four values rescaled.
     #[inline(always)]
     pub fn apply(&self, v: I32x4) -> I32x4 {

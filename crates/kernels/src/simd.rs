@@ -287,6 +287,14 @@ mod imp {
     pub fn i16_pairs(first: i16, second: i16) -> I16x8 {
         i32x4_splat(i32::from(first as u16) | i32::from(second as u16) << 16)
     }
+    /// The lanes' magnitudes or-ed together, for one [`below_2_22`] of many vectors: the or
+    /// is under 2²² exactly when every magnitude is (|i32::MIN| stays negative, so it fails).
+    #[inline(always)]
+    pub fn or_magnitudes<const N: usize>(vectors: [I32x4; N]) -> I32x4 {
+        vectors
+            .into_iter()
+            .fold(i32x4_splat(0), |acc, v| v128_or(acc, i32x4_abs(v)))
+    }
     /// Whether every lane lies strictly between −2²² and 2²².
     #[inline(always)]
     pub fn below_2_22(v: I32x4) -> bool {
@@ -585,6 +593,11 @@ mod imp {
     }
     pub fn i16_pairs(first: i16, second: i16) -> I16x8 {
         std::array::from_fn(|l| if l.is_multiple_of(2) { first } else { second })
+    }
+    pub fn or_magnitudes<const N: usize>(vectors: [I32x4; N]) -> I32x4 {
+        vectors.into_iter().fold([0; 4], |acc, v| {
+            std::array::from_fn(|l| acc[l] | v[l].wrapping_abs())
+        })
     }
     pub fn below_2_22(v: I32x4) -> bool {
         v.iter().all(|x| x.unsigned_abs() < 1 << 22)
