@@ -103,7 +103,12 @@ fn write_i8_kernel(w: &mut String, rows: usize, groups: usize) {
         // per vector.
         let all: Vec<String> = accs().map(|(i, g)| format!("t{i}_{g}")).collect();
         writeln!(w, "                match r.exact_factor() {{\n                Some(factor) if simd::below_2_22(simd::or_magnitudes([{}])) => {{", all.join(", ")).unwrap();
-        each(w, &|i, g| format!("simd::scaled_rounded(t{i}_{g}, factor)"));
+        writeln!(
+            w,
+            "                let scaled = simd::ScaledRounded::new(factor);"
+        )
+        .unwrap();
+        each(w, &|i, g| format!("scaled.apply(t{i}_{g})"));
         writeln!(w, "                }}\n                _ => {{").unwrap();
         each(w, &|i, g| format!("r.apply(t{i}_{g})"));
         writeln!(w, "                }}\n                }}\n            }}").unwrap();

@@ -81,7 +81,7 @@ impl Requantise {
     pub fn apply(&self, v: I32x4) -> I32x4 {
         match (self.rescale, self.factor) {
             (Rescale::Unscaled, _) => v,
-            (_, Some(factor)) if simd::below_2_22(v) => simd::scaled_rounded(v, factor),
+            (_, Some(factor)) if simd::below_2_22(v) => simd::ScaledRounded::new(factor).apply(v),
             (Rescale::Scale(scaler), _) => {
                 simd::i32_from_lanes(simd::i32_lanes(v).map(|x| x.q_scale(scaler)))
             }
@@ -330,7 +330,8 @@ impl Chunks<'_, '_> {
         let requantise = self.plane.requantise;
         match requantise.factor {
             Some(factor) if self.bounded => {
-                self.each_chunk_scaled(out, sums, |v| simd::scaled_rounded(v, factor))
+                let scaled = simd::ScaledRounded::new(factor);
+                self.each_chunk_scaled(out, sums, |v| scaled.apply(v))
             }
             _ => self.each_chunk_scaled(out, sums, |v| requantise.apply(v)),
         }

@@ -366,20 +366,31 @@ mod imp {
     /// `round_ties_even(x · factor)` per lane, computed in f64 (exact when |x| < 2²² and the
     /// factor has at most 31 significant bits). Adding 1.5·2⁵² rounds to an integer, ties to
     /// even, and leaves it in the low 32 bits of the f64: no conversion back to i32, which
-    /// LLVM would split into four `i32.trunc_sat_f64_s` of weight 20.
-    #[inline(always)]
-    pub fn scaled_rounded(x: I32x4, factor: f64) -> I32x4 {
-        const MAGIC: f64 = 6_755_399_441_055_744.0;
-        let (f, magic) = (f64x2_splat(factor), f64x2_splat(MAGIC));
-        let low = f64x2_add(f64x2_mul(f64x2_convert_low_i32x4(x), f), magic);
-        let high = f64x2_add(
-            f64x2_mul(
-                f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(x, x)),
-                f,
-            ),
-            magic,
-        );
-        i32x4_shuffle::<0, 2, 4, 6>(low, high)
+    /// LLVM would split into four `i32.trunc_sat_f64_s` of weight 20. Made once per tile or
+    /// plane: lanes 2 and 3 come down to 0 and 1 with an `i8x16.swizzle` (weight 1) whose
+    /// index LLVM cannot see, where it emits a shuffle of weight 3.
+    #[derive(Clone, Copy)]
+    pub struct ScaledRounded {
+        factor: v128,
+        high_lanes: v128,
+    }
+    impl ScaledRounded {
+        pub fn new(factor: f64) -> ScaledRounded {
+            ScaledRounded {
+                factor: f64x2_splat(factor),
+                high_lanes: std::hint::black_box(i8x16(
+                    8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15,
+                )),
+            }
+        }
+        #[inline(always)]
+        pub fn apply(&self, x: I32x4) -> I32x4 {
+            const MAGIC: f64 = 6_755_399_441_055_744.0;
+            let magic = f64x2_splat(MAGIC);
+            let scaled = |v| f64x2_add(f64x2_mul(f64x2_convert_low_i32x4(v), self.factor), magic);
+            let (low, high) = (scaled(x), scaled(i8x16_swizzle(x, self.high_lanes)));
+            i32x4_shuffle::<0, 2, 4, 6>(low, high)
+        }
     }
 
     #[inline(always)]
@@ -647,8 +658,17 @@ mod imp {
     pub fn leaky_relu_i32(v: I32x4, alpha: I32x4) -> I32x4 {
         map2_i32(v, alpha, |x, a| if x > 0 { x } else { a.wrapping_mul(x) })
     }
-    pub fn scaled_rounded(x: I32x4, factor: f64) -> I32x4 {
-        x.map(|x| (f64::from(x) * factor).round_ties_even() as i32)
+    #[derive(Clone, Copy)]
+    pub struct ScaledRounded {
+        factor: f64,
+    }
+    impl ScaledRounded {
+        pub fn new(factor: f64) -> ScaledRounded {
+            ScaledRounded { factor }
+        }
+        pub fn apply(&self, x: I32x4) -> I32x4 {
+            x.map(|x| (f64::from(x) * self.factor).round_ties_even() as i32)
+        }
     }
     pub unsafe fn store_clamped_x8(a: I32x4, b: I32x4, lanes: &DepthwiseLanes, out: *mut u8) {
         for (l, x) in a.iter().chain(&b).enumerate() {
