@@ -929,6 +929,7 @@ impl EvalOp for QuantisedDepthwise {
         let mut out_view = output.try_as_plain_ram_mut()?;
         let out_plane = self.output[0] * self.output[1];
         let out_bytes = out_view.as_bytes_mut();
+        let signed_output = self.output_type.unquantized() == DatumType::I8;
         for (index, plane) in bytes.as_bytes().chunks_exact(height * width).enumerate() {
             padding.fill(plane, width);
             let channel = index % channels;
@@ -936,7 +937,7 @@ impl EvalOp for QuantisedDepthwise {
                 padded: padding.bytes(),
                 width: padding.width(),
                 signed_input: self.signed_input,
-                signed_output: self.output_type.unquantized() == DatumType::I8,
+                signed_output,
                 x0: self.x0,
                 weights: &self.weights[channel * taps..][..taps],
                 kernel: self.kernel,

@@ -238,15 +238,25 @@ impl Plane<'_> {
     /// The taps in pairs, row by row: two neighbours in a row, or a row's last tap and the
     /// next row's first.
     fn tap_pairs(&self) -> impl Iterator<Item = TapPair> + '_ {
-        let kw = self.kernel[1];
-        let offset = move |t: usize| t / kw * self.width + t % kw;
-        (0..self.weights.len()).step_by(2).map(move |t| {
-            let (first, w) = (offset(t), self.weights[t]);
-            match self.weights.get(t + 1) {
-                Some(&v) => TapPair {
+        // Offsets row by row, counted along rather than divided out (weight 10 a division).
+        let (kw, width) = (self.kernel[1], self.width);
+        let offsets = (0..).scan((0, 0), move |(ky, kx), _| {
+            let offset = *ky * width + *kx;
+            (*ky, *kx) = if *kx + 1 == kw {
+                (*ky + 1, 0)
+            } else {
+                (*ky, *kx + 1)
+            };
+            Some(offset)
+        });
+        let mut taps = offsets.zip(self.weights.iter().copied());
+        std::iter::from_fn(move || {
+            let (first, w) = taps.next()?;
+            Some(match taps.next() {
+                Some((second, v)) => TapPair {
                     first,
-                    second: offset(t + 1),
-                    adjacent: offset(t + 1) == first + 1,
+                    second,
+                    adjacent: second == first + 1,
                     weights: simd::i16_pairs(w, v),
                 },
                 None => TapPair {
@@ -255,7 +265,7 @@ impl Plane<'_> {
                     adjacent: true,
                     weights: simd::i16_pairs(w, 0),
                 },
-            }
+            })
         })
     }
 }
