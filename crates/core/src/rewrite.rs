@@ -311,11 +311,7 @@ fn pack_i8k4(model: &TypedModel) -> TractResult<Option<Replacement>> {
         if !node.op_is::<OptMatMulPack>() || node.inputs.len() != 1 {
             continue;
         }
-        let fact = model.outlet_fact(node.id.into())?;
-        let Some(packed) = fact
-            .exotic_fact()
-            .and_then(|f| f.downcast_ref::<DynPackedExoticFact>())
-        else {
+        let Some(packed) = output_exotic::<DynPackedExoticFact>(model, node)? else {
             continue;
         };
         let [format] = &packed.packers[..] else {
@@ -364,26 +360,12 @@ impl PackI8K4 {
         if strides[self.mn_axis] != 1 || k == 0 || mn == 0 {
             return self.format.pack_view(view, self.k_axis, self.mn_axis);
         }
-        let r = self.format.r;
-        let panel = 4 * r * k.div_ceil(4);
-        let mut blob =
-            unsafe { Blob::new_for_size_and_align(mn.div_ceil(r) * panel, self.format.align) };
         let k_stride = strides[self.k_axis] as usize;
         // SAFETY: the view's bytes, from its first element to its last.
         let src = unsafe {
             std::slice::from_raw_parts(view.as_ptr_unchecked::<u8>(), (k - 1) * k_stride + mn)
         };
-        icinfer_kernels::gemm_i8::pack_k4(src, k_stride, k, mn, r, blob.as_bytes_mut());
-        Ok(Box::new(EagerPackedInput {
-            fact: PackedExoticFact {
-                format: Box::new(self.format.clone()),
-                mn: mn.to_dim(),
-                k,
-            },
-            packed: blob.into(),
-            panel_bytes: panel,
-            mn,
-        }))
+        Ok(packed_i8k4(&self.format, src, k_stride, (k, mn)))
     }
 
     fn output_shape<D: Clone>(&self, input: &[D]) -> TVec<D> {
@@ -456,6 +438,40 @@ impl TypedOp for PackI8K4 {
     as_op!();
 }
 
+/// The exotic fact of type `F` of `node`'s (first) output, if it has one.
+fn output_exotic<'m, F: ExoticFact>(
+    model: &'m TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<&'m F>> {
+    let fact = model.outlet_fact(node.id.into())?;
+    Ok(fact.exotic_fact().and_then(|f| f.downcast_ref::<F>()))
+}
+
+/// A `k × mn` matrix of bytes, row `kk` at `src[kk·k_stride..]`, as tract's packed input in
+/// `format`: the panels icinfer_kernels::gemm_i8::pack_k4 writes.
+fn packed_i8k4(
+    format: &PackedI8K4,
+    src: &[u8],
+    k_stride: usize,
+    (k, mn): (usize, usize),
+) -> Box<dyn MMMInputValue> {
+    let panel = 4 * format.r * k.div_ceil(4);
+    // SAFETY: pack_k4 writes every byte of the blob.
+    let mut blob =
+        unsafe { Blob::new_for_size_and_align(mn.div_ceil(format.r) * panel, format.align) };
+    icinfer_kernels::gemm_i8::pack_k4(src, k_stride, k, mn, format.r, blob.as_bytes_mut());
+    Box::new(EagerPackedInput {
+        fact: PackedExoticFact {
+            format: Box::new(format.clone()),
+            mn: mn.to_dim(),
+            k,
+        },
+        packed: blob.into(),
+        panel_bytes: panel,
+        mn,
+    })
+}
+
 /// tract's `Im2col` of an int8 convolution into the `PackedI8K4` panels of our int8 kernels,
 /// as [`Im2colI8K4`]: tract writes its patches a byte at a time through a packing writer, 16 M
 /// instructions for the first convolution of the int8 MobileNetV2 (3 channels, 224×224, 3×3
@@ -465,11 +481,7 @@ fn im2col_i8k4(model: &TypedModel) -> TractResult<Option<Replacement>> {
         let Some(im2col) = node.op_as::<Im2Col>() else {
             continue;
         };
-        let fact = model.outlet_fact(node.id.into())?;
-        let Some(packed) = fact
-            .exotic_fact()
-            .and_then(|f| f.downcast_ref::<PackedExoticFact>())
-        else {
+        let Some(packed) = output_exotic::<PackedExoticFact>(model, node)? else {
             continue;
         };
         let Some(format) = packed.format.downcast_ref::<PackedI8K4>() else {
@@ -572,7 +584,7 @@ impl EvalOp for Im2colI8K4 {
         let [channels, height, width] = self.input;
         let [kh, kw] = self.kernel;
         let [oh, ow] = self.output;
-        let (k, n, r) = (channels * kh * kw, oh * ow, self.format.r);
+        let (k, n) = (channels * kh * kw, oh * ow);
         let pad = match inputs.get(1) {
             Some(pad) => pad.try_as_plain_ram()?.as_bytes()[0],
             None => 0,
@@ -581,7 +593,6 @@ impl EvalOp for Im2colI8K4 {
         let mut padding =
             quantised::Padding::new([height, width], self.pad_before, self.pad_after, pad);
         let mut patches = vec![0u8; k * n];
-        let panel = 4 * r * k.div_ceil(4);
         let mut values: TVec<Box<dyn MMMInputValue>> = tvec![];
         for image in input
             .try_as_plain_ram()?
@@ -599,19 +610,7 @@ impl EvalOp for Im2colI8K4 {
                     }
                 }
             }
-            let mut blob =
-                unsafe { Blob::new_for_size_and_align(n.div_ceil(r) * panel, self.format.align) };
-            icinfer_kernels::gemm_i8::pack_k4(&patches, n, k, n, r, blob.as_bytes_mut());
-            values.push(Box::new(EagerPackedInput {
-                fact: PackedExoticFact {
-                    format: Box::new(self.format.clone()),
-                    mn: n.to_dim(),
-                    k,
-                },
-                packed: blob.into(),
-                panel_bytes: panel,
-                mn: n,
-            }));
+            values.push(packed_i8k4(&self.format, &patches, n, (k, n)));
         }
         let batch = values.len();
         let stores =
