@@ -59,8 +59,9 @@ def int8() -> onnx.ModelProto:
     """Quantised convolutions as onnxruntime's quantiser writes them (QLinearConv between a
     QuantizeLinear and a DequantizeLinear), one of each shape the int8 code treats apart, on u8
     activations: pointwise with k = 6 (not a multiple of four), depthwise 3x3 at strides 1 and
-    2 and 5x5, full 3x3 at stride 1 (k = 81) and 2 (k = 63); and a depthwise 3x3 on i8
-    activations. Weights are deterministic bytes."""
+    2 and 5x5, full 3x3 at stride 1 (k = 81) and 2 (k = 63); a depthwise 3x3 on i8
+    activations; and u8 pixels normalised per channel (Cast, Mul, Add) before they are
+    quantised, as an image model that takes pixels does. Weights are deterministic bytes."""
     initializers = []
 
     def constant(name: str, data_type: int, dims: list[int], values: list) -> str:
@@ -128,13 +129,38 @@ def int8() -> onnx.ModelProto:
     node, _ = conv("signed_3x3", "q_signed", signed_q, (6, 6, 6), 3, 1, (0.05, 4), signed=True)
     nodes.append(node)
     nodes.append(helper.make_node("DequantizeLinear", ["signed_3x3", "signed_3x3_ys", "signed_3x3_y0"], ["y_signed"]))
+    # u8 pixels, normalised per channel, quantised, through a 3x3 convolution at stride 2.
+    nodes += [
+        helper.make_node("Cast", ["pixels"], ["pixels_f32"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["pixels_f32", constant("pixel_scale", TensorProto.FLOAT, [1, 3, 1, 1], [0.0171, 0.0175, 0.0174])], ["pixels_scaled"]),
+        helper.make_node("Add", ["pixels_scaled", constant("pixel_shift", TensorProto.FLOAT, [1, 3, 1, 1], [-2.118, -2.036, -1.804])], ["pixels_normalised"]),
+    ]
+    pixels_q = (0.0188, 113)
+    nodes.append(
+        helper.make_node(
+            "QuantizeLinear",
+            [
+                "pixels_normalised",
+                constant("pixels_s", TensorProto.FLOAT, [], [pixels_q[0]]),
+                constant("pixels_0", TensorProto.UINT8, [], [pixels_q[1]]),
+            ],
+            ["pixels_q"],
+        )
+    )
+    node, _ = conv("pixels_3x3_s2", "pixels_q", pixels_q, (3, 8, 1), 3, 2, (0.2, 128))
+    nodes.append(node)
+    nodes.append(helper.make_node("DequantizeLinear", ["pixels_3x3_s2", "pixels_3x3_s2_ys", "pixels_3x3_s2_y0"], ["y_pixels"]))
     graph = helper.make_graph(
         nodes,
         "int8",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 13, 19])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 13, 19]),
+            helper.make_tensor_value_info("pixels", TensorProto.UINT8, [1, 3, 13, 19]),
+        ],
         [
             helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 4, 5]),
             helper.make_tensor_value_info("y_signed", TensorProto.FLOAT, [1, 6, 13, 19]),
+            helper.make_tensor_value_info("y_pixels", TensorProto.FLOAT, [1, 8, 7, 10]),
         ],
         initializer=initializers,
     )

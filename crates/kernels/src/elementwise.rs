@@ -190,6 +190,13 @@ pub fn dequantize(into: &mut [f32], from: &[u8], signed: bool, zero_point: i32, 
     }
 }
 
+/// `into[i] = table[from[i]]`. The slices have one length.
+pub fn look_up(into: &mut [u8], from: &[u8], table: &[u8; 256]) {
+    for (out, &x) in into.iter_mut().zip(from) {
+        *out = table[usize::from(x)];
+    }
+}
+
 /// `into[i] = from[i] ^ 0x80`: a u8 as the i8 `x − 128`. The slices have one length.
 pub fn flip_top_bits(into: &mut [u8], from: &[u8]) {
     const TOP_BITS: u64 = 0x8080_8080_8080_8080;
