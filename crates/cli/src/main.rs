@@ -150,9 +150,10 @@ enum Command {
         /// Images: per-channel standard deviation, e.g. 0.229,0.224,0.225.
         #[arg(long, value_delimiter = ',', default_value = "1")]
         std: Vec<f32>,
-        /// Images: multiply 0-255 pixel values by this first.
-        #[arg(long, default_value_t = 1.0 / 255.0)]
-        scale: f32,
+        /// Images: multiply 0-255 pixel values by this first [default: 1/255 for float32
+        /// inputs, 1 for uint8 inputs, which take the pixels themselves].
+        #[arg(long)]
+        scale: Option<f32>,
         /// Images: invert (dark ink on light paper becomes light on dark).
         #[arg(long)]
         invert: bool,

@@ -10,8 +10,9 @@ use std::path::Path;
 pub struct ImageOptions {
     /// Width and height; default: the model's fixed dimensions.
     pub resize: Option<(u32, u32)>,
-    /// Multiplies 0..=255 pixel values first (default 1/255).
-    pub scale: f32,
+    /// Multiplies 0..=255 pixel values first. Default: 1/255 for float inputs, 1 for u8
+    /// inputs, which take the pixels themselves (a quantised image model normalises them).
+    pub scale: Option<f32>,
     /// Subtracted per channel after scaling (ImageNet: 0.485,0.456,0.406).
     pub mean: Vec<f32>,
     /// Divides per channel after the mean (ImageNet: 0.229,0.224,0.225).
@@ -24,7 +25,7 @@ impl Default for ImageOptions {
     fn default() -> Self {
         ImageOptions {
             resize: None,
-            scale: 1.0 / 255.0,
+            scale: None,
             mean: vec![0.0],
             std: vec![1.0],
             invert: false,
@@ -401,6 +402,10 @@ fn from_image(
         image.to_rgb8().into_raw()
     };
     let per_channel = |values: &[f32], c: usize| values[c.min(values.len() - 1)];
+    let scale = options.scale.unwrap_or(match fact.dtype {
+        DType::U8 => 1.0,
+        _ => 1.0 / 255.0,
+    });
     ensure!(
         !options.mean.is_empty() && !options.std.is_empty(),
         "--mean and --std need at least one value"
@@ -410,8 +415,7 @@ fn from_image(
     for (i, &p) in pixels.iter().enumerate() {
         let (pixel, c) = (i / channels as usize, i % channels as usize);
         let raw = if options.invert { 255 - p } else { p } as f32;
-        let value =
-            (raw * options.scale - per_channel(&options.mean, c)) / per_channel(&options.std, c);
+        let value = (raw * scale - per_channel(&options.mean, c)) / per_channel(&options.std, c);
         let at = match layout {
             Layout::Nchw { .. } => c * plane + pixel,
             _ => i,
@@ -638,6 +642,33 @@ mod tests {
             panic!()
         };
         assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
+    }
+
+    #[test]
+    fn u8_image_inputs_take_the_pixels_themselves_unless_told_otherwise() {
+        let mut png = Vec::new();
+        let pixels = [200, 0, 17, 3, 255, 128];
+        image::RgbImage::from_raw(2, 1, pixels.to_vec())
+            .unwrap()
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        // NCHW: the red plane, the green, the blue.
+        let u8_nchw = fact(DType::U8, &[Some(1), Some(3), Some(1), Some(2)]);
+        let raw = from_image("x", &png, &u8_nchw, &ImageOptions::default()).unwrap();
+        assert_eq!(
+            raw.data,
+            TensorData::U8(vec![200, 3, 0, 255, 17, 128].into())
+        );
+        // An explicit scale still applies: half the values, rounded half away from zero.
+        let halved = ImageOptions {
+            scale: Some(0.5),
+            ..ImageOptions::default()
+        };
+        let half = from_image("x", &png, &u8_nchw, &halved).unwrap();
+        assert_eq!(
+            half.data,
+            TensorData::U8(vec![100, 2, 0, 128, 9, 64].into())
+        );
     }
 
     #[test]
