@@ -257,6 +257,45 @@ test('an image model: a picture resized and normalised in the page, verified', a
   await shot('07-image-model');
 });
 
+test('a u8 image model: the pixels of the picture as they are, verified', async () => {
+  await openPage();
+  await byTestId('infer-model').selectOption('pixels');
+  assert.equal(await byTestId('infer-mode').inputValue(), 'image');
+  assert.equal(await byTestId('image-mean').count(), 0, 'no normalisation for a u8 input');
+  // Two colours side by side, at the model's 16×16.
+  const png = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(16, 16);
+    const c = canvas.getContext('2d');
+    c.fillStyle = 'rgb(10, 200, 30)';
+    c.fillRect(0, 0, 16, 16);
+    c.fillStyle = 'rgb(250, 0, 128)';
+    c.fillRect(8, 0, 8, 16);
+    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    return Array.from(bytes);
+  });
+  await byTestId('image-file').setInputFiles({ name: 'halves.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.waitForFunction(() => {
+    const canvas = document.querySelector('.image-preview');
+    return canvas.getContext('2d').getImageData(0, 0, 1, 1).data[3] === 255;
+  });
+  // The means of the pixels the page holds, which the model must return exactly (sums of
+  // 256 bytes and a division by 256 are exact in f32).
+  const expected = await page.evaluate(() => {
+    const { data } = document.querySelector('.image-preview').getContext('2d').getImageData(0, 0, 16, 16);
+    const sums = [0, 0, 0];
+    for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sums[c] += data[i + c];
+    return sums.map((s) => s / 256);
+  });
+  assert.ok(expected[0] > 100 && expected[1] > 80, `two colours: ${expected}`);
+  await byTestId('infer-button').click();
+  await byTestId('receipt').waitFor();
+  const shown = expected.map((v) => (Number.isInteger(v) ? String(v) : v.toFixed(4))).join(', ');
+  assert.equal(await byTestId('output-channel_means').locator('code.values').innerText(), `[${shown}]`);
+  await byTestId('verify-receipt').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="verdict"]')?.dataset.verdict === 'verified');
+  assert.equal((await checkStatuses())['input-hash'], 'passed');
+});
+
 test('the log pages and searches by input hash, output hash and caller', async () => {
   await openPage();
   await byTestId('log-entry-0').waitFor();

@@ -79,6 +79,8 @@ root_key="$(sed -nE 's/^ *root key \(DER\) ([0-9a-f]+)$/\1/p' "$work/serve.log" 
 echo "icinfer serve: $url, canister $canister"
 
 "$icinfer" upload "$repo/models/digits/digits.onnx" --id digits --network "$url" --state "$work/state" --no-progress
+# A u8 image input (the channels' means), for the picture input of quantised image models.
+"$icinfer" upload "$repo/models/tiny/pixels.onnx" --id pixels --network "$url" --state "$work/state" --no-progress
 # An image model for the picture input, when models/fetch_registry.py has fetched it (as
 # scripts/test.sh does); the browser test skips that part without it.
 ppocr_cls="$repo/models/cache/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"

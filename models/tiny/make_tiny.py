@@ -55,6 +55,22 @@ def classify() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="icinfer")
 
 
+def pixels() -> onnx.ModelProto:
+    """A u8 image input, as quantised image models take pixels: the mean of each channel
+    (for the web page's picture input)."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["image"], ["image_f32"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMean", ["image_f32"], ["channel_means"], axes=[2, 3], keepdims=1),
+        ],
+        "pixels",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, 16, 16])],
+        # [1, 3, 1, 1]: values to read, not class scores, to the web page.
+        [helper.make_tensor_value_info("channel_means", TensorProto.FLOAT, [1, 3, 1, 1])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="icinfer")
+
+
 def int8() -> onnx.ModelProto:
     """Quantised convolutions as onnxruntime's quantiser writes them (QLinearConv between a
     QuantizeLinear and a DequantizeLinear), one of each shape the int8 code treats apart, on u8
@@ -171,3 +187,4 @@ if __name__ == "__main__":
     save(affine(), "affine.onnx")
     save(classify(), "classify.onnx")
     save(int8(), "int8.onnx")
+    save(pixels(), "pixels.onnx")

@@ -25,7 +25,10 @@ describe('input modes from model facts', () => {
     expect(inputModes(model('digits', [fact('pixels', DType.f32, [symbol('N'), fixed(64)])]))).toEqual(['digit', 'json']);
     const image = model('m', [fact('x', DType.f32, [fixed(1), fixed(3), fixed(48), fixed(192)])]);
     expect(inputModes(image)).toEqual(['image', 'json']);
-    expect(imageInputShape(image)).toEqual({ channels: 3, height: 48, width: 192 });
+    expect(imageInputShape(image)).toEqual({ channels: 3, height: 48, width: 192, dtype: 'f32' });
+    const pixels = model('m', [fact('image', DType.u8, [fixed(1), fixed(3), fixed(224), fixed(224)])]);
+    expect(inputModes(pixels)).toEqual(['image', 'json']);
+    expect(imageInputShape(pixels)).toEqual({ channels: 3, height: 224, width: 224, dtype: 'u8' });
     expect(inputModes(model('m', [fact('x', DType.f32, [fixed(1), fixed(3), symbol('H'), symbol('W')])]))).toEqual(['json']);
     expect(inputModes(model('m', [fact('x', DType.i64, [fixed(1), fixed(64)])]))).toEqual(['json']);
   });

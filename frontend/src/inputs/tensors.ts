@@ -32,16 +32,17 @@ export function isDigitInput(model: ModelInfo): boolean {
   );
 }
 
-/** f32[N|1, 1|3, H, W] with H and W fixed: an image. */
+/** f32 or u8 [N|1, 1|3, H, W] with H and W fixed: an image. */
 export function imageInputShape(model: ModelInfo): ImageShape | null {
   if (model.inputs.length !== 1) return null;
   const [fact] = model.inputs;
-  if (fact.dtype !== 'f32' || fact.shape.length !== 4 || !fixedOr1(fact.shape[0], 1)) return null;
+  const dtype = fact.dtype === 'f32' || fact.dtype === 'u8' ? fact.dtype : null;
+  if (!dtype || fact.shape.length !== 4 || !fixedOr1(fact.shape[0], 1)) return null;
   const [, c, hDim, wDim] = fact.shape;
   if (c.__kind__ !== 'fixed' || hDim.__kind__ !== 'fixed' || wDim.__kind__ !== 'fixed') return null;
   const channels = Number(c.fixed);
   if (channels !== 1 && channels !== 3) return null;
-  return { channels, height: Number(hDim.fixed), width: Number(wDim.fixed) };
+  return { channels, height: Number(hDim.fixed), width: Number(wDim.fixed), dtype };
 }
 
 /** The input modes a model allows, the best first; JSON always works. */
@@ -63,6 +64,11 @@ export function f32Tensor(name: string, shape: readonly number[], values: ArrayL
     shape: BigUint64Array.from(shape.map(BigInt)),
     data: { __kind__: 'f32', f32: Array.from(values, Math.fround) },
   };
+}
+
+/** A u8 tensor of `bytes`. */
+export function u8Tensor(name: string, shape: readonly number[], bytes: Uint8Array): Tensor {
+  return { name, shape: BigUint64Array.from(shape.map(BigInt)), data: { __kind__: 'u8', u8: bytes } };
 }
 
 // --- JSON -----------------------------------------------------------------------------

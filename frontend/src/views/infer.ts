@@ -124,7 +124,7 @@ export class InferView {
         return [f32Tensor(fact.name, concreteShape(fact), pixels)];
       }
       case 'image':
-        return [f32Tensor(fact.name, concreteShape(fact), input.picker.values())];
+        return [input.picker.tensor(fact.name, concreteShape(fact))];
       case 'json':
         return parseJsonTensors(input.text.value);
     }
