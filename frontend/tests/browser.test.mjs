@@ -221,6 +221,29 @@ test('JSON tensors: the reference image of a 1, typed as JSON, reads as 1 and ve
   await shot('06-json-verified', 'verify');
 });
 
+/**
+ * Draws a PNG in the browser itself (each step sets a 2D context property or calls one of its
+ * methods), picks it in the image input, and waits until the preview holds it: decoding the
+ * picture is asynchronous.
+ */
+async function pickPicture(name, width, height, steps) {
+  const png = await page.evaluate(async ({ width, height, steps }) => {
+    const canvas = new OffscreenCanvas(width, height);
+    const c = canvas.getContext('2d');
+    for (const [key, ...args] of steps) {
+      if (typeof c[key] === 'function') c[key](...args);
+      else c[key] = args[0];
+    }
+    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    return Array.from(bytes);
+  }, { width, height, steps });
+  await byTestId('image-file').setInputFiles({ name, mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.waitForFunction(() => {
+    const canvas = document.querySelector('.image-preview');
+    return canvas.getContext('2d').getImageData(0, 0, 1, 1).data[3] === 255;
+  });
+}
+
 test('an image model: a picture resized and normalised in the page, verified', async (t) => {
   await openPage();
   if ((await byTestId('model-ppocr-cls').count()) === 0) {
@@ -229,25 +252,14 @@ test('an image model: a picture resized and normalised in the page, verified', a
   }
   await byTestId('infer-model').selectOption('ppocr-cls');
   assert.equal(await byTestId('infer-mode').inputValue(), 'image');
-  // A dark line of "text" on white, made by the browser itself as a PNG.
-  const png = await page.evaluate(async () => {
-    const canvas = new OffscreenCanvas(384, 96);
-    const c = canvas.getContext('2d');
-    c.fillStyle = '#fff';
-    c.fillRect(0, 0, 384, 96);
-    c.fillStyle = '#111';
-    c.font = 'bold 56px sans-serif';
-    c.fillText('icinfer 42', 16, 68);
-    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
-    return Array.from(bytes);
-  });
-  await byTestId('image-file').setInputFiles({ name: 'line.png', mimeType: 'image/png', buffer: Buffer.from(png) });
-  // Decoding the picture is asynchronous: infer once the preview holds it.
-  await page.waitForFunction(() => {
-    const canvas = document.querySelector('.image-preview');
-    const pixel = canvas.getContext('2d').getImageData(0, 0, 1, 1).data;
-    return pixel[3] === 255;
-  });
+  // A dark line of "text" on white.
+  await pickPicture('line.png', 384, 96, [
+    ['fillStyle', '#fff'],
+    ['fillRect', 0, 0, 384, 96],
+    ['fillStyle', '#111'],
+    ['font', 'bold 56px sans-serif'],
+    ['fillText', 'icinfer 42', 16, 68],
+  ]);
   await byTestId('infer-button').click();
   await byTestId('receipt').waitFor();
   assert.match(await byTestId('top-label').innerText(), /upright|upside down/);
@@ -263,21 +275,12 @@ test('a u8 image model: the pixels of the picture as they are, verified', async 
   assert.equal(await byTestId('infer-mode').inputValue(), 'image');
   assert.equal(await byTestId('image-mean').count(), 0, 'no normalisation for a u8 input');
   // Two colours side by side, at the model's 16×16.
-  const png = await page.evaluate(async () => {
-    const canvas = new OffscreenCanvas(16, 16);
-    const c = canvas.getContext('2d');
-    c.fillStyle = 'rgb(10, 200, 30)';
-    c.fillRect(0, 0, 16, 16);
-    c.fillStyle = 'rgb(250, 0, 128)';
-    c.fillRect(8, 0, 8, 16);
-    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
-    return Array.from(bytes);
-  });
-  await byTestId('image-file').setInputFiles({ name: 'halves.png', mimeType: 'image/png', buffer: Buffer.from(png) });
-  await page.waitForFunction(() => {
-    const canvas = document.querySelector('.image-preview');
-    return canvas.getContext('2d').getImageData(0, 0, 1, 1).data[3] === 255;
-  });
+  await pickPicture('halves.png', 16, 16, [
+    ['fillStyle', 'rgb(10, 200, 30)'],
+    ['fillRect', 0, 0, 16, 16],
+    ['fillStyle', 'rgb(250, 0, 128)'],
+    ['fillRect', 8, 0, 8, 16],
+  ]);
   // The means of the pixels the page holds, which the model must return exactly (sums of
   // 256 bytes and a division by 256 are exact in f32).
   const expected = await page.evaluate(() => {
