@@ -58,7 +58,7 @@ fn byte_tables(model: &TypedModel) -> TractResult<Option<Replacement>> {
         let Some(shape) = fact.shape.as_concrete() else {
             continue;
         };
-        if !is_byte(fact.datum_type) || model.node(input.node).op_is::<ByteTable>() {
+        if !is_byte(fact.datum_type) || model.node(input.node).op_is::<Mapped<ByteTable>>() {
             continue;
         }
         let Some(chain) = ByteChain::from(model, input, node.id, shape)? else {
@@ -69,11 +69,11 @@ fn byte_tables(model: &TypedModel) -> TractResult<Option<Replacement>> {
         return Ok(Some(Replacement {
             node: chain.last(),
             inputs: tvec![input],
-            op: Box::new(ByteTable {
+            op: Box::new(Mapped(ByteTable {
                 axis: chain.axis,
                 table,
                 output,
-            }),
+            })),
         }));
     }
     Ok(None)
@@ -855,27 +855,22 @@ pub struct ByteTable {
     output: DatumType,
 }
 
-impl Op for ByteTable {
-    fn name(&self) -> StaticName {
-        "ByteTable".into()
+impl Mapping for ByteTable {
+    const NAME: &'static str = "ByteTable";
+
+    fn output_type(&self) -> DatumType {
+        self.output
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
+    fn info(&self) -> Vec<String> {
+        vec![format!(
             "axis: {:?}, {} tables",
             self.axis,
             self.table.len() / 256
-        )])
+        )]
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for ByteTable {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
+    fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
         let shape = input.shape();
         // Runs of `inner` bytes share an index along the axis, which cycles through the tables.
         let inner: usize = self
@@ -883,7 +878,6 @@ impl EvalOp for ByteTable {
             .map_or(input.len(), |a| shape[a + 1..].iter().product());
         let tables = self.table.as_chunks::<256>().0;
         ensure!(self.axis.is_none_or(|a| shape[a] == tables.len()));
-        let mut output = unsafe { Tensor::uninitialized_dt(self.output, shape)? };
         let from = input.try_as_plain_ram()?.as_bytes().chunks(inner.max(1));
         for ((into, from), table) in output
             .try_as_plain_ram_mut()?
@@ -894,16 +888,8 @@ impl EvalOp for ByteTable {
         {
             elementwise::look_up(into, from, table);
         }
-        Ok(tvec!(output.into_tvalue()))
+        Ok(())
     }
-}
-
-impl TypedOp for ByteTable {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(self.output.fact(inputs[0].shape.clone())))
-    }
-
-    as_op!();
 }
 
 /// u8 as i8 with the same zero: `x − 128` wrapping, which is the top bit flipped, eight bytes
@@ -2236,9 +2222,10 @@ mod tests {
         for (dt, shape, constants, axis) in cases {
             let model = normalised(dt.fact(shape), &constants, (19.5, 111))?;
             let ours = before_codegen(model.clone())?;
-            let tables: Vec<&ByteTable> = ours.nodes().iter().filter_map(|n| n.op_as()).collect();
+            let tables: Vec<&Mapped<ByteTable>> =
+                ours.nodes().iter().filter_map(|n| n.op_as()).collect();
             assert_eq!(tables.len(), 1, "{ours}");
-            assert_eq!(tables[0].axis, axis);
+            assert_eq!(tables[0].0.axis, axis);
             assert_eq!(ours.nodes().len(), 2, "{ours}");
             let len = shape.iter().product::<usize>();
             let mut input = Tensor::from_shape(
@@ -2265,7 +2252,7 @@ mod tests {
         let model = normalised(u8::fact([1, 3, 4, 4]), &[1, 3, 4, 1], (19.5, 111))?;
         let ours = before_codegen(model)?;
         assert!(
-            !ours.nodes().iter().any(|n| n.op_is::<ByteTable>()),
+            !ours.nodes().iter().any(|n| n.op_is::<Mapped<ByteTable>>()),
             "{ours}"
         );
         let mut model = TypedModel::default();
@@ -2274,7 +2261,7 @@ mod tests {
         model.select_output_outlets(&[y])?;
         let ours = before_codegen(model)?;
         assert!(
-            !ours.nodes().iter().any(|n| n.op_is::<ByteTable>()),
+            !ours.nodes().iter().any(|n| n.op_is::<Mapped<ByteTable>>()),
             "{ours}"
         );
         Ok(())
