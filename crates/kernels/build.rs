@@ -1,4 +1,4 @@
-//! Writes the kernels (`$OUT_DIR/kernel.rs`), one module per tile width, as straight-line code
+//! Writes the matrix kernels (`$OUT_DIR/gemm_f32.rs`, `$OUT_DIR/gemm_i8.rs`), one module per tile, as straight-line code
 //! over named accumulators. Written with arrays and loops, LLVM leaves the 32-vector tile in linear
 //! memory (measured: every multiply-accumulate became a v128.load and a v128.store) because
 //! it does not fully unroll every loop over it; named variables stay Wasm locals.
@@ -30,12 +30,12 @@ fn main() {
         write_kernel(&mut out, rows, vectors);
     }
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out_dir.join("kernel.rs"), out).unwrap();
+    std::fs::write(out_dir.join("gemm_f32.rs"), out).unwrap();
     let mut out = String::new();
     for (rows, groups) in I8_TILES {
         write_i8_kernel(&mut out, rows, groups);
     }
-    std::fs::write(out_dir.join("kernel_i8.rs"), out).unwrap();
+    std::fs::write(out_dir.join("gemm_i8.rs"), out).unwrap();
 }
 
 /// One int8 kernel, `pub mod i8_{rows}x{4·groups}`: a tile of `rows` rows of `groups` i32x4
@@ -353,7 +353,7 @@ fn write_kernel(w: &mut String, rows: usize, vectors: usize) {
         (rows, vectors),
         ("a", "f32"),
         ("simd::splat(0.0)", "simd::load"),
-        "crate::gemm",
+        "crate::gemm_f32",
     );
 
     // The splat or per-row/per-column operand first, the accumulator second, except for

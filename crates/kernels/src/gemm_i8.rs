@@ -19,12 +19,12 @@
 //! in `PackedFormat`), per-row and per-column vectors of MR and NR i32, and output tiles of MR
 //! rows and NR columns of i8 or i32 at their strides.
 
-use crate::quantised::Requantise;
+use crate::requantise::Requantise;
 use crate::simd;
 use tract_linalg::Scaler;
 use tract_linalg::mmm::{FusedKerSpec, OutputStoreKer};
 
-include!(concat!(env!("OUT_DIR"), "/kernel_i8.rs"));
+include!(concat!(env!("OUT_DIR"), "/gemm_i8.rs"));
 
 /// Runs `specs` (up to `Done`) on one 8×8 tile.
 ///

@@ -3,21 +3,28 @@
 //! tract-linalg picks kernels through registries that other crates can add to. Matrix
 //! products: every kernel is an `MmmRoutine`, and per architecture a ladder of `MmmTier`s names
 //! the one to run; this crate submits five f32 kernels (tiles of 8×8, 8×16, 8×28, 8×32 and
-//! 16×32, [`gemm`]), one int8 kernel ([`gemm_i8`]) and one tier above tract's own
-//! `wasm-simd128` tier, so every f32 or int8 matrix product with more than one column runs one
-//! of them while tract keeps its own matrix-vector kernels, packing, fusion and scheduling. Other inner
-//! loops: every kernel is a `Routine`, ranked per function; this crate submits the two inner
-//! loops of depthwise convolution ([`depthwise`]) one step above tract's wasm kernels.
-//! Nothing of tract is patched.
+//! 16×32, [`gemm_f32`]), two int8 kernels (8×8 and 8×16, [`gemm_i8`]) and one tier above
+//! tract's own `wasm-simd128` tier, so every f32 or int8 matrix product with more than one
+//! column runs one of them while tract keeps its own matrix-vector kernels, packing, fusion and
+//! scheduling. Other inner loops: every kernel is a `Routine`, ranked per function; this crate
+//! submits the two inner loops of f32 depthwise convolution ([`depthwise_f32`]) one step above
+//! tract's wasm kernels. Nothing of tract is patched.
 //!
-//! The kernels are written against [`simd`], which is Wasm SIMD in the canister and plain
+//! The rest is called by the operators icinfer-core's rewrites put into tract's graphs: the
+//! quantised depthwise convolution ([`depthwise_i8`]), the byte planes it and the int8 im2col
+//! read ([`planes`]), the element-wise loops ([`elementwise`]); [`requantise`] is the integer
+//! rescaling of the int8 kernels and the quantised depthwise convolution.
+//!
+//! The kernels are written against `simd`, which is Wasm SIMD in the canister and plain
 //! arrays natively, so `cargo test` checks their logic on the machine that builds them.
 
-pub mod depthwise;
+pub mod depthwise_f32;
+pub mod depthwise_i8;
 pub mod elementwise;
-pub mod gemm;
+pub mod gemm_f32;
 pub mod gemm_i8;
-pub mod quantised;
+pub mod planes;
+pub mod requantise;
 mod simd;
 
 use tract_data::prelude::DatumType;
@@ -25,7 +32,7 @@ use tract_linalg::isa::{Arch, IsaSet};
 use tract_linalg::mmm::{DynKernel, FusedKerSpec, Query, Suitable};
 use tract_linalg::pack::{PackedI8K4, Packing};
 
-pub use gemm::{K_UNROLL, K_UNROLL_REST};
+pub use gemm_f32::{K_UNROLL, K_UNROLL_REST};
 /// The matrix kernels' names in tract's registry (and in profiles of tract's plan).
 pub const GEMM_8X8: &str = "icinfer_wasm_f32_8x8";
 pub const GEMM_8X16: &str = "icinfer_wasm_f32_8x16";
@@ -41,23 +48,23 @@ pub const DEPTHWISE_W_NAME: &str = "icinfer_wasm_depthwise_w_f32";
 /// The matrix kernels as tract-linalg describes them. Runnable only where they were built:
 /// wasm32 with simd128, the one architecture our tier speaks for.
 pub fn kernel_8x8() -> DynKernel<8, 8, f32> {
-    described(GEMM_8X8, gemm::f32_8x8::kernel)
+    described(GEMM_8X8, gemm_f32::f32_8x8::kernel)
 }
 
 pub fn kernel_8x16() -> DynKernel<8, 16, f32> {
-    described(GEMM_8X16, gemm::f32_8x16::kernel)
+    described(GEMM_8X16, gemm_f32::f32_8x16::kernel)
 }
 
 pub fn kernel_8x28() -> DynKernel<8, 28, f32> {
-    described(GEMM_8X28, gemm::f32_8x28::kernel)
+    described(GEMM_8X28, gemm_f32::f32_8x28::kernel)
 }
 
 pub fn kernel_8x32() -> DynKernel<8, 32, f32> {
-    described(GEMM_8X32, gemm::f32_8x32::kernel)
+    described(GEMM_8X32, gemm_f32::f32_8x32::kernel)
 }
 
 pub fn kernel_16x32() -> DynKernel<16, 32, f32> {
-    described(GEMM_16X32, gemm::f32_16x32::kernel)
+    described(GEMM_16X32, gemm_f32::f32_16x32::kernel)
 }
 
 pub fn kernel_i8_8x8() -> DynKernel<8, 8, i32> {
@@ -188,13 +195,13 @@ mod registration {
     inventory::submit! {
         outranking_tract(Func::DepthwiseC, RoutineFactory::DepthwiseCF32 {
             name: super::DEPTHWISE_C_NAME,
-            run: super::depthwise::depthwise_c,
+            run: super::depthwise_f32::depthwise_c,
         })
     }
     inventory::submit! {
         outranking_tract(Func::DepthwiseW, RoutineFactory::DepthwiseWF32 {
             name: super::DEPTHWISE_W_NAME,
-            run: super::depthwise::depthwise_w,
+            run: super::depthwise_f32::depthwise_w,
         })
     }
 }

@@ -13,12 +13,12 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The same tests for every tile width: `$kernel` is a module of crate::gemm.
+/// The same tests for every tile width: `$kernel` is a module of crate::gemm_f32.
 macro_rules! gemm_tests {
     ($kernel:ident) => {
         mod $kernel {
             use super::values;
-            use crate::gemm::$kernel::{MR, NR, kernel};
+            use crate::gemm_f32::$kernel::{MR, NR, kernel};
             use crate::{K_UNROLL, K_UNROLL_REST};
             use tract_linalg::mmm::{FusedKerSpec, OutputStoreKer};
 
@@ -464,11 +464,7 @@ fn gather_row_takes_every_stride_th_byte_whole_eights_and_tail_alike() {
     for stride in [1, 2] {
         for (len, room) in [(1, 1), (7, 13), (8, 16), (8, 15), (13, 40), (27, 80)] {
             let mut out = vec![0; len];
-            crate::quantised::gather_row(
-                &row[..room.max((len - 1) * stride + 1)],
-                stride,
-                &mut out,
-            );
+            crate::planes::gather_row(&row[..room.max((len - 1) * stride + 1)], stride, &mut out);
             let want: Vec<u8> = (0..len).map(|j| row[j * stride]).collect();
             assert_eq!(out, want, "stride {stride}, {len} of {room}");
         }
@@ -564,7 +560,7 @@ fn depthwise_c_is_bit_identical_to_the_tap_ordered_sum_for_every_tap_count_and_w
         let mut output = vec![f32::NAN; (len - 1) * out_stride as usize + channels];
         // SAFETY: every read stays inside `input`, `kernel` and `bias`, every write in `output`.
         unsafe {
-            depthwise::depthwise_c(
+            depthwise_f32::depthwise_c(
                 input.as_ptr(),
                 output.as_mut_ptr(),
                 kernel.as_ptr(),
@@ -619,7 +615,7 @@ fn depthwise_w_is_bit_identical_to_the_tap_ordered_sum_for_every_tap_count_and_s
             let mut output = vec![f32::NAN; len];
             // SAFETY: the last point reads input[2·64 + 2 + (len - 1)·in_stride] at most.
             unsafe {
-                depthwise::depthwise_w(
+                depthwise_f32::depthwise_w(
                     input.as_ptr(),
                     output.as_mut_ptr(),
                     &tap_weights,

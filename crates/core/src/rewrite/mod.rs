@@ -4,7 +4,7 @@
 //! bits in a fraction of the instructions.
 
 use icinfer_kernels::elementwise::{self, Arith, Bound, Scaling};
-use icinfer_kernels::quantised;
+use icinfer_kernels::{depthwise_i8, planes, requantise};
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::{OptBinChain, TypedBinOp};
 use tract_onnx::tract_core::ops::cast::Cast;
@@ -793,7 +793,7 @@ impl EvalOp for Im2colI8K4 {
         };
         let input = &inputs[0];
         let mut padding =
-            quantised::Padding::new([height, width], self.pad_before, self.pad_after, pad);
+            planes::Padding::new([height, width], self.pad_before, self.pad_after, pad);
         let mut patches = vec![0u8; k * n];
         let mut values: TVec<Box<dyn MMMInputValue>> = tvec![];
         for image in input
@@ -808,7 +808,7 @@ impl EvalOp for Im2colI8K4 {
                     let row = rows.next().expect("k rows");
                     for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
                         let from = (oy * self.stride + ky) * padding.width() + kx;
-                        quantised::gather_row(&padding.bytes()[from..], self.stride, out);
+                        planes::gather_row(&padding.bytes()[from..], self.stride, out);
                     }
                 }
             }
@@ -1000,7 +1000,7 @@ fn dequantize(model: &TypedModel) -> TractResult<Option<Replacement>> {
 /// A quantised depthwise convolution computed directly, with tract's arithmetic: per output,
 /// `bias + Σ (x − x0)·(w − k0)` over the taps (tract pads with `x0`, which adds nothing), the sum
 /// scaled by `k_scale·x_scale / y_scale` with tract's rounding (ties to even), plus `y0`,
-/// saturated to the output type. The kernel is icinfer_kernels::quantised.
+/// saturated to the output type. The kernel is icinfer_kernels::depthwise_i8.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub struct QuantisedDepthwise {
     /// Channels, height and width in; height and width out (a batch axis, if any, leads both).
@@ -1043,7 +1043,7 @@ impl QuantisedDepthwise {
             || spec.dilations().iter().any(|&d| d != 1)
             || strides[0] != strides[1]
             || !matches!(strides[0], 1 | 2)
-            || spec.kernel_shape.iter().product::<usize>() > quantised::MAX_TAPS
+            || spec.kernel_shape.iter().product::<usize>() > depthwise_i8::MAX_TAPS
         {
             return Ok(None);
         }
@@ -1165,13 +1165,13 @@ impl EvalOp for QuantisedDepthwise {
         shape[rank - 2..].copy_from_slice(&self.output);
         let mut output = unsafe { Tensor::uninitialized_dt(self.output_type, &shape)? };
         // One padded plane, reused: the border stays x0, the inside is each channel in turn.
-        let mut padding = quantised::Padding::new(
+        let mut padding = planes::Padding::new(
             [height, width],
             self.pad_before,
             self.pad_after,
             self.x0 as u8,
         );
-        let requantise = quantised::Requantise::new(f32::from_bits(self.scale_bits));
+        let requantise = requantise::Requantise::new(f32::from_bits(self.scale_bits));
         let taps = self.kernel[0] * self.kernel[1];
         let bytes = input.try_as_plain_ram()?;
         let mut out_view = output.try_as_plain_ram_mut()?;
@@ -1181,7 +1181,7 @@ impl EvalOp for QuantisedDepthwise {
         for (index, plane) in bytes.as_bytes().chunks_exact(height * width).enumerate() {
             padding.fill(plane, width);
             let channel = index % channels;
-            quantised::Plane {
+            depthwise_i8::Plane {
                 padded: padding.bytes(),
                 width: padding.width(),
                 signed_input: self.signed_input,

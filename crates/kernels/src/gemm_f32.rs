@@ -25,7 +25,7 @@ use crate::simd;
 use tract_linalg::Scaler;
 use tract_linalg::mmm::{FusedKerSpec, OutputStoreKer};
 
-include!(concat!(env!("OUT_DIR"), "/kernel.rs"));
+include!(concat!(env!("OUT_DIR"), "/gemm_f32.rs"));
 
 /// The address of element (row i, column j) of an output tile.
 #[inline(always)]

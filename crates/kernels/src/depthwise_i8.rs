@@ -8,156 +8,12 @@
 //! which is exact for the sums and scales that occur (see [`Requantise`]), and otherwise with
 //! tract's own integer code.
 
+use crate::planes::copy_row;
+use crate::requantise::Requantise;
 use crate::simd::{self, DepthwiseLanes, I16x8, I32x4};
-use tract_linalg::mmm::RoundingPolicy;
-use tract_linalg::{ScaleShiftAndRound, Scaler};
 
 /// The most taps a kernel may have (7×7).
 pub const MAX_TAPS: usize = 49;
-
-/// One of tract's integer rescalings (`Scaler` multiplications, rounding right shifts), or
-/// none: computed in f64 where that is exact, else with tract's own integer code.
-#[derive(Clone, Copy, Debug)]
-pub struct Requantise {
-    rescale: Rescale,
-    /// The factor as an f64 when `round_ties_even(x · factor)` in f64 is tract's integer
-    /// result for every |x| < 2²²: the policy rounds ties to even; the factor is a multiplier
-    /// of at most 31 significant bits (so the product has at most 53 and is exact) times a
-    /// negative power of two (a positive shift, so that tract rounds at all); and it is under
-    /// 2⁸, which keeps the result inside i32, where tract would wrap.
-    factor: Option<f64>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Rescale {
-    Unscaled,
-    Scale(Scaler),
-    ShiftRight(usize, RoundingPolicy),
-}
-
-impl Requantise {
-    /// The requantisation of a convolution's sums: tract's `Scaler` rounding ties to even,
-    /// or nothing at a scale of exactly 1.
-    pub fn new(scale: f32) -> Requantise {
-        if scale == 1.0 {
-            return Requantise {
-                rescale: Rescale::Unscaled,
-                factor: None,
-            };
-        }
-        Requantise::scale(Scaler::new(scale, RoundingPolicy::Even))
-    }
-
-    /// `x.q_scale(scaler)`.
-    pub fn scale(scaler: Scaler) -> Requantise {
-        let shift = match scaler.mult {
-            Some(_) => scaler.shift + 31,
-            None => scaler.shift,
-        };
-        let exact =
-            scaler.policy == RoundingPolicy::Even && shift > 0 && scaler.scale.abs() < 256.0;
-        Requantise {
-            rescale: Rescale::Scale(scaler),
-            factor: exact.then(|| f64::from(scaler.mult.unwrap_or(1)) * 2f64.powi(-(shift as i32))),
-        }
-    }
-
-    /// `x.q_shr(shift, policy)`.
-    pub fn shift_right(shift: usize, policy: RoundingPolicy) -> Requantise {
-        let exact = policy == RoundingPolicy::Even && (1..32).contains(&shift);
-        Requantise {
-            rescale: Rescale::ShiftRight(shift, policy),
-            factor: exact.then(|| 2f64.powi(-(shift as i32))),
-        }
-    }
-
-    /// The factor of the f64 path, exact for values strictly between −2²² and 2²².
-    pub fn exact_factor(&self) -> Option<f64> {
-        self.factor
-    }
-
-    /// Four values rescaled.
-    #[inline(always)]
-    pub fn apply(&self, v: I32x4) -> I32x4 {
-        match (self.rescale, self.factor) {
-            (Rescale::Unscaled, _) => v,
-            (_, Some(factor)) if simd::below_2_22(v) => simd::ScaledRounded::new(factor).apply(v),
-            (Rescale::Scale(scaler), _) => {
-                simd::i32_from_lanes(simd::i32_lanes(v).map(|x| x.q_scale(scaler)))
-            }
-            (Rescale::ShiftRight(shift, policy), _) => {
-                simd::i32_from_lanes(simd::i32_lanes(v).map(|x| x.q_shr(shift, policy)))
-            }
-        }
-    }
-}
-
-/// A buffer that holds one input plane at a time surrounded by its zero point, for [`Plane`].
-pub struct Padding {
-    bytes: Vec<u8>,
-    /// Of a padded row.
-    width: usize,
-    /// Where the plane's first byte goes.
-    start: usize,
-}
-
-impl Padding {
-    /// For planes of `height × width` bytes, with rows and columns of `x0` before and after.
-    pub fn new(
-        [height, width]: [usize; 2],
-        pad_before: [usize; 2],
-        pad_after: [usize; 2],
-        x0: u8,
-    ) -> Padding {
-        let padded_width = pad_before[1] + width + pad_after[1];
-        let padded_height = pad_before[0] + height + pad_after[0];
-        // The 32 bytes after the last row let the kernels read whole vectors past it.
-        Padding {
-            bytes: vec![x0; padded_height * padded_width + 32],
-            width: padded_width,
-            start: pad_before[0] * padded_width + pad_before[1],
-        }
-    }
-
-    /// Puts `plane`, rows of `width` bytes, inside the border (see [`copy_row`]).
-    pub fn fill(&mut self, plane: &[u8], width: usize) {
-        for (y, row) in plane.chunks_exact(width).enumerate() {
-            copy_row(&mut self.bytes[self.start + y * self.width..][..width], row);
-        }
-    }
-
-    /// The padded plane, for [`Plane::padded`].
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// The width of a padded row, for [`Plane::width`].
-    pub fn width(&self) -> usize {
-        self.width
-    }
-}
-
-/// `out[j] = row[j·stride]` for every j of `out`, stride 1 or 2: eight bytes at a time while
-/// `row` has sixteen readable bytes past the eight's first, then one at a time.
-pub fn gather_row(row: &[u8], stride: usize, out: &mut [u8]) {
-    assert!(matches!(stride, 1 | 2) && (out.len() - 1) * stride < row.len());
-    let mut j = 0;
-    while j + 8 <= out.len() && j * stride + 16 <= row.len() {
-        // SAFETY: sixteen bytes from j·stride in `row`, eight from j in `out`.
-        unsafe {
-            let (from, into) = (row.as_ptr().add(j * stride), out.as_mut_ptr().add(j));
-            if stride == 1 {
-                into.copy_from_nonoverlapping(from, 8)
-            } else {
-                simd::copy_every_other_8(from, into)
-            }
-        }
-        j += 8;
-    }
-    for (j, byte) in out.iter_mut().enumerate().skip(j) {
-        *byte = row[j * stride];
-    }
-}
 
 /// One channel plane of a quantised depthwise convolution.
 pub struct Plane<'a> {
@@ -338,7 +194,7 @@ impl Chunks<'_, '_> {
     ) {
         // The scaling chosen once, not per vector.
         let requantise = self.plane.requantise;
-        match requantise.factor {
+        match requantise.exact_factor() {
             Some(factor) if self.bounded => {
                 let scaled = simd::ScaledRounded::new(factor);
                 self.each_chunk_scaled(out, sums, |v| scaled.apply(v))
@@ -414,39 +270,4 @@ unsafe fn accumulate<const STRIDE: usize, const ADJACENT: bool, const SIGNED: bo
         simd::add_i32(low, simd::dot(x_low, pair.weights)),
         simd::add_i32(high, simd::dot(x_high, pair.weights)),
     )
-}
-
-/// `into.copy_from_slice(from)` in a few copies of a fixed size, the last one ending where the
-/// row ends (overlapping the one before): 16 bytes at a time from 16 bytes, two of 8 from 8,
-/// two of 4 from 4. A call to `memcpy` costs `memory.copy`'s weight of 100 a row, most of the
-/// cost of the short rows of small feature maps.
-pub fn copy_row(into: &mut [u8], from: &[u8]) {
-    let n = from.len();
-    assert_eq!(into.len(), n);
-    let (from, into) = (from.as_ptr(), into.as_mut_ptr());
-    // SAFETY: every copy is of bytes 0..n of both.
-    unsafe {
-        if n >= 16 {
-            let mut at = 0;
-            while at + 16 < n {
-                simd::copy_16(from.add(at), into.add(at));
-                at += 16;
-            }
-            simd::copy_16(from.add(n - 16), into.add(n - 16));
-        } else if n >= 8 {
-            for at in [0, n - 8] {
-                (into.add(at) as *mut u64)
-                    .write_unaligned((from.add(at) as *const u64).read_unaligned());
-            }
-        } else if n >= 4 {
-            for at in [0, n - 4] {
-                (into.add(at) as *mut u32)
-                    .write_unaligned((from.add(at) as *const u32).read_unaligned());
-            }
-        } else {
-            for at in 0..n {
-                into.add(at).write(from.add(at).read());
-            }
-        }
-    }
 }
