@@ -290,3 +290,6 @@ impl Row<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -288,3 +288,6 @@ fn requantise_with<const SIGNED: bool>(
         *out = q.clamp(0, 255) as u8;
     }
 }
+
+#[cfg(test)]
+mod tests;

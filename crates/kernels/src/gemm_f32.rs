@@ -34,3 +34,6 @@ fn at(tile: &OutputStoreKer, i: usize, j: usize) -> *mut f32 {
         .wrapping_offset(tile.row_byte_stride * i as isize + tile.col_byte_stride * j as isize)
         as *mut f32
 }
+
+#[cfg(test)]
+mod tests;

@@ -141,3 +141,6 @@ unsafe fn write(tile: &OutputStoreKer, i: usize, j: usize, value: i32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -105,3 +105,21 @@ pub fn copy_row(into: &mut [u8], from: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_row_takes_every_stride_th_byte_whole_eights_and_tail_alike() {
+        let row: Vec<u8> = (0..80).map(|i| (i * 37 + 3) as u8).collect();
+        for stride in [1, 2] {
+            for (len, room) in [(1, 1), (7, 13), (8, 16), (8, 15), (13, 40), (27, 80)] {
+                let mut out = vec![0; len];
+                gather_row(&row[..room.max((len - 1) * stride + 1)], stride, &mut out);
+                let want: Vec<u8> = (0..len).map(|j| row[j * stride]).collect();
+                assert_eq!(out, want, "stride {stride}, {len} of {room}");
+            }
+        }
+    }
+}
