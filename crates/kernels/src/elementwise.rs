@@ -135,7 +135,7 @@ pub fn range_with_zero(values: &[f32]) -> (f32, f32) {
     (min, max)
 }
 
-/// How [`quantize_u8`] scales a value before rounding it. tract computes ONNX's
+/// How [`quantise_u8`] scales a value before rounding it. tract computes ONNX's
 /// `DynamicQuantizeLinear` with a division and `QuantizeLinear` with a multiplication by the
 /// reciprocal, and the two round some values to different integers.
 #[derive(Clone, Copy, Debug)]
@@ -146,21 +146,21 @@ pub enum Scaling {
 
 /// `into[i] = clamp(round_ties_even(from[i] scaled) + zero_point, 0, 255)`, sixteen at a
 /// time. The slices have one length.
-pub fn quantize_u8(into: &mut [u8], from: &[f32], scaling: Scaling, zero_point: u8) {
+pub fn quantise_u8(into: &mut [u8], from: &[f32], scaling: Scaling, zero_point: u8) {
     // The choice as a constant, so that the loop does not branch on it per vector.
     match scaling {
-        Scaling::DivideBy(scale) => quantize_u8_by::<true>(into, from, scale, zero_point),
-        Scaling::MultiplyBy(scale) => quantize_u8_by::<false>(into, from, scale, zero_point),
+        Scaling::DivideBy(scale) => quantise_u8_by::<true>(into, from, scale, zero_point),
+        Scaling::MultiplyBy(scale) => quantise_u8_by::<false>(into, from, scale, zero_point),
     }
 }
 
-fn quantize_u8_by<const DIVIDE: bool>(into: &mut [u8], from: &[f32], scale: f32, zero_point: u8) {
+fn quantise_u8_by<const DIVIDE: bool>(into: &mut [u8], from: &[f32], scale: f32, zero_point: u8) {
     let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
     let (from_blocks, from_rest) = from.as_chunks::<16>();
     let (scales, zero_points) = (simd::splat(scale), simd::i32_splat(i32::from(zero_point)));
     for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
         // SAFETY: sixteen f32 in, sixteen u8 out.
-        unsafe { simd::quantize_u8x16(x.as_ptr(), DIVIDE, scales, zero_points, out.as_mut_ptr()) };
+        unsafe { simd::quantise_u8x16(x.as_ptr(), DIVIDE, scales, zero_points, out.as_mut_ptr()) };
     }
     for (out, &x) in into_rest.iter_mut().zip(from_rest) {
         let scaled = if DIVIDE { x / scale } else { x * scale };
@@ -172,13 +172,13 @@ fn quantize_u8_by<const DIVIDE: bool>(into: &mut [u8], from: &[f32], scale: f32,
 /// `into[i] = (from[i] − zero_point) as f32 · scale`, with the bytes read as i8 if `signed`,
 /// else as u8, sixteen at a time: ONNX's `DequantizeLinear` as tract-core computes it. The
 /// slices have one length.
-pub fn dequantize(into: &mut [f32], from: &[u8], signed: bool, zero_point: i32, scale: f32) {
+pub fn dequantise(into: &mut [f32], from: &[u8], signed: bool, zero_point: i32, scale: f32) {
     let (into_blocks, into_rest) = into.as_chunks_mut::<16>();
     let (from_blocks, from_rest) = from.as_chunks::<16>();
     let (zero_points, scales) = (simd::i32_splat(zero_point), simd::splat(scale));
     for (out, x) in into_blocks.iter_mut().zip(from_blocks) {
         // SAFETY: sixteen bytes in, sixteen f32 out.
-        unsafe { simd::dequantize_x16(x.as_ptr(), signed, zero_points, scales, out.as_mut_ptr()) };
+        unsafe { simd::dequantise_x16(x.as_ptr(), signed, zero_points, scales, out.as_mut_ptr()) };
     }
     for (out, &byte) in into_rest.iter_mut().zip(from_rest) {
         let x = if signed {
@@ -218,8 +218,8 @@ pub enum Bound {
 }
 
 /// `into[i] = quantise(clip(dequantise(from[i])))`, sixteen at a time, with the arithmetic of
-/// [`dequantize`] (bytes read as i8 if `signed`), then the bounds in order, then
-/// [`quantize_u8`] by multiplication: a `DequantizeLinear`, clip, `QuantizeLinear` chain in one
+/// [`dequantise`] (bytes read as i8 if `signed`), then the bounds in order, then
+/// [`quantise_u8`] by multiplication: a `DequantizeLinear`, clip, `QuantizeLinear` chain in one
 /// pass. The dequantised values are finite and never −0 (`(x − zero_point) as f32` times a
 /// positive scale), where every definition of max and min agrees, so the bounds use
 /// `pmax`/`pmin`. The slices have one length.

@@ -120,7 +120,7 @@ mod imp {
     /// (NaN to 0, as Rust's `as i32`), plus `zero_point` (wrapping), saturated to u8 by the two
     /// narrowings.
     #[inline(always)]
-    pub unsafe fn quantize_u8x16(
+    pub unsafe fn quantise_u8x16(
         p: *const f32,
         divide: bool,
         scale: F32x4,
@@ -142,7 +142,7 @@ mod imp {
     }
     /// Sixteen bytes (i8 if `signed`, else u8) as `(x − zero_point) as f32 · scale`.
     #[inline(always)]
-    pub unsafe fn dequantize_x16(
+    pub unsafe fn dequantise_x16(
         p: *const u8,
         signed: bool,
         zero_point: I32x4,
@@ -523,7 +523,7 @@ mod imp {
             unsafe { out.add(l).write(q.clamp(0, 255) as u8) };
         }
     }
-    pub unsafe fn quantize_u8x16(
+    pub unsafe fn quantise_u8x16(
         p: *const f32,
         divide: bool,
         scale: F32x4,
@@ -537,7 +537,7 @@ mod imp {
             unsafe { out.add(l).write(q.clamp(0, 255) as u8) };
         }
     }
-    pub unsafe fn dequantize_x16(
+    pub unsafe fn dequantise_x16(
         p: *const u8,
         signed: bool,
         zero_point: I32x4,

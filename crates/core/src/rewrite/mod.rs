@@ -1328,7 +1328,7 @@ impl Mapping for QuantizeU8 {
     }
 
     fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
-        elementwise::quantize_u8(
+        elementwise::quantise_u8(
             output.try_as_plain_ram_mut()?.as_bytes_mut(),
             input.try_as_plain_ram()?.as_slice::<f32>()?,
             Scaling::MultiplyBy(f32::from_bits(self.scale_bits)),
@@ -1360,7 +1360,7 @@ impl Mapping for DequantizeF32 {
     }
 
     fn map(&self, input: &Tensor, output: &mut Tensor) -> TractResult<()> {
-        elementwise::dequantize(
+        elementwise::dequantise(
             output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
             input.try_as_plain_ram()?.as_bytes(),
             self.signed,
@@ -1451,7 +1451,7 @@ impl EvalOp for DynamicQuantizeU8 {
         // max and min give it.
         let zero_point = (-min / scale).round_ties_even().clamp(0.0, 255.0) as u8;
         let mut quantised = unsafe { Tensor::uninitialized_dt(u8::datum_type(), input.shape())? };
-        elementwise::quantize_u8(
+        elementwise::quantise_u8(
             quantised.try_as_plain_ram_mut()?.as_slice_mut::<u8>()?,
             values,
             Scaling::DivideBy(scale),
