@@ -71,7 +71,8 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
     let model = optimise(model).map_err(rejected)?;
     #[cfg(feature = "profile")]
     let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
-    let model = profile::span("load: rewrite", || rewrite::rewrite(model)).map_err(rejected)?;
+    let model =
+        profile::span("load: rewrite", || rewrite::after_optimise(model)).map_err(rejected)?;
     let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
     Ok(LoadedModel {
         plan,
