@@ -4,7 +4,8 @@
 //! - [`engine`]: every canister operation, over stable memory and an `Environment`.
 //! - [`store`]: models in stable memory, uploaded in chunks, immutable once finalized.
 //! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
-//! - [`rewrite`]: our patches to tract's optimised graphs.
+//! - [`rewrite`]: our rewrites of tract's graphs, between its declutter and codegen and after
+//!   both, one file per family of operators.
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
 //! - [`provenance`]: the append-only log of inferences and its search index.
 //! - [`merkle`]: the log's RFC 9162 Merkle tree in stable memory: appends, roots, proofs.

@@ -362,9 +362,9 @@ pub mod profile {
 
     fn timed(
         stage: &str,
-        optimizer: tract_onnx::tract_core::optim::Optimizer,
+        optimiser: tract_onnx::tract_core::optim::Optimizer,
     ) -> tract_onnx::tract_core::optim::Optimizer {
-        let passes = optimizer
+        let passes = optimiser
             .passes
             .into_iter()
             .map(|pass| {
@@ -378,7 +378,7 @@ pub mod profile {
             .collect();
         tract_onnx::tract_core::optim::Optimizer {
             passes,
-            steps: optimizer.steps,
+            steps: optimiser.steps,
         }
     }
 
