@@ -24,12 +24,12 @@
 //! stage only, and a pass that finds its pattern gone does not fail: it finds nothing, and the
 //! model runs, correctly and slower. So the order is a matter of speed, and written down here:
 //!
-//! - [`BEFORE_CODEGEN`] matches what codegen lowers: `EinSum` (into matrix products),
+//! - [`before_codegen`]'s passes match what codegen lowers: `EinSum` (into matrix products),
 //!   quantised `Conv` (into im2col, matrix products and requantisation chains), and chains of
 //!   `Cast`, `ElementWiseOp` and `TypedBinOp` (which codegen fuses into other operators). Run
 //!   after codegen, these passes would find none of it. The three touch different operators,
 //!   so their order among themselves does not matter.
-//! - [`AFTER_OPTIMISE`] matches what only codegen makes (`OptMatMulPack`, packed `Im2Col`,
+//! - [`after_optimise`]'s match what only codegen makes (`OptMatMulPack`, packed `Im2Col`,
 //!   `OptBinChain`, `OffsetU8asI8`) and what it leaves unfused; tract's codegen and fuse passes
 //!   do not know our operators, so taken before them an operator tract would have fused into a
 //!   matrix product would stay a pass over memory of its own. One order inside the list is
@@ -53,60 +53,71 @@ mod testing;
 use mapping::{Operator, Tract};
 use tract_onnx::tract_core::internal::*;
 
-/// A pass: the patch that rewrites the pattern at `node` of the model, if one is there.
-type Pass = fn(&TypedModel, &TypedNode) -> TractResult<Option<TypedModelPatch>>;
-
-/// On tract's decluttered graph, before codegen lowers what these match.
-const BEFORE_CODEGEN: &[Pass] = &[
-    pointwise::flatten_quantised_pointwise,
-    byte_tables::byte_tables,
-    depthwise::quantised_depthwise,
-];
-
-/// On tract's optimised graph, before the plan is built.
-const AFTER_OPTIMISE: &[Pass] = &[
-    elementwise_f32::nan_guard,
-    elementwise_f32::broadcast_binary,
-    elementwise_f32::gelu_exact,
-    quantisation::dynamic_quantise,
-    quantisation::u8_as_i8,
-    quantisation::quantise,
-    quantisation::dequantise,
-    // After quantise and dequantise, whose operators it matches.
-    quantisation::requantise_chain,
-    int8_packing::pack_i8k4,
-    int8_packing::im2col_i8k4,
-];
-
-/// The rewrites of tract's decluttered graph, before its codegen.
-pub fn before_codegen(model: TypedModel) -> TractResult<TypedModel> {
-    run(model, BEFORE_CODEGEN)
-}
-
-/// The rewrites of tract's optimised graph, after its codegen.
-pub fn after_optimise(model: TypedModel) -> TractResult<TypedModel> {
-    run(model, AFTER_OPTIMISE)
-}
-
-/// Each pass in turn over every node, a patch applied as soon as it is found. A patch appends
-/// its new nodes (which the pass then visits too) and leaves what it replaces in place, unread,
-/// until the compaction at the end.
-fn run(mut model: TypedModel, passes: &[Pass]) -> TractResult<TypedModel> {
-    let mut patched = false;
-    for pass in passes {
-        let mut id = 0;
-        while id < model.nodes().len() {
-            if let Some(patch) = pass(&model, model.node(id))? {
-                patch.apply(&mut model)?;
-                patched = true;
-            }
-            id += 1;
+/// Runs passes in the order listed, each over every node, a patch applied as soon as it is
+/// found; then compacts the model if anything was patched. A pass is a function of the model
+/// and one node that returns the patch rewriting the pattern at that node, if one is there. A
+/// patch appends its new nodes (which the pass then visits too) and leaves what it replaces in
+/// place, unread, until the compaction. (A list of functions, not of function pointers: each
+/// pass is called directly, as the scans it replaces were written.)
+macro_rules! run {
+    ($model:expr, [$($pass:path),* $(,)?]) => {{
+        let mut model: TypedModel = $model;
+        let mut patched = false;
+        $(patched |= visit_every_node(&mut model, $pass)?;)*
+        if patched {
+            model = model.into_compact()?;
         }
+        Ok(model)
+    }};
+}
+
+/// The rewrites of tract's decluttered graph, before its codegen lowers what they match.
+pub fn before_codegen(model: TypedModel) -> TractResult<TypedModel> {
+    run!(
+        model,
+        [
+            pointwise::flatten_quantised_pointwise,
+            byte_tables::byte_tables,
+            depthwise::quantised_depthwise,
+        ]
+    )
+}
+
+/// The rewrites of tract's optimised graph, after its codegen, before the plan is built.
+pub fn after_optimise(model: TypedModel) -> TractResult<TypedModel> {
+    run!(
+        model,
+        [
+            elementwise_f32::nan_guard,
+            elementwise_f32::broadcast_binary,
+            elementwise_f32::gelu_exact,
+            quantisation::dynamic_quantise,
+            quantisation::u8_as_i8,
+            quantisation::quantise,
+            quantisation::dequantise,
+            // After quantise and dequantise, whose operators it matches.
+            quantisation::requantise_chain,
+            int8_packing::pack_i8k4,
+            int8_packing::im2col_i8k4,
+        ]
+    )
+}
+
+/// One pass over every node (see [`run`]); whether it patched anything.
+fn visit_every_node(
+    model: &mut TypedModel,
+    pass: impl Fn(&TypedModel, &TypedNode) -> TractResult<Option<TypedModelPatch>>,
+) -> TractResult<bool> {
+    let mut patched = false;
+    let mut id = 0;
+    while id < model.nodes().len() {
+        if let Some(patch) = pass(model, model.node(id))? {
+            patch.apply(model)?;
+            patched = true;
+        }
+        id += 1;
     }
-    if patched {
-        model = model.into_compact()?;
-    }
-    Ok(model)
+    Ok(patched)
 }
 
 /// The patch that puts `op`, reading `inputs`, in place of `node`.
