@@ -6,8 +6,8 @@ use crate::tensors::{ImageOptions, describe_output, read_input};
 use anyhow::{Context, Result, bail};
 use icinfer_api::{
     Error, InferArgs, InferResult, LogEntry, ModelInfo, ModelState, QueryInferResult, Tensor,
+    describe_fact,
 };
-use icinfer_core::runtime::describe_fact;
 use serde_bytes::ByteBuf;
 use std::path::PathBuf;
 

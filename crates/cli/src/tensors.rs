@@ -352,7 +352,7 @@ fn layout_of(fact: &TensorFact) -> Result<(Layout, Option<(u32, u32)>)> {
         _ => bail!(
             "the model's input {} is not an image ([N,C,H,W], [N,H,W,C] with 1 or 3 channels, \
              or [N, H*W]): pass a .npy or JSON tensor",
-            icinfer_core::runtime::describe_fact(fact)
+            icinfer_api::describe_fact(fact)
         ),
     }
 }
@@ -445,15 +445,7 @@ fn from_image(
 /// One line per output: type and shape, the values when few, else the top `k` (with labels
 /// when given) of the last axis of a single-row tensor.
 pub fn describe_output(t: &Tensor, top_k: usize, labels: &[String]) -> String {
-    let header = format!(
-        "{}[{}]",
-        t.data.dtype(),
-        t.shape
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let header = icinfer_api::describe_tensor(t);
     let values: Vec<f64> = match &t.data {
         TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::F64(v) => v.clone(),
