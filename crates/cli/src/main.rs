@@ -105,6 +105,10 @@ enum Command {
         identity: IdentityArgs,
         #[arg(long, env = "ICINFER_STATE")]
         state: Option<PathBuf>,
+        /// Once ready, write {"url", "canister_id", "root_key"} (hex DER) to this file as
+        /// JSON (written whole, then renamed into place; removed at shutdown).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Upload an ONNX model in chunks (resumable: run it again after an interruption), and
     /// finalize it. Needs a controller or admin identity.
@@ -308,6 +312,7 @@ async fn run(command: Command) -> Result<()> {
             controller,
             identity,
             state,
+            ready_file,
         } => {
             let me = identity::load(&identity.choice())?;
             eprintln!(
@@ -326,6 +331,7 @@ async fn run(command: Command) -> Result<()> {
                     built.join("index.html").exists().then_some(built)
                 }),
                 controllers,
+                ready_file,
             })
             .await
         }
