@@ -90,5 +90,5 @@ if [[ -f "$ppocr_cls" ]]; then
     --network "$url" --state "$work/state" --no-progress
 fi
 
-ICINFER_URL="$url" ICINFER_CANISTER="$canister" ICINFER_ROOT_KEY="$root_key" \
-  node --test --test-concurrency=1 tests/browser.test.mjs
+ICINFER_URL="$url" ICINFER_CANISTER="$canister" ICINFER_ROOT_KEY="$root_key" ICINFER_BIN="$icinfer" \
+  ICINFER_STATE="$work/state" node --test --test-concurrency=1 tests/browser.test.mjs

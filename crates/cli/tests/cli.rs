@@ -544,3 +544,57 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The shared picture vectors (crates/preprocess/testdata): the CLI must give each model the
+/// input whose hash the vector names, as the web page must (frontend/src/inputs/
+/// preprocess.test.ts), so a picture commits to the same input hash from either client.
+#[test]
+fn a_picture_gives_the_input_hash_of_the_shared_vectors() {
+    let testdata = workspace().join("crates/preprocess/testdata");
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata.join("picture-inputs.json")).unwrap(),
+    )
+    .unwrap();
+    let picture = testdata.join(vectors["picture"].as_str().unwrap());
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, _) = user.serve();
+    let mut checked = 0;
+    for case in vectors["cases"].as_array().unwrap() {
+        let model = case["model"].as_str().unwrap();
+        let file = workspace().join(case["file"].as_str().unwrap());
+        let Ok(bytes) = std::fs::read(&file) else {
+            eprintln!("{model}: {} is not here; skipped", file.display());
+            continue;
+        };
+        assert_eq!(hex::encode(sha2_digest(&bytes)), case["sha256"], "{model}");
+        let mut upload = vec![
+            "upload",
+            file.to_str().unwrap(),
+            "--id",
+            model,
+            "--no-progress",
+        ];
+        if let Some(fact) = case["input_fact"].as_str() {
+            upload.extend(["--input-fact", fact]);
+        }
+        user.ok(&upload);
+        let out: serde_json::Value = serde_json::from_str(&user.ok(&[
+            "infer",
+            model,
+            "-i",
+            picture.to_str().unwrap(),
+            "--no-nonce",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(
+            out["receipt"]["input_hash"],
+            case["input_hash"],
+            "{model}: the CLI's input from {}",
+            picture.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "digits and pixels are always here");
+    server.stop();
+}
