@@ -213,14 +213,9 @@ fn flatten<'a>(
     }
 }
 
-/// Converts between numeric dtypes, so that a float64 array (numpy's default) feeds a float32
-/// input. Says so, because the hash commits to what is sent.
-fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
-    let from = tensor.data.dtype();
-    if from == dtype {
-        return Ok(tensor);
-    }
-    let values: Vec<f64> = match &tensor.data {
+/// Every element as f64 (exact for all but i64 beyond 2^53), for conversions and display.
+fn as_f64(data: &TensorData) -> Vec<f64> {
+    match data {
         TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::F64(v) => v.clone(),
         TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
@@ -228,7 +223,17 @@ fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
         TensorData::I8(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::U8(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-    };
+    }
+}
+
+/// Converts between numeric dtypes, so that a float64 array (numpy's default) feeds a float32
+/// input. Says so, because the hash commits to what is sent.
+fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
+    let from = tensor.data.dtype();
+    if from == dtype {
+        return Ok(tensor);
+    }
+    let values = as_f64(&tensor.data);
     let lossless_int = |range: std::ops::RangeInclusive<f64>| -> Result<Vec<f64>> {
         values
             .iter()
@@ -317,15 +322,7 @@ fn from_picture(name: &str, bytes: &[u8], fact: &TensorFact, preset: &Preset) ->
 /// when given) of the last axis of a single-row tensor.
 pub fn describe_output(t: &Tensor, top_k: usize, labels: &[String]) -> String {
     let header = icinfer_api::describe_tensor(t);
-    let values: Vec<f64> = match &t.data {
-        TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::F64(v) => v.clone(),
-        TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::I8(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::U8(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-    };
+    let values = as_f64(&t.data);
     let row = t.shape.last().copied().unwrap_or(1) as usize;
     let single_row = values.len() == row;
     // Labels name the classes of an output with one score per label, and no other output.

@@ -78,23 +78,34 @@ pub enum PreprocessError {
     Decode(String),
 }
 
-/// Where the channels are, and the model's own width and height if fixed.
-fn layout_of(
-    input: &InputSpec,
-    wanted: Option<Layout>,
-) -> Result<(Layout, u32, Option<(u32, u32)>), PreprocessError> {
+/// Where the channels are, how many, and the model's own width and height if fixed.
+struct Placement {
+    layout: Layout,
+    channels: u32,
+    size: Option<(u32, u32)>,
+}
+
+fn layout_of(input: &InputSpec, wanted: Option<Layout>) -> Result<Placement, PreprocessError> {
     let size = |h: Option<u64>, w: Option<u64>| {
         h.zip(w)
             .and_then(|(h, w)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?)))
     };
     let found = match (input.shape.as_slice(), wanted) {
-        ([_, Some(c @ (1 | 3)), h, w], None | Some(Layout::Nchw)) => {
-            Some((Layout::Nchw, *c as u32, size(*h, *w)))
-        }
-        ([_, h, w, Some(c @ (1 | 3))], None | Some(Layout::Nhwc)) => {
-            Some((Layout::Nhwc, *c as u32, size(*h, *w)))
-        }
-        ([_, Some(_)], None | Some(Layout::Flat)) => Some((Layout::Flat, 1, None)),
+        ([_, Some(c @ (1 | 3)), h, w], None | Some(Layout::Nchw)) => Some(Placement {
+            layout: Layout::Nchw,
+            channels: *c as u32,
+            size: size(*h, *w),
+        }),
+        ([_, h, w, Some(c @ (1 | 3))], None | Some(Layout::Nhwc)) => Some(Placement {
+            layout: Layout::Nhwc,
+            channels: *c as u32,
+            size: size(*h, *w),
+        }),
+        ([_, Some(_)], None | Some(Layout::Flat)) => Some(Placement {
+            layout: Layout::Flat,
+            channels: 1,
+            size: None,
+        }),
         _ => None,
     };
     found.ok_or_else(|| {
@@ -132,7 +143,11 @@ pub fn prepare(
     input: &InputSpec,
     preset: &Preset,
 ) -> Result<Prepared, PreprocessError> {
-    let (layout, channels, model_size) = layout_of(input, preset.layout)?;
+    let Placement {
+        layout,
+        channels,
+        size: model_size,
+    } = layout_of(input, preset.layout)?;
     let flat_pixels = match (layout, input.shape.as_slice()) {
         (Layout::Flat, [_, Some(pixels)]) => Some(*pixels),
         _ => None,
