@@ -3,10 +3,12 @@
 // (every check green), and see tampered proofs rejected, each by the check that should
 // catch it. Screenshots go to frontend/test-results/.
 //
-// Started by tests/run.sh, which passes ICINFER_URL, ICINFER_CANISTER and ICINFER_ROOT_KEY
-// (hex DER, as `icinfer serve` prints it). CHROMIUM overrides /usr/bin/chromium.
+// Started by tests/run.sh, which passes ICINFER_URL, ICINFER_CANISTER, ICINFER_ROOT_KEY (hex
+// DER, from serve's ready file) and ICINFER_BIN (the CLI, to compare its input hashes with the
+// page's). CHROMIUM overrides /usr/bin/chromium.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +25,7 @@ const url = env('ICINFER_URL');
 const canisterId = env('ICINFER_CANISTER');
 const rootKeyHex = env('ICINFER_ROOT_KEY');
 
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const results = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results');
 mkdirSync(results, { recursive: true });
 const TIMEOUT = 60_000;
@@ -246,6 +249,8 @@ async function pickPicture(name, width, height, steps) {
 
 test('an image model: a picture resized and normalised in the page, verified', async (t) => {
   await openPage();
+  // The model list first: until it is shown, no model is.
+  await byTestId('model-digits').waitFor();
   if ((await byTestId('model-ppocr-cls').count()) === 0) {
     t.skip('ppocr-cls is not uploaded (models/fetch_registry.py fetches it)');
     return;
@@ -325,4 +330,40 @@ test('the log pages and searches by input hash, output hash and caller', async (
   await search('output_hash', 'not hex', '');
   await byTestId('log-error').waitFor();
   assert.equal(await page.locator('[data-testid^="log-entry-"]').count(), 0);
+});
+
+// Last: the CLI's entries have another caller than the page's (the log test counts them).
+/**
+ * Infers `model` on the repository's test picture (a PNG without a colour profile) in the
+ * page, then the same picture with the same nonce through the CLI: the two input hashes
+ * must be one, since both clients preprocess with crates/preprocess.
+ */
+async function pageAndCliAgree(model) {
+  const picture = join(repo, 'crates/preprocess/testdata/picture.png');
+  await openPage();
+  await byTestId('infer-model').selectOption(model);
+  assert.equal(await byTestId('infer-mode').inputValue(), 'image');
+  await byTestId('image-file').setInputFiles(picture);
+  await page.waitForFunction(() => document.querySelector('.image-preview').getContext('2d').getImageData(0, 0, 1, 1).data[3] === 255);
+  await byTestId('infer-button').click();
+  await byTestId('receipt').waitFor();
+  const nonce = await byTestId('receipt-nonce').textContent();
+  const pageHash = await page.locator('[data-testid="receipt"] [data-testid="entry-input-hash"]').textContent();
+  const cli = JSON.parse(
+    execFileSync(env('ICINFER_BIN'), ['infer', model, '-i', picture, '--nonce', nonce, '--json'], {
+      env: { ...process.env, ICINFER_NETWORK: url, ICINFER_CANISTER: canisterId },
+      encoding: 'utf8',
+    }),
+  );
+  assert.equal(cli.receipt.input_hash, pageHash, `${model}: the page and the CLI hash the same picture alike`);
+}
+
+test('the same picture gives the same input hash in the page and in the CLI', async (t) => {
+  await pageAndCliAgree('pixels');
+  await byTestId('model-digits').waitFor();
+  if ((await byTestId('model-ppocr-cls').count()) === 0) {
+    t.diagnostic('ppocr-cls is not uploaded: only the u8 model was compared');
+    return;
+  }
+  await pageAndCliAgree('ppocr-cls');
 });

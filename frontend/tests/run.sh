@@ -52,14 +52,15 @@ trap stop_server EXIT
 # temporary directory too, not in the user's ~/.config.
 export XDG_CONFIG_HOME="$work/config"
 port="$(node -e "const s = require('net').createServer(); s.listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")"
+ready_file="$work/serve-ready.json"
 "$icinfer" serve --state "$work/state" --listen "127.0.0.1:$port" --frontend "$frontend/dist" --wasm "$wasm" \
-  >"$work/serve.log" 2>&1 &
+  --ready-file "$ready_file" >"$work/serve.log" 2>&1 &
 server_pid=$!
 
-ready=""
+# serve writes {"url", "canister_id", "root_key"} to the ready file once it answers (whole:
+# written, then renamed into place).
 for _ in $(seq 600); do
-  ready="$(grep -m1 '^icinfer serve: ready at ' "$work/serve.log" || true)"
-  [[ -n "$ready" ]] && break
+  [[ -f "$ready_file" ]] && break
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "frontend/tests/run.sh: icinfer serve exited:" >&2
     cat "$work/serve.log" >&2
@@ -67,15 +68,15 @@ for _ in $(seq 600); do
   fi
   sleep 0.1
 done
-if [[ -z "$ready" ]]; then
+if [[ ! -f "$ready_file" ]]; then
   echo "frontend/tests/run.sh: icinfer serve was not ready within 60 s:" >&2
   cat "$work/serve.log" >&2
   exit 1
 fi
-# "icinfer serve: ready at <url>, canister <id>", then "  root key (DER) <hex>".
-url="$(sed -E 's/^icinfer serve: ready at ([^,]+), canister .*/\1/' <<<"$ready")"
-canister="$(sed -E 's/.*, canister ([a-z0-9-]+).*/\1/' <<<"$ready")"
-root_key="$(sed -nE 's/^ *root key \(DER\) ([0-9a-f]+)$/\1/p' "$work/serve.log" | head -1)"
+ready() { node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]])' "$ready_file" "$1"; }
+url="$(ready url)"
+canister="$(ready canister_id)"
+root_key="$(ready root_key)"
 echo "icinfer serve: $url, canister $canister"
 
 "$icinfer" upload "$repo/models/digits/digits.onnx" --id digits --network "$url" --state "$work/state" --no-progress
@@ -89,5 +90,5 @@ if [[ -f "$ppocr_cls" ]]; then
     --network "$url" --state "$work/state" --no-progress
 fi
 
-ICINFER_URL="$url" ICINFER_CANISTER="$canister" ICINFER_ROOT_KEY="$root_key" \
-  node --test --test-concurrency=1 tests/browser.test.mjs
+ICINFER_URL="$url" ICINFER_CANISTER="$canister" ICINFER_ROOT_KEY="$root_key" ICINFER_BIN="$icinfer" \
+  ICINFER_STATE="$work/state" node --test --test-concurrency=1 tests/browser.test.mjs

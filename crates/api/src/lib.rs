@@ -5,7 +5,10 @@
 //! `candid/inference.did` is checked against them. Field and variant names are part of the
 //! contract: extend, never rename.
 
+pub mod describe;
 pub mod reply;
+
+pub use describe::{describe_fact, describe_tensor};
 
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;

@@ -106,7 +106,7 @@ async fn run_in(wasm: &[u8], work: &Path) -> Result<()> {
         infer::InferOptions {
             model: MODEL_ID.into(),
             inputs: vec![image.display().to_string()],
-            image: tensors::ImageOptions::default(),
+            preprocess: icinfer_preprocess::Preset::default(),
             nonce: infer::Nonce::Random,
             query: false,
             save: Some(saved.clone()),

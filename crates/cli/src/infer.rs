@@ -2,12 +2,13 @@
 
 use crate::client::Client;
 use crate::receipt::{SavedInference, entry_json};
-use crate::tensors::{ImageOptions, describe_output, read_input};
+use crate::tensors::{describe_output, read_input};
 use anyhow::{Context, Result, bail};
 use icinfer_api::{
     Error, InferArgs, InferResult, LogEntry, ModelInfo, ModelState, QueryInferResult, Tensor,
+    describe_fact,
 };
-use icinfer_core::runtime::describe_fact;
+use icinfer_preprocess::{Manifest, Preset};
 use serde_bytes::ByteBuf;
 use std::path::PathBuf;
 
@@ -24,7 +25,9 @@ pub struct InferOptions {
     pub model: String,
     /// `name=source` or, for a model with one input, `source`.
     pub inputs: Vec<String>,
-    pub image: ImageOptions,
+    /// How pictures become inputs, as given on the command line: what it leaves unset comes
+    /// from the model's preset in models/manifest.json.
+    pub preprocess: Preset,
     pub nonce: Nonce,
     /// `infer_query`: one replica, not logged, no receipt.
     pub query: bool,
@@ -45,7 +48,10 @@ pub async fn run(client: &Client, options: InferOptions) -> Result<()> {
             info.id
         );
     }
-    let inputs = read_inputs(&info, &options)?;
+    let preset = Manifest::bundled()
+        .preset_for(&info.id, &hex::encode(&info.sha256))
+        .overridden_by(&options.preprocess);
+    let inputs = read_inputs(&info, &options.inputs, &preset)?;
     let nonce = match &options.nonce {
         Nonce::Random => {
             let mut bytes = vec![0u8; 32];
@@ -66,7 +72,7 @@ pub async fn run(client: &Client, options: InferOptions) -> Result<()> {
             .lines()
             .map(str::to_string)
             .collect(),
-        None => Vec::new(),
+        None => preset.labels.clone().unwrap_or_default(),
     };
 
     if options.query {
@@ -110,10 +116,10 @@ pub async fn run(client: &Client, options: InferOptions) -> Result<()> {
     Ok(())
 }
 
-fn read_inputs(info: &ModelInfo, options: &InferOptions) -> Result<Vec<Tensor>> {
+fn read_inputs(info: &ModelInfo, specs: &[String], preset: &Preset) -> Result<Vec<Tensor>> {
     let names: Vec<&str> = info.inputs.iter().map(|f| f.name.as_str()).collect();
     let mut tensors = Vec::new();
-    for spec in &options.inputs {
+    for spec in specs {
         let (name, source) = match spec.split_once('=') {
             Some((name, source)) if names.contains(&name) => (name, source),
             _ if names.len() == 1 => (names[0], spec.as_str()),
@@ -127,7 +133,7 @@ fn read_inputs(info: &ModelInfo, options: &InferOptions) -> Result<Vec<Tensor>> 
             .iter()
             .find(|f| f.name == name)
             .expect("a known name");
-        tensors.push(read_input(name, source, fact, &options.image)?);
+        tensors.push(read_input(name, source, fact, preset)?);
     }
     if tensors.is_empty() {
         let wanted: Vec<String> = info

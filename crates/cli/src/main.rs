@@ -105,6 +105,10 @@ enum Command {
         identity: IdentityArgs,
         #[arg(long, env = "ICINFER_STATE")]
         state: Option<PathBuf>,
+        /// Once ready, write {"url", "canister_id", "root_key"} (hex DER) to this file as
+        /// JSON (written whole, then renamed into place; removed at shutdown).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Upload an ONNX model in chunks (resumable: run it again after an interruption), and
     /// finalize it. Needs a controller or admin identity.
@@ -141,22 +145,30 @@ enum Command {
         /// (nested arrays or {"shape", "data"}), .png or .jpg file, or inline JSON. Repeatable.
         #[arg(long = "input", short = 'i', required = true)]
         inputs: Vec<String>,
-        /// Images: resize to WIDTHxHEIGHT (default: the model's fixed size).
+        /// Pictures: resize to WIDTHxHEIGHT (default: the model's fixed size). What the
+        /// picture options leave unset comes from the model's preset (models/manifest.json).
         #[arg(long, value_parser = parse_size)]
         resize: Option<(u32, u32)>,
-        /// Images: per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406.
-        #[arg(long, value_delimiter = ',', default_value = "0")]
-        mean: Vec<f32>,
-        /// Images: per-channel standard deviation, e.g. 0.229,0.224,0.225.
-        #[arg(long, value_delimiter = ',', default_value = "1")]
-        std: Vec<f32>,
-        /// Images: multiply 0-255 pixel values by this first [default: 1/255 for float32
-        /// inputs, 1 for uint8 inputs, which take the pixels themselves].
+        /// Pictures: per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406
+        /// [default: the preset's, else 0].
+        #[arg(long, value_delimiter = ',')]
+        mean: Option<Vec<f32>>,
+        /// Pictures: per-channel standard deviation, e.g. 0.229,0.224,0.225 [default: the
+        /// preset's, else 1].
+        #[arg(long, value_delimiter = ',')]
+        std: Option<Vec<f32>>,
+        /// Pictures: multiply 0-255 pixel values by this first [default: the preset's, else
+        /// 1/255 for float32 inputs, 1 for uint8 inputs, which take the pixels themselves].
         #[arg(long)]
         scale: Option<f32>,
-        /// Images: invert (dark ink on light paper becomes light on dark).
-        #[arg(long)]
-        invert: bool,
+        /// Pictures: the channel order of a three-channel input [default: the preset's, else
+        /// RGB].
+        #[arg(long, value_parser = parse_order)]
+        order: Option<icinfer_preprocess::ChannelOrder>,
+        /// Pictures: invert (dark ink on light paper becomes light on dark); --invert=false
+        /// turns a preset's inversion off.
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        invert: Option<bool>,
         /// Salt the input hash with this nonce (hex, 16 to 64 bytes); default: 32 random bytes.
         #[arg(long, conflicts_with = "no_nonce")]
         nonce: Option<String>,
@@ -266,6 +278,14 @@ struct FindBy {
     caller: Option<String>,
 }
 
+fn parse_order(text: &str) -> Result<icinfer_preprocess::ChannelOrder, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "RGB" => Ok(icinfer_preprocess::ChannelOrder::Rgb),
+        "BGR" => Ok(icinfer_preprocess::ChannelOrder::Bgr),
+        _ => Err(format!("'{text}': expected RGB or BGR")),
+    }
+}
+
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
@@ -308,6 +328,7 @@ async fn run(command: Command) -> Result<()> {
             controller,
             identity,
             state,
+            ready_file,
         } => {
             let me = identity::load(&identity.choice())?;
             eprintln!(
@@ -326,6 +347,7 @@ async fn run(command: Command) -> Result<()> {
                     built.join("index.html").exists().then_some(built)
                 }),
                 controllers,
+                ready_file,
             })
             .await
         }
@@ -369,6 +391,7 @@ async fn run(command: Command) -> Result<()> {
             mean,
             std,
             scale,
+            order,
             invert,
             nonce,
             no_nonce,
@@ -392,12 +415,14 @@ async fn run(command: Command) -> Result<()> {
                 infer::InferOptions {
                     model,
                     inputs,
-                    image: tensors::ImageOptions {
-                        resize,
+                    preprocess: icinfer_preprocess::Preset {
+                        resize: resize.map(|(w, h)| [w, h]),
                         scale,
                         mean,
                         std,
+                        order,
                         invert,
+                        ..icinfer_preprocess::Preset::default()
                     },
                     nonce,
                     query,

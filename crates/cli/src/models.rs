@@ -2,8 +2,7 @@
 
 use crate::client::Client;
 use anyhow::Result;
-use icinfer_api::{ModelInfo, ModelState};
-use icinfer_core::runtime::describe_fact;
+use icinfer_api::{ModelInfo, ModelState, describe_fact};
 
 pub async fn run(client: &Client, json: bool) -> Result<()> {
     let models: Vec<ModelInfo> = client.query("list_models", ()).await?;

@@ -22,6 +22,41 @@ pub struct ServeOptions {
     pub frontend: Option<PathBuf>,
     /// Controllers of a new canister: the CLI's identity and any `--controller`.
     pub controllers: Vec<Principal>,
+    /// Where to write `ReadyFile` once the server answers.
+    pub ready_file: Option<PathBuf>,
+}
+
+/// What `--ready-file` holds once serve answers, for scripts and tests to read instead of
+/// the banner: `{"url": …, "canister_id": …, "root_key": <hex DER>}`.
+#[derive(serde::Serialize)]
+struct ReadyFile {
+    url: String,
+    canister_id: String,
+    root_key: String,
+}
+
+impl ReadyFile {
+    /// Written next to `path` and renamed onto it, so that a reader never sees half a file.
+    fn write(&self, path: &Path) -> Result<()> {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(".{}.partial", std::process::id()));
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))
+    }
+}
+
+/// Removes a ready file of an earlier run (or of this one, at shutdown): while it exists, it
+/// says that a server answers.
+fn remove_ready_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 const SEED_FILE: &str = "root-key.seed";
@@ -36,6 +71,9 @@ pub async fn run(options: ServeOptions) -> Result<()> {
     })?;
     std::fs::create_dir_all(&options.state)
         .with_context(|| format!("creating {}", options.state.display()))?;
+    if let Some(path) = &options.ready_file {
+        remove_ready_file(path)?;
+    }
     let config = HostConfig {
         seed: root_key_seed(&options.state)?,
         ..HostConfig::default()
@@ -77,14 +115,26 @@ pub async fn run(options: ServeOptions) -> Result<()> {
     println!(
         "  try            icinfer upload models/digits/digits.onnx --id digits --network {url}"
     );
+    if let Some(path) = &options.ready_file {
+        ReadyFile {
+            url: url.clone(),
+            canister_id: canister.to_text(),
+            root_key: hex::encode(handle.root_key_der()),
+        }
+        .write(path)?;
+    }
 
     shutdown_signal().await;
     println!("icinfer serve: stopping; saving the state");
+    let unready = match &options.ready_file {
+        Some(path) => remove_ready_file(path),
+        None => Ok(()),
+    };
     server.shutdown();
     if let Some(saved) = handle.save() {
         saved.context("saving the host state")?;
     }
-    Ok(())
+    unready
 }
 
 /// 32 random bytes, made once per state directory: every local host gets its own root key

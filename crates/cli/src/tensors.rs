@@ -1,46 +1,15 @@
-//! Tensors in and out of files: .npy (any of our dtypes), JSON, and images with the usual
-//! preprocessing (resize, scale, mean and standard deviation per channel, layout).
+//! Tensors in and out of files: .npy (any of our dtypes), JSON, and pictures, which
+//! icinfer-preprocess turns into model inputs as the web page does.
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use icinfer_api::{DType, Dim, Tensor, TensorData, TensorFact};
+use icinfer_preprocess::{Element, InputSpec, Preset, Values};
 use std::path::Path;
 
-/// How an image becomes a tensor.
-#[derive(Clone, Debug)]
-pub struct ImageOptions {
-    /// Width and height; default: the model's fixed dimensions.
-    pub resize: Option<(u32, u32)>,
-    /// Multiplies 0..=255 pixel values first. Default: 1/255 for float inputs, 1 for u8
-    /// inputs, which take the pixels themselves (a quantised image model normalises them).
-    pub scale: Option<f32>,
-    /// Subtracted per channel after scaling (ImageNet: 0.485,0.456,0.406).
-    pub mean: Vec<f32>,
-    /// Divides per channel after the mean (ImageNet: 0.229,0.224,0.225).
-    pub std: Vec<f32>,
-    /// Dark ink on light paper becomes light on dark (as the digits model was trained).
-    pub invert: bool,
-}
-
-impl Default for ImageOptions {
-    fn default() -> Self {
-        ImageOptions {
-            resize: None,
-            scale: None,
-            mean: vec![0.0],
-            std: vec![1.0],
-            invert: false,
-        }
-    }
-}
-
 /// Reads one input: `source` is inline JSON, or a .npy, .json, .png or .jpg file. The tensor
-/// takes the model's dtype (numbers are converted) and, for images, its layout.
-pub fn read_input(
-    name: &str,
-    source: &str,
-    fact: &TensorFact,
-    image: &ImageOptions,
-) -> Result<Tensor> {
+/// takes the model's dtype (numbers are converted) and, for pictures, its layout and the
+/// preprocessing `preset` says.
+pub fn read_input(name: &str, source: &str, fact: &TensorFact, preset: &Preset) -> Result<Tensor> {
     let trimmed = source.trim_start();
     if trimmed.starts_with('[') || trimmed.starts_with('{') {
         return from_json(name, trimmed, fact.dtype).with_context(|| format!("input '{name}'"));
@@ -55,7 +24,7 @@ pub fn read_input(
     let tensor = match extension.as_str() {
         "npy" => cast(read_npy_bytes(name, &read()?)?, fact.dtype),
         "json" => from_json(name, &String::from_utf8(read()?)?, fact.dtype),
-        "png" | "jpg" | "jpeg" => from_image(name, &read()?, fact, image),
+        "png" | "jpg" | "jpeg" => from_picture(name, &read()?, fact, preset),
         _ => Err(anyhow!(
             "use a .npy, .json, .png or .jpg file, or inline JSON such as '[[1, 2]]'"
         )),
@@ -244,14 +213,9 @@ fn flatten<'a>(
     }
 }
 
-/// Converts between numeric dtypes, so that a float64 array (numpy's default) feeds a float32
-/// input. Says so, because the hash commits to what is sent.
-fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
-    let from = tensor.data.dtype();
-    if from == dtype {
-        return Ok(tensor);
-    }
-    let values: Vec<f64> = match &tensor.data {
+/// Every element as f64 (exact for all but i64 beyond 2^53), for conversions and display.
+fn as_f64(data: &TensorData) -> Vec<f64> {
+    match data {
         TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::F64(v) => v.clone(),
         TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
@@ -259,7 +223,17 @@ fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
         TensorData::I8(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::U8(v) => v.iter().map(|&x| x as f64).collect(),
         TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-    };
+    }
+}
+
+/// Converts between numeric dtypes, so that a float64 array (numpy's default) feeds a float32
+/// input. Says so, because the hash commits to what is sent.
+fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
+    let from = tensor.data.dtype();
+    if from == dtype {
+        return Ok(tensor);
+    }
+    let values = as_f64(&tensor.data);
     let lossless_int = |range: std::ops::RangeInclusive<f64>| -> Result<Vec<f64>> {
         values
             .iter()
@@ -314,130 +288,32 @@ fn cast(tensor: Tensor, dtype: DType) -> Result<Tensor> {
     })
 }
 
-/// Where the image's height, width and channels go in the model's input.
-#[derive(Debug, PartialEq)]
-enum Layout {
-    /// [N, C, H, W]
-    Nchw { channels: u32 },
-    /// [N, H, W, C]
-    Nhwc { channels: u32 },
-    /// [N, H*W]: one grey channel, flattened (the digits model).
-    Flat { pixels: u64 },
-}
-
-fn fixed(d: &Dim) -> Option<u64> {
-    match d {
-        Dim::Fixed(n) => Some(*n),
-        Dim::Symbol(_) => None,
-    }
-}
-
-fn layout_of(fact: &TensorFact) -> Result<(Layout, Option<(u32, u32)>)> {
-    let dims: Vec<Option<u64>> = fact.shape.iter().map(fixed).collect();
-    let size = |h: Option<u64>, w: Option<u64>| h.zip(w).map(|(h, w)| (w as u32, h as u32));
-    match dims.as_slice() {
-        [_, Some(c @ (1 | 3)), h, w] => Ok((
-            Layout::Nchw {
-                channels: *c as u32,
-            },
-            size(*h, *w),
-        )),
-        [_, h, w, Some(c @ (1 | 3))] => Ok((
-            Layout::Nhwc {
-                channels: *c as u32,
-            },
-            size(*h, *w),
-        )),
-        [_, Some(pixels)] => Ok((Layout::Flat { pixels: *pixels }, None)),
-        _ => bail!(
-            "the model's input {} is not an image ([N,C,H,W], [N,H,W,C] with 1 or 3 channels, \
-             or [N, H*W]): pass a .npy or JSON tensor",
-            icinfer_core::runtime::describe_fact(fact)
-        ),
-    }
-}
-
-fn from_image(
-    name: &str,
-    bytes: &[u8],
-    fact: &TensorFact,
-    options: &ImageOptions,
-) -> Result<Tensor> {
-    ensure!(
-        matches!(fact.dtype, DType::F32 | DType::U8),
-        "images feed float32 or uint8 inputs; the model's input is {}",
-        fact.dtype
-    );
-    let (layout, model_size) = layout_of(fact)?;
-    let (width, height) = match (options.resize, model_size, &layout) {
-        (Some(size), _, _) => size,
-        (None, Some(size), _) => size,
-        (None, None, Layout::Flat { pixels }) => {
-            let side = (*pixels as f64).sqrt() as u32;
-            ensure!(
-                side as u64 * side as u64 == *pixels,
-                "the model takes {pixels} pixels, not a square: pass --resize WxH"
-            );
-            (side, side)
-        }
-        (None, None, _) => bail!("the model's image size is free: pass --resize WxH"),
+fn from_picture(name: &str, bytes: &[u8], fact: &TensorFact, preset: &Preset) -> Result<Tensor> {
+    let dtype = match fact.dtype {
+        DType::F32 => Element::F32,
+        DType::U8 => Element::U8,
+        other => bail!("pictures feed float32 or uint8 inputs; the model's input is {other}"),
     };
-    let channels = match layout {
-        Layout::Nchw { channels } | Layout::Nhwc { channels } => channels,
-        Layout::Flat { pixels } => {
-            ensure!(
-                width as u64 * height as u64 == pixels,
-                "--resize {width}x{height} gives {} pixels; the model takes {pixels}",
-                width as u64 * height as u64
-            );
-            1
-        }
+    let input = InputSpec {
+        dtype,
+        shape: fact
+            .shape
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => Some(*n),
+                Dim::Symbol(_) => None,
+            })
+            .collect(),
     };
-    let image = image::load_from_memory(bytes).context("decoding the image")?;
-    // Triangle filtering averages the pixels a downscale drops, as PIL's bilinear does.
-    let image = image.resize_exact(width, height, image::imageops::FilterType::Triangle);
-    let pixels: Vec<u8> = if channels == 1 {
-        image.to_luma8().into_raw()
-    } else {
-        image.to_rgb8().into_raw()
-    };
-    let per_channel = |values: &[f32], c: usize| values[c.min(values.len() - 1)];
-    let scale = options.scale.unwrap_or(match fact.dtype {
-        DType::U8 => 1.0,
-        _ => 1.0 / 255.0,
-    });
-    ensure!(
-        !options.mean.is_empty() && !options.std.is_empty(),
-        "--mean and --std need at least one value"
-    );
-    let plane = (width * height) as usize;
-    let mut out = vec![0f32; plane * channels as usize];
-    for (i, &p) in pixels.iter().enumerate() {
-        let (pixel, c) = (i / channels as usize, i % channels as usize);
-        let raw = if options.invert { 255 - p } else { p } as f32;
-        let value = (raw * scale - per_channel(&options.mean, c)) / per_channel(&options.std, c);
-        let at = match layout {
-            Layout::Nchw { .. } => c * plane + pixel,
-            _ => i,
-        };
-        out[at] = value;
-    }
-    let shape = match layout {
-        Layout::Nchw { channels } => vec![1, channels as u64, height as u64, width as u64],
-        Layout::Nhwc { channels } => vec![1, height as u64, width as u64, channels as u64],
-        Layout::Flat { pixels } => vec![1, pixels],
-    };
-    let data = match fact.dtype {
-        DType::U8 => TensorData::U8(serde_bytes::ByteBuf::from(
-            out.iter()
-                .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-                .collect::<Vec<_>>(),
-        )),
-        _ => TensorData::F32(out),
+    let prepared = icinfer_preprocess::prepare(bytes, &input, preset)
+        .with_context(|| format!("the model's input is {}", icinfer_api::describe_fact(fact)))?;
+    let data = match prepared.values {
+        Values::F32(v) => TensorData::F32(v),
+        Values::U8(v) => TensorData::U8(serde_bytes::ByteBuf::from(v)),
     };
     Ok(Tensor {
         name: name.to_string(),
-        shape,
+        shape: prepared.shape,
         data,
     })
 }
@@ -445,26 +321,12 @@ fn from_image(
 /// One line per output: type and shape, the values when few, else the top `k` (with labels
 /// when given) of the last axis of a single-row tensor.
 pub fn describe_output(t: &Tensor, top_k: usize, labels: &[String]) -> String {
-    let header = format!(
-        "{}[{}]",
-        t.data.dtype(),
-        t.shape
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let values: Vec<f64> = match &t.data {
-        TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::F64(v) => v.clone(),
-        TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::I32(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::I8(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::U8(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
-    };
+    let header = icinfer_api::describe_tensor(t);
+    let values = as_f64(&t.data);
     let row = t.shape.last().copied().unwrap_or(1) as usize;
     let single_row = values.len() == row;
+    // Labels name the classes of an output with one score per label, and no other output.
+    let labels = if labels.len() == row { labels } else { &[] };
     let label = |i: usize| labels.get(i).cloned().unwrap_or_else(|| i.to_string());
     let mut text = header;
     if single_row && top_k > 0 && (values.len() > 16 || !labels.is_empty()) {
@@ -578,97 +440,35 @@ mod tests {
     }
 
     #[test]
-    fn images_follow_the_model_layout() {
-        // A 2x2 RGB PNG: red, green / blue, white.
+    fn pictures_become_the_model_input_through_the_preset() {
+        // A 2x1 RGB PNG.
         let mut png = Vec::new();
-        let pixels = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
-        image::RgbImage::from_raw(2, 2, pixels.to_vec())
+        image::RgbImage::from_raw(2, 1, vec![200, 0, 17, 3, 255, 128])
             .unwrap()
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
-        let options = ImageOptions::default();
-        let nchw = from_image(
-            "x",
-            &png,
-            &fact(DType::F32, &[Some(1), Some(3), Some(2), Some(2)]),
-            &options,
-        )
-        .unwrap();
-        assert_eq!(nchw.shape, vec![1, 3, 2, 2]);
-        // The red plane first: only the red and white pixels have red.
-        assert_eq!(
-            nchw.data,
-            TensorData::F32(vec![1., 0., 0., 1., 0., 1., 0., 1., 0., 0., 1., 1.])
-        );
-        let nhwc = from_image(
-            "x",
-            &png,
-            &fact(DType::F32, &[Some(1), Some(2), Some(2), Some(3)]),
-            &options,
-        )
-        .unwrap();
-        assert_eq!(nhwc.shape, vec![1, 2, 2, 3]);
-        assert_eq!(
-            &nhwc.data,
-            &TensorData::F32(pixels.iter().map(|&p| p as f32 / 255.0).collect())
-        );
-        // Free height and width need --resize.
-        let free = fact(DType::F32, &[Some(1), Some(3), None, None]);
-        assert!(from_image("x", &png, &free, &options).is_err());
-        let resized = from_image(
-            "x",
-            &png,
-            &free,
-            &ImageOptions {
-                resize: Some((4, 2)),
-                ..options.clone()
-            },
-        )
-        .unwrap();
-        assert_eq!(resized.shape, vec![1, 3, 2, 4]);
-        // The digits model: 64 grey pixels, inverted, normalised.
-        let flat = from_image(
-            "x",
-            &png,
-            &fact(DType::F32, &[Some(1), Some(64)]),
-            &ImageOptions {
-                invert: true,
-                ..options
-            },
-        )
-        .unwrap();
-        assert_eq!(flat.shape, vec![1, 64]);
-        let TensorData::F32(v) = &flat.data else {
-            panic!()
-        };
-        assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
-    }
-
-    #[test]
-    fn u8_image_inputs_take_the_pixels_themselves_unless_told_otherwise() {
-        let mut png = Vec::new();
-        let pixels = [200, 0, 17, 3, 255, 128];
-        image::RgbImage::from_raw(2, 1, pixels.to_vec())
-            .unwrap()
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
-        // NCHW: the red plane, the green, the blue.
         let u8_nchw = fact(DType::U8, &[Some(1), Some(3), Some(1), Some(2)]);
-        let raw = from_image("x", &png, &u8_nchw, &ImageOptions::default()).unwrap();
+        let raw = from_picture("x", &png, &u8_nchw, &Preset::default()).unwrap();
+        assert_eq!(raw.shape, vec![1, 3, 1, 2]);
         assert_eq!(
             raw.data,
             TensorData::U8(vec![200, 3, 0, 255, 17, 128].into())
         );
-        // An explicit scale still applies: half the values, rounded half away from zero.
-        let halved = ImageOptions {
+        let f32_nhwc = fact(DType::F32, &[None, Some(1), Some(2), Some(3)]);
+        // [N, 1, 2, 3] would read as NCHW with one channel; the preset says NHWC.
+        let halved = Preset {
             scale: Some(0.5),
-            ..ImageOptions::default()
+            layout: Some(icinfer_preprocess::Layout::Nhwc),
+            ..Preset::default()
         };
-        let half = from_image("x", &png, &u8_nchw, &halved).unwrap();
+        let half = from_picture("x", &png, &f32_nhwc, &halved).unwrap();
+        assert_eq!(half.shape, vec![1, 1, 2, 3]);
         assert_eq!(
             half.data,
-            TensorData::U8(vec![100, 2, 0, 128, 9, 64].into())
+            TensorData::F32(vec![100.0, 0.0, 8.5, 1.5, 127.5, 64.0])
         );
+        let err = from_picture("x", &png, &fact(DType::I64, &[Some(1), Some(2)]), &halved);
+        assert!(err.unwrap_err().to_string().contains("float32 or uint8"));
     }
 
     #[test]

@@ -95,12 +95,17 @@ impl User {
         self.command(args).output().unwrap()
     }
 
-    /// Starts `icinfer serve` and waits for its ready line; returns the canister id.
-    fn serve(&self) -> (Server, String) {
+    /// Starts `icinfer serve` and waits for its ready file; returns what the file says.
+    fn serve(&self) -> (Server, Ready) {
         self.serve_module(&wasm())
     }
 
-    fn serve_module(&self, wasm: &Path) -> (Server, String) {
+    fn ready_file(&self) -> PathBuf {
+        self.home.path().join("serve-ready.json")
+    }
+
+    fn serve_module(&self, wasm: &Path) -> (Server, Ready) {
+        let ready_file = self.ready_file();
         let mut child = self
             .command(&[
                 "serve",
@@ -108,43 +113,55 @@ impl User {
                 &format!("127.0.0.1:{}", self.port),
                 "--wasm",
                 wasm.to_str().unwrap(),
+                "--ready-file",
+                ready_file.to_str().unwrap(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut printed = String::new();
-        let canister = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("serve exited before it was ready:\n{printed}"))
-                .unwrap();
-            printed += &line;
-            printed += "\n";
-            if let Some(rest) = line.strip_prefix("icinfer serve: ready at ") {
-                let (url, canister) = rest.split_once(", canister ").unwrap();
-                assert_eq!(url, self.url);
-                break canister.to_string();
-            }
-        };
         // Keep draining stdout so the server never blocks on a full pipe.
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let drain = std::thread::spawn(move || {
-            let mut rest = printed;
+            let mut printed = String::new();
             for line in lines.map_while(Result::ok) {
-                rest += &line;
-                rest += "\n";
+                printed += &line;
+                printed += "\n";
             }
-            rest
+            printed
         });
-        (
-            Server {
-                child,
-                drain: Some(drain),
-            },
-            canister,
-        )
+        let mut server = Server {
+            child,
+            drain: Some(drain),
+        };
+        let started = std::time::Instant::now();
+        let text = loop {
+            // The file appears whole (written, then renamed), so one read is enough.
+            if let Ok(text) = std::fs::read_to_string(&ready_file) {
+                break text;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                let printed = server.drain.take().unwrap().join().unwrap();
+                panic!("serve exited with {status} before it was ready:\n{printed}");
+            }
+            // Compiling the canister module takes a while on a busy machine.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(900),
+                "serve was not ready within 900 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let ready: Ready = serde_json::from_str(&text).unwrap();
+        (server, ready)
     }
+}
+
+/// `serve --ready-file`'s contents.
+#[derive(serde::Deserialize)]
+struct Ready {
+    url: String,
+    canister_id: String,
+    root_key: String,
 }
 
 struct Server {
@@ -197,11 +214,15 @@ fn serve_upload_infer_log_verify_and_restart() {
     let err = user.fails(&["models", "--canister", "rwlgt-iiaaa-aaaaa-aaaaa-cai"]);
     assert!(err.contains(&format!("cannot reach {}", user.url)), "{err}");
 
-    let (server, canister) = user.serve();
+    let (server, ready) = user.serve();
+    let canister = ready.canister_id.clone();
+    assert_eq!(ready.url, user.url);
     assert_eq!(
         std::fs::read_to_string(user.state.join("canister_id")).unwrap(),
         canister
     );
+    // The root key is the host's: verifying against it, pinned, passes below.
+    assert!(ready.root_key.starts_with("308182"), "{}", ready.root_key);
 
     let out = user.ok(&["upload", DIGITS, "--id", "digits", "--no-progress"]);
     assert!(out.contains("1 of 1 chunks to send"), "{out}");
@@ -359,14 +380,18 @@ fn serve_upload_infer_log_verify_and_restart() {
     let other_key = other_root_key();
     let err = user.fails(&["verify", "0", "--root-key", &other_key]);
     assert!(err.contains("NOT VERIFIED"), "{err}");
+    let out = user.ok(&["verify", "0", "--root-key", &ready.root_key]);
+    assert!(out.contains("against the root key you pinned"), "{out}");
     let err = user.fails(&["verify", "0", "--model", IMAGE]);
     assert!(err.contains("is not the model of entry #0"), "{err}");
 
     // Restart on the same state: the canister, its models, its log and the root key stay.
     let printed = server.stop();
     assert!(printed.contains("saving the state"), "{printed}");
+    assert!(!user.ready_file().exists(), "a stopped server is not ready");
     let (server, again) = user.serve();
-    assert_eq!(again, canister);
+    assert_eq!(again.canister_id, canister);
+    assert_eq!(again.root_key, ready.root_key, "the root key is kept");
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
     assert_eq!(user.ok(&["log", "list"]).lines().count(), 2);
     assert!(
@@ -384,7 +409,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     bytes.extend_from_slice(&custom_section("icinfer-test", b"v2"));
     std::fs::write(&new_module, &bytes).unwrap();
     let (server, again) = user.serve_module(&new_module);
-    assert_eq!(again, canister);
+    assert_eq!(again.canister_id, canister);
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
     assert!(
         user.ok(&["verify", "2"])
@@ -414,7 +439,8 @@ fn an_interrupted_upload_resumes_with_the_missing_chunks() {
 
     let user = User::new();
     user.ok(&["whoami"]); // creates the identity the server will be controlled by
-    let (server, canister) = user.serve();
+    let (server, ready) = user.serve();
+    let canister = ready.canister_id;
     let file = user.home.path().join("junk.onnx");
     let bytes: Vec<u8> = (0..(2 << 20) + 1000u32)
         .map(|i| (u64::from(i) * 7919 % 251) as u8)
@@ -516,4 +542,59 @@ fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// The shared picture vectors (crates/preprocess/testdata): the CLI must give each model the
+/// input whose hash the vector names, as the web page must (frontend/src/inputs/
+/// preprocess.test.ts), so a picture commits to the same input hash from either client.
+#[test]
+fn a_picture_gives_the_input_hash_of_the_shared_vectors() {
+    let testdata = workspace().join("crates/preprocess/testdata");
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata.join("picture-inputs.json")).unwrap(),
+    )
+    .unwrap();
+    let picture = testdata.join(vectors["picture"].as_str().unwrap());
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, _) = user.serve();
+    let mut checked = 0;
+    for case in vectors["cases"].as_array().unwrap() {
+        let model = case["model"].as_str().unwrap();
+        let file = workspace().join(case["file"].as_str().unwrap());
+        let Ok(bytes) = std::fs::read(&file) else {
+            eprintln!("{model}: {} is not here; skipped", file.display());
+            continue;
+        };
+        assert_eq!(hex::encode(sha2_digest(&bytes)), case["sha256"], "{model}");
+        let mut upload = vec![
+            "upload",
+            file.to_str().unwrap(),
+            "--id",
+            model,
+            "--no-progress",
+        ];
+        if let Some(fact) = case["input_fact"].as_str() {
+            upload.extend(["--input-fact", fact]);
+        }
+        user.ok(&upload);
+        let out: serde_json::Value = serde_json::from_str(&user.ok(&[
+            "infer",
+            model,
+            "-i",
+            picture.to_str().unwrap(),
+            "--no-nonce",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(
+            out["receipt"]["input_hash"],
+            case["input_hash"],
+            "{model}: the CLI's input from {}",
+            picture.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "digits and pixels are always here");
+    server.stop();
 }

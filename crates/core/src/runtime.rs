@@ -3,7 +3,9 @@
 
 use crate::rewrite;
 use crate::tensor::element_count;
-use icinfer_api::{DType, Dim, Error, Tensor, TensorData, TensorFact};
+use icinfer_api::{
+    DType, Dim, Error, Tensor, TensorData, TensorFact, describe_fact, describe_tensor,
+};
 use serde_bytes::ByteBuf;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -200,23 +202,6 @@ pub fn match_inputs<'a>(
         ordered.push(tensor);
     }
     Ok(ordered)
-}
-
-pub fn describe_fact(fact: &TensorFact) -> String {
-    let dims: Vec<String> = fact
-        .shape
-        .iter()
-        .map(|d| match d {
-            Dim::Fixed(n) => n.to_string(),
-            Dim::Symbol(s) => s.clone(),
-        })
-        .collect();
-    format!("{}[{}]", fact.dtype, dims.join(", "))
-}
-
-fn describe_tensor(tensor: &Tensor) -> String {
-    let dims: Vec<String> = tensor.shape.iter().map(u64::to_string).collect();
-    format!("{}[{}]", tensor.data.dtype(), dims.join(", "))
 }
 
 /// Runs the plan on inputs already ordered and checked by `match_inputs`, and names the

@@ -11,15 +11,18 @@ const f32 = (name: string, shape: number[], values: number[]): Tensor => ({
 describe('outputs', () => {
   const probabilities = f32('probabilities', [1, 10], [0.01, 0.02, 0.03, 0.6, 0.04, 0.05, 0.06, 0.07, 0.08, 0.04]);
 
-  it('rank classes with the digits labels', () => {
+  const digits = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+  it('rank classes with labels, one per class', () => {
     expect(isClassScores(probabilities)).toBe(true);
     expect(looksLikeProbabilities(probabilities)).toBe(true);
-    expect(topK(probabilities, 'digits', 3)).toEqual([
+    expect(topK(probabilities, digits, 3)).toEqual([
       { index: 3, label: '3', score: 0.6 },
       { index: 8, label: '8', score: 0.08 },
       { index: 7, label: '7', score: 0.07 },
     ]);
-    expect(topK(probabilities, 'unknown', 1)[0].label).toBe('class 3');
+    expect(topK(probabilities, undefined, 1)[0].label).toBe('class 3');
+    expect(topK(probabilities, ['a', 'b'], 1)[0].label, 'not one label per class').toBe('class 3');
   });
 
   it('leave maps and integer outputs alone', () => {

@@ -1,20 +1,8 @@
-// Reading a model's outputs: top-k classes with labels where the page knows them.
+// Reading a model's outputs: top-k classes, named by the model's preset labels
+// (models/manifest.json) when it has one label per class.
 
 import type { Tensor } from '../bindings/inference';
 import { tensorValues } from '../verify/tensor';
-
-/** Class labels by model id, then output name ('*' for any output). */
-const LABELS: Record<string, Record<string, string[]>> = {
-  digits: { '*': ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] },
-  // PaddleOCR's direction classifier: is the text line upright or upside down?
-  'ppocr-cls': { '*': ['0° (upright)', '180° (upside down)'] },
-};
-
-export function labelsFor(modelId: string, output: string, classes: number): string[] | undefined {
-  const byOutput = LABELS[modelId];
-  const labels = byOutput?.[output] ?? byOutput?.['*'];
-  return labels && labels.length === classes ? labels : undefined;
-}
 
 export interface Ranked {
   index: number;
@@ -30,11 +18,11 @@ export function isClassScores(tensor: Tensor): boolean {
   return dims.slice(0, -1).every((d) => d === 1) && classes >= 2 && classes <= 10_000;
 }
 
-export function topK(tensor: Tensor, modelId: string, k: number): Ranked[] {
+export function topK(tensor: Tensor, labels: readonly string[] | undefined, k: number): Ranked[] {
   const scores = Array.from(tensorValues(tensor.data) as ArrayLike<number>);
-  const labels = labelsFor(modelId, tensor.name, scores.length);
+  const named = labels?.length === scores.length ? labels : undefined;
   return scores
-    .map((score, index) => ({ index, score, label: labels?.[index] ?? `class ${index}` }))
+    .map((score, index) => ({ index, score, label: named?.[index] ?? `class ${index}` }))
     .sort((a, b) => b.score - a.score || a.index - b.index)
     .slice(0, k);
 }

@@ -3,9 +3,16 @@
 
 import type { Dim, ModelInfo, Tensor, TensorData, TensorFact } from '../bindings/inference';
 import type { DTypeName } from '../verify/tensor';
-import type { ImageShape } from './image';
 
 export type InputMode = 'digit' | 'image' | 'json';
+
+/** The input of an image model: [1, C, H, W] with C 1 or 3, H and W fixed; f32 or u8. */
+export interface ImageShape {
+  channels: 1 | 3;
+  height: number;
+  width: number;
+  dtype: 'f32' | 'u8';
+}
 
 export const dimText = (dim: Dim): string => (dim.__kind__ === 'fixed' ? String(dim.fixed) : dim.symbol);
 

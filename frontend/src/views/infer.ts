@@ -9,6 +9,7 @@ import { errorBox, fill, h, hexValue } from '../dom';
 import { entryTable, unwrap } from '../format';
 import { imageInputShape, concreteShape, describeFact, f32Tensor, inputModes, jsonTemplate, parseJsonTensors, type InputMode } from '../inputs/tensors';
 import { formatNumber, isClassScores, looksLikeProbabilities, previewValues, topK } from '../inputs/outputs';
+import { presetFor } from '../inputs/presets';
 import { errorText } from '../verify/certificate';
 import { toHex } from '../verify/bytes';
 import { DigitPad } from './digit-pad';
@@ -64,8 +65,8 @@ export class InferView {
       return;
     }
     this.button.disabled = false;
-    // Keep the selection; otherwise prefer the digits demo model.
-    const keep = ready.find((m) => m.id === previous) ?? ready.find((m) => m.id === 'digits') ?? ready[0];
+    // Keep the selection; otherwise prefer a model one can draw for (the digits demo model).
+    const keep = ready.find((m) => m.id === previous) ?? ready.find((m) => inputModes(m)[0] === 'digit') ?? ready[0];
     this.modelSelect.value = keep.id;
     if (keep.id !== previous) this.modelChanged();
   }
@@ -97,7 +98,7 @@ export class InferView {
       this.input = { mode, pad };
       fill(this.inputArea, declared, pad.element);
     } else if (mode === 'image') {
-      const picker = new ImageInput(imageInputShape(model)!, model.id);
+      const picker = new ImageInput(imageInputShape(model)!, model.inputs[0], presetFor(model));
       this.input = { mode, picker };
       fill(this.inputArea, declared, picker.element);
     } else {
@@ -124,7 +125,7 @@ export class InferView {
         return [f32Tensor(fact.name, concreteShape(fact), pixels)];
       }
       case 'image':
-        return [input.picker.tensor(fact.name, concreteShape(fact))];
+        return [input.picker.tensor(fact.name)];
       case 'json':
         return parseJsonTensors(input.text.value);
     }
@@ -149,10 +150,10 @@ export class InferView {
       fill(
         this.result,
         h('h3', null, 'Outputs'),
-        outputs.map((t) => renderOutput(t, model.id)),
+        outputs.map((t) => renderOutput(t, presetFor(model).labels)),
         h('h3', null, `Receipt: log entry #${receipt.seq}`),
         entryTable(receipt, 'receipt'),
-        h('p', { class: 'hint' }, 'Nonce (in this page’s memory only; it opens the salted input hash): ', hexValue(toHex(nonce))),
+        h('p', { class: 'hint' }, 'Nonce (in this page’s memory only; it opens the salted input hash): ', hexValue(toHex(nonce), 'receipt-nonce')),
         h(
           'button',
           { type: 'button', class: 'primary', testid: 'verify-receipt', onclick: () => this.app.verify(receipt.seq) },
@@ -168,13 +169,13 @@ export class InferView {
   }
 }
 
-function renderOutput(tensor: Tensor, modelId: string): HTMLElement {
+function renderOutput(tensor: Tensor, labels: readonly string[] | undefined): HTMLElement {
   const title = h('div', null, h('code', null, `${tensor.name}: ${tensor.data.__kind__}[${Array.from(tensor.shape).join(', ')}]`));
   if (!isClassScores(tensor)) {
     return h('div', { class: 'output', testid: `output-${tensor.name}` }, title, h('code', { class: 'values' }, previewValues(tensor)));
   }
   const probabilities = looksLikeProbabilities(tensor);
-  const ranked = topK(tensor, modelId, 5);
+  const ranked = topK(tensor, labels, 5);
   return h(
     'div',
     { class: 'output', testid: `output-${tensor.name}` },
