@@ -207,17 +207,22 @@ impl std::fmt::Display for CertifiedHead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the IC (root key given{}) certified at {} ns that the log of canister {} holds {} entries with Merkle root {}",
+            "the IC (root key given{}) certified at {} ns that the log of canister {} holds {} with Merkle root {}",
             match &self.subnet {
                 Some(subnet) => format!(", delegating to subnet {subnet}"),
                 None => String::new(),
             },
             self.certified_at_ns,
             self.canister_id,
-            self.tree_size,
+            count(self.tree_size, "entry", "entries"),
             hex(&self.root)
         )
     }
+}
+
+/// "1 entry", "2 entries".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Checks a head: its certificate under the root key, for the canister, fresh, and that the
@@ -360,11 +365,11 @@ fn check_inclusion(proof: &LogProof, entry: &LogEntry) -> Established<Hash> {
         return Err(VerifyError::TreeRootMismatch);
     }
     let detail = format!(
-        "entry #{} is in the log: {} proof node(s) lead from its leaf to root {} of the tree of {} entries",
+        "entry #{} is in the log: {} lead from its leaf to root {} of the tree of {}",
         entry.seq,
-        nodes.len(),
+        count(nodes.len() as u64, "proof node", "proof nodes"),
         hex(&root),
-        proof.tree_size
+        count(proof.tree_size, "entry", "entries")
     );
     Ok((root, detail))
 }
@@ -377,13 +382,18 @@ fn check_consistency(
 ) -> Established<()> {
     let nodes = merkle::proof_nodes(&proof.consistency_proof)?;
     merkle::verify_consistency(proof.tree_size, head_size, tree_root, &head_root, &nodes)?;
+    let entries = |n| count(n, "entry", "entries");
     let detail = if proof.tree_size == head_size {
-        format!("the proven tree is the certified head itself ({head_size} entries)")
+        format!(
+            "the proven tree is the certified head itself ({})",
+            entries(head_size)
+        )
     } else {
         format!(
-            "{} node(s) prove the tree of {} entries a prefix of the certified tree of {head_size}",
-            nodes.len(),
-            proof.tree_size
+            "{} prove the tree of {} a prefix of the certified tree of {}",
+            count(nodes.len() as u64, "node", "nodes"),
+            entries(proof.tree_size),
+            entries(head_size)
         )
     };
     Ok(((), detail))
@@ -401,8 +411,8 @@ fn check_input_hash(entry: &LogEntry, opening: &Opening) -> Established<()> {
         return Err(VerifyError::InputHashMismatch);
     }
     let detail = format!(
-        "the {} input tensor(s){} hash to the entry's input_hash {}",
-        opening.inputs.len(),
+        "{}{} hash to the entry's input_hash {}",
+        count(opening.inputs.len() as u64, "input tensor", "input tensors"),
         match opening.nonce {
             Some(nonce) => format!(" salted with the {}-byte nonce", nonce.len()),
             None => " (unsalted)".into(),
@@ -418,8 +428,12 @@ fn check_output_hash(entry: &LogEntry, opening: &Opening) -> Established<()> {
         return Err(VerifyError::OutputHashMismatch);
     }
     let detail = format!(
-        "the {} output tensor(s) hash to the entry's output_hash {}",
-        opening.outputs.len(),
+        "{} hash to the entry's output_hash {}",
+        count(
+            opening.outputs.len() as u64,
+            "output tensor",
+            "output tensors"
+        ),
         hex(&output_hash)
     );
     Ok(((), detail))

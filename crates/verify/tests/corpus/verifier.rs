@@ -351,18 +351,14 @@ fn valid(c: &mut Cases) {
             range(&canister_with_low_byte(0x05), &canister_with_low_byte(0x0f)),
         ]
     };
-    let flat = delegated(Ranges::Flat(ranges()), true, ROOT);
-    c.signed(
-        "delegated to a subnet: flat canister ranges that contain the canister",
-        None,
-        flat,
-    );
-    let sharded = delegated(Ranges::Sharded(ranges()), true, ROOT);
-    c.signed(
-        "delegated to a subnet: sharded canister ranges beside a pruned shard",
-        None,
-        sharded,
-    );
+    for (format, ranges) in [
+        ("flat", Ranges::Flat(ranges())),
+        ("sharded (beside a pruned shard)", Ranges::Sharded(ranges())),
+    ] {
+        let name =
+            format!("delegated to a subnet: {format} canister ranges that contain the canister");
+        c.signed(&name, None, delegated(ranges, true, ROOT));
+    }
     let exact = delegated(in_range(), true, ROOT);
     c.signed(
         "delegated to a subnet: a range of exactly the canister (bounds are inclusive)",
@@ -446,19 +442,17 @@ fn certificates(c: &mut Cases) {
             &canister_with_low_byte(0x20),
         )]
     };
-    let out_of_range = fails("canister-out-of-range");
-    let flat = delegated(Ranges::Flat(elsewhere()), true, ROOT);
-    c.signed(
-        "delegated: flat canister ranges that do not contain the canister",
-        out_of_range,
-        flat,
-    );
-    let sharded = delegated(Ranges::Sharded(elsewhere()), true, ROOT);
-    c.signed(
-        "delegated: sharded canister ranges that do not contain the canister",
-        out_of_range,
-        sharded,
-    );
+    for (format, ranges) in [
+        ("flat", Ranges::Flat(elsewhere())),
+        ("sharded", Ranges::Sharded(elsewhere())),
+    ] {
+        let name = format!("delegated: {format} canister ranges that do not contain the canister");
+        c.signed(
+            &name,
+            fails("canister-out-of-range"),
+            delegated(ranges, true, ROOT),
+        );
+    }
     let none = delegated(Ranges::None, true, ROOT);
     c.signed(
         "delegated: no canister ranges for the subnet",
