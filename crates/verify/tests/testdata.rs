@@ -419,7 +419,7 @@ fn the_report_says_what_was_proven_and_what_failed() {
     let skipped = case("the same, nothing held");
     assert!(skipped.contains("– Input hash recomputed from the inputs and nonce: not proven"));
     assert!(skipped.contains("No tensors were given"));
-    let failed = case("an inclusion node's last bit flipped");
+    let failed = case("inclusion proof: a node's last bit flipped");
     assert!(
         failed.contains("✗ RFC 9162 inclusion proof: FAILED"),
         "{failed}"

@@ -60,7 +60,7 @@ describe('byte sweeps: every byte of the field flipped, the named check fails', 
 describe("the page's demonstration tamperings", () => {
   const valid = verifier.log_proofs[0].name;
   const demonstrations: Array<[Tampering, string, string]> = [
-    ['inclusion-proof', valid, "an inclusion node's last bit flipped"],
+    ['inclusion-proof', valid, "inclusion proof: a node's last bit flipped"],
     ['entry-bytes', valid, "an entry byte flipped (the page's demonstration)"],
     ['forged-entry', valid, "the output hash forged in the entry and its bytes alike (the page's demonstration)"],
     ['witness', valid, "the witness's last byte flipped (the page's demonstration)"],

@@ -537,7 +537,6 @@ fn heads(c: &mut Cases) {
 fn entries_and_proofs(c: &mut Cases) {
     let entry_mismatch = Some((Entry, "entry-mismatch"));
     let inclusion = |reason| Some((CheckKind::Inclusion, reason));
-    let consistency = |reason| Some((Consistency, reason));
     // The output hash is the 32 bytes before the flags byte and the u64 of instructions.
     let output_hash_end = c.base.entry_bytes.len() - 9;
     let name = "an entry byte flipped (the page's demonstration)";
@@ -567,23 +566,7 @@ fn entries_and_proofs(c: &mut Cases) {
             p.entry_bytes = ByteBuf::from(entry_0);
         },
     );
-    let name = "an inclusion node's last bit flipped";
-    c.tampered(name, inclusion("tree-root-mismatch"), |p| {
-        p.inclusion_proof[0][31] ^= 0x80
-    });
-    let name = "the inclusion node missing";
-    c.tampered(name, inclusion("proof-too-short"), |p| {
-        p.inclusion_proof.clear()
-    });
     let zero_node = || ByteBuf::from(vec![0; 32]);
-    let name = "an inclusion node added";
-    c.tampered(name, inclusion("proof-too-long"), |p| {
-        p.inclusion_proof.push(zero_node())
-    });
-    let name = "an inclusion node of 31 bytes";
-    c.tampered(name, inclusion("malformed-node"), |p| {
-        p.inclusion_proof[0].truncate(31)
-    });
     let name = "tree size 1: entry 1 is beyond it";
     c.tampered(name, inclusion("wrong-index"), |p| p.tree_size = 1);
     let name = "tree size 3 for a proof in the tree of 2";
@@ -614,22 +597,35 @@ fn entries_and_proofs(c: &mut Cases) {
         &trust(),
         &Holding::default(),
     );
-    let name = "a consistency node's last bit flipped";
-    c.tampered(name, consistency("root-mismatch"), |p| {
-        p.consistency_proof[0][31] ^= 0x80
-    });
-    let name = "the consistency node missing";
-    c.tampered(name, consistency("proof-too-short"), |p| {
-        p.consistency_proof.clear()
-    });
-    let name = "a consistency node added";
-    c.tampered(name, consistency("proof-too-long"), |p| {
-        p.consistency_proof.push(zero_node())
-    });
-    let name = "a consistency node of 31 bytes";
-    c.tampered(name, consistency("malformed-node"), |p| {
-        p.consistency_proof[0].truncate(31)
-    });
+    // Each proof damaged alike: (field, the check, the reason a flipped node fails for).
+    type Nodes = fn(&mut LogProof) -> &mut Vec<ByteBuf>;
+    let proofs: [(&str, Nodes, CheckKind, &str); 2] = [
+        (
+            "inclusion",
+            |p| &mut p.inclusion_proof,
+            CheckKind::Inclusion,
+            "tree-root-mismatch",
+        ),
+        (
+            "consistency",
+            |p| &mut p.consistency_proof,
+            Consistency,
+            "root-mismatch",
+        ),
+    ];
+    for (proof, nodes, check, flipped) in proofs {
+        let fails = |reason| Some((check, reason));
+        let name = format!("{proof} proof: a node's last bit flipped");
+        c.tampered(&name, fails(flipped), |p| nodes(p)[0][31] ^= 0x80);
+        let name = format!("{proof} proof: the node missing");
+        c.tampered(&name, fails("proof-too-short"), |p| nodes(p).clear());
+        let name = format!("{proof} proof: a node added");
+        c.tampered(&name, fails("proof-too-long"), |p| {
+            nodes(p).push(zero_node())
+        });
+        let name = format!("{proof} proof: a node of 31 bytes");
+        c.tampered(&name, fails("malformed-node"), |p| nodes(p)[0].truncate(31));
+    }
 }
 
 fn held(c: &mut Cases) {
