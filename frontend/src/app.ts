@@ -1,17 +1,18 @@
-// What the views share: the connection, the models, and the openings of the inferences
-// made in this page (inputs, nonce, outputs by log sequence number). Openings live in
-// memory only: the nonce is the secret that keeps a salted input hash hiding.
+// What the views share: the connection, the models, and what the page holds of the
+// inferences made in it (their openings: inputs, nonce, outputs; and receipts, by log
+// sequence number). They live in memory only: the nonce is the secret that keeps a salted
+// input hash hiding.
 
 import type { ModelInfo } from './bindings/inference';
 import type { PageConfig } from './config';
 import type { Connection } from './connection';
-import type { Opening } from './verify/verifier';
+import type { Held } from './verify/verifier';
 
 export interface App {
   readonly config: PageConfig;
   connection: Connection;
   models: ModelInfo[];
-  readonly openings: Map<bigint, Opening>;
+  readonly openings: Map<bigint, Held>;
   /** Shows the verification of log entry `seq` (fetches its proof). */
   verify(seq: bigint): void;
   /** Re-reads the log (after an inference). */

@@ -1,17 +1,19 @@
 //! `icinfer verify`: prove a log entry against the root key, as a third party would.
 //!
-//! Everything the canister sends is checked here, by icinfer-verify, rather than trusted: the
-//! certificate's BLS signature and freshness, the witness that binds the log's size and root
-//! to the canister's certified data, the entry's encoding, its Merkle inclusion proof and the
-//! consistency of its tree with the certified head; and, given the tensors (and the nonce), the
-//! input and output hashes recomputed from them.
+//! Everything the canister sends is checked by icinfer-verify rather than trusted, and this
+//! prints its report (`icinfer_verify::report`), check by check: the certificate's BLS
+//! signature and freshness, the witness that binds the log's size and root to the canister's
+//! certified data, the entry's encoding (and that it is the saved receipt), its Merkle
+//! inclusion proof and the consistency of its tree with the certified head; and, given the
+//! tensors (and the nonce) and the model file, the hashes recomputed from them. What this
+//! file adds is gathering those inputs: the receipt, the .npy files, the root key to trust.
 
 use crate::client::Client;
 use crate::receipt::SavedInference;
 use crate::tensors::read_npy;
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use icinfer_api::{Error, LogProof, LogProofArgs, Tensor};
-use icinfer_verify::verifier::{Opening, Trust, verify_log_proof};
+use icinfer_verify::{Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -113,53 +115,35 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         now_ns,
         max_age_ns: options.max_age_secs.saturating_mul(1_000_000_000),
     };
-    let opening = Opening {
-        inputs: &inputs,
-        nonce: nonce.as_deref(),
-        outputs: &outputs,
+    let model_sha256: Option<[u8; 32]> = match &options.model {
+        Some(model) => {
+            let bytes =
+                std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+            Some(Sha256::digest(&bytes).into())
+        }
+        None => None,
+    };
+    let held = Held {
+        opening: (!inputs.is_empty()).then_some(Opening {
+            inputs: &inputs,
+            nonce: nonce.as_deref(),
+            outputs: &outputs,
+        }),
+        receipt: saved.as_ref().map(|saved| &saved.entry),
+        model_sha256: model_sha256.as_ref(),
     };
     println!("verifying log entry #{seq} of canister {}", client.canister);
     println!("  against {root_key_source}:");
     println!("  {}", hex::encode(&root_key));
-    let proven = verify_log_proof(&proof, &trust, (!inputs.is_empty()).then_some(&opening))
-        .map_err(|e| anyhow!("NOT VERIFIED: {e}"))?;
-    println!(
-        "✓ the certificate is signed by that root key, fresh (within {} s), and for this canister",
-        options.max_age_secs
-    );
-    println!("✓ the witness binds the log's size and Merkle root to the canister's certified data");
-    println!(
-        "✓ entry #{seq} is in the log: its encoding, inclusion proof and consistency proof check"
-    );
-    if let Some(saved) = &saved {
-        ensure!(
-            saved.entry == proven.entry,
-            "NOT VERIFIED: the log's entry #{seq} differs from the one in the receipt"
-        );
-        println!("✓ the proven entry is the receipt you saved");
-    }
-    if proven.tensors_checked {
-        println!(
-            "✓ the input and output hashes recomputed from your tensors{} match the entry",
-            if nonce.is_some() { " and nonce" } else { "" }
-        );
-    }
     if let Some(model) = &options.model {
-        let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-        ensure!(
-            Sha256::digest(&bytes)[..] == proven.entry.model_sha256[..],
-            "NOT VERIFIED: {} is not the model of entry #{seq} (SHA-256 {})",
-            model.display(),
-            hex::encode(&proven.entry.model_sha256)
-        );
-        println!("✓ {} is the model the entry names", model.display());
+        println!("  holding the model {}", model.display());
     }
-    println!("\n{proven}");
-    println!(
-        "Not proven: that the canister's code is what you think it is (controllers can upgrade \
-         it; compare its module hash with a reproducible build, docs/provenance.md)."
-    );
-    Ok(())
+    let report = report_log_proof(&proof, &trust, &held);
+    println!("{report}");
+    match report.failure() {
+        Some((check, e)) => bail!("NOT VERIFIED: {}: {e}", check.title()),
+        None => Ok(()),
+    }
 }
 
 /// `name=file.npy` or `file.npy` (named after the file).

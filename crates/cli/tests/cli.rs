@@ -335,11 +335,12 @@ fn serve_upload_infer_log_verify_and_restart() {
         DIGITS,
     ]);
     for check in [
-        "✓ the certificate is signed by that root key",
-        "✓ entry #0 is in the log",
-        "✓ the proven entry is the receipt you saved",
-        "✓ the input and output hashes recomputed from your tensors and nonce match",
-        "✓ models/digits/digits.onnx is the model the entry names",
+        "✓ IC certificate (BLS signature, delegation, certified data): signed (BLS12-381) by the root key",
+        "✓ RFC 9162 inclusion proof: entry #0 is in the log",
+        "it is the receipt you hold",
+        "✓ Input hash recomputed from the inputs and nonce",
+        "✓ Output hash recomputed from the outputs",
+        "✓ Model SHA-256 is the entry's",
     ] {
         assert!(out.contains(check), "missing '{check}' in:\n{out}");
     }
@@ -355,7 +356,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     for o in &outputs {
         args.extend(["--output", o]);
     }
-    assert!(user.ok(&args).contains("✓ the input and output hashes"));
+    assert!(user.ok(&args).contains("✓ Input hash recomputed"));
 
     // Tampered outputs, a wrong nonce, a wrong root key: all refused.
     let tampered = user.home.path().join("tampered");
@@ -383,7 +384,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     let out = user.ok(&["verify", "0", "--root-key", &ready.root_key]);
     assert!(out.contains("against the root key you pinned"), "{out}");
     let err = user.fails(&["verify", "0", "--model", IMAGE]);
-    assert!(err.contains("is not the model of entry #0"), "{err}");
+    assert!(err.contains("NOT VERIFIED: Model SHA-256"), "{err}");
 
     // Restart on the same state: the canister, its models, its log and the root key stay.
     let printed = server.stop();
@@ -396,7 +397,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert_eq!(user.ok(&["log", "list"]).lines().count(), 2);
     assert!(
         user.ok(&["verify", "--receipt", saved.to_str().unwrap()])
-            .contains("✓ entry #0")
+            .contains("entry #0 is in the log")
     );
     let out = user.ok(&["infer", "digits", "-i", IMAGE]);
     assert!(out.contains("entry #2"), "{out}");
@@ -411,10 +412,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     let (server, again) = user.serve_module(&new_module);
     assert_eq!(again.canister_id, canister);
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
-    assert!(
-        user.ok(&["verify", "2"])
-            .contains("✓ entry #2 is in the log")
-    );
+    assert!(user.ok(&["verify", "2"]).contains("entry #2 is in the log"));
     let printed = server.stop();
     assert!(printed.contains("upgraded to module"), "{printed}");
 }
@@ -513,8 +511,9 @@ fn demo_verifies_its_receipt() {
         "finalized: the canister checked the SHA-256",
         "receipt: provenance log entry #0",
         "against the root key you pinned",
-        "✓ entry #0 is in the log",
-        "✓ the input and output hashes recomputed from your tensors and nonce match the entry",
+        "✓ RFC 9162 inclusion proof: entry #0 is in the log",
+        "✓ Input hash recomputed from the inputs and nonce",
+        "✓ Model SHA-256 is the entry's",
         "Proven:",
     ] {
         assert!(out.contains(step), "missing '{step}' in:\n{out}");

@@ -89,6 +89,24 @@ pub enum CertificateError {
     },
 }
 
+impl CertificateError {
+    /// The reason code the corpus (testdata/verifier.json) and the TypeScript port use.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CertificateError::TooLarge { .. } => "certificate-too-large",
+            CertificateError::Malformed { .. } => "malformed-certificate",
+            CertificateError::MalformedRootKey => "malformed-root-key",
+            CertificateError::NestedDelegation => "nested-delegation",
+            CertificateError::MissingSubnetKey { .. } => "missing-subnet-key",
+            CertificateError::MissingCanisterRanges { .. } => "missing-canister-ranges",
+            CertificateError::CanisterOutOfRange { .. } => "canister-out-of-range",
+            CertificateError::InvalidSignature { .. } => "invalid-signature",
+            CertificateError::MissingTime => "missing-time",
+            CertificateError::MissingCertifiedData { .. } => "missing-certified-data",
+        }
+    }
+}
+
 impl std::fmt::Display for CertificateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -236,13 +254,6 @@ fn verify_delegation(
     }
     check_signature(&inner, root_key, "delegation")?;
 
-    let key_path: [&[u8]; 3] = [b"subnet", subnet.as_slice(), b"public_key"];
-    let key = match inner.tree.lookup_path(key_path) {
-        LookupResult::Found(der) => raw_bls_key(der).map(<[u8]>::to_vec),
-        _ => None,
-    }
-    .ok_or(CertificateError::MissingSubnetKey { subnet })?;
-
     let out_of_range = CertificateError::CanisterOutOfRange {
         canister: *canister,
         subnet,
@@ -265,6 +276,13 @@ fn verify_delegation(
     if !found_ranges {
         return Err(CertificateError::MissingCanisterRanges { subnet });
     }
+    // After the ranges, as agent-js checks them (so both name the same reason first).
+    let key_path: [&[u8]; 3] = [b"subnet", subnet.as_slice(), b"public_key"];
+    let key = match inner.tree.lookup_path(key_path) {
+        LookupResult::Found(der) => raw_bls_key(der).map(<[u8]>::to_vec),
+        _ => None,
+    }
+    .ok_or(CertificateError::MissingSubnetKey { subnet })?;
     Ok((key, subnet))
 }
 
@@ -292,4 +310,19 @@ fn shards_contain(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_certificates_are_refused_before_decoding() {
+        let huge = vec![0u8; MAX_CERTIFICATE_BYTES + 1];
+        let canister = Principal::from_slice(&[1]);
+        assert_eq!(
+            verify_certificate(&huge, &[0; 96], &canister),
+            Err(CertificateError::TooLarge { len: huge.len() })
+        );
+    }
 }

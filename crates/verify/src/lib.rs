@@ -11,6 +11,11 @@
 //! - [`head`]: the certified-data commitment to (size, root) and its witness.
 //! - [`certificate`] (feature `certificate`): IC certificates, BLS signatures, delegations.
 //! - [`verifier`] (feature `certificate`): the checks end to end, reporting what they proved.
+//! - [`report`] (feature `certificate`): that report, check by check.
+//!
+//! `testdata/` at the repository's root holds the vectors and mutation probes every
+//! implementation (this crate, and the TypeScript port in frontend/src/verify) is tested
+//! against; `tests/testdata.rs` writes them from this crate and checks they have not drifted.
 //!
 //! No ic-cdk, no tract, no clock and no I/O: the caller passes the time and the bytes, so
 //! the crate builds for `wasm32-unknown-unknown` and runs in a browser.
@@ -23,12 +28,16 @@ pub mod tensor;
 #[cfg(feature = "certificate")]
 pub mod certificate;
 #[cfg(feature = "certificate")]
+pub mod report;
+#[cfg(feature = "certificate")]
 pub mod verifier;
 
 #[cfg(feature = "certificate")]
+pub use report::{CheckKind, Outcome, Report};
+#[cfg(feature = "certificate")]
 pub use verifier::{
-    CertifiedHead, Opening, ProvenEntry, ProvenGrowth, Trust, VerifyError, verify_head,
-    verify_log_consistency, verify_log_proof,
+    CertifiedHead, Held, Opening, ProvenEntry, ProvenGrowth, Trust, VerifyError, report_log_proof,
+    verify_head, verify_log_consistency, verify_log_proof,
 };
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -62,6 +62,21 @@ pub enum ProofError {
     RootMismatch { expected: Hash, computed: Hash },
 }
 
+impl ProofError {
+    /// The reason code the corpus (testdata/merkle.json) and the TypeScript port use.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProofError::IndexOutOfRange { .. } => "index-out-of-range",
+            ProofError::SizesOutOfOrder { .. } => "sizes-out-of-order",
+            ProofError::TooLong => "proof-too-long",
+            ProofError::TooShort => "proof-too-short",
+            ProofError::NotEmpty => "proof-not-empty",
+            ProofError::MalformedNode { .. } => "malformed-node",
+            ProofError::RootMismatch { .. } => "root-mismatch",
+        }
+    }
+}
+
 impl std::fmt::Display for ProofError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

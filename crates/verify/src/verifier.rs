@@ -9,18 +9,21 @@
 //!   entry.output_hash ══ recomputed from the outputs you hold
 //! ```
 //!
-//! Every function returns what it proved as a value whose `Display` says it in words, or
-//! the first check that failed. docs/provenance.md explains what this does and does not
-//! prove.
+//! [`report_log_proof`] runs every check and reports each ([`crate::report`]);
+//! [`verify_log_proof`], [`verify_head`] and [`verify_log_consistency`] return what they
+//! proved as a value whose `Display` says it in words, or the first check that failed. Each
+//! check is one function below, whichever way it is called. docs/provenance.md explains
+//! what this does and does not prove.
 
 use candid::Principal;
 use ic_certification::hash_tree::{HashTree, LookupResult};
 use icinfer_api::{LogConsistency, LogEntry, LogHead, LogProof, Tensor};
 
-use crate::certificate::{CertificateError, decode_cbor, verify_certificate};
+use crate::certificate::{CertificateError, VerifiedCertificate, decode_cbor, verify_certificate};
 use crate::entry::{decode_entry, encode_entry};
 use crate::head::{ROOT_LABEL, SIZE_LABEL, decode_leb128, head_commitment};
 use crate::merkle::{self, Hash, ProofError};
+use crate::report::{CheckKind, Checklist, Report};
 use crate::tensor;
 use crate::{hex, short_hex};
 
@@ -82,6 +85,35 @@ pub enum VerifyError {
     SaltMismatch {
         entry_salted: bool,
     },
+    /// The proven entry is not the receipt the verifier holds.
+    NotTheReceipt,
+    /// The model the verifier holds is not the one the entry names.
+    ModelMismatch,
+}
+
+impl VerifyError {
+    /// The reason code the corpus (testdata/verifier.json) and the TypeScript port use.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            VerifyError::NoCertificate => "no-certificate",
+            VerifyError::Certificate(e) => e.reason(),
+            VerifyError::NotFresh { .. } => "not-fresh",
+            VerifyError::MalformedWitness { .. } => "malformed-witness",
+            VerifyError::WitnessNotCertified => "witness-not-certified",
+            VerifyError::HeadMismatch => "head-mismatch",
+            VerifyError::EntryMismatch => "entry-mismatch",
+            VerifyError::WrongIndex { .. } => "wrong-index",
+            VerifyError::TreeRootMismatch => "tree-root-mismatch",
+            VerifyError::Proof(e) => e.reason(),
+            VerifyError::NotTheCertifiedHead { .. } => "not-the-certified-head",
+            VerifyError::NotFromTheExpectedHead => "not-from-the-expected-head",
+            VerifyError::InputHashMismatch => "input-hash-mismatch",
+            VerifyError::OutputHashMismatch => "output-hash-mismatch",
+            VerifyError::SaltMismatch { .. } => "salt-mismatch",
+            VerifyError::NotTheReceipt => "not-the-receipt",
+            VerifyError::ModelMismatch => "model-mismatch",
+        }
+    }
 }
 
 impl std::fmt::Display for VerifyError {
@@ -135,6 +167,12 @@ impl std::fmt::Display for VerifyError {
                 if *entry_salted { "" } else { "not " },
                 if *entry_salted { "not " } else { "" }
             ),
+            VerifyError::NotTheReceipt => {
+                f.write_str("the proven entry is not the receipt you hold")
+            }
+            VerifyError::ModelMismatch => {
+                f.write_str("the model you hold is not the one the entry names")
+            }
         }
     }
 }
@@ -169,38 +207,101 @@ impl std::fmt::Display for CertifiedHead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the IC (root key given{}) certified at {} ns that the log of canister {} holds {} entries with Merkle root {}",
+            "the IC (root key given{}) certified at {} ns that the log of canister {} holds {} with Merkle root {}",
             match &self.subnet {
                 Some(subnet) => format!(", delegating to subnet {subnet}"),
                 None => String::new(),
             },
             self.certified_at_ns,
             self.canister_id,
-            self.tree_size,
+            count(self.tree_size, "entry", "entries"),
             hex(&self.root)
         )
     }
 }
 
+/// "1 entry", "2 entries".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Checks a head: its certificate under the root key, for the canister, fresh, and that the
 /// witness is the certified data and names the head's size and root.
 pub fn verify_head(head: &LogHead, trust: &Trust) -> Result<CertifiedHead, VerifyError> {
-    let certificate = head
+    let (certificate, _) = check_certificate(head, trust)?;
+    check_freshness(&certificate, trust)?;
+    let ((tree_size, root), _) = check_witness(head, &certificate)?;
+    Ok(certified_head(trust, &certificate, tree_size, root))
+}
+
+fn certified_head(
+    trust: &Trust,
+    certificate: &VerifiedCertificate,
+    tree_size: u64,
+    root: Hash,
+) -> CertifiedHead {
+    CertifiedHead {
+        canister_id: trust.canister_id,
+        tree_size,
+        root,
+        certified_at_ns: certificate.time_ns,
+        subnet: certificate.delegated_subnet,
+    }
+}
+
+/// What a check established: the value later checks build on, and the words for the report.
+type Established<T> = Result<(T, String), VerifyError>;
+
+fn check_certificate(head: &LogHead, trust: &Trust) -> Established<VerifiedCertificate> {
+    let bytes = head
         .certificate
         .as_ref()
         .ok_or(VerifyError::NoCertificate)?;
-    let verified = verify_certificate(certificate, &trust.root_key, &trust.canister_id)?;
-    if verified.time_ns.abs_diff(trust.now_ns) > trust.max_age_ns {
+    let verified = verify_certificate(bytes, &trust.root_key, &trust.canister_id)?;
+    let signer = match &verified.delegated_subnet {
+        Some(subnet) => format!(
+            "a key of subnet {subnet}, which the root key delegated to and whose canister ranges contain {}",
+            trust.canister_id
+        ),
+        None => "the root key directly".into(),
+    };
+    let detail = format!(
+        "signed (BLS12-381) by {signer}; /canister/{}/certified_data = {}",
+        trust.canister_id,
+        hex(&verified.certified_data)
+    );
+    Ok((verified, detail))
+}
+
+fn check_freshness(certificate: &VerifiedCertificate, trust: &Trust) -> Established<()> {
+    let distance = certificate.time_ns.abs_diff(trust.now_ns);
+    if distance > trust.max_age_ns {
         return Err(VerifyError::NotFresh {
-            certificate_time_ns: verified.time_ns,
+            certificate_time_ns: certificate.time_ns,
             now_ns: trust.now_ns,
         });
     }
+    let side = if certificate.time_ns <= trust.now_ns {
+        "before"
+    } else {
+        "after"
+    };
+    let detail = format!(
+        "certified at {} ns, {} s {side} the verifier's clock; the limit is {} s either way",
+        certificate.time_ns,
+        distance / 1_000_000_000,
+        trust.max_age_ns / 1_000_000_000
+    );
+    Ok(((), detail))
+}
+
+/// The witness is the certified data and names the head's (size, root).
+fn check_witness(head: &LogHead, certificate: &VerifiedCertificate) -> Established<(u64, Hash)> {
     let witness: HashTree<Vec<u8>> =
         decode_cbor(&head.witness, "witness").map_err(|e| VerifyError::MalformedWitness {
             reason: e.to_string(),
         })?;
-    if witness.digest()[..] != verified.certified_data[..] {
+    if witness.digest()[..] != certificate.certified_data[..] {
         return Err(VerifyError::WitnessNotCertified);
     }
     let root: Hash = match witness.lookup_path([ROOT_LABEL]) {
@@ -212,19 +313,141 @@ pub fn verify_head(head: &LogHead, trust: &Trust) -> Result<CertifiedHead, Verif
         _ => return Err(VerifyError::HeadMismatch),
     };
     // The witness is a function of (size, root); recomputing it pins its shape too.
-    if head_commitment(tree_size, &root)[..] != verified.certified_data[..]
+    if head_commitment(tree_size, &root)[..] != certificate.certified_data[..]
         || tree_size != head.tree_size
         || root[..] != head.root_hash[..]
     {
         return Err(VerifyError::HeadMismatch);
     }
-    Ok(CertifiedHead {
-        canister_id: trust.canister_id,
-        tree_size,
-        root,
-        certified_at_ns: verified.time_ns,
-        subnet: verified.delegated_subnet,
-    })
+    let detail = format!(
+        "the witness hashes to the certified data and labels log_size = {tree_size}, log_root = {}",
+        hex(&root)
+    );
+    Ok(((tree_size, root), detail))
+}
+
+/// The entry bytes decode to the entry shown, are its canonical encoding, and (given one)
+/// are the receipt the verifier holds.
+fn check_entry(proof: &LogProof, receipt: Option<&LogEntry>) -> Established<LogEntry> {
+    let entry = decode_entry(&proof.entry_bytes).ok_or(VerifyError::EntryMismatch)?;
+    if entry != proof.entry || encode_entry(&entry).ok().as_deref() != Some(&proof.entry_bytes[..])
+    {
+        return Err(VerifyError::EntryMismatch);
+    }
+    if receipt.is_some_and(|receipt| *receipt != entry) {
+        return Err(VerifyError::NotTheReceipt);
+    }
+    let detail = format!(
+        "{} bytes decode to entry #{} as shown and re-encode to the same bytes{}",
+        proof.entry_bytes.len(),
+        entry.seq,
+        if receipt.is_some() {
+            "; it is the receipt you hold"
+        } else {
+            ""
+        }
+    );
+    Ok((entry, detail))
+}
+
+/// The entry is leaf `seq` of the tree of `proof.tree_size` entries whose root the proof names.
+fn check_inclusion(proof: &LogProof, entry: &LogEntry) -> Established<Hash> {
+    if entry.seq >= proof.tree_size {
+        return Err(VerifyError::WrongIndex {
+            seq: entry.seq,
+            tree_size: proof.tree_size,
+        });
+    }
+    let leaf = merkle::leaf_hash(&proof.entry_bytes);
+    let nodes = merkle::proof_nodes(&proof.inclusion_proof)?;
+    let root = merkle::root_from_inclusion_proof(entry.seq, proof.tree_size, &leaf, &nodes)?;
+    if root[..] != proof.tree_root[..] {
+        return Err(VerifyError::TreeRootMismatch);
+    }
+    let detail = format!(
+        "entry #{} is in the log: {} lead from its leaf to root {} of the tree of {}",
+        entry.seq,
+        count(nodes.len() as u64, "proof node", "proof nodes"),
+        hex(&root),
+        count(proof.tree_size, "entry", "entries")
+    );
+    Ok((root, detail))
+}
+
+/// The tree the entry was proven in is a prefix of the certified one.
+fn check_consistency(
+    proof: &LogProof,
+    tree_root: &Hash,
+    (head_size, head_root): (u64, Hash),
+) -> Established<()> {
+    let nodes = merkle::proof_nodes(&proof.consistency_proof)?;
+    merkle::verify_consistency(proof.tree_size, head_size, tree_root, &head_root, &nodes)?;
+    let entries = |n| count(n, "entry", "entries");
+    let detail = if proof.tree_size == head_size {
+        format!(
+            "the proven tree is the certified head itself ({})",
+            entries(head_size)
+        )
+    } else {
+        format!(
+            "{} prove the tree of {} a prefix of the certified tree of {}",
+            count(nodes.len() as u64, "node", "nodes"),
+            entries(proof.tree_size),
+            entries(head_size)
+        )
+    };
+    Ok(((), detail))
+}
+
+fn check_input_hash(entry: &LogEntry, opening: &Opening) -> Established<()> {
+    if entry.input_salted != opening.nonce.is_some() {
+        return Err(VerifyError::SaltMismatch {
+            entry_salted: entry.input_salted,
+        });
+    }
+    let input_hash =
+        tensor::input_hash(opening.inputs, opening.nonce).ok_or(VerifyError::InputHashMismatch)?;
+    if input_hash[..] != entry.input_hash[..] {
+        return Err(VerifyError::InputHashMismatch);
+    }
+    let detail = format!(
+        "{}{} hash to the entry's input_hash {}",
+        count(opening.inputs.len() as u64, "input tensor", "input tensors"),
+        match opening.nonce {
+            Some(nonce) => format!(" salted with the {}-byte nonce", nonce.len()),
+            None => " (unsalted)".into(),
+        },
+        hex(&input_hash)
+    );
+    Ok(((), detail))
+}
+
+fn check_output_hash(entry: &LogEntry, opening: &Opening) -> Established<()> {
+    let output_hash = tensor::output_hash(opening.outputs);
+    if output_hash[..] != entry.output_hash[..] {
+        return Err(VerifyError::OutputHashMismatch);
+    }
+    let detail = format!(
+        "{} hash to the entry's output_hash {}",
+        count(
+            opening.outputs.len() as u64,
+            "output tensor",
+            "output tensors"
+        ),
+        hex(&output_hash)
+    );
+    Ok(((), detail))
+}
+
+fn check_model(entry: &LogEntry, model_sha256: &Hash) -> Established<()> {
+    if model_sha256[..] != entry.model_sha256[..] {
+        return Err(VerifyError::ModelMismatch);
+    }
+    let detail = format!(
+        "the model you hold has the SHA-256 the entry names, {}",
+        hex(model_sha256)
+    );
+    Ok(((), detail))
 }
 
 /// The tensors and nonce of an inference, held by whoever wants to prove them.
@@ -234,6 +457,16 @@ pub struct Opening<'a> {
     /// The nonce the inference was salted with, if any.
     pub nonce: Option<&'a [u8]>,
     pub outputs: &'a [Tensor],
+}
+
+/// What the verifier holds besides the proof, each checked against the proven entry when
+/// given: the inference's tensors and nonce, the receipt `infer` returned, the model's
+/// SHA-256 (of the model file).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Held<'a> {
+    pub opening: Option<Opening<'a>>,
+    pub receipt: Option<&'a LogEntry>,
+    pub model_sha256: Option<&'a Hash>,
 }
 
 /// An entry proven to be in a certified log.
@@ -274,67 +507,80 @@ impl std::fmt::Display for ProvenEntry {
     }
 }
 
-/// Checks a `log_proof` response: the certified head, the entry's encoding, its inclusion
-/// in the tree of `tree_size` leaves, that tree's consistency with the certified head, and,
-/// given an opening, the tensors against the entry's hashes.
+const NO_OPENING: &str = "no tensors (and nonce) were given to recompute it from";
+const NO_MODEL: &str = "no model was given to hash";
+
+/// Runs every check of a `log_proof` response, in [`CheckKind::ALL`] order: the certified
+/// head, the entry's encoding (and that it is the receipt held), its inclusion in the tree of
+/// `tree_size` leaves, that tree's consistency with the certified head, and what `held` gives
+/// against the entry's hashes.
+pub fn report_log_proof(proof: &LogProof, trust: &Trust, held: &Held) -> Report {
+    let mut list = Checklist::default();
+    let certificate = list.run(CheckKind::Certificate, Some(()), |()| {
+        check_certificate(&proof.head, trust)
+    });
+    let certificate = list.run(CheckKind::Freshness, certificate, |certificate| {
+        check_freshness(&certificate, trust).map(|((), detail)| (certificate, detail))
+    });
+    let head = list.run(CheckKind::Witness, certificate.as_ref(), |certificate| {
+        check_witness(&proof.head, certificate)
+    });
+    let entry = list.run(CheckKind::Entry, Some(()), |()| {
+        check_entry(proof, held.receipt)
+    });
+    let tree_root = list.run(CheckKind::Inclusion, entry.as_ref(), |entry| {
+        check_inclusion(proof, entry)
+    });
+    list.run(
+        CheckKind::Consistency,
+        tree_root.zip(head),
+        |(root, head)| check_consistency(proof, &root, head),
+    );
+    match held.opening {
+        Some(opening) => {
+            list.run(CheckKind::InputHash, entry.as_ref(), |entry| {
+                check_input_hash(entry, &opening)
+            });
+            list.run(CheckKind::OutputHash, entry.as_ref(), |entry| {
+                check_output_hash(entry, &opening)
+            });
+        }
+        None => {
+            list.skip(CheckKind::InputHash, NO_OPENING);
+            list.skip(CheckKind::OutputHash, NO_OPENING);
+        }
+    }
+    match held.model_sha256 {
+        Some(sha) => {
+            list.run(CheckKind::Model, entry.as_ref(), |entry| {
+                check_model(entry, sha)
+            });
+        }
+        None => list.skip(CheckKind::Model, NO_MODEL),
+    }
+    let proven = match (entry, certificate, head) {
+        (Some(entry), Some(certificate), Some((tree_size, root))) => Some(ProvenEntry {
+            entry,
+            head: certified_head(trust, &certificate, tree_size, root),
+            tensors_checked: held.opening.is_some(),
+        }),
+        _ => None,
+    };
+    list.finish(proven)
+}
+
+/// Checks a `log_proof` response (see [`report_log_proof`]) and returns what it proved, or
+/// the first check that failed.
 pub fn verify_log_proof(
     proof: &LogProof,
     trust: &Trust,
     opening: Option<&Opening>,
 ) -> Result<ProvenEntry, VerifyError> {
-    let head = verify_head(&proof.head, trust)?;
-    let entry = decode_entry(&proof.entry_bytes).ok_or(VerifyError::EntryMismatch)?;
-    if entry != proof.entry || encode_entry(&entry).ok().as_deref() != Some(&proof.entry_bytes[..])
-    {
-        return Err(VerifyError::EntryMismatch);
-    }
-    if entry.seq >= proof.tree_size {
-        return Err(VerifyError::WrongIndex {
-            seq: entry.seq,
-            tree_size: proof.tree_size,
-        });
-    }
-    let leaf = merkle::leaf_hash(&proof.entry_bytes);
-    let inclusion = merkle::proof_nodes(&proof.inclusion_proof)?;
-    let tree_root =
-        merkle::root_from_inclusion_proof(entry.seq, proof.tree_size, &leaf, &inclusion)?;
-    if tree_root[..] != proof.tree_root[..] {
-        return Err(VerifyError::TreeRootMismatch);
-    }
-    let consistency = merkle::proof_nodes(&proof.consistency_proof)?;
-    merkle::verify_consistency(
-        proof.tree_size,
-        head.tree_size,
-        &tree_root,
-        &head.root,
-        &consistency,
-    )?;
-    if let Some(opening) = opening {
-        check_opening(&entry, opening)?;
-    }
-    Ok(ProvenEntry {
-        entry,
-        head,
-        tensors_checked: opening.is_some(),
-    })
-}
-
-/// Checks tensors and nonce against an entry's hashes.
-pub fn check_opening(entry: &LogEntry, opening: &Opening) -> Result<(), VerifyError> {
-    if entry.input_salted != opening.nonce.is_some() {
-        return Err(VerifyError::SaltMismatch {
-            entry_salted: entry.input_salted,
-        });
-    }
-    let input_hash =
-        tensor::input_hash(opening.inputs, opening.nonce).ok_or(VerifyError::InputHashMismatch)?;
-    if input_hash[..] != entry.input_hash[..] {
-        return Err(VerifyError::InputHashMismatch);
-    }
-    if tensor::output_hash(opening.outputs)[..] != entry.output_hash[..] {
-        return Err(VerifyError::OutputHashMismatch);
-    }
-    Ok(())
+    let held = Held {
+        opening: opening.copied(),
+        ..Held::default()
+    };
+    report_log_proof(proof, trust, &held).into_result()
 }
 
 /// A head seen earlier proven to be a prefix of a certified head.

@@ -1,12 +1,33 @@
 // The IC certificate of a log head, checked with @icp-sdk/core's Certificate: the BLS12-381
 // signature over the state tree under the root key, or under a subnet key that a delegation
 // certifies (signed by the root key, no nested delegation, the canister inside the subnet's
-// canister ranges). Freshness is checked here rather than by the library so that the page
-// can state the certificate's age as its own line of the checklist.
+// canister ranges). The Rust original is crates/verify/src/certificate.rs; failures carry its
+// reason codes, mapped from agent-js's error codes, so that both report the same reason for
+// every case of testdata/verifier.json. Freshness is checked by the verifier, as its own check.
+//
+// One difference stays: when a delegation's certificate holds canister ranges in both the
+// flat and the sharded format, agent-js reads the sharded one only; Rust requires both to
+// contain the canister (the IC serves one format per certificate).
 
-import { Certificate, LookupPathStatus, type VerifyFunc } from '@icp-sdk/core/agent';
+import {
+  CertificateHasTooManyDelegationsErrorCode,
+  CertificateNotAuthorizedErrorCode,
+  CertificateVerificationErrorCode,
+  Certificate,
+  LookupErrorCode,
+  LookupPathStatus,
+  MissingLookupValueErrorCode,
+  type VerifyFunc,
+} from '@icp-sdk/core/agent';
 import { Principal } from '@icp-sdk/core/principal';
+import { bytesEqual, concatBytes, decodeIcCbor, fromHex } from './bytes';
 import { decodeLeb128 } from './head';
+
+/** DER prefix of an IC BLS12-381 public key, followed by the 96-byte compressed G2 point. */
+const BLS_KEY_DER_PREFIX = fromHex('308182301d060d2b0601040182dc7c0503010201060c2b0601040182dc7c05030201036100');
+
+/** Certificates larger than this are refused before decoding (as the Rust verifier does). */
+export const MAX_CERTIFICATE_BYTES = 1 << 20;
 
 export interface VerifiedCertificate {
   /** /canister/<id>/certified_data */
@@ -17,39 +38,85 @@ export interface VerifiedCertificate {
   delegatedSubnet?: Principal;
 }
 
-export class CertificateError extends Error {}
+/** The reason codes of the Rust CertificateError (`reason()`). */
+export type CertificateReason =
+  | 'certificate-too-large'
+  | 'malformed-certificate'
+  | 'malformed-root-key'
+  | 'nested-delegation'
+  | 'missing-subnet-key'
+  | 'missing-canister-ranges'
+  | 'canister-out-of-range'
+  | 'invalid-signature'
+  | 'missing-time'
+  | 'missing-certified-data';
+
+export class CertificateError extends Error {
+  constructor(
+    readonly reason: CertificateReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The root key as DER: given DER (133 bytes) or raw (96 bytes), as the Rust verifier takes it. */
+function rootKeyDer(key: Uint8Array): Uint8Array {
+  if (key.length === 96) return concatBytes(BLS_KEY_DER_PREFIX, key);
+  if (key.length === 133 && bytesEqual(key.subarray(0, 37), BLS_KEY_DER_PREFIX)) return key;
+  throw new CertificateError('malformed-root-key', 'the root key is not a BLS12-381 public key (DER or 96 raw bytes)');
+}
+
+/** The reason code of an error agent-js raised while verifying a certificate. */
+function reasonOf(e: unknown): CertificateReason {
+  const code = (e as { cause?: { code?: unknown } } | null)?.cause?.code;
+  if (code instanceof CertificateNotAuthorizedErrorCode) return 'canister-out-of-range';
+  if (code instanceof LookupErrorCode) return 'missing-canister-ranges';
+  if (code instanceof MissingLookupValueErrorCode) return 'missing-subnet-key';
+  if (code instanceof CertificateHasTooManyDelegationsErrorCode) return 'nested-delegation';
+  if (code instanceof CertificateVerificationErrorCode) {
+    if (code.reason === 'Certificate does not contain a time') return 'missing-time';
+    if (code.reason === 'Signature verification failed' || code.reason === 'Invalid signature') return 'invalid-signature';
+  }
+  return 'malformed-certificate';
+}
 
 export async function verifyCertificate(
   certificate: Uint8Array,
-  rootKeyDer: Uint8Array,
+  rootKey: Uint8Array,
   canisterId: Principal,
   blsVerify?: VerifyFunc,
 ): Promise<VerifiedCertificate> {
+  const der = rootKeyDer(rootKey);
+  if (certificate.length > MAX_CERTIFICATE_BYTES) {
+    throw new CertificateError('certificate-too-large', `certificate of ${certificate.length} bytes exceeds ${MAX_CERTIFICATE_BYTES} bytes`);
+  }
   let verified: Certificate;
   try {
+    const outer = decodeIcCbor<{ delegation?: { certificate?: Uint8Array } }>(certificate);
+    const inner = outer.delegation?.certificate;
+    if (inner) decodeIcCbor(inner);
     verified = await Certificate.create({
       certificate,
-      rootKey: rootKeyDer,
+      rootKey: der,
       principal: { canisterId },
       blsVerify,
       disableTimeVerification: true,
     });
   } catch (e) {
-    throw new CertificateError(errorText(e));
+    throw new CertificateError(reasonOf(e), errorText(e));
   }
-  const lookup = (path: Array<string | Uint8Array>, what: string): Uint8Array => {
+  const lookup = (path: Array<string | Uint8Array>): Uint8Array | undefined => {
     const result = verified.lookup_path(path);
-    if (result.status !== LookupPathStatus.Found) {
-      throw new CertificateError(`the certificate has no ${what} (${result.status})`);
-    }
-    return result.value;
+    return result.status === LookupPathStatus.Found ? result.value : undefined;
   };
-  const certifiedData = lookup(
-    ['canister', canisterId.toUint8Array(), 'certified_data'],
-    `/canister/${canisterId.toText()}/certified_data`,
-  );
-  const timeNs = decodeLeb128(lookup(['time'], '/time'));
-  if (timeNs === null) throw new CertificateError('the certificate /time is not a LEB128 number');
+  const time = lookup(['time']);
+  const timeNs = time ? decodeLeb128(time) : null;
+  if (timeNs === null) throw new CertificateError('missing-time', 'the certificate has no valid /time');
+  const certifiedData = lookup(['canister', canisterId.toUint8Array(), 'certified_data']);
+  if (!certifiedData) {
+    throw new CertificateError('missing-certified-data', `the certificate holds no certified data for ${canisterId.toText()}`);
+  }
   const subnet = verified.cert.delegation?.subnet_id;
   return {
     certifiedData,

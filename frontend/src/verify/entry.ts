@@ -7,7 +7,8 @@
 //   | flags:u8 (bit 0: input salted) | instructions:u64          integers little-endian
 //
 // Decoding accepts exactly the bytes encoding produces, so every entry has one encoding and
-// the leaf hash identifies the entry.
+// the leaf hash identifies the entry. testdata/hashing.json pins the encodings and the bytes
+// that must not decode.
 
 import { Principal } from '@icp-sdk/core/principal';
 import type { LogEntry } from '../bindings/inference';
@@ -16,13 +17,21 @@ import { bytesEqual, concatBytes, u64le, utf8 } from './bytes';
 export const ENTRY_VERSION = 1;
 const MAX_PRINCIPAL_BYTES = 29;
 
-export class EntryEncodeError extends Error {}
+/** Why an entry has no canonical encoding (the Rust EncodeError's cases). */
+export class EntryEncodeError extends Error {
+  constructor(
+    readonly reason: 'digest-length' | 'model-id-too-long',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export function encodeEntry(entry: LogEntry): Uint8Array {
   const caller = entry.caller.toUint8Array();
   const modelId = utf8(entry.model_id);
   if (modelId.length > 255) {
-    throw new EntryEncodeError(`model id of ${modelId.length} bytes does not fit its length byte`);
+    throw new EntryEncodeError('model-id-too-long', `model id of ${modelId.length} bytes does not fit its length byte`);
   }
   const digests: Array<[string, Uint8Array]> = [
     ['model_sha256', entry.model_sha256],
@@ -31,7 +40,7 @@ export function encodeEntry(entry: LogEntry): Uint8Array {
   ];
   for (const [field, digest] of digests) {
     if (digest.length !== 32) {
-      throw new EntryEncodeError(`${field} must be a 32-byte SHA-256, got ${digest.length} bytes`);
+      throw new EntryEncodeError('digest-length', `${field} must be a 32-byte SHA-256, got ${digest.length} bytes`);
     }
   }
   return concatBytes(

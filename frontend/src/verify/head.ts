@@ -1,20 +1,16 @@
 // The certified head of the log (docs/provenance.md; the Rust original is
-// crates/verify/src/head.rs). The canister's certified data is the root hash of the IC hash
-// tree
+// crates/verify/src/head.rs, and the witness check is `check_witness` in verifier.rs). The
+// canister's certified data is the root hash of the IC hash tree
 //
 //   fork ─┬─ labeled "log_root" ── leaf  MTH of the log               (32 bytes)
 //         └─ labeled "log_size" ── leaf  number of entries, unsigned LEB128
 //
 // and `log_head` serves that whole tree, unpruned, as CBOR tagged 55799: the witness.
+// testdata/hashing.json pins LEB128, the commitment and the witness bytes.
 
-import {
-  Cbor,
-  type HashTree,
-  LookupPathStatus,
-  lookup_path,
-  reconstruct,
-} from '@icp-sdk/core/agent';
-import { bytesEqual, concatBytes, sha256, utf8 } from './bytes';
+import { type HashTree, LookupPathStatus, lookup_path, reconstruct } from '@icp-sdk/core/agent';
+import type { LogHead } from '../bindings/inference';
+import { bytesEqual, decodeIcCbor, sha256, utf8 } from './bytes';
 
 export const ROOT_LABEL = 'log_root';
 export const SIZE_LABEL = 'log_size';
@@ -66,59 +62,54 @@ export function headCommitment(size: bigint, root: Uint8Array): Uint8Array {
   );
 }
 
-/** The witness bytes the canister serves (pinned by head.rs): for tests and fixtures. */
-export function encodeHeadWitness(size: bigint, root: Uint8Array): Uint8Array {
-  const bytes = (value: Uint8Array) =>
-    concatBytes(value.length < 24 ? Uint8Array.of(0x40 | value.length) : Uint8Array.of(0x58, value.length), value);
-  const labeledLeaf = (label: string, value: Uint8Array) =>
-    concatBytes(Uint8Array.of(0x83, 0x02), bytes(utf8(label)), Uint8Array.of(0x82, 0x03), bytes(value));
-  return concatBytes(
-    Uint8Array.of(0xd9, 0xd9, 0xf7, 0x83, 0x01),
-    labeledLeaf(ROOT_LABEL, root),
-    labeledLeaf(SIZE_LABEL, leb128(size)),
-  );
-}
+export type WitnessReason = 'malformed-witness' | 'witness-not-certified' | 'head-mismatch';
 
-/** What a witness says: its root hash, and the size and root it labels. */
-export interface WitnessReading {
-  digest: Uint8Array;
-  treeSize: bigint;
-  root: Uint8Array;
+export class WitnessError extends Error {
+  constructor(
+    readonly reason: WitnessReason,
+    message: string,
+  ) {
+    super(message);
+  }
 }
-
-export class WitnessError extends Error {}
 
 /**
- * Decodes a witness and reads it. Throws WitnessError when it is not a hash tree, or does
- * not label exactly one 32-byte root and one canonical LEB128 size.
+ * The (size, root) the head's witness certifies: the witness must hash to `certifiedData`,
+ * label a 32-byte root and a canonical LEB128 size, have exactly the head tree's shape, and
+ * name the size and root the head claims. Throws WitnessError otherwise.
  */
-export async function readWitness(witness: Uint8Array): Promise<WitnessReading> {
+export async function checkWitness(
+  head: LogHead,
+  certifiedData: Uint8Array,
+): Promise<{ treeSize: bigint; root: Uint8Array }> {
   let tree: HashTree;
-  try {
-    tree = Cbor.decode<HashTree>(witness);
-  } catch (e) {
-    throw new WitnessError(`the witness is not CBOR: ${(e as Error).message}`);
-  }
   let digest: Uint8Array;
   try {
+    tree = decodeIcCbor<HashTree>(head.witness);
     digest = await reconstruct(tree);
   } catch (e) {
-    throw new WitnessError(`the witness is not a hash tree: ${(e as Error).message}`);
+    throw new WitnessError('malformed-witness', `malformed witness: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (!bytesEqual(digest, certifiedData)) {
+    throw new WitnessError('witness-not-certified', "the witness does not hash to the canister's certified data");
+  }
+  const mismatch = (why: string) =>
+    new WitnessError('head-mismatch', `the witness certifies a different log size or root than claimed: ${why}`);
   const found = (label: string): Uint8Array => {
     const result = lookup_path([label], tree);
-    if (result.status !== LookupPathStatus.Found) {
-      throw new WitnessError(`the witness has no "${label}" leaf (${result.status})`);
-    }
+    if (result.status !== LookupPathStatus.Found) throw mismatch(`it has no "${label}" leaf (${result.status})`);
     return result.value;
   };
   const root = found(ROOT_LABEL);
-  if (root.length !== 32) throw new WitnessError(`"${ROOT_LABEL}" is ${root.length} bytes, not 32`);
+  if (root.length !== 32) throw mismatch(`"${ROOT_LABEL}" is ${root.length} bytes, not 32`);
   const treeSize = decodeLeb128(found(SIZE_LABEL));
-  if (treeSize === null) throw new WitnessError(`"${SIZE_LABEL}" is not a canonical LEB128 number`);
+  if (treeSize === null) throw mismatch(`"${SIZE_LABEL}" is not a canonical LEB128 number`);
   // The witness is a function of (size, root): recomputing its hash pins its shape too.
-  if (!bytesEqual(headCommitment(treeSize, root), digest)) {
-    throw new WitnessError('the witness has a different shape than fork(log_root, log_size)');
+  if (!bytesEqual(headCommitment(treeSize, root), certifiedData)) {
+    throw mismatch('it has another shape than fork(log_root, log_size)');
   }
-  return { digest, treeSize, root };
+  if (treeSize !== head.tree_size || !bytesEqual(root, head.root_hash)) {
+    throw mismatch(`it labels log_size = ${treeSize}, the head claims ${head.tree_size} (or another root)`);
+  }
+  return { treeSize, root };
 }

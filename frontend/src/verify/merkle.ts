@@ -5,7 +5,8 @@
 // - 2.1.3.2 verifying an inclusion proof: rootFromInclusionProof, verifyInclusion
 // - 2.1.4.2 verifying a consistency proof: verifyConsistency
 //
-// Indices and sizes are u64 on the canister, so they are bigint here.
+// Indices and sizes are u64 on the canister, so they are bigint here. testdata/merkle.json
+// holds the known answers and mutation probes both implementations are tested against.
 
 import { bytesEqual, sha256, toHex } from './bytes';
 
@@ -23,33 +24,36 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(Uint8Array.of(0x01), left, right);
 }
 
-export type ProofErrorKind =
-  | 'IndexOutOfRange'
-  | 'SizesOutOfOrder'
-  | 'TooLong'
-  | 'TooShort'
-  | 'NotEmpty'
-  | 'MalformedNode'
-  | 'RootMismatch';
+/** Why a proof does not verify: the reason codes of the Rust ProofError (`reason()`). */
+export type ProofReason =
+  | 'index-out-of-range'
+  | 'sizes-out-of-order'
+  | 'proof-too-long'
+  | 'proof-too-short'
+  | 'proof-not-empty'
+  | 'malformed-node'
+  | 'root-mismatch';
 
-/** Why a proof does not verify; `kind` names the case of the Rust ProofError. */
 export class ProofError extends Error {
   constructor(
-    readonly kind: ProofErrorKind,
+    readonly reason: ProofReason,
     message: string,
   ) {
     super(message);
   }
 }
 
+const tooLong = () => new ProofError('proof-too-long', 'the proof has more nodes than the tree needs');
+const tooShort = () => new ProofError('proof-too-short', 'the proof has fewer nodes than the tree needs');
+
 /** Checks that proof nodes as they travel over Candid (vec blob) are 32-byte hashes. */
 export function proofNodes(nodes: readonly Uint8Array[]): Uint8Array[] {
   if (nodes.length > MAX_PROOF_NODES) {
-    throw new ProofError('TooLong', 'the proof has more nodes than the tree needs');
+    throw tooLong();
   }
   nodes.forEach((node, position) => {
     if (node.length !== 32) {
-      throw new ProofError('MalformedNode', `proof node ${position} is ${node.length} bytes, not 32`);
+      throw new ProofError('malformed-node', `proof node ${position} is ${node.length} bytes, not 32`);
     }
   });
   return [...nodes];
@@ -66,10 +70,10 @@ export function rootFromInclusionProof(
   proof: readonly Uint8Array[],
 ): Uint8Array {
   if (index < 0n || index >= treeSize) {
-    throw new ProofError('IndexOutOfRange', `leaf ${index} is not in a tree of ${treeSize} leaves`);
+    throw new ProofError('index-out-of-range', `leaf ${index} is not in a tree of ${treeSize} leaves`);
   }
   if (proof.length > MAX_PROOF_NODES) {
-    throw new ProofError('TooLong', 'the proof has more nodes than the tree needs');
+    throw tooLong();
   }
   // `node` walks up from the leaf and `last` from the tree's last leaf; where they meet a
   // right edge, the right subtree is incomplete and the level is skipped.
@@ -77,7 +81,7 @@ export function rootFromInclusionProof(
   let last = treeSize - 1n;
   let hash = leaf;
   for (const sibling of proof) {
-    if (last === 0n) throw new ProofError('TooLong', 'the proof has more nodes than the tree needs');
+    if (last === 0n) throw tooLong();
     if ((node & 1n) === 1n || node === last) {
       hash = nodeHash(sibling, hash);
       while ((node & 1n) === 0n && node !== 0n) {
@@ -90,14 +94,14 @@ export function rootFromInclusionProof(
     node >>= 1n;
     last >>= 1n;
   }
-  if (last !== 0n) throw new ProofError('TooShort', 'the proof has fewer nodes than the tree needs');
+  if (last !== 0n) throw tooShort();
   return hash;
 }
 
 function rootsEqual(expected: Uint8Array, computed: Uint8Array): void {
   if (!bytesEqual(expected, computed)) {
     throw new ProofError(
-      'RootMismatch',
+      'root-mismatch',
       `the proof leads to root ${toHex(computed)}, not ${toHex(expected)}`,
     );
   }
@@ -131,13 +135,13 @@ export function verifyConsistency(
   proof: readonly Uint8Array[],
 ): void {
   if (fromSize > toSize) {
-    throw new ProofError('SizesOutOfOrder', `tree size ${fromSize} is larger than ${toSize}`);
+    throw new ProofError('sizes-out-of-order', `tree size ${fromSize} is larger than ${toSize}`);
   }
   if (proof.length > MAX_PROOF_NODES) {
-    throw new ProofError('TooLong', 'the proof has more nodes than the tree needs');
+    throw tooLong();
   }
   if (fromSize === toSize || fromSize === 0n) {
-    if (proof.length !== 0) throw new ProofError('NotEmpty', 'the proof must be empty');
+    if (proof.length !== 0) throw new ProofError('proof-not-empty', 'the proof must be empty');
     if (fromSize === 0n) rootsEqual(EMPTY_ROOT, fromRoot);
     else rootsEqual(fromRoot, toRoot);
     return;
@@ -149,7 +153,7 @@ export function verifyConsistency(
     first = fromRoot;
     rest = proof;
   } else {
-    if (proof.length === 0) throw new ProofError('TooShort', 'the proof has fewer nodes than the tree needs');
+    if (proof.length === 0) throw tooShort();
     [first, ...rest] = proof;
   }
   let node = fromSize - 1n;
@@ -161,7 +165,7 @@ export function verifyConsistency(
   let oldHash = first;
   let newHash = first;
   for (const sibling of rest) {
-    if (last === 0n) throw new ProofError('TooLong', 'the proof has more nodes than the tree needs');
+    if (last === 0n) throw tooLong();
     if ((node & 1n) === 1n || node === last) {
       oldHash = nodeHash(sibling, oldHash);
       newHash = nodeHash(sibling, newHash);
@@ -175,45 +179,7 @@ export function verifyConsistency(
     node >>= 1n;
     last >>= 1n;
   }
-  if (last !== 0n) throw new ProofError('TooShort', 'the proof has fewer nodes than the tree needs');
+  if (last !== 0n) throw tooShort();
   rootsEqual(fromRoot, oldHash);
   rootsEqual(toRoot, newHash);
-}
-
-// --- A reference tree, for tests and for building fixtures ---------------------------------
-
-/** MTH(D[n]) computed recursively from the leaf data (RFC 9162 2.1.1). */
-export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
-  if (leaves.length === 0) return EMPTY_ROOT;
-  if (leaves.length === 1) return leafHash(leaves[0]);
-  const k = largestPowerOfTwoBelow(leaves.length);
-  return nodeHash(merkleRoot(leaves.slice(0, k)), merkleRoot(leaves.slice(k)));
-}
-
-/** PATH(m, D[n]) of RFC 9162 2.1.3.1, leaf to root. */
-export function inclusionProof(index: number, leaves: readonly Uint8Array[]): Uint8Array[] {
-  if (leaves.length <= 1) return [];
-  const k = largestPowerOfTwoBelow(leaves.length);
-  return index < k
-    ? [...inclusionProof(index, leaves.slice(0, k)), merkleRoot(leaves.slice(k))]
-    : [...inclusionProof(index - k, leaves.slice(k)), merkleRoot(leaves.slice(0, k))];
-}
-
-/** PROOF(m, D[n]) of RFC 9162 2.1.4.1. */
-export function consistencyProof(fromSize: number, leaves: readonly Uint8Array[]): Uint8Array[] {
-  if (fromSize === 0 || fromSize === leaves.length) return [];
-  const subproof = (m: number, d: readonly Uint8Array[], complete: boolean): Uint8Array[] => {
-    if (m === d.length) return complete ? [] : [merkleRoot(d)];
-    const k = largestPowerOfTwoBelow(d.length);
-    return m <= k
-      ? [...subproof(m, d.slice(0, k), complete), merkleRoot(d.slice(k))]
-      : [...subproof(m - k, d.slice(k), false), merkleRoot(d.slice(0, k))];
-  };
-  return subproof(fromSize, leaves, true);
-}
-
-function largestPowerOfTwoBelow(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
 }

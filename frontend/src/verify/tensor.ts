@@ -9,7 +9,7 @@
 //   output hash := SHA-256("icinfer/v1/outputs\0" | tensor list)
 //
 // These hash whatever they are given, exactly as the canister does after validating; a
-// verifier only needs to reproduce the canister's bytes.
+// verifier only needs to reproduce the canister's bytes. testdata/hashing.json pins them.
 
 import type { Tensor, TensorData } from '../bindings/inference';
 import { compareBytes, concatBytes, sha256, u32le, u64le, utf8 } from './bytes';
@@ -113,11 +113,14 @@ export function encodeTensorList(tensors: readonly Tensor[]): Uint8Array {
   return concatBytes(...parts);
 }
 
-/** The input commitment: salted when a nonce is given (the canister accepts 16–64 bytes). */
-export function inputHash(inputs: readonly Tensor[], nonce?: Uint8Array): Uint8Array {
+/**
+ * The input commitment: salted when a nonce is given. A nonce longer than 255 bytes cannot
+ * be encoded (the canister accepts 16–64), so it has no hash: null.
+ */
+export function inputHash(inputs: readonly Tensor[], nonce?: Uint8Array): Uint8Array | null {
   const list = encodeTensorList(inputs);
   if (nonce === undefined) return sha256(INPUTS_DOMAIN, list);
-  if (nonce.length > 255) throw new Error(`a nonce of ${nonce.length} bytes cannot be encoded`);
+  if (nonce.length > 255) return null;
   return sha256(SALTED_INPUTS_DOMAIN, Uint8Array.of(nonce.length), nonce, list);
 }
 

@@ -1,37 +1,35 @@
 // The verifier: from the IC's root key to "this model produced this output from this input
-// at this time" (docs/provenance.md, "What the verifier checks"; the Rust original is
-// crates/verify/src/verifier.rs, whose order of checks this follows):
+// at this time" (docs/provenance.md, "What the verifier checks"). A port of
+// crates/verify/src/verifier.rs `report_log_proof`, and its report (report.rs): the same
+// checks in the same order, the same keys, statuses and reason codes, held to the same
+// cases (testdata/verifier.json):
 //
 //   root key ──BLS──▶ certificate ──/canister/<id>/certified_data──▶ head commitment
 //   head commitment ══ hash of the witness tree ──▶ (tree size, Merkle root)
 //   Merkle root ──inclusion + consistency proofs──▶ SHA-256(0x00 || entry bytes) ──▶ entry
-//   entry.input_hash  ══ recomputed from the inputs and nonce the page kept
-//   entry.output_hash ══ recomputed from the outputs the page received
+//   entry.input_hash  ══ recomputed from the inputs and nonce held
+//   entry.output_hash ══ recomputed from the outputs held
+//   entry.model_sha256 ══ the SHA-256 of the model held
 //
-// Unlike the Rust verifier, which returns the first error, this returns a checklist: every
-// check with what it established or why it failed, so that the page can show exactly what
-// was verified. Checks after a failed one are not run: they would build on it.
+// Each check passed (with what it established), failed (with why, and a reason code),
+// was skipped (nothing held to check it against: not proven) or not run (a check it builds
+// on failed).
 
 import type { VerifyFunc } from '@icp-sdk/core/agent';
 import type { Principal } from '@icp-sdk/core/principal';
 import type { LogEntry, LogProof, Tensor } from '../bindings/inference';
 import { bytesEqual, shortHex, toHex } from './bytes';
-import { verifyCertificate, errorText, type VerifiedCertificate } from './certificate';
+import { CertificateError, errorText, verifyCertificate, type VerifiedCertificate } from './certificate';
 import { decodeEntry, encodeEntry, entriesEqual } from './entry';
-import { readWitness, type WitnessReading } from './head';
-import {
-  leafHash,
-  proofNodes,
-  rootFromInclusionProof,
-  verifyConsistency,
-} from './merkle';
+import { checkWitness, WitnessError } from './head';
+import { leafHash, ProofError, proofNodes, rootFromInclusionProof, verifyConsistency } from './merkle';
 import { inputHash, outputHash } from './tensor';
 
 export const DEFAULT_MAX_AGE_MS = 5 * 60 * 1000;
 
 /** What the verifier trusts, and its freshness policy. */
 export interface Trust {
-  /** The IC root public key, DER-encoded (133 bytes). */
+  /** The IC root public key, DER (133 bytes) or raw (96 bytes). */
   rootKey: Uint8Array;
   /** Where the key came from, in words: shown next to the result. */
   rootKeySource: string;
@@ -45,13 +43,20 @@ export interface Trust {
   blsVerify?: VerifyFunc;
 }
 
-/** The tensors and nonce of an inference made in this page, kept in memory. */
+/** The tensors and nonce of an inference. */
 export interface Opening {
   inputs: Tensor[];
   nonce?: Uint8Array;
   outputs: Tensor[];
+}
+
+/** What the verifier holds besides the proof, each checked against the proven entry. */
+export interface Held {
+  opening?: Opening;
   /** The receipt `infer` returned: the proven entry must be the same. */
   receipt?: LogEntry;
+  /** The SHA-256 of the model file. */
+  modelSha256?: Uint8Array;
 }
 
 export type CheckKey =
@@ -62,7 +67,8 @@ export type CheckKey =
   | 'inclusion'
   | 'consistency'
   | 'input-hash'
-  | 'output-hash';
+  | 'output-hash'
+  | 'model';
 
 export type CheckStatus = 'passed' | 'failed' | 'skipped' | 'not-run';
 
@@ -72,13 +78,15 @@ export interface Check {
   status: CheckStatus;
   /** What the check established, or why it failed or did not run. */
   detail: string;
+  /** Why it failed, as a reason code (the Rust VerifyError's `reason()`). */
+  reason?: string;
 }
 
 export interface Report {
-  /** Every check that ran passed, and none failed (skipped ones do not count). */
+  /** No check failed (skipped ones do not count). */
   verified: boolean;
   checks: Check[];
-  /** The first failed check, if any. */
+  /** The failed check, if any. */
   failure?: Check;
   rootKeyHex: string;
   rootKeySource: string;
@@ -97,23 +105,37 @@ const TITLES: Record<CheckKey, string> = {
   consistency: 'RFC 9162 consistency proof to the certified head',
   'input-hash': 'Input hash recomputed from the inputs and nonce',
   'output-hash': 'Output hash recomputed from the outputs',
+  model: "Model SHA-256 is the entry's",
 };
 
-/** Why a check did not pass; thrown by a step. */
-class Failed extends Error {}
+/** Why a check did not pass, with its reason code; thrown by a step. */
+class Failed extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Why a check does not apply; thrown by a step. */
 class Skipped extends Error {}
 
-export async function verifyLogProof(
-  proof: LogProof,
-  trust: Trust,
-  opening?: Opening,
-): Promise<Report> {
+/** A step's error as a failure with a reason code (errors of the modules carry theirs). */
+function failure(e: unknown): Failed {
+  if (e instanceof Failed) return e;
+  if (e instanceof CertificateError || e instanceof WitnessError || e instanceof ProofError) {
+    return new Failed(e.reason, e.message);
+  }
+  return new Failed('unexpected', errorText(e));
+}
+
+export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held = {}): Promise<Report> {
   let certificate: VerifiedCertificate | undefined;
-  let witness: WitnessReading | undefined;
+  let head: { treeSize: bigint; root: Uint8Array } | undefined;
   let entry: LogEntry | undefined;
   const canisterText = trust.canisterId.toText();
+  const { opening, receipt, modelSha256 } = held;
 
   const steps: Array<[CheckKey, () => Promise<string> | string]> = [
     [
@@ -121,7 +143,7 @@ export async function verifyLogProof(
       async () => {
         const bytes = proof.head.certificate;
         if (!bytes) {
-          throw new Failed('the head carries no certificate (it came from an update call, not a query)');
+          throw new Failed('no-certificate', 'the head carries no certificate (it came from an update call, not a query)');
         }
         certificate = await verifyCertificate(bytes, trust.rootKey, trust.canisterId, trust.blsVerify);
         const signer = certificate.delegatedSubnet
@@ -137,7 +159,7 @@ export async function verifyLogProof(
         const ageMs = trust.nowMs - timeMs;
         const when = `${new Date(timeMs).toISOString()} (${describeAge(ageMs)})`;
         if (Math.abs(ageMs) > trust.maxAgeMs) {
-          throw new Failed(`certified at ${when}: more than ${trust.maxAgeMs / 60_000} min from this browser's clock`);
+          throw new Failed('not-fresh', `certified at ${when}: more than ${trust.maxAgeMs / 60_000} min from this browser's clock`);
         }
         return `Certified at ${when}; the limit is ${trust.maxAgeMs / 60_000} min either way.`;
       },
@@ -145,46 +167,36 @@ export async function verifyLogProof(
     [
       'witness',
       async () => {
-        try {
-          witness = await readWitness(proof.head.witness);
-        } catch (e) {
-          throw new Failed(errorText(e));
-        }
-        if (!bytesEqual(witness.digest, certificate!.certifiedData)) {
-          throw new Failed("the witness does not hash to the canister's certified data");
-        }
-        if (witness.treeSize !== proof.head.tree_size || !bytesEqual(witness.root, proof.head.root_hash)) {
-          throw new Failed('the witness certifies a different log size or root than the head claims');
-        }
-        return `The witness hashes to the certified data and labels log_size = ${witness.treeSize}, log_root = ${toHex(witness.root)}.`;
+        head = await checkWitness(proof.head, certificate!.certifiedData);
+        return `The witness hashes to the certified data and labels log_size = ${head.treeSize}, log_root = ${toHex(head.root)}.`;
       },
     ],
     [
       'entry',
       () => {
         const decoded = decodeEntry(proof.entry_bytes);
-        if (!decoded) throw new Failed('entry_bytes do not decode as a version 1 log entry');
-        if (!entriesEqual(decoded, proof.entry) || !bytesEqual(encodeEntry(decoded), proof.entry_bytes)) {
-          throw new Failed('entry_bytes are not the canonical encoding of the entry shown');
+        if (!decoded || !entriesEqual(decoded, proof.entry) || !bytesEqual(encodeEntry(decoded), proof.entry_bytes)) {
+          throw new Failed('entry-mismatch', 'entry_bytes are not the canonical encoding of the entry shown');
         }
-        if (opening?.receipt && !entriesEqual(opening.receipt, decoded)) {
-          throw new Failed('the entry is not the receipt that infer returned to this page');
+        if (receipt && !entriesEqual(receipt, decoded)) {
+          throw new Failed('not-the-receipt', 'the entry is not the receipt that infer returned to this page');
         }
         entry = decoded;
-        const receipt = opening?.receipt ? ' It is the receipt infer returned to this page.' : '';
-        return `${proof.entry_bytes.length} bytes decode to entry #${decoded.seq} as shown, and re-encode to the same bytes; leaf hash ${toHex(leafHash(proof.entry_bytes))}.${receipt}`;
+        const held = receipt ? ' It is the receipt infer returned to this page.' : '';
+        return `${proof.entry_bytes.length} bytes decode to entry #${decoded.seq} as shown, and re-encode to the same bytes; leaf hash ${toHex(leafHash(proof.entry_bytes))}.${held}`;
       },
     ],
     [
       'inclusion',
       () => {
         if (entry!.seq >= proof.tree_size) {
-          throw new Failed(`entry ${entry!.seq} cannot be proven in a tree of ${proof.tree_size} leaves`);
+          throw new Failed('wrong-index', `entry ${entry!.seq} cannot be proven in a tree of ${proof.tree_size} leaves`);
         }
         const nodes = proofNodes(proof.inclusion_proof);
         const root = rootFromInclusionProof(entry!.seq, proof.tree_size, leafHash(proof.entry_bytes), nodes);
         if (!bytesEqual(root, proof.tree_root)) {
           throw new Failed(
+            'tree-root-mismatch',
             `the inclusion proof leads to root ${toHex(root)}, not to the tree root ${toHex(proof.tree_root)} of the response`,
           );
         }
@@ -195,10 +207,10 @@ export async function verifyLogProof(
       'consistency',
       () => {
         const nodes = proofNodes(proof.consistency_proof);
-        verifyConsistency(proof.tree_size, witness!.treeSize, proof.tree_root, witness!.root, nodes);
-        return proof.tree_size === witness!.treeSize
+        verifyConsistency(proof.tree_size, head!.treeSize, proof.tree_root, head!.root, nodes);
+        return proof.tree_size === head!.treeSize
           ? `The proven tree is the certified head itself (${entries(proof.tree_size)}): the proof is empty, as it must be.`
-          : `${nodes.length === 1 ? '1 node proves' : `${nodes.length} nodes prove`} the tree of ${entries(proof.tree_size)} a prefix of the certified tree of ${entries(witness!.treeSize)}.`;
+          : `${nodes.length === 1 ? '1 node proves' : `${nodes.length} nodes prove`} the tree of ${entries(proof.tree_size)} a prefix of the certified tree of ${entries(head!.treeSize)}.`;
       },
     ],
     [
@@ -207,16 +219,18 @@ export async function verifyLogProof(
         if (!opening) throw new Skipped(NO_OPENING);
         if (entry!.input_salted !== (opening.nonce !== undefined)) {
           throw new Failed(
+            'salt-mismatch',
             entry!.input_salted
-              ? 'the entry is salted, but this page holds no nonce for it'
-              : 'the entry is not salted, but this page holds a nonce for it',
+              ? 'the entry is salted, but no nonce is held for it'
+              : 'the entry is not salted, but a nonce is held for it',
           );
         }
         const recomputed = inputHash(opening.inputs, opening.nonce);
-        if (!bytesEqual(recomputed, entry!.input_hash)) {
-          throw new Failed(`the inputs and nonce hash to ${toHex(recomputed)}, not to the entry's input_hash ${toHex(entry!.input_hash)}`);
+        if (!recomputed || !bytesEqual(recomputed, entry!.input_hash)) {
+          const got = recomputed ? toHex(recomputed) : 'nothing (the nonce is too long to encode)';
+          throw new Failed('input-hash-mismatch', `the inputs and nonce hash to ${got}, not to the entry's input_hash ${toHex(entry!.input_hash)}`);
         }
-        const salt = opening.nonce ? ` salted with this page's ${opening.nonce.length}-byte nonce` : ' (unsalted)';
+        const salt = opening.nonce ? ` salted with the ${opening.nonce.length}-byte nonce` : ' (unsalted)';
         return `SHA-256 of ${describeTensors(opening.inputs)}${salt} = ${toHex(recomputed)} = entry.input_hash.`;
       },
     ],
@@ -226,19 +240,29 @@ export async function verifyLogProof(
         if (!opening) throw new Skipped(NO_OPENING);
         const recomputed = outputHash(opening.outputs);
         if (!bytesEqual(recomputed, entry!.output_hash)) {
-          throw new Failed(`the outputs hash to ${toHex(recomputed)}, not to the entry's output_hash ${toHex(entry!.output_hash)}`);
+          throw new Failed('output-hash-mismatch', `the outputs hash to ${toHex(recomputed)}, not to the entry's output_hash ${toHex(entry!.output_hash)}`);
         }
         return `SHA-256 of ${describeTensors(opening.outputs)} = ${toHex(recomputed)} = entry.output_hash.`;
+      },
+    ],
+    [
+      'model',
+      () => {
+        if (!modelSha256) throw new Skipped('No model file is held to hash (this page checks the log, not the model bytes).');
+        if (!bytesEqual(modelSha256, entry!.model_sha256)) {
+          throw new Failed('model-mismatch', `the model held has SHA-256 ${toHex(modelSha256)}, not the entry's ${toHex(entry!.model_sha256)}`);
+        }
+        return `The model held has the SHA-256 the entry names, ${toHex(modelSha256)}.`;
       },
     ],
   ];
 
   const checks: Check[] = [];
-  let failure: Check | undefined;
+  let failed: Check | undefined;
   for (const [key, run] of steps) {
     const title = TITLES[key];
-    if (failure) {
-      checks.push({ key, title, status: 'not-run', detail: `Not checked: "${failure.title}" failed.` });
+    if (failed) {
+      checks.push({ key, title, status: 'not-run', detail: `Not checked: "${failed.title}" failed.` });
       continue;
     }
     try {
@@ -247,32 +271,33 @@ export async function verifyLogProof(
       if (e instanceof Skipped) {
         checks.push({ key, title, status: 'skipped', detail: e.message });
       } else {
-        failure = { key, title, status: 'failed', detail: errorText(e) };
-        checks.push(failure);
+        const { reason, message } = failure(e);
+        failed = { key, title, status: 'failed', detail: message, reason };
+        checks.push(failed);
       }
     }
   }
   const report: Report = {
-    verified: !failure,
+    verified: !failed,
     checks,
-    failure,
+    failure: failed,
     rootKeyHex: toHex(trust.rootKey),
     rootKeySource: trust.rootKeySource,
     canisterId: canisterText,
     seq: proof.entry.seq,
   };
-  if (!failure && entry && witness && certificate) {
-    report.statement = statement(entry, witness, certificate, canisterText, Boolean(opening));
+  if (!failed && entry && head && certificate) {
+    report.statement = statement(entry, head, certificate, canisterText, Boolean(opening));
   }
   return report;
 }
 
 const NO_OPENING =
-  'This page holds no tensors or nonce for this entry (only for inferences made in this page, until it is reloaded).';
+  'No tensors or nonce are held for this entry (this page holds them only for inferences made in it, until it is reloaded).';
 
 function statement(
   entry: LogEntry,
-  witness: WitnessReading,
+  witness: { treeSize: bigint; root: Uint8Array },
   certificate: VerifiedCertificate,
   canister: string,
   tensorsChecked: boolean,

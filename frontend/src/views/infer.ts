@@ -146,7 +146,7 @@ export class InferView {
     fill(this.result, h('p', { class: 'hint' }, `Calling infer on ${model.id}…`));
     try {
       const { outputs, receipt } = unwrap(await this.app.connection.canister.infer({ model_id: model.id, inputs, nonce }));
-      this.app.openings.set(receipt.seq, { inputs, nonce, outputs, receipt });
+      this.app.openings.set(receipt.seq, { opening: { inputs, nonce, outputs }, receipt });
       fill(
         this.result,
         h('h3', null, 'Outputs'),

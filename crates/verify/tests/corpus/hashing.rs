@@ -1,0 +1,325 @@
+//! testdata/hashing.json: the encodings and hashes of docs/hashing.md, as this crate computes
+//! them: tensor lists and their input and output hashes, log entries and their leaf hashes
+//! (with bytes that must not decode), LEB128, the certified head and its witness, and the
+//! Merkle leaf and node hashes.
+//!
+//! A new log-entry encoding version is new cases in [`entry_cases`] and [`entry_probes`].
+
+use super::json::{entry_json, hex, tensors_json, u64_text};
+use candid::Principal;
+use icinfer_api::{LogEntry, Tensor, TensorData};
+use icinfer_verify::entry::{EncodeError, encode_entry};
+use icinfer_verify::head::{encode_head_witness, head_commitment, leb128};
+use icinfer_verify::merkle::{EMPTY_ROOT, leaf_hash, node_hash};
+use icinfer_verify::tensor::{encode_tensor_list, input_hash, output_hash};
+use serde_bytes::ByteBuf;
+use serde_json::{Value, json};
+
+pub fn corpus() -> Value {
+    json!({
+        "about": "The encodings and hashes of docs/hashing.md, written by crates/verify \
+                  (tests/corpus/hashing.rs); every implementation must reproduce them. \
+                  Regenerate: ICINFER_WRITE_TESTDATA=1 cargo test -p icinfer-verify --test testdata",
+        "tensor_lists": tensor_cases().into_iter().map(|(name, tensors, nonces)| tensor_list_json(name, &tensors, &nonces)).collect::<Vec<_>>(),
+        "entries": entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
+        "entries_without_encoding": unencodable_entries(),
+        "entry_bytes_that_do_not_decode": entry_probes(),
+        "leb128": ([0, 1, 127, 128, 300, 624_485, u64::MAX >> 1, u64::MAX]).iter().map(|&v| json!({ "value": u64_text(v), "bytes": hex(&leb128(v)) })).collect::<Vec<_>>(),
+        "leb128_invalid": leb128_invalid(),
+        "heads": heads(),
+        "leaf_hashes": ([&b""[..], b"\x00", b"leaf 0", &[0xab; 100]]).iter().map(|data| json!({ "data": hex(data), "hash": hex(&leaf_hash(data)) })).collect::<Vec<_>>(),
+        "node_hashes": ([([0u8; 32], [0u8; 32]), ([1; 32], [2; 32]), (EMPTY_ROOT, leaf_hash(b""))]).iter().map(|(l, r)| json!({ "left": hex(l), "right": hex(r), "hash": hex(&node_hash(l, r)) })).collect::<Vec<_>>(),
+    })
+}
+
+fn t(name: &str, shape: &[u64], data: TensorData) -> Tensor {
+    Tensor {
+        name: name.into(),
+        shape: shape.to_vec(),
+        data,
+    }
+}
+
+/// A list of tensors, and the nonces to salt its input hash with.
+type TensorCase = (&'static str, Vec<Tensor>, Vec<Vec<u8>>);
+
+fn tensor_cases() -> Vec<TensorCase> {
+    let f32s = |v: &[f32]| TensorData::F32(v.to_vec());
+    vec![
+        (
+            "docs/hashing.md golden vectors: b (i64) given before a (f32), nonce 16 bytes of 0x42",
+            vec![
+                t("b", &[1, 2], TensorData::I64(vec![3, 4])),
+                t("a", &[3], f32s(&[0.5, 0.25, -1.0])),
+            ],
+            vec![vec![0x42; 16]],
+        ),
+        (
+            "docs/hashing.md: one f32 tensor",
+            vec![t("x", &[2], f32s(&[1.0, -2.5]))],
+            vec![],
+        ),
+        (
+            "the empty list; nonces of 16, 64, 255 and 256 bytes (too long to encode: no hash)",
+            vec![],
+            vec![vec![0; 16], vec![0x42; 64], vec![7; 255], vec![7; 256]],
+        ),
+        (
+            "f64, with -0.0 and an extreme value",
+            vec![t("t", &[3], TensorData::F64(vec![1.0, -0.0, 1e300]))],
+            vec![],
+        ),
+        (
+            "i64 extremes",
+            vec![t("t", &[3], TensorData::I64(vec![i64::MIN, -2, i64::MAX]))],
+            vec![],
+        ),
+        (
+            "i32",
+            vec![t("t", &[2], TensorData::I32(vec![258, i32::MIN]))],
+            vec![],
+        ),
+        (
+            "i8",
+            vec![t("t", &[3], TensorData::I8(vec![-1, -128, 127]))],
+            vec![],
+        ),
+        (
+            "u8",
+            vec![t("t", &[3], TensorData::U8(ByteBuf::from(vec![0, 7, 255])))],
+            vec![],
+        ),
+        (
+            "bool as one byte 0/1",
+            vec![t("t", &[2], TensorData::Bool(vec![true, false]))],
+            vec![],
+        ),
+        (
+            "f32 0.0 (compare with -0.0 below: floats are hashed bit for bit)",
+            vec![t("a", &[2], f32s(&[1.0, 0.0]))],
+            vec![],
+        ),
+        ("f32 -0.0", vec![t("a", &[2], f32s(&[1.0, -0.0]))], vec![]),
+        (
+            "names sorted by their UTF-8 bytes (U+FF21 before U+1F600), not UTF-16 code units",
+            vec![
+                t("\u{1f600}", &[1], TensorData::U8(ByteBuf::from(vec![2]))),
+                t("\u{ff21}", &[1], TensorData::U8(ByteBuf::from(vec![1]))),
+            ],
+            vec![vec![0x5a; 32]],
+        ),
+        (
+            "a scalar (rank 0) and an empty tensor",
+            vec![
+                t("scalar", &[], f32s(&[3.5])),
+                t("empty", &[0, 3], f32s(&[])),
+            ],
+            vec![],
+        ),
+    ]
+}
+
+fn tensor_list_json(name: &str, tensors: &[Tensor], nonces: &[Vec<u8>]) -> Value {
+    let mut encoding = Vec::new();
+    encode_tensor_list(tensors, &mut |b| encoding.extend_from_slice(b));
+    json!({
+        "name": name,
+        "tensors": tensors_json(tensors),
+        "encoding": hex(&encoding),
+        "input_hash": hex(&input_hash(tensors, None).unwrap()),
+        "output_hash": hex(&output_hash(tensors)),
+        "salted": nonces.iter().map(|nonce| json!({
+            "nonce": hex(nonce),
+            "input_hash": input_hash(tensors, Some(nonce)).map(|h| hex(&h)),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn digests(entry: LogEntry, model: u8, input: u8, output: u8) -> LogEntry {
+    LogEntry {
+        model_sha256: ByteBuf::from(vec![model; 32]),
+        input_hash: ByteBuf::from(vec![input; 32]),
+        output_hash: ByteBuf::from(vec![output; 32]),
+        ..entry
+    }
+}
+
+fn entry(seq: u64, timestamp_ns: u64, caller: Principal, model_id: &str) -> LogEntry {
+    LogEntry {
+        seq,
+        timestamp_ns,
+        caller,
+        model_id: model_id.into(),
+        model_sha256: ByteBuf::new(),
+        input_hash: ByteBuf::new(),
+        output_hash: ByteBuf::new(),
+        input_salted: false,
+        instructions: 0,
+    }
+}
+
+/// Entries and their canonical bytes, one encoding version after another.
+pub fn entry_cases() -> Vec<(&'static str, LogEntry)> {
+    vec![
+        (
+            "version 1, docs/hashing.md example: anonymous caller, model m, salted",
+            LogEntry {
+                input_salted: true,
+                instructions: 3,
+                ..digests(entry(1, 2, Principal::anonymous(), "m"), 0x11, 0x22, 0x33)
+            },
+        ),
+        (
+            "version 1, unsalted",
+            LogEntry {
+                instructions: 123_456,
+                ..digests(
+                    entry(
+                        0,
+                        1_700_000_000_000_000_000,
+                        Principal::anonymous(),
+                        "digits",
+                    ),
+                    0xaa,
+                    0xbb,
+                    0xcc,
+                )
+            },
+        ),
+        (
+            "version 1, a 29-byte caller, a 64-byte model id, the largest numbers",
+            LogEntry {
+                input_salted: true,
+                instructions: 1 << 63,
+                ..digests(
+                    entry(
+                        u64::MAX,
+                        u64::MAX,
+                        Principal::from_slice(&[0xa1; 29]),
+                        &"Az09._-".repeat(10)[..64],
+                    ),
+                    0,
+                    0xff,
+                    0x5a,
+                )
+            },
+        ),
+        (
+            "version 1, the empty principal (the management canister) and an empty model id",
+            digests(
+                entry(7, 8, Principal::management_canister(), ""),
+                0x01,
+                0x02,
+                0x03,
+            ),
+        ),
+    ]
+}
+
+fn entry_json_case(name: &str, entry: &LogEntry) -> Value {
+    let bytes = encode_entry(entry).unwrap();
+    json!({
+        "name": name,
+        "entry": entry_json(entry),
+        "bytes": hex(&bytes),
+        "leaf_hash": hex(&leaf_hash(&bytes)),
+    })
+}
+
+fn unencodable_entries() -> Vec<Value> {
+    let base = entry_cases().remove(1).1;
+    let cases = [
+        (
+            "output_hash of 31 bytes",
+            LogEntry {
+                output_hash: ByteBuf::from(vec![0; 31]),
+                ..base.clone()
+            },
+        ),
+        (
+            "model id of 256 bytes",
+            LogEntry {
+                model_id: "m".repeat(256),
+                ..base
+            },
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, entry)| {
+            let reason = match encode_entry(&entry) {
+                Err(EncodeError::DigestLength { .. }) => "digest-length",
+                Err(EncodeError::ModelIdTooLong { .. }) => "model-id-too-long",
+                Ok(_) => panic!("{name} encodes"),
+            };
+            json!({ "name": name, "entry": entry_json(&entry), "reason": reason })
+        })
+        .collect()
+}
+
+/// Bytes no entry encodes to: each must be refused by the decoder.
+fn entry_probes() -> Vec<Value> {
+    let bytes = encode_entry(&entry_cases()[1].1).unwrap();
+    let mut probes: Vec<(String, Vec<u8>)> = (0..bytes.len())
+        .map(|cut| (format!("truncated to {cut} bytes"), bytes[..cut].to_vec()))
+        .collect();
+    let mut changed = |name: &str, at: usize, value: u8| {
+        let mut probe = bytes.clone();
+        probe[at] = value;
+        probes.push((name.into(), probe));
+    };
+    changed("an unknown version (0xff)", 0, 0xff);
+    changed("an unknown version (0)", 0, 0);
+    changed("a caller of 30 bytes (principals have at most 29)", 17, 30);
+    changed("an unknown flag (2)", bytes.len() - 9, 2);
+    changed("an unknown flag (0x80)", bytes.len() - 9, 0x80);
+    // The model id "digits" starts at 20: after the caller's length, the caller (anonymous,
+    // one byte) and the id's length.
+    changed("a model id that is not UTF-8", 20, 0xff);
+    let mut extended = bytes.clone();
+    extended.push(0);
+    probes.push(("one trailing byte".into(), extended));
+    probes
+        .into_iter()
+        .map(|(name, bytes)| json!({ "name": name, "bytes": hex(&bytes) }))
+        .collect()
+}
+
+fn leb128_invalid() -> Vec<Value> {
+    let mut too_big = leb128(u64::MAX);
+    too_big[9] = 0x02;
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("empty", vec![]),
+        ("unterminated", vec![0x80]),
+        ("padded (not the shortest form)", vec![0x81, 0x00]),
+        ("a trailing byte", vec![0x01, 0x01]),
+        ("more than 64 bits", too_big),
+        ("eleven bytes", [vec![0x80; 10], vec![0x00]].concat()),
+    ];
+    cases
+        .iter()
+        .map(|(name, bytes)| json!({ "name": name, "bytes": hex(bytes) }))
+        .collect()
+}
+
+fn heads() -> Vec<Value> {
+    let cases: [(u64, [u8; 32]); 6] = [
+        (300, [0xab; 32]),
+        (0, EMPTY_ROOT),
+        (1, leaf_hash(b"")),
+        (127, [0x3c; 32]),
+        (128, [0x3c; 32]),
+        (u64::MAX, [0xff; 32]),
+    ];
+    cases
+        .iter()
+        .map(|(size, root)| {
+            json!({
+                "size": u64_text(*size),
+                "root": hex(root),
+                "commitment": hex(&head_commitment(*size, root)),
+                "witness": hex(&encode_head_witness(*size, root)),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,257 @@
+//! The corpus's JSON forms of the API types, both ways (testdata/README.md): bytes as
+//! lowercase hex, u64 as decimal strings (JavaScript numbers stop at 2^53), principals as
+//! text, i64 elements as strings, other elements as numbers. The TypeScript side reads the
+//! same forms (frontend/src/verify/corpus.ts).
+
+use candid::Principal;
+use icinfer_api::{LogEntry, LogHead, LogProof, Tensor, TensorData};
+use icinfer_verify::{Held, Opening, Trust};
+use serde_bytes::ByteBuf;
+use serde_json::{Value, json};
+
+pub fn hex(bytes: &[u8]) -> Value {
+    Value::String(hex::encode(bytes))
+}
+
+pub fn u64_text(value: u64) -> Value {
+    Value::String(value.to_string())
+}
+
+pub fn bytes(value: &Value) -> Vec<u8> {
+    hex::decode(text(value)).expect("hex")
+}
+
+pub fn text(value: &Value) -> &str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
+}
+
+pub fn u64_of(value: &Value) -> u64 {
+    text(value).parse().expect("a decimal u64")
+}
+
+pub fn hash(value: &Value) -> [u8; 32] {
+    bytes(value).try_into().expect("32 bytes")
+}
+
+pub fn hashes(value: &Value) -> Vec<[u8; 32]> {
+    list(value).iter().map(hash).collect()
+}
+
+pub fn list(value: &Value) -> &Vec<Value> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+}
+
+pub fn tensor_json(tensor: &Tensor) -> Value {
+    let data: Vec<Value> = match &tensor.data {
+        TensorData::F32(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::F64(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::I64(v) => v.iter().map(|x| json!(x.to_string())).collect(),
+        TensorData::I32(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::I8(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::U8(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| json!(x)).collect(),
+    };
+    json!({
+        "name": tensor.name,
+        "dtype": serde_json::to_value(tensor.data.dtype()).unwrap(),
+        "shape": tensor.shape.iter().map(|&d| u64_text(d)).collect::<Vec<_>>(),
+        "data": data,
+    })
+}
+
+pub fn tensor_from(value: &Value) -> Tensor {
+    let data = list(&value["data"]);
+    let number = |v: &Value| v.as_f64().expect("a number");
+    let integer = |v: &Value| v.as_i64().expect("an integer");
+    let data = match text(&value["dtype"]) {
+        "f32" => TensorData::F32(data.iter().map(|v| number(v) as f32).collect()),
+        "f64" => TensorData::F64(data.iter().map(number).collect()),
+        "i64" => TensorData::I64(data.iter().map(|v| text(v).parse().unwrap()).collect()),
+        "i32" => TensorData::I32(data.iter().map(|v| integer(v) as i32).collect()),
+        "i8" => TensorData::I8(data.iter().map(|v| integer(v) as i8).collect()),
+        "u8" => TensorData::U8(ByteBuf::from(
+            data.iter().map(|v| integer(v) as u8).collect::<Vec<_>>(),
+        )),
+        "bool" => TensorData::Bool(data.iter().map(|v| v.as_bool().unwrap()).collect()),
+        other => panic!("unknown dtype {other}"),
+    };
+    Tensor {
+        name: text(&value["name"]).into(),
+        shape: list(&value["shape"]).iter().map(u64_of).collect(),
+        data,
+    }
+}
+
+pub fn tensors_json(tensors: &[Tensor]) -> Value {
+    Value::Array(tensors.iter().map(tensor_json).collect())
+}
+
+pub fn tensors_from(value: &Value) -> Vec<Tensor> {
+    list(value).iter().map(tensor_from).collect()
+}
+
+/// A log entry, field by field (a new entry version adds its fields here and in corpus.ts).
+pub fn entry_json(entry: &LogEntry) -> Value {
+    json!({
+        "seq": u64_text(entry.seq),
+        "timestamp_ns": u64_text(entry.timestamp_ns),
+        "caller": entry.caller.to_text(),
+        "model_id": entry.model_id,
+        "model_sha256": hex(&entry.model_sha256),
+        "input_hash": hex(&entry.input_hash),
+        "output_hash": hex(&entry.output_hash),
+        "input_salted": entry.input_salted,
+        "instructions": u64_text(entry.instructions),
+    })
+}
+
+pub fn entry_from(value: &Value) -> LogEntry {
+    LogEntry {
+        seq: u64_of(&value["seq"]),
+        timestamp_ns: u64_of(&value["timestamp_ns"]),
+        caller: Principal::from_text(text(&value["caller"])).unwrap(),
+        model_id: text(&value["model_id"]).into(),
+        model_sha256: ByteBuf::from(bytes(&value["model_sha256"])),
+        input_hash: ByteBuf::from(bytes(&value["input_hash"])),
+        output_hash: ByteBuf::from(bytes(&value["output_hash"])),
+        input_salted: value["input_salted"].as_bool().unwrap(),
+        instructions: u64_of(&value["instructions"]),
+    }
+}
+
+fn nodes_json(nodes: &[ByteBuf]) -> Value {
+    Value::Array(nodes.iter().map(|n| hex(n)).collect())
+}
+
+fn nodes_from(value: &Value) -> Vec<ByteBuf> {
+    list(value)
+        .iter()
+        .map(|n| ByteBuf::from(bytes(n)))
+        .collect()
+}
+
+pub fn head_json(head: &LogHead) -> Value {
+    json!({
+        "tree_size": u64_text(head.tree_size),
+        "root_hash": hex(&head.root_hash),
+        "certificate": head.certificate.as_ref().map(|c| hex(c)),
+        "witness": hex(&head.witness),
+    })
+}
+
+pub fn head_from(value: &Value) -> LogHead {
+    LogHead {
+        tree_size: u64_of(&value["tree_size"]),
+        root_hash: ByteBuf::from(bytes(&value["root_hash"])),
+        certificate: (!value["certificate"].is_null())
+            .then(|| ByteBuf::from(bytes(&value["certificate"]))),
+        witness: ByteBuf::from(bytes(&value["witness"])),
+    }
+}
+
+pub fn proof_json(proof: &LogProof) -> Value {
+    json!({
+        "entry": entry_json(&proof.entry),
+        "entry_bytes": hex(&proof.entry_bytes),
+        "tree_size": u64_text(proof.tree_size),
+        "tree_root": hex(&proof.tree_root),
+        "inclusion_proof": nodes_json(&proof.inclusion_proof),
+        "consistency_proof": nodes_json(&proof.consistency_proof),
+        "head": head_json(&proof.head),
+    })
+}
+
+pub fn proof_from(value: &Value) -> LogProof {
+    LogProof {
+        entry: entry_from(&value["entry"]),
+        entry_bytes: ByteBuf::from(bytes(&value["entry_bytes"])),
+        tree_size: u64_of(&value["tree_size"]),
+        tree_root: ByteBuf::from(bytes(&value["tree_root"])),
+        inclusion_proof: nodes_from(&value["inclusion_proof"]),
+        consistency_proof: nodes_from(&value["consistency_proof"]),
+        head: head_from(&value["head"]),
+    }
+}
+
+pub fn trust_json(trust: &Trust) -> Value {
+    json!({
+        "root_key": hex(&trust.root_key),
+        "canister_id": trust.canister_id.to_text(),
+        "now_ns": u64_text(trust.now_ns),
+        "max_age_ns": u64_text(trust.max_age_ns),
+    })
+}
+
+pub fn trust_from(value: &Value) -> Trust {
+    Trust {
+        root_key: bytes(&value["root_key"]),
+        canister_id: Principal::from_text(text(&value["canister_id"])).unwrap(),
+        now_ns: u64_of(&value["now_ns"]),
+        max_age_ns: u64_of(&value["max_age_ns"]),
+    }
+}
+
+/// The tensors and nonce of an inference, owned (lent as an [`Opening`]).
+#[derive(Clone)]
+pub struct Tensors {
+    pub inputs: Vec<Tensor>,
+    pub nonce: Option<Vec<u8>>,
+    pub outputs: Vec<Tensor>,
+}
+
+/// What a verifier holds, owned (lent as [`Held`]).
+#[derive(Clone, Default)]
+pub struct Holding {
+    pub opening: Option<Tensors>,
+    pub receipt: Option<LogEntry>,
+    pub model_sha256: Option<[u8; 32]>,
+}
+
+impl Holding {
+    pub fn opening(&self) -> Option<Opening<'_>> {
+        self.opening.as_ref().map(|t| Opening {
+            inputs: &t.inputs,
+            nonce: t.nonce.as_deref(),
+            outputs: &t.outputs,
+        })
+    }
+
+    pub fn held(&self) -> Held<'_> {
+        Held {
+            opening: self.opening(),
+            receipt: self.receipt.as_ref(),
+            model_sha256: self.model_sha256.as_ref(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "opening": self.opening.as_ref().map(|t| json!({
+                "inputs": tensors_json(&t.inputs),
+                "nonce": t.nonce.as_ref().map(|n| hex(n)),
+                "outputs": tensors_json(&t.outputs),
+            })),
+            "receipt": self.receipt.as_ref().map(entry_json),
+            "model_sha256": self.model_sha256.as_ref().map(|h| hex(h)),
+        })
+    }
+
+    pub fn from_json(value: &Value) -> Holding {
+        let opening = &value["opening"];
+        Holding {
+            opening: (!opening.is_null()).then(|| Tensors {
+                inputs: tensors_from(&opening["inputs"]),
+                nonce: opening["nonce"].as_str().map(|_| bytes(&opening["nonce"])),
+                outputs: tensors_from(&opening["outputs"]),
+            }),
+            receipt: (!value["receipt"].is_null()).then(|| entry_from(&value["receipt"])),
+            model_sha256: value["model_sha256"]
+                .as_str()
+                .map(|_| hash(&value["model_sha256"])),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+// testdata/hashing.json, which crates/verify writes: the TS encoders and hashes must
+// reproduce every vector, and the decoders refuse every probe.
+
+import { Principal } from '@icp-sdk/core/principal';
+import { describe, expect, it } from 'vitest';
+import type { LogEntry } from '../bindings/inference';
+import { fromHex, toHex } from './bytes';
+import { entryFrom, hashing, tensorFrom } from './corpus';
+import { decodeEntry, encodeEntry, EntryEncodeError, entriesEqual } from './entry';
+import { checkWitness, decodeLeb128, headCommitment, leb128 } from './head';
+import { leafHash, nodeHash } from './merkle';
+import { encodeTensorList, inputHash, outputHash } from './tensor';
+
+describe('tensor lists', () => {
+  for (const c of hashing.tensor_lists) {
+    it(c.name, () => {
+      const tensors = c.tensors.map(tensorFrom);
+      expect(toHex(encodeTensorList(tensors))).toBe(c.encoding);
+      expect(toHex(inputHash(tensors)!)).toBe(c.input_hash);
+      expect(toHex(outputHash(tensors))).toBe(c.output_hash);
+      for (const salted of c.salted) {
+        const hash = inputHash(tensors, fromHex(salted.nonce));
+        expect(hash && toHex(hash), `nonce of ${salted.nonce.length / 2} bytes`).toBe(salted.input_hash);
+      }
+    });
+  }
+});
+
+describe('log entries', () => {
+  for (const c of hashing.entries) {
+    it(c.name, () => {
+      const entry = entryFrom(c.entry);
+      const bytes = encodeEntry(entry);
+      expect(toHex(bytes)).toBe(c.bytes);
+      expect(entriesEqual(decodeEntry(bytes)!, entry)).toBe(true);
+      expect(toHex(leafHash(bytes))).toBe(c.leaf_hash);
+    });
+  }
+
+  it('refuse to encode entries without a canonical form', () => {
+    for (const c of hashing.entries_without_encoding) {
+      expect(() => encodeEntry(entryFrom(c.entry)), c.name).toThrow(EntryEncodeError);
+      try {
+        encodeEntry(entryFrom(c.entry));
+      } catch (e) {
+        expect((e as EntryEncodeError).reason, c.name).toBe(c.reason);
+      }
+    }
+  });
+
+  it('refuse to decode every probe', () => {
+    for (const probe of hashing.entry_bytes_that_do_not_decode) {
+      expect(decodeEntry(fromHex(probe.bytes)), probe.name).toBeNull();
+    }
+  });
+
+  it('are compared field by field (entriesEqual sees every field)', () => {
+    const base = entryFrom(hashing.entries[1].entry);
+    const changes: Array<Partial<LogEntry>> = [
+      { seq: 5n },
+      { timestamp_ns: 1n },
+      { caller: Principal.fromUint8Array(Uint8Array.of(1)) },
+      { model_id: 'other' },
+      { model_sha256: new Uint8Array(32) },
+      { input_hash: new Uint8Array(32) },
+      { output_hash: new Uint8Array(32) },
+      { input_salted: true },
+      { instructions: 0n },
+    ];
+    for (const change of changes) expect(entriesEqual(base, { ...base, ...change })).toBe(false);
+  });
+});
+
+describe('LEB128, the certified head and the tree hashes', () => {
+  it('LEB128 round-trips, and refuses the invalid forms', () => {
+    for (const c of hashing.leb128) {
+      expect(toHex(leb128(BigInt(c.value)))).toBe(c.bytes);
+      expect(decodeLeb128(fromHex(c.bytes))).toBe(BigInt(c.value));
+    }
+    for (const c of hashing.leb128_invalid) expect(decodeLeb128(fromHex(c.bytes)), c.name).toBeNull();
+  });
+
+  it('heads: the commitment, and the witness read back against it', async () => {
+    for (const c of hashing.heads) {
+      const [size, root] = [BigInt(c.size), fromHex(c.root)];
+      expect(toHex(headCommitment(size, root))).toBe(c.commitment);
+      const head = { tree_size: size, root_hash: root, witness: fromHex(c.witness), certificate: undefined };
+      const read = await checkWitness(head, fromHex(c.commitment));
+      expect([read.treeSize, toHex(read.root)]).toEqual([size, c.root]);
+    }
+  });
+
+  it('leaf and node hashes', () => {
+    for (const c of hashing.leaf_hashes) expect(toHex(leafHash(fromHex(c.data)))).toBe(c.hash);
+    for (const c of hashing.node_hashes) expect(toHex(nodeHash(fromHex(c.left), fromHex(c.right)))).toBe(c.hash);
+  });
+});
