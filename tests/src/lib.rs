@@ -374,8 +374,18 @@ impl InferenceCanister {
     }
 
     /// The built inference module installed by `controller` on `replica`.
-    pub fn install_on(mut replica: Box<dyn Replica>, controller: Principal) -> Self {
-        let wasm = canister_wasm("inference");
+    pub fn install_on(replica: Box<dyn Replica>, controller: Principal) -> Self {
+        Self::install_module(replica, controller, "inference")
+    }
+
+    /// The inference canister built with its test-only hooks (canisters/inference-test-hooks);
+    /// upgrades keep that module.
+    pub fn install_with_test_hooks(controller: Principal) -> Self {
+        Self::install_module(replica(), controller, "inference_test_hooks")
+    }
+
+    fn install_module(mut replica: Box<dyn Replica>, controller: Principal, module: &str) -> Self {
+        let wasm = canister_wasm(module);
         let id = replica.create_canister(controller);
         replica.install(id, &wasm, candid::encode_args(()).unwrap(), controller);
         InferenceCanister {

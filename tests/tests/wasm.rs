@@ -119,3 +119,19 @@ fn the_inference_module_registers_our_kernels_with_tract() {
         );
     }
 }
+
+/// The test hooks are in the test-hooks build only: the shipped module does not export
+/// them (beyond the exact-interface check above, which a .did edit could defeat).
+#[test]
+fn only_the_test_hooks_build_exports_the_test_hooks() {
+    let shipped = validate_module(&canister_wasm("inference")).unwrap();
+    let hooked = validate_module(&canister_wasm("inference_test_hooks")).unwrap();
+    let hook = "test_trap_job_after".to_string();
+    assert!(!shipped.update_methods.contains(&hook));
+    assert!(hooked.update_methods.contains(&hook));
+    // Otherwise the same interface.
+    let mut without: BTreeSet<String> = hooked.update_methods.iter().cloned().collect();
+    without.remove(&hook);
+    let shipped_updates: BTreeSet<String> = shipped.update_methods.iter().cloned().collect();
+    assert_eq!(without, shipped_updates);
+}

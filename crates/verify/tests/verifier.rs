@@ -191,6 +191,8 @@ fn entry(seq: u64) -> LogEntry {
         output_hash: ByteBuf::from(output_hash(&outputs()).to_vec()),
         input_salted: true,
         instructions: 100_000 + seq,
+        // Entries of both encoding versions in one log.
+        messages: (seq % 2 == 1).then_some(seq),
     }
 }
 
