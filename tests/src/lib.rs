@@ -378,10 +378,16 @@ impl InferenceCanister {
         Self::install_module(replica, controller, "inference")
     }
 
-    /// The inference canister built with its test-only hooks (canisters/inference-test-hooks);
-    /// upgrades keep that module.
+    /// The inference canister built with its test-only hooks (canisters/inference-test-hooks),
+    /// on the local host; upgrades keep that module. The fixture links the product as a
+    /// library, which costs it about 0.2 MiB more code than the shipped module: its code
+    /// section may exceed the IC's 10 MiB, which only the shipped module must meet
+    /// (tests/tests/wasm.rs), so this host allows 12 MiB, as current replicas do.
     pub fn install_with_test_hooks(controller: Principal) -> Self {
-        Self::install_module(replica(), controller, "inference_test_hooks")
+        let mut config = icinfer_host::HostConfig::default();
+        config.validation.max_code_section_bytes = 12 << 20;
+        let host = Box::new(LocalHost::with_config(config));
+        Self::install_module(host, controller, "inference_test_hooks")
     }
 
     fn install_module(mut replica: Box<dyn Replica>, controller: Principal, module: &str) -> Self {

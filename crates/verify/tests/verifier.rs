@@ -13,7 +13,7 @@ use ic_certification::hash_tree::{fork, label, leaf, pruned};
 use ic_certification::{Certificate, Delegation};
 use icinfer_api::{LogConsistency, LogEntry, LogHead, LogProof, Tensor, TensorData};
 use icinfer_verify::certificate::{BLS_KEY_DER_PREFIX, CertificateError, verify_certificate};
-use icinfer_verify::entry::encode_entry;
+use icinfer_verify::entry::{DecodeError, encode_entry};
 use icinfer_verify::head::{encode_head_witness, head_commitment, leb128};
 use icinfer_verify::merkle::{Hash, ProofError, leaf_hash, node_hash};
 use icinfer_verify::tensor::{input_hash, output_hash};
@@ -626,6 +626,20 @@ fn tampered_entries_and_proofs_are_rejected() {
     assert_eq!(
         verify_log_proof(&other_entry, &trust, None),
         Err(VerifyError::EntryMismatch)
+    );
+    // An entry of a version or kind a later release adds is refused by name.
+    let mut future_version = proof.clone();
+    future_version.entry_bytes[0] = 9;
+    assert_eq!(
+        verify_log_proof(&future_version, &trust, None),
+        Err(VerifyError::UnsupportedEntry(DecodeError::UnknownVersion(9)))
+    );
+    assert_eq!(proof.entry_bytes[0], icinfer_verify::entry::ENTRY_VERSION);
+    let mut future_kind = proof.clone();
+    future_kind.entry_bytes[1] = 2;
+    assert_eq!(
+        verify_log_proof(&future_kind, &trust, None),
+        Err(VerifyError::UnsupportedEntry(DecodeError::UnknownKind(2)))
     );
     let mut swapped_entry = proof.clone();
     swapped_entry.entry = entry(0);
