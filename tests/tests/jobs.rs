@@ -25,7 +25,7 @@ fn user(n: u8) -> Principal {
 }
 
 /// Budgets that split each model into many steps, each above the model's dearest node.
-const DIGITS_BUDGET: u64 = 40_000;
+const DIGITS_BUDGET: u64 = 100_000;
 const CLS_BUDGET: u64 = 20_000_000;
 
 fn with_models(mut canister: InferenceCanister) -> InferenceCanister {
