@@ -128,8 +128,7 @@ fn only_the_test_hooks_build_exports_the_test_hooks() {
     // The fixture may exceed the 10 MiB code section (tests/src/lib.rs says why).
     let mut limits = icinfer_host::validate::ValidationLimits::default();
     limits.max_code_section_bytes = 12 << 20;
-    let hooked =
-        validate_module_with(&canister_wasm("inference_test_hooks"), &limits).unwrap();
+    let hooked = validate_module_with(&canister_wasm("inference_test_hooks"), &limits).unwrap();
     let hook = "test_trap_job_after".to_string();
     assert!(!shipped.update_methods.contains(&hook));
     assert!(hooked.update_methods.contains(&hook));

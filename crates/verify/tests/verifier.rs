@@ -632,7 +632,9 @@ fn tampered_entries_and_proofs_are_rejected() {
     future_version.entry_bytes[0] = 9;
     assert_eq!(
         verify_log_proof(&future_version, &trust, None),
-        Err(VerifyError::UnsupportedEntry(DecodeError::UnknownVersion(9)))
+        Err(VerifyError::UnsupportedEntry(DecodeError::UnknownVersion(
+            9
+        )))
     );
     assert_eq!(proof.entry_bytes[0], icinfer_verify::entry::ENTRY_VERSION);
     let mut future_kind = proof.clone();
