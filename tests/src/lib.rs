@@ -384,8 +384,13 @@ impl InferenceCanister {
     /// section may exceed the IC's 10 MiB, which only the shipped module must meet
     /// (tests/tests/wasm.rs), so this host allows 12 MiB, as current replicas do.
     pub fn install_with_test_hooks(controller: Principal) -> Self {
-        let mut config = icinfer_host::HostConfig::default();
-        config.validation.max_code_section_bytes = 12 << 20;
+        let config = icinfer_host::HostConfig {
+            validation: icinfer_host::validate::ValidationLimits {
+                max_code_section_bytes: 12 << 20,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let host = Box::new(LocalHost::with_config(config));
         Self::install_module(host, controller, "inference_test_hooks")
     }

@@ -206,7 +206,7 @@ fn several_callers_jobs_interleave_with_plain_infer_calls() {
         })
         .collect();
     // Each tick steps one job; a plain infer from another caller between every two.
-    let mut infers_while_pending = 0;
+    let mut infers_while_pending: u64 = 0;
     for _ in 0..10_000 {
         let pending = jobs
             .iter()
@@ -232,6 +232,6 @@ fn several_callers_jobs_interleave_with_plain_infer_calls() {
     );
     // The jobs took turns: none finished before the others had started stepping, so each
     // ran while many infers went through.
-    assert!(infers_while_pending as u64 > progress.iter().max().unwrap() * 2);
+    assert!(infers_while_pending > progress.iter().max().unwrap() * 2);
     assert_eq!(canister.log_size(), 3 + infers_while_pending + 3);
 }

@@ -126,8 +126,10 @@ fn the_inference_module_registers_our_kernels_with_tract() {
 fn only_the_test_hooks_build_exports_the_test_hooks() {
     let shipped = validate_module(&canister_wasm("inference")).unwrap();
     // The fixture may exceed the 10 MiB code section (tests/src/lib.rs says why).
-    let mut limits = icinfer_host::validate::ValidationLimits::default();
-    limits.max_code_section_bytes = 12 << 20;
+    let limits = icinfer_host::validate::ValidationLimits {
+        max_code_section_bytes: 12 << 20,
+        ..Default::default()
+    };
     let hooked = validate_module_with(&canister_wasm("inference_test_hooks"), &limits).unwrap();
     let hook = "test_trap_job_after".to_string();
     assert!(!shipped.update_methods.contains(&hook));
