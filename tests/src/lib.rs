@@ -374,8 +374,29 @@ impl InferenceCanister {
     }
 
     /// The built inference module installed by `controller` on `replica`.
-    pub fn install_on(mut replica: Box<dyn Replica>, controller: Principal) -> Self {
-        let wasm = canister_wasm("inference");
+    pub fn install_on(replica: Box<dyn Replica>, controller: Principal) -> Self {
+        Self::install_module(replica, controller, "inference")
+    }
+
+    /// The inference canister built with its test-only hooks (canisters/inference-test-hooks),
+    /// on the local host; upgrades keep that module. The fixture links the product as a
+    /// library, which costs it about 0.2 MiB more code than the shipped module: its code
+    /// section may exceed the IC's 10 MiB, which only the shipped module must meet
+    /// (tests/tests/wasm.rs), so this host allows 12 MiB, as current replicas do.
+    pub fn install_with_test_hooks(controller: Principal) -> Self {
+        let config = icinfer_host::HostConfig {
+            validation: icinfer_host::validate::ValidationLimits {
+                max_code_section_bytes: 12 << 20,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let host = Box::new(LocalHost::with_config(config));
+        Self::install_module(host, controller, "inference_test_hooks")
+    }
+
+    fn install_module(mut replica: Box<dyn Replica>, controller: Principal, module: &str) -> Self {
+        let wasm = canister_wasm(module);
         let id = replica.create_canister(controller);
         replica.install(id, &wasm, candid::encode_args(()).unwrap(), controller);
         InferenceCanister {

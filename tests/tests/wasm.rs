@@ -7,7 +7,7 @@
 
 use candid::types::FuncMode;
 use candid_parser::utils::CandidSource;
-use icinfer_host::validate::{decompress_if_gzipped, validate_module};
+use icinfer_host::validate::{decompress_if_gzipped, validate_module, validate_module_with};
 use icinfer_tests::{canister_wasm, wasm_dir, workspace_root};
 use std::collections::BTreeSet;
 
@@ -118,4 +118,25 @@ fn the_inference_module_registers_our_kernels_with_tract() {
             "inference.wasm does not contain the kernel {name}: see icinfer_kernels::link",
         );
     }
+}
+
+/// The test hooks are in the test-hooks build only: the shipped module does not export
+/// them (beyond the exact-interface check above, which a .did edit could defeat).
+#[test]
+fn only_the_test_hooks_build_exports_the_test_hooks() {
+    let shipped = validate_module(&canister_wasm("inference")).unwrap();
+    // The fixture may exceed the 10 MiB code section (tests/src/lib.rs says why).
+    let limits = icinfer_host::validate::ValidationLimits {
+        max_code_section_bytes: 12 << 20,
+        ..Default::default()
+    };
+    let hooked = validate_module_with(&canister_wasm("inference_test_hooks"), &limits).unwrap();
+    let hook = "test_trap_job_after".to_string();
+    assert!(!shipped.update_methods.contains(&hook));
+    assert!(hooked.update_methods.contains(&hook));
+    // Otherwise the same interface.
+    let mut without: BTreeSet<String> = hooked.update_methods.iter().cloned().collect();
+    without.remove(&hook);
+    let shipped_updates: BTreeSet<String> = shipped.update_methods.iter().cloned().collect();
+    assert_eq!(without, shipped_updates);
 }

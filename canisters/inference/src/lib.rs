@@ -9,54 +9,24 @@
 //! `init` and `post_upgrade` also set the certified data to the log's head, which every
 //! `infer` then updates in the same message as its log entry.
 
+mod jobs;
+
 use candid::{CandidType, Principal};
 use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogConsistency,
-    LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo,
-    QueryInferResult, Stats, UploadChunkArgs, UploadProgress, UploadStatus,
+    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, JobId, JobStatus,
+    LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof,
+    LogProofArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress,
+    UploadStatus,
 };
-use icinfer_core::{Engine, Environment};
+use icinfer_core::Engine;
+use icinfer_ic::Ic;
 use std::cell::RefCell;
 use std::time::Duration;
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine<DefaultMemoryImpl>>> = const { RefCell::new(None) };
-}
-
-/// The IC as the engine's environment.
-struct Ic;
-
-impl Environment for Ic {
-    fn caller(&self) -> Principal {
-        ic_cdk::api::msg_caller()
-    }
-    fn is_controller(&self, principal: &Principal) -> bool {
-        ic_cdk::api::is_controller(principal)
-    }
-    fn now_ns(&self) -> u64 {
-        ic_cdk::api::time()
-    }
-    fn instructions(&self) -> u64 {
-        ic_cdk::api::performance_counter(0)
-    }
-    fn heap_bytes(&self) -> u64 {
-        #[cfg(target_arch = "wasm32")]
-        {
-            core::arch::wasm32::memory_size(0) as u64 * 65536
-        }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            0
-        }
-    }
-    fn set_certified_data(&self, data: &[u8]) {
-        ic_cdk::api::certified_data_set(data)
-    }
-    fn data_certificate(&self) -> Option<Vec<u8>> {
-        ic_cdk::api::data_certificate()
-    }
 }
 
 /// Replies with `result` and returns it. Every endpoint replies through here, with candid's
@@ -116,6 +86,8 @@ fn init() {
 fn post_upgrade() {
     open_engine();
     schedule_warm_up();
+    // Pending jobs start again from their first node (icinfer_core::engine::jobs).
+    jobs::drive();
 }
 
 /// After an upgrade the plan cache is empty. Queries cannot keep a plan they load, so each
@@ -193,6 +165,43 @@ fn infer(args: InferArgs) -> Result<InferResult, Error> {
 #[query(manual_reply = true)]
 fn infer_query(args: InferArgs) -> Result<QueryInferResult, Error> {
     replied(mutate(|engine| engine.infer_query(&Ic, args)))
+}
+
+// --- inference jobs (docs/performance.md, "Jobs") -------------------------------------------
+
+/// Checks the arguments as `infer` does and starts the inference as a job, run node by node
+/// in later messages; returns its id at once. `job_status` follows it.
+#[update(manual_reply = true)]
+fn infer_start(args: InferArgs) -> Result<JobId, Error> {
+    let started = mutate(|engine| engine.infer_start(&Ic, args));
+    if started.is_ok() {
+        jobs::drive();
+    }
+    replied(started)
+}
+
+/// Progress, result or failure of a job: for its caller and controllers.
+#[query(manual_reply = true)]
+fn job_status(id: JobId) -> Result<JobStatus, Error> {
+    replied(read(|engine| engine.job_status(&Ic, id)))
+}
+
+/// Cancels a pending job: its caller or a controller.
+#[update(manual_reply = true)]
+fn job_cancel(id: JobId) -> Result<(), Error> {
+    replied(mutate(|engine| engine.job_cancel(&Ic, id)))
+}
+
+/// Controllers: the instructions a job's step message may use before it stops.
+#[update(manual_reply = true)]
+fn set_job_step_budget(budget: u64) -> Result<(), Error> {
+    replied(mutate(|engine| engine.set_job_step_budget(&Ic, budget)))
+}
+
+/// One step of a job. Called by the canister itself only (the job driver's self-call).
+#[update(manual_reply = true)]
+fn job_step(id: JobId) -> Result<(), Error> {
+    replied(jobs::step(id))
 }
 
 // --- provenance ----------------------------------------------------------------------------

@@ -3,41 +3,15 @@
 //! `bench_fill_log` (a test-only endpoint the inference canister does not have; see
 //! tests/tests/log_bench.rs and scripts/bench-log.sh).
 
-use candid::Principal;
 use ic_cdk::{init, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{Error, LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs};
-use icinfer_core::{Engine, Environment};
+use icinfer_core::Engine;
+use icinfer_ic::Ic;
 use std::cell::RefCell;
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine<DefaultMemoryImpl>>> = const { RefCell::new(None) };
-}
-
-struct Ic;
-
-impl Environment for Ic {
-    fn caller(&self) -> Principal {
-        ic_cdk::api::msg_caller()
-    }
-    fn is_controller(&self, principal: &Principal) -> bool {
-        ic_cdk::api::is_controller(principal)
-    }
-    fn now_ns(&self) -> u64 {
-        ic_cdk::api::time()
-    }
-    fn instructions(&self) -> u64 {
-        ic_cdk::api::performance_counter(0)
-    }
-    fn heap_bytes(&self) -> u64 {
-        0
-    }
-    fn set_certified_data(&self, data: &[u8]) {
-        ic_cdk::api::certified_data_set(data)
-    }
-    fn data_certificate(&self) -> Option<Vec<u8>> {
-        ic_cdk::api::data_certificate()
-    }
 }
 
 fn with_engine<R>(f: impl FnOnce(&mut Engine<DefaultMemoryImpl>) -> R) -> R {

@@ -256,6 +256,65 @@ pub struct QueryInferResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inference jobs: an inference run node by node across messages (docs/performance.md, "Jobs")
+
+pub type JobId = u64;
+
+/// How far a job has got. `instructions` and `messages` count every message of the job,
+/// including those before a restart.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct JobProgress {
+    pub nodes_done: u64,
+    pub nodes_total: u64,
+    pub instructions: u64,
+    pub messages: u64,
+    /// Times the job started again from its first node because an upgrade dropped its
+    /// intermediate tensors, which live on the heap.
+    pub restarts: u32,
+}
+
+/// Why a job failed. Nothing was logged for it.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum JobFailure {
+    /// One node alone used more than the step budget, so the job cannot be split finer.
+    NodeOverBudget {
+        node: String,
+        instructions: u64,
+        budget: u64,
+    },
+    /// A step message trapped (and was rolled back); `message` is the IC's reject text.
+    Trapped { message: String },
+    /// The model was deleted while the job ran.
+    ModelDeleted { model_id: ModelId },
+    /// The inference failed as `infer` would have (tract's error, an output bound).
+    Failed { error: Error },
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub enum JobState {
+    #[serde(rename = "pending")]
+    Pending,
+    /// The outputs and the receipt, the job's one log entry.
+    #[serde(rename = "done")]
+    Done(InferResult),
+    #[serde(rename = "failed")]
+    Failed(JobFailure),
+    #[serde(rename = "cancelled")]
+    Cancelled,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct JobStatus {
+    pub id: JobId,
+    pub model_id: ModelId,
+    pub caller: Principal,
+    pub created_at_ns: u64,
+    pub finished_at_ns: Option<u64>,
+    pub progress: JobProgress,
+    pub state: JobState,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Provenance log
 
 /// One inference, as recorded in the append-only provenance log.
@@ -274,8 +333,12 @@ pub struct LogEntry {
     pub output_hash: Digest,
     /// Whether `input_hash` is salted with a caller's nonce.
     pub input_salted: bool,
-    /// Instructions the inference message had used when the entry was written.
+    /// Instructions the inference had used when the entry was written: of its one message
+    /// for `infer`, of all its messages for a job.
     pub instructions: u64,
+    /// Messages the inference took: 1 for `infer`, more for a job. Absent on entries of
+    /// encoding version 1, written before jobs existed (docs/hashing.md).
+    pub messages: Option<u64>,
 }
 
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
@@ -481,6 +544,26 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl std::fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobFailure::NodeOverBudget {
+                node,
+                instructions,
+                budget,
+            } => write!(
+                f,
+                "node {node} used {instructions} instructions, over the step budget of {budget}"
+            ),
+            JobFailure::Trapped { message } => write!(f, "a step trapped: {message}"),
+            JobFailure::ModelDeleted { model_id } => {
+                write!(f, "model '{model_id}' was deleted while the job ran")
+            }
+            JobFailure::Failed { error } => write!(f, "{error}"),
+        }
+    }
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -60,6 +60,7 @@ mod tests {
             output_hash: ByteBuf::from(vec![3; 32]),
             input_salted: seq % 2 == 1,
             instructions: 123_456 * seq,
+            messages: Some(seq),
         }
     }
 

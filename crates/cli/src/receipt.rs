@@ -37,6 +37,7 @@ pub fn entry_json(e: &LogEntry) -> Value {
         "output_hash": hex::encode(&e.output_hash),
         "input_salted": e.input_salted,
         "instructions": e.instructions,
+        "messages": e.messages,
     })
 }
 
@@ -68,6 +69,8 @@ fn entry_from_json(v: &Value) -> Result<LogEntry> {
             .as_bool()
             .context("entry.input_salted missing")?,
         instructions: number("instructions")?,
+        // Absent from receipts of version 1 entries.
+        messages: v["messages"].as_u64(),
     })
 }
 
@@ -162,6 +165,7 @@ mod tests {
                 output_hash: ByteBuf::from(vec![3; 32]),
                 input_salted: true,
                 instructions: 1_500_000,
+                messages: Some(1),
             },
             nonce: Some(vec![4; 32]),
             inputs: vec![Tensor {

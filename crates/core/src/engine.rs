@@ -6,15 +6,20 @@
 //! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
 //! anywhere in it commits nothing.
 
+mod jobs;
+
+use self::jobs::JobRuns;
+pub use self::jobs::StepOutcome;
+use crate::jobs::JobStore;
 use crate::limits::{
-    MAX_ADMINS, MAX_CACHED_PLANS, MAX_INPUT_BYTES, MAX_NONCE_BYTES, MAX_OUTPUT_BYTES,
-    MIN_NONCE_BYTES,
+    DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INPUT_BYTES, MAX_NONCE_BYTES,
+    MAX_OUTPUT_BYTES, MIN_NONCE_BYTES,
 };
 use crate::memory::{self, LayoutError, VMem};
 use crate::merkle::TreeError;
 use crate::provenance::{self, ProvenanceLog};
 use crate::runtime::{self, Plan};
-use crate::store::{ModelStore, ReadyFacts, limit};
+use crate::store::{ModelRecord, ModelStore, ReadyFacts, limit};
 use crate::tensor;
 use candid::Principal;
 use ic_stable_structures::{BTreeSet, Memory};
@@ -51,72 +56,73 @@ pub struct Engine<M: Memory> {
     log: ProvenanceLog<VMem<M>>,
     plans: PlanCache,
     last_infer_instructions: Option<u64>,
+    jobs: JobStore<VMem<M>>,
+    /// Running jobs' tract states (their intermediate tensors), which an upgrade drops.
+    runs: JobRuns,
+    step_budget: u64,
 }
 
 impl<M: Memory + Clone> Engine<M> {
     /// Lays out a fresh stable memory, or reopens the one an earlier version left, after
-    /// checking that it is ours and of a version this build reads.
+    /// checking that it is ours and of a version this build reads. Structures a layout of
+    /// an earlier version did not have are created (or, for the Merkle tree, built) here,
+    /// and the header then records the current version, in the same (upgrade) message.
     pub fn init(raw: M) -> Result<Self, LayoutError> {
         let fresh = memory::is_fresh(&raw);
         let manager = memory::open_manager(raw.clone())?;
-        let m = |id| manager.get(id);
-        let (store, admins, log) = if fresh {
-            memory::write_layout_header(&m(memory::LAYOUT));
-            (
-                ModelStore::new(
-                    m(memory::MODELS),
-                    m(memory::CHUNKS),
-                    m(memory::BLOCKS),
-                    m(memory::FREE_BLOCKS),
-                ),
-                BTreeSet::new(m(memory::ADMINS)),
-                ProvenanceLog::new(
-                    m(memory::LOG_INDEX),
-                    m(memory::LOG_DATA),
-                    m(memory::LOG_SEARCH),
-                    m(memory::MERKLE),
-                ),
-            )
+        let version = if fresh {
+            None
         } else {
-            let version = memory::check_layout(&manager)?;
-            let log = if version < 2 {
-                // Layout 1 had no Merkle tree: build it from the entries, then record the
-                // new layout version, in the same (upgrade) message.
-                let log = ProvenanceLog::open_building_tree(
-                    m(memory::LOG_INDEX),
-                    m(memory::LOG_DATA),
-                    m(memory::LOG_SEARCH),
-                    m(memory::MERKLE),
-                );
-                memory::write_layout_header(&m(memory::LAYOUT));
-                log
-            } else {
-                ProvenanceLog::open(
-                    m(memory::LOG_INDEX),
-                    m(memory::LOG_DATA),
-                    m(memory::LOG_SEARCH),
-                    m(memory::MERKLE),
-                )?
-            };
-            (
-                ModelStore::open(
-                    m(memory::MODELS),
-                    m(memory::CHUNKS),
-                    m(memory::BLOCKS),
-                    m(memory::FREE_BLOCKS),
-                ),
-                BTreeSet::init(m(memory::ADMINS)),
-                log,
-            )
+            Some(memory::check_layout(&manager)?)
         };
-        Ok(Self {
+        let m = |id| manager.get(id);
+        let (models, chunks, blocks, free_blocks) = (
+            m(memory::MODELS),
+            m(memory::CHUNKS),
+            m(memory::BLOCKS),
+            m(memory::FREE_BLOCKS),
+        );
+        let store = match version {
+            None => ModelStore::new(models, chunks, blocks, free_blocks),
+            Some(_) => ModelStore::open(models, chunks, blocks, free_blocks),
+        };
+        let admins = match version {
+            None => BTreeSet::new(m(memory::ADMINS)),
+            Some(_) => BTreeSet::init(m(memory::ADMINS)),
+        };
+        let (index, data, search, tree) = (
+            m(memory::LOG_INDEX),
+            m(memory::LOG_DATA),
+            m(memory::LOG_SEARCH),
+            m(memory::MERKLE),
+        );
+        let log = match version {
+            None => ProvenanceLog::new(index, data, search, tree),
+            // Layout 1 had no Merkle tree: build it from the entries.
+            Some(1) => ProvenanceLog::open_building_tree(index, data, search, tree),
+            Some(_) => ProvenanceLog::open(index, data, search, tree)?,
+        };
+        let jobs = JobStore::open(
+            m(memory::JOBS),
+            m(memory::JOB_TENSORS),
+            m(memory::JOB_COUNTER),
+        )?;
+        if version != Some(memory::LAYOUT_VERSION) {
+            memory::write_layout_header(&m(memory::LAYOUT));
+        }
+        let mut engine = Self {
             raw,
             store,
             admins,
             log,
             plans: PlanCache::default(),
             last_infer_instructions: None,
-        })
+            jobs,
+            runs: JobRuns::default(),
+            step_budget: DEFAULT_STEP_BUDGET,
+        };
+        engine.restart_pending_jobs();
+        Ok(engine)
     }
 }
 
@@ -212,16 +218,7 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is already finalized".into(),
             });
         }
-        let (bytes, sha256) = self.store.assemble(id)?;
-        if sha256[..] != record.sha256[..] {
-            return Err(Error::HashMismatch {
-                expected: record.sha256,
-                actual: ByteBuf::from(sha256.to_vec()),
-            });
-        }
-        let declared = record.input_facts.as_deref().unwrap_or_default();
-        let loaded = runtime::load(&bytes, declared)?;
-        drop(bytes);
+        let loaded = self.load_stored(id, &record)?;
         let facts = ReadyFacts {
             finalized_at_ns: env.now_ns(),
             inputs: loaded.inputs,
@@ -245,6 +242,7 @@ impl<M: Memory> Engine<M> {
         self.require_manager(env)?;
         self.store.delete(id)?;
         self.plans.remove(id);
+        self.fail_jobs_of_deleted_model(env, id);
         Ok(())
     }
 
@@ -276,6 +274,7 @@ impl<M: Memory> Engine<M> {
             output_hash: digest(tensor::output_hash(&outputs)),
             input_salted: args.nonce.is_some(),
             instructions: env.instructions(),
+            messages: Some(1),
         };
         self.log.append(&entry);
         self.certify_head(env);
@@ -301,6 +300,15 @@ impl<M: Memory> Engine<M> {
 
     /// Checks the arguments and runs the model; returns the outputs and the model's hash.
     fn run(&mut self, args: &InferArgs) -> Result<(Vec<Tensor>, ByteBuf), Error> {
+        let (model, ordered) = self.prepare(args)?;
+        let outputs = runtime::run(&model.plan, &model.facts.outputs, &ordered)?;
+        check_output_bytes(&outputs)?;
+        Ok((outputs, model.sha256))
+    }
+
+    /// Checks the arguments of an inference (`infer` or a job) and finds the model: returns
+    /// it and the inputs in the model's order.
+    fn prepare<'a>(&mut self, args: &'a InferArgs) -> Result<(Runnable, Vec<&'a Tensor>), Error> {
         if let Some(nonce) = &args.nonce
             && !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len())
         {
@@ -316,13 +324,7 @@ impl<M: Memory> Engine<M> {
         limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, input_bytes)?;
         let model = self.runnable(&args.model_id)?;
         let ordered = runtime::match_inputs(&model.facts.inputs, &args.inputs)?;
-        let outputs = runtime::run(&model.plan, &model.facts.outputs, &ordered)?;
-        let output_bytes = outputs
-            .iter()
-            .map(|t| t.data.len() as u64 * t.data.dtype().size_bytes() as u64)
-            .sum();
-        limit("MAX_OUTPUT_BYTES", MAX_OUTPUT_BYTES, output_bytes)?;
-        Ok((outputs, model.sha256))
+        Ok((model, ordered))
     }
 
     /// The model as inference needs it: from the heap cache, or read from stable memory
@@ -340,20 +342,33 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is still uploading; finalize it first".into(),
             });
         };
-        let (bytes, actual) = self.store.assemble(id)?;
-        assert_eq!(
-            &actual[..],
-            record.sha256.as_slice(),
-            "stored bytes of finalized model '{id}' no longer match its SHA-256"
-        );
-        let declared = record.input_facts.as_deref().unwrap_or_default();
+        let plan = match self.load_stored(id, &record) {
+            Err(Error::HashMismatch { .. }) => {
+                panic!("stored bytes of finalized model '{id}' no longer match its SHA-256")
+            }
+            loaded => loaded?.plan,
+        };
         let model = Runnable {
-            plan: runtime::load(&bytes, declared)?.plan,
+            plan,
             sha256: record.sha256,
             facts: Arc::new(facts),
         };
         self.plans.insert(id, model.clone());
         Ok(model)
+    }
+
+    /// The one path from stored bytes to a plan, for finalize and for the plan cache: the
+    /// model's chunks assembled, checked against its declared SHA-256, loaded by tract.
+    fn load_stored(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+        let (bytes, sha256) = self.store.assemble(id)?;
+        if sha256[..] != record.sha256[..] {
+            return Err(Error::HashMismatch {
+                expected: record.sha256.clone(),
+                actual: ByteBuf::from(sha256.to_vec()),
+            });
+        }
+        let declared = record.input_facts.as_deref().unwrap_or_default();
+        runtime::load(&bytes, declared)
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,
@@ -507,6 +522,7 @@ impl<M: Memory> Engine<M> {
                 output_hash: ByteBuf::from(seq.to_be_bytes().repeat(4)),
                 input_salted: seq.is_multiple_of(2),
                 instructions: 1_000_000 + seq,
+                messages: Some(1),
             });
         }
         self.certify_head(env);
@@ -526,6 +542,7 @@ impl<M: Memory> Engine<M> {
             output_hash: ByteBuf::from(vec![0x33; 32]),
             input_salted: false,
             instructions: 0,
+            messages: Some(1),
         };
         let start = env.instructions();
         self.log.append(&entry);
@@ -555,6 +572,14 @@ impl<M: Memory> Engine<M> {
     pub fn store(&self) -> &ModelStore<VMem<M>> {
         &self.store
     }
+}
+
+fn check_output_bytes(outputs: &[Tensor]) -> Result<(), Error> {
+    let output_bytes = outputs
+        .iter()
+        .map(|t| t.data.len() as u64 * t.data.dtype().size_bytes() as u64)
+        .sum();
+    limit("MAX_OUTPUT_BYTES", MAX_OUTPUT_BYTES, output_bytes)
 }
 
 fn nonce(args: &InferArgs) -> Option<&[u8]> {

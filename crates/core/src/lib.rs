@@ -4,6 +4,8 @@
 //! - [`engine`]: every canister operation, over stable memory and an `Environment`.
 //! - [`store`]: models in stable memory, uploaded in chunks, immutable once finalized.
 //! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
+//! - [`stepping`]: a plan run node by node, for inferences that span messages.
+//! - [`jobs`]: inference jobs in stable memory: records, inputs, outputs.
 //! - [`rewrite`]: our rewrites of tract's graphs, between its declutter and codegen and after
 //!   both, one file per family of operators.
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
@@ -13,13 +15,15 @@
 //! - [`limits`]: every bound, named.
 
 pub mod engine;
+pub mod jobs;
 pub mod limits;
 pub mod memory;
 pub mod merkle;
 pub mod provenance;
 pub mod rewrite;
 pub mod runtime;
+pub mod stepping;
 pub mod store;
 pub mod tensor;
 
-pub use engine::{Engine, Environment};
+pub use engine::{Engine, Environment, StepOutcome};

@@ -31,3 +31,21 @@ pub const MAX_LOG_PAGE: u32 = 100;
 pub const MAX_ADMINS: u64 = 32;
 /// Optimised tract plans kept on the heap at once.
 pub const MAX_CACHED_PLANS: usize = 8;
+
+/// Inference jobs (crate::jobs) not yet finished, in all and per caller: each holds its
+/// intermediate tensors on the heap and up to MAX_INPUT_BYTES of inputs in stable memory.
+pub const MAX_JOBS_IN_FLIGHT: u64 = 16;
+pub const MAX_JOBS_PER_CALLER: u64 = 4;
+/// Finished jobs (done, failed, cancelled) kept for `job_status`, the newest first; their
+/// receipts stay in the log for ever.
+pub const MAX_FINISHED_JOBS: u64 = 64;
+pub const FINISHED_JOB_TTL_NS: u64 = 24 * 3600 * 1_000_000_000;
+/// A job's step message stops starting nodes once it has used this many instructions, so
+/// a message runs at most the budget plus one node (and a node over the budget fails the
+/// job). 1 B keeps a step within about one of the IC's ~2 B deterministic-time-slicing
+/// slices, so other messages interleave with a long job. The controller may set it.
+pub const DEFAULT_STEP_BUDGET: u64 = 1_000_000_000;
+pub const MIN_STEP_BUDGET: u64 = 10_000;
+/// Half the IC's 40 B update limit: a step may run the budget plus one node of at most the
+/// budget.
+pub const MAX_STEP_BUDGET: u64 = 20_000_000_000;

@@ -9,7 +9,7 @@
 //! raw stable memory:  "MGR" MemoryManager header | buckets of the virtual memories
 //! memory 0 (LAYOUT):  0      5       6        8
 //!                     +------+-------+--------+
-//!                     |ICINF | ver=2 | 0 0    |
+//!                     |ICINF | ver=3 | 0 0    |
 //!                     +------+-------+--------+
 //! ```
 //!
@@ -34,9 +34,15 @@ pub const LOG_DATA: MemoryId = MemoryId::new(7);
 pub const LOG_SEARCH: MemoryId = MemoryId::new(8);
 /// The log's Merkle tree (crate::merkle). Added in layout version 2.
 pub const MERKLE: MemoryId = MemoryId::new(9);
+/// Inference job records (crate::jobs), one small versioned record per job. Layout 3.
+pub const JOBS: MemoryId = MemoryId::new(10);
+/// A job's input tensors while it runs, its outputs once done (crate::jobs). Layout 3.
+pub const JOB_TENSORS: MemoryId = MemoryId::new(11);
+/// The next job id, so ids are never reused even when every record was dropped. Layout 3.
+pub const JOB_COUNTER: MemoryId = MemoryId::new(12);
 
 /// Every id in use, with the magic its structure writes at offset 0 and a name for errors.
-pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 10] = [
+pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 13] = [
     (LAYOUT, b"ICI", "layout header"),
     (MODELS, b"BTR", "model records"),
     (CHUNKS, b"BTR", "chunk map"),
@@ -47,15 +53,19 @@ pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 10] = [
     (LOG_DATA, b"GLD", "log data"),
     (LOG_SEARCH, b"BTR", "log search index"),
     (MERKLE, crate::merkle::MAGIC, "log Merkle tree"),
+    (JOBS, b"BTR", "job records"),
+    (JOB_TENSORS, b"BTR", "job tensors"),
+    (JOB_COUNTER, b"SCL", "job counter"),
 ];
 
 /// Memories a layout of an earlier version does not have yet, by the version that added
 /// them: opening such a layout finds them empty, and the engine builds them.
-pub const ADDED_IN: [(MemoryId, u8); 1] = [(MERKLE, 2)];
+pub const ADDED_IN: [(MemoryId, u8); 4] =
+    [(MERKLE, 2), (JOBS, 3), (JOB_TENSORS, 3), (JOB_COUNTER, 3)];
 
 const LAYOUT_MAGIC: &[u8; 5] = b"ICINF";
-/// 1: models, admins, log. 2: + the log's Merkle tree.
-pub const LAYOUT_VERSION: u8 = 2;
+/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs.
+pub const LAYOUT_VERSION: u8 = 3;
 /// The oldest layout this build upgrades from.
 pub const OLDEST_LAYOUT_VERSION: u8 = 1;
 const MANAGER_MAGIC: &[u8; 3] = b"MGR";

@@ -261,6 +261,7 @@ mod tests {
             output_hash: ByteBuf::from(vec![0xcc; 32]),
             input_salted: seq % 2 == 1,
             instructions: 123_456 + seq,
+            messages: seq.is_multiple_of(2).then_some(1),
         }
     }
 

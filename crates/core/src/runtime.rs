@@ -223,14 +223,28 @@ pub fn run(
     let outputs = plan.run(values).map_err(failed)?;
     #[cfg(feature = "profile")]
     let outputs = profile::run(plan, values).map_err(failed)?;
+    name_outputs(&outputs, output_facts)
+}
+
+/// The plan's output values as API tensors, named after the model's output facts.
+pub(crate) fn name_outputs(
+    outputs: &[TValue],
+    output_facts: &[TensorFact],
+) -> Result<Vec<Tensor>, Error> {
     outputs
         .iter()
         .zip(output_facts)
-        .map(|(value, fact)| from_tract(&fact.name, value).map_err(failed))
+        .map(|(value, fact)| {
+            from_tract(&fact.name, value).map_err(|e| Error::InferenceFailed {
+                reason: format!("{e:#}"),
+            })
+        })
         .collect()
 }
 
-fn to_tract(tensor: &Tensor) -> tract_onnx::prelude::TractResult<tract_onnx::prelude::Tensor> {
+pub(crate) fn to_tract(
+    tensor: &Tensor,
+) -> tract_onnx::prelude::TractResult<tract_onnx::prelude::Tensor> {
     use tract_onnx::prelude::Tensor as T;
     let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
     debug_assert_eq!(element_count(&tensor.shape), Some(tensor.data.len() as u64));

@@ -487,6 +487,7 @@ fn entry(seq: u64, salt: u8) -> LogEntry {
         output_hash: ByteBuf::from(vec![salt.wrapping_mul(7); 32]),
         input_salted: salt.is_multiple_of(2),
         instructions: u64::from(salt) * 1000,
+        messages: Some(1),
     }
 }
 

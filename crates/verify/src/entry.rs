@@ -1,5 +1,8 @@
 //! The canonical encoding of a provenance log entry: what the canister stores, and the bytes
-//! of the entry's Merkle leaf (docs/hashing.md, "Log entry encoding"). Version 1:
+//! of the entry's Merkle leaf (docs/hashing.md, "Log entry encoding"). Two versions, and
+//! every verifier reads both; the canister writes version 2 for every new entry.
+//!
+//! Version 1 (entries written before jobs):
 //!
 //! ```text
 //! 0    1        9              17        18                       +1         +n
@@ -9,6 +12,23 @@
 //!   ... | model_sha256 (32) | input_hash (32) | output_hash (32) | flags | instructions
 //!                                                                  bit 0: input salted
 //! ```
+//!
+//! Version 2: a header common to every kind of entry, then a kind-specific body.
+//!
+//! ```text
+//! 0    1      2        10             18       19             +8             +8
+//! +----+------+--------+--------------+--------+---- ... -----+--------------+----------+
+//! | 02 | kind | seq    | timestamp_ns | len(c) | caller bytes | instructions | messages |
+//! +----+------+--------+--------------+--------+---- ... -----+--------------+----------+
+//! kind 01, inference (an `infer`, or an inference job):
+//!   | len(id) | model id | model_sha256 (32) | input_hash (32) | output_hash (32) | flags |
+//! ```
+//!
+//! `instructions` and `messages` are what the work took in all: one message for `infer`,
+//! every message of a job. Further kinds (text generation, code epochs) are added under
+//! version 2 with their own kind byte; a decoder that meets a kind it does not know refuses
+//! the entry with [`DecodeError::UnknownKind`], never guesses.
+//!
 //! Integers are little-endian u64. Decoding accepts exactly the bytes encoding produces:
 //! every entry has one encoding, so the leaf hash identifies the entry. testdata/hashing.json
 //! pins the encodings and the bytes that must not decode: a new version adds its cases to
@@ -18,7 +38,12 @@ use candid::Principal;
 use icinfer_api::LogEntry;
 use serde_bytes::ByteBuf;
 
-pub const ENTRY_VERSION: u8 = 1;
+/// The encoding version the canister writes.
+pub const ENTRY_VERSION: u8 = 2;
+/// The first version, still read by every verifier.
+pub const ENTRY_VERSION_1: u8 = 1;
+/// Version 2 kinds. Kinds are never reused.
+pub const KIND_INFERENCE: u8 = 1;
 
 /// Why an entry has no canonical encoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +69,37 @@ impl std::fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// Encodes an entry canonically.
+/// Why bytes are not an entry this build reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The first byte is no encoding version this build knows.
+    UnknownVersion(u8),
+    /// A version 2 entry of a kind this build does not know (added by a later release).
+    UnknownKind(u8),
+    /// Truncated, trailing bytes, an unknown flag, a bad principal or model id.
+    Malformed,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::UnknownVersion(v) => write!(
+                f,
+                "log entry encoding version {v} is unknown (this verifier reads versions {ENTRY_VERSION_1} and {ENTRY_VERSION})"
+            ),
+            DecodeError::UnknownKind(k) => write!(
+                f,
+                "log entry kind {k} is unknown to this verifier (it reads kind {KIND_INFERENCE}, inference); update the verifier"
+            ),
+            DecodeError::Malformed => f.write_str("the bytes are not a canonical log entry"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes an entry canonically: version 2 (kind inference) when it records the messages
+/// it took, version 1 when it does not (an entry read back from the version 1 era).
 pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
     // A principal is at most 29 bytes, so its length always fits one byte.
     let caller = entry.caller.as_slice();
@@ -52,69 +107,115 @@ pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
         u8::try_from(entry.model_id.len()).map_err(|_| EncodeError::ModelIdTooLong {
             len: entry.model_id.len(),
         })?;
-    let mut out = Vec::with_capacity(1 + 16 + 1 + caller.len() + 1 + entry.model_id.len() + 105);
-    out.push(ENTRY_VERSION);
-    out.extend_from_slice(&entry.seq.to_le_bytes());
-    out.extend_from_slice(&entry.timestamp_ns.to_le_bytes());
-    out.push(caller.len() as u8);
-    out.extend_from_slice(caller);
-    out.push(model_id_len);
-    out.extend_from_slice(entry.model_id.as_bytes());
-    for (field, digest) in [
-        ("model_sha256", &entry.model_sha256),
-        ("input_hash", &entry.input_hash),
-        ("output_hash", &entry.output_hash),
-    ] {
-        if digest.len() != 32 {
-            return Err(EncodeError::DigestLength {
-                field,
-                len: digest.len(),
-            });
+    let mut out =
+        Vec::with_capacity(2 + 16 + 1 + caller.len() + 16 + 1 + entry.model_id.len() + 97);
+    let model_and_hashes = |out: &mut Vec<u8>| -> Result<(), EncodeError> {
+        out.push(model_id_len);
+        out.extend_from_slice(entry.model_id.as_bytes());
+        for (field, digest) in [
+            ("model_sha256", &entry.model_sha256),
+            ("input_hash", &entry.input_hash),
+            ("output_hash", &entry.output_hash),
+        ] {
+            if digest.len() != 32 {
+                return Err(EncodeError::DigestLength {
+                    field,
+                    len: digest.len(),
+                });
+            }
+            out.extend_from_slice(digest);
         }
-        out.extend_from_slice(digest);
+        out.push(u8::from(entry.input_salted));
+        Ok(())
+    };
+    match entry.messages {
+        None => {
+            out.push(ENTRY_VERSION_1);
+            out.extend_from_slice(&entry.seq.to_le_bytes());
+            out.extend_from_slice(&entry.timestamp_ns.to_le_bytes());
+            out.push(caller.len() as u8);
+            out.extend_from_slice(caller);
+            model_and_hashes(&mut out)?;
+            out.extend_from_slice(&entry.instructions.to_le_bytes());
+        }
+        Some(messages) => {
+            out.push(ENTRY_VERSION);
+            out.push(KIND_INFERENCE);
+            out.extend_from_slice(&entry.seq.to_le_bytes());
+            out.extend_from_slice(&entry.timestamp_ns.to_le_bytes());
+            out.push(caller.len() as u8);
+            out.extend_from_slice(caller);
+            out.extend_from_slice(&entry.instructions.to_le_bytes());
+            out.extend_from_slice(&messages.to_le_bytes());
+            model_and_hashes(&mut out)?;
+        }
     }
-    out.push(u8::from(entry.input_salted));
-    out.extend_from_slice(&entry.instructions.to_le_bytes());
     Ok(out)
 }
 
-/// Decodes an entry written by [`encode_entry`]. Returns None on anything malformed,
-/// including trailing bytes and unknown flags.
+/// Decodes an entry written by [`encode_entry`]. Returns None on anything it does not read:
+/// use [`decode_entry_checked`] to learn why.
 pub fn decode_entry(bytes: &[u8]) -> Option<LogEntry> {
+    decode_entry_checked(bytes).ok()
+}
+
+/// Decodes an entry of either version, saying why it refuses one.
+pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
     let mut reader = Reader(bytes);
-    if reader.take(1)?[0] != ENTRY_VERSION {
-        return None;
-    }
-    let seq = reader.u64()?;
-    let timestamp_ns = reader.u64()?;
-    let caller_len = reader.take(1)?[0] as usize;
-    let caller = Principal::try_from_slice(reader.take(caller_len)?).ok()?;
-    let id_len = reader.take(1)?[0] as usize;
-    let model_id = String::from_utf8(reader.take(id_len)?.to_vec()).ok()?;
-    let mut digest = || Some(ByteBuf::from(reader.take(32)?.to_vec()));
-    let (model_sha256, input_hash, output_hash) = (digest()?, digest()?, digest()?);
-    let flags = reader.take(1)?[0];
-    if flags > 1 {
-        return None;
-    }
-    let instructions = reader.u64()?;
+    let version = reader.take(1).ok_or(DecodeError::Malformed)?[0];
+    let entry = match version {
+        ENTRY_VERSION_1 => {
+            let (seq, timestamp_ns, caller) = reader.seq_time_caller()?;
+            let (model_id, model_sha256, input_hash, output_hash, input_salted) =
+                reader.inference_body()?;
+            let instructions = reader.u64()?;
+            LogEntry {
+                seq,
+                timestamp_ns,
+                caller,
+                model_id,
+                model_sha256,
+                input_hash,
+                output_hash,
+                input_salted,
+                instructions,
+                messages: None,
+            }
+        }
+        ENTRY_VERSION => {
+            let kind = reader.take(1).ok_or(DecodeError::Malformed)?[0];
+            if kind != KIND_INFERENCE {
+                return Err(DecodeError::UnknownKind(kind));
+            }
+            let (seq, timestamp_ns, caller) = reader.seq_time_caller()?;
+            let instructions = reader.u64()?;
+            let messages = reader.u64()?;
+            let (model_id, model_sha256, input_hash, output_hash, input_salted) =
+                reader.inference_body()?;
+            LogEntry {
+                seq,
+                timestamp_ns,
+                caller,
+                model_id,
+                model_sha256,
+                input_hash,
+                output_hash,
+                input_salted,
+                instructions,
+                messages: Some(messages),
+            }
+        }
+        other => return Err(DecodeError::UnknownVersion(other)),
+    };
     if !reader.0.is_empty() {
-        return None;
+        return Err(DecodeError::Malformed);
     }
-    Some(LogEntry {
-        seq,
-        timestamp_ns,
-        caller,
-        model_id,
-        model_sha256,
-        input_hash,
-        output_hash,
-        input_salted: flags == 1,
-        instructions,
-    })
+    Ok(entry)
 }
 
 struct Reader<'a>(&'a [u8]);
+
+type InferenceBody = (String, ByteBuf, ByteBuf, ByteBuf, bool);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -125,8 +226,38 @@ impl<'a> Reader<'a> {
         self.0 = tail;
         Some(head)
     }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        self.take(n).ok_or(DecodeError::Malformed)
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(
+            self.bytes(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn seq_time_caller(&mut self) -> Result<(u64, u64, Principal), DecodeError> {
+        let seq = self.u64()?;
+        let timestamp_ns = self.u64()?;
+        let caller_len = self.bytes(1)?[0] as usize;
+        let caller = Principal::try_from_slice(self.bytes(caller_len)?)
+            .map_err(|_| DecodeError::Malformed)?;
+        Ok((seq, timestamp_ns, caller))
+    }
+
+    /// Model id, the three digests and the flags byte.
+    fn inference_body(&mut self) -> Result<InferenceBody, DecodeError> {
+        let id_len = self.bytes(1)?[0] as usize;
+        let model_id =
+            String::from_utf8(self.bytes(id_len)?.to_vec()).map_err(|_| DecodeError::Malformed)?;
+        let mut digest = || Ok::<_, DecodeError>(ByteBuf::from(self.bytes(32)?.to_vec()));
+        let (model_sha256, input_hash, output_hash) = (digest()?, digest()?, digest()?);
+        let flags = self.bytes(1)?[0];
+        if flags > 1 {
+            return Err(DecodeError::Malformed);
+        }
+        Ok((model_id, model_sha256, input_hash, output_hash, flags == 1))
     }
 }
 
@@ -134,7 +265,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn entry(seq: u64) -> LogEntry {
+    fn entry(seq: u64, messages: Option<u64>) -> LogEntry {
         LogEntry {
             seq,
             timestamp_ns: 1_700_000_000_000_000_000 + seq,
@@ -145,25 +276,66 @@ mod tests {
             output_hash: ByteBuf::from(vec![0xcc; 32]),
             input_salted: seq % 2 == 1,
             instructions: 123_456 + seq,
+            messages,
         }
     }
 
     #[test]
+    fn malformed_entries_do_not_decode() {
+        for messages in [None, Some(7)] {
+            let bytes = encode_entry(&entry(0, messages)).unwrap();
+            for cut in 0..bytes.len() {
+                assert_eq!(decode_entry(&bytes[..cut]), None, "truncated at {cut}");
+            }
+            let mut extended = bytes.clone();
+            extended.push(0);
+            assert_eq!(decode_entry_checked(&extended), Err(DecodeError::Malformed));
+            let mut wrong_version = bytes.clone();
+            wrong_version[0] = 3;
+            assert_eq!(
+                decode_entry_checked(&wrong_version),
+                Err(DecodeError::UnknownVersion(3))
+            );
+            let mut unknown_flag = bytes.clone();
+            let flags_at = match messages {
+                None => bytes.len() - 9,
+                Some(_) => bytes.len() - 1,
+            };
+            unknown_flag[flags_at] = 2;
+            assert_eq!(
+                decode_entry_checked(&unknown_flag),
+                Err(DecodeError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_refused_by_name() {
+        let mut bytes = encode_entry(&entry(0, Some(1))).unwrap();
+        bytes[1] = 2;
+        let error = decode_entry_checked(&bytes).unwrap_err();
+        assert_eq!(error, DecodeError::UnknownKind(2));
+        assert!(error.to_string().contains("kind 2 is unknown"));
+    }
+
+    #[test]
     fn entries_without_a_canonical_form_do_not_encode() {
-        let mut short_digest = entry(0);
-        short_digest.output_hash = ByteBuf::from(vec![0; 31]);
-        assert_eq!(
-            encode_entry(&short_digest),
-            Err(EncodeError::DigestLength {
-                field: "output_hash",
-                len: 31
-            })
-        );
-        let mut long_id = entry(0);
-        long_id.model_id = "m".repeat(256);
-        assert_eq!(
-            encode_entry(&long_id),
-            Err(EncodeError::ModelIdTooLong { len: 256 })
-        );
+        for messages in [None, Some(1)] {
+            let mut short_digest = entry(0, messages);
+            short_digest.output_hash = ByteBuf::from(vec![0; 31]);
+            assert_eq!(
+                encode_entry(&short_digest),
+                Err(EncodeError::DigestLength {
+                    field: "output_hash",
+                    len: 31
+                })
+            );
+            let mut long_id = entry(0, messages);
+            long_id.model_id = "m".repeat(256);
+            assert_eq!(
+                encode_entry(&long_id),
+                Err(EncodeError::ModelIdTooLong { len: 256 })
+            );
+        }
     }
 }

@@ -20,7 +20,7 @@ use ic_certification::hash_tree::{HashTree, LookupResult};
 use icinfer_api::{LogConsistency, LogEntry, LogHead, LogProof, Tensor};
 
 use crate::certificate::{CertificateError, VerifiedCertificate, decode_cbor, verify_certificate};
-use crate::entry::{decode_entry, encode_entry};
+use crate::entry::{DecodeError, decode_entry_checked, encode_entry};
 use crate::head::{ROOT_LABEL, SIZE_LABEL, decode_leb128, head_commitment};
 use crate::merkle::{self, Hash, ProofError};
 use crate::report::{CheckKind, Checklist, Report};
@@ -62,6 +62,9 @@ pub enum VerifyError {
     HeadMismatch,
     /// The entry's bytes do not decode, or are not the encoding of the entry shown.
     EntryMismatch,
+    /// The entry is of an encoding version or kind this verifier does not read (a later
+    /// release's): it cannot check what the entry claims.
+    UnsupportedEntry(DecodeError),
     /// The proof is for a different leaf than the entry's sequence number.
     WrongIndex {
         seq: u64,
@@ -102,6 +105,7 @@ impl VerifyError {
             VerifyError::WitnessNotCertified => "witness-not-certified",
             VerifyError::HeadMismatch => "head-mismatch",
             VerifyError::EntryMismatch => "entry-mismatch",
+            VerifyError::UnsupportedEntry(_) => "unsupported-entry",
             VerifyError::WrongIndex { .. } => "wrong-index",
             VerifyError::TreeRootMismatch => "tree-root-mismatch",
             VerifyError::Proof(e) => e.reason(),
@@ -140,6 +144,7 @@ impl std::fmt::Display for VerifyError {
             VerifyError::EntryMismatch => {
                 f.write_str("the entry bytes are not the canonical encoding of the entry")
             }
+            VerifyError::UnsupportedEntry(e) => write!(f, "{e}"),
             VerifyError::WrongIndex { seq, tree_size } => write!(
                 f,
                 "entry {seq} cannot be proven in a tree of {tree_size} leaves"
@@ -329,7 +334,10 @@ fn check_witness(head: &LogHead, certificate: &VerifiedCertificate) -> Establish
 /// The entry bytes decode to the entry shown, are its canonical encoding, and (given one)
 /// are the receipt the verifier holds.
 fn check_entry(proof: &LogProof, receipt: Option<&LogEntry>) -> Established<LogEntry> {
-    let entry = decode_entry(&proof.entry_bytes).ok_or(VerifyError::EntryMismatch)?;
+    let entry = decode_entry_checked(&proof.entry_bytes).map_err(|e| match e {
+        DecodeError::Malformed => VerifyError::EntryMismatch,
+        unsupported => VerifyError::UnsupportedEntry(unsupported),
+    })?;
     if entry != proof.entry || encode_entry(&entry).ok().as_deref() != Some(&proof.entry_bytes[..])
     {
         return Err(VerifyError::EntryMismatch);

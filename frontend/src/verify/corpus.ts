@@ -30,6 +30,8 @@ export interface JsonEntry {
   output_hash: string;
   input_salted: boolean;
   instructions: string;
+  /** null for a version 1 entry. */
+  messages: string | null;
 }
 
 interface JsonHead {
@@ -169,6 +171,7 @@ export function entryFrom(e: JsonEntry): LogEntry {
     output_hash: fromHex(e.output_hash),
     input_salted: e.input_salted,
     instructions: BigInt(e.instructions),
+    messages: e.messages === null ? undefined : BigInt(e.messages),
   };
 }
 

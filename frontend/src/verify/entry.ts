@@ -1,11 +1,17 @@
 // The canonical encoding of a provenance log entry: what the canister stores and the bytes
 // of the entry's Merkle leaf (docs/hashing.md, "Log entry encoding"; the Rust original is
-// crates/verify/src/entry.rs). Version 1:
+// crates/verify/src/entry.rs). Version 1, and version 2 (written since jobs):
 //
 //   version:u8 (= 1) | seq:u64 | timestamp_ns:u64 | caller_len:u8 | caller
 //   | model_id_len:u8 | model_id | model_sha256 (32) | input_hash (32) | output_hash (32)
 //   | flags:u8 (bit 0: input salted) | instructions:u64          integers little-endian
 //
+//   version:u8 (= 2) | kind:u8 (1 = inference) | seq:u64 | timestamp_ns:u64 | caller_len:u8
+//   | caller | instructions:u64 | messages:u64 | model_id_len:u8 | model_id | model_sha256
+//   | input_hash | output_hash | flags:u8
+//
+// A v2 entry of another kind (added by later releases) is refused, not guessed at. In the
+// Candid record, `messages` is undefined for a v1 entry and set for a v2 one.
 // Decoding accepts exactly the bytes encoding produces, so every entry has one encoding and
 // the leaf hash identifies the entry. testdata/hashing.json pins the encodings and the bytes
 // that must not decode.
@@ -14,7 +20,9 @@ import { Principal } from '@icp-sdk/core/principal';
 import type { LogEntry } from '../bindings/inference';
 import { bytesEqual, concatBytes, u64le, utf8 } from './bytes';
 
-export const ENTRY_VERSION = 1;
+export const ENTRY_VERSION = 2;
+export const ENTRY_VERSION_1 = 1;
+export const KIND_INFERENCE = 1;
 const MAX_PRINCIPAL_BYTES = 29;
 
 /** Why an entry has no canonical encoding (the Rust EncodeError's cases). */
@@ -43,17 +51,22 @@ export function encodeEntry(entry: LogEntry): Uint8Array {
       throw new EntryEncodeError('digest-length', `${field} must be a 32-byte SHA-256, got ${digest.length} bytes`);
     }
   }
-  return concatBytes(
-    Uint8Array.of(ENTRY_VERSION),
-    u64le(entry.seq),
-    u64le(entry.timestamp_ns),
-    Uint8Array.of(caller.length),
-    caller,
+  const body = [
     Uint8Array.of(modelId.length),
     modelId,
     ...digests.map(([, digest]) => digest),
     Uint8Array.of(entry.input_salted ? 1 : 0),
+  ];
+  const seqTimeCaller = [u64le(entry.seq), u64le(entry.timestamp_ns), Uint8Array.of(caller.length), caller];
+  if (entry.messages === undefined) {
+    return concatBytes(Uint8Array.of(ENTRY_VERSION_1), ...seqTimeCaller, ...body, u64le(entry.instructions));
+  }
+  return concatBytes(
+    Uint8Array.of(ENTRY_VERSION, KIND_INFERENCE),
+    ...seqTimeCaller,
     u64le(entry.instructions),
+    u64le(entry.messages),
+    ...body,
   );
 }
 
@@ -71,13 +84,20 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
     return raw && new DataView(raw.buffer).getBigUint64(0, true);
   };
   const version = take(1);
-  if (!version || version[0] !== ENTRY_VERSION) return null;
+  if (!version || (version[0] !== ENTRY_VERSION_1 && version[0] !== ENTRY_VERSION)) return null;
+  const v2 = version[0] === ENTRY_VERSION;
+  if (v2) {
+    const kind = take(1);
+    if (!kind || kind[0] !== KIND_INFERENCE) return null;
+  }
   const seq = u64();
   const timestamp_ns = u64();
   if (seq === null || timestamp_ns === null) return null;
   const callerLen = take(1);
   if (!callerLen || callerLen[0] > MAX_PRINCIPAL_BYTES) return null;
   const callerBytes = take(callerLen[0]);
+  const v2Costs = v2 ? [u64(), u64()] : null;
+  if (v2Costs && (v2Costs[0] === null || v2Costs[1] === null)) return null;
   const idLen = take(1);
   const idBytes = idLen && take(idLen[0]);
   if (!callerBytes || !idBytes) return null;
@@ -91,7 +111,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
   const input_hash = take(32);
   const output_hash = take(32);
   const flags = take(1);
-  const instructions = u64();
+  const instructions = v2Costs ? v2Costs[0] : u64();
   if (!model_sha256 || !input_hash || !output_hash || !flags || instructions === null) return null;
   if (flags[0] > 1 || at !== bytes.length) return null;
   return {
@@ -104,6 +124,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
     output_hash,
     input_salted: flags[0] === 1,
     instructions,
+    messages: v2Costs ? v2Costs[1]! : undefined,
   };
 }
 
@@ -117,6 +138,7 @@ export function entriesEqual(a: LogEntry, b: LogEntry): boolean {
     bytesEqual(a.input_hash, b.input_hash) &&
     bytesEqual(a.output_hash, b.output_hash) &&
     a.input_salted === b.input_salted &&
-    a.instructions === b.instructions
+    a.instructions === b.instructions &&
+    a.messages === b.messages
   );
 }

@@ -36,8 +36,9 @@ export function tamperWith(proof: LogProof, kind: Tampering): LogProof {
     entry_bytes: proof.entry_bytes.slice(),
     head: { ...proof.head },
   };
-  // The output hash is the 32 bytes before the flags byte and the u64 of instructions.
-  const outputHashEnd = copy.entry_bytes.length - 9;
+  // The output hash ends before the flags byte, and in version 1 also before the u64 of
+  // instructions (docs/hashing.md).
+  const outputHashEnd = copy.entry_bytes.length - (copy.entry_bytes[0] === 1 ? 9 : 1);
   switch (kind) {
     case 'none':
       break;

@@ -5,15 +5,17 @@
 //! ```text
 //! cargo run -p icinfer-tests --bin bench -- [--tier ci|all] [--write | --check]
 //! ```
-//! `--write` stores the run as benches/results.json; `--check` fails when a benchmark
-//! costs more than 2 % above the committed figure. The `ci` tier runs the models CI can
+//! `--write` stores the run as benches/results.json; `--write-new` adds only the benchmarks
+//! the file does not have yet, leaving the committed figures as they are; `--check` fails
+//! when a benchmark costs more than 2 % above the committed figure. The `ci` tier runs the models CI can
 //! afford; `all` adds the slow-tier models (scripts/conformance-all.sh makes them) and the
 //! certified log at 10^6 entries (the log-bench fixture: `bash scripts/build-canister.sh
 //! log-bench`; filling it takes a minute or two).
 
 use candid::{Encode, Principal};
 use icinfer_api::{
-    Error, InferArgs, LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs,
+    Error, InferArgs, JobState, JobStatus, LogConsistency, LogConsistencyArgs, LogHead, LogProof,
+    LogProofArgs,
 };
 use icinfer_tests::models::{Model, load_model, model_ids};
 use icinfer_tests::{
@@ -34,13 +36,18 @@ fn main() -> ExitCode {
     let all = args.windows(2).any(|w| w[0] == "--tier" && w[1] == "all");
     let results = run(all);
     let path = workspace_root().join("benches").join("results.json");
-    if args.iter().any(|a| a == "--write") {
+    let only_new = args.iter().any(|a| a == "--write-new");
+    if only_new || args.iter().any(|a| a == "--write") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut merged: Results = std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        merged.extend(results);
+        for (name, fields) in results {
+            if !(only_new && merged.contains_key(&name)) {
+                merged.insert(name, fields);
+            }
+        }
         std::fs::write(&path, serde_json::to_string_pretty(&merged).unwrap() + "\n").unwrap();
         println!("wrote {}", path.display());
         return ExitCode::SUCCESS;
@@ -157,6 +164,9 @@ fn run(all: bool) -> Results {
                 canister.replica.last_instructions().unwrap(),
             );
         }
+        if JOB_BUDGETS.iter().any(|(m, _)| *m == id) {
+            job(&mut results, &mut canister, &args, user);
+        }
         present.push(model);
     }
 
@@ -176,6 +186,55 @@ fn run(all: bool) -> Results {
         log_at_a_million(&mut results);
     }
     results
+}
+
+/// Step budgets that split the CI-tier models into many messages (tests/tests/jobs.rs).
+const JOB_BUDGETS: [(&str, u64); 2] = [("digits", 100_000), ("ppocr-cls", 20_000_000)];
+
+/// An inference as a job, against the same inference by `infer` (recorded just before):
+/// what the job costs beyond the inference, per message and per node. The job's
+/// instructions are those of all its messages (`infer_start` and every step); the timer
+/// messages that schedule the steps are the driver's and not counted.
+fn job(results: &mut Results, canister: &mut InferenceCanister, args: &InferArgs, user: Principal) {
+    let id = &args.model_id;
+    let budget = JOB_BUDGETS.iter().find(|(m, _)| m == id).unwrap().1;
+    let infer = canister.replica.last_instructions().unwrap();
+    let controller = canister.controller;
+    let set: Result<(), Error> = canister
+        .update(controller, "set_job_step_budget", budget)
+        .unwrap();
+    set.unwrap();
+    let started: Result<u64, Error> = canister.update(user, "infer_start", args.clone()).unwrap();
+    let job = started.unwrap();
+    let status = loop {
+        let (status,): (Result<JobStatus, Error>,) = canister
+            .replica
+            .query(canister.id, user, "job_status", (job,))
+            .unwrap();
+        let status = status.unwrap();
+        if status.state != JobState::Pending {
+            break status;
+        }
+        canister.replica.tick();
+    };
+    assert!(matches!(status.state, JobState::Done(_)), "{status:?}");
+    let p = status.progress;
+    let overhead = p.instructions.saturating_sub(infer);
+    println!(
+        "[job] {id}: {} nodes, {} messages, {} instructions (infer {infer})",
+        p.nodes_total, p.messages, p.instructions
+    );
+    record(results, &format!("job/{id}/total"), p.instructions);
+    record(
+        results,
+        &format!("job/{id}/per_message"),
+        overhead / p.messages,
+    );
+    record(
+        results,
+        &format!("job/{id}/per_node"),
+        overhead / p.nodes_total,
+    );
 }
 
 /// The certified log's costs at 10^6 entries, on the log-bench fixture (the inference

@@ -155,6 +155,7 @@ fn entry(seq: u64, timestamp_ns: u64, caller: Principal, model_id: &str) -> LogE
         output_hash: ByteBuf::new(),
         input_salted: false,
         instructions: 0,
+        messages: None,
     }
 }
 
@@ -212,6 +213,47 @@ pub fn entry_cases() -> Vec<(&'static str, LogEntry)> {
                 0x02,
                 0x03,
             ),
+        ),
+        (
+            "version 2, kind 1 (inference), docs/hashing.md example: a job of 4 messages",
+            LogEntry {
+                input_salted: true,
+                instructions: 3,
+                messages: Some(4),
+                ..digests(entry(1, 2, Principal::anonymous(), "m"), 0x11, 0x22, 0x33)
+            },
+        ),
+        (
+            "version 2, kind 1, an unsalted one-message `infer` with a 29-byte caller",
+            LogEntry {
+                instructions: 3,
+                messages: Some(1),
+                ..digests(
+                    entry(1, 2, Principal::from_slice(&[0xab; 29]), "m"),
+                    0x11,
+                    0x22,
+                    0x33,
+                )
+            },
+        ),
+        (
+            "version 2, kind 1, the largest numbers and a 64-byte model id",
+            LogEntry {
+                input_salted: true,
+                instructions: u64::MAX,
+                messages: Some(u64::MAX),
+                ..digests(
+                    entry(
+                        u64::MAX,
+                        u64::MAX,
+                        Principal::from_slice(&[0xa1; 29]),
+                        &"Az09._-".repeat(10)[..64],
+                    ),
+                    0,
+                    0xff,
+                    0x5a,
+                )
+            },
         ),
     ]
 }
@@ -279,6 +321,32 @@ fn entry_probes() -> Vec<Value> {
     let mut extended = bytes.clone();
     extended.push(0);
     probes.push(("one trailing byte".into(), extended));
+    // Version 2: `02 | kind | seq | time | len(caller) | caller | instructions | messages |
+    // body`; the anonymous caller is one byte, so the body's model id length is at 36.
+    let v2 = encode_entry(&LogEntry {
+        messages: Some(1),
+        ..entry_cases()[1].1.clone()
+    })
+    .unwrap();
+    probes.extend((0..v2.len()).map(|cut| {
+        (
+            format!("version 2 truncated to {cut} bytes"),
+            v2[..cut].to_vec(),
+        )
+    }));
+    let mut changed_v2 = |name: &str, at: usize, value: u8| {
+        let mut probe = v2.clone();
+        probe[at] = value;
+        probes.push((name.into(), probe));
+    };
+    changed_v2("version 2, an unknown kind (2, not yet defined)", 1, 2);
+    changed_v2("version 2, kind 0", 1, 0);
+    changed_v2("version 2, a caller of 30 bytes", 18, 30);
+    changed_v2("version 2, an unknown flag (2)", v2.len() - 1, 2);
+    changed_v2("version 2, a model id that is not UTF-8", 37, 0xff);
+    let mut extended = v2.clone();
+    extended.push(0);
+    probes.push(("version 2, one trailing byte".into(), extended));
     probes
         .into_iter()
         .map(|(name, bytes)| json!({ "name": name, "bytes": hex(&bytes) }))

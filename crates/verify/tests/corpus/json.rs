@@ -106,6 +106,7 @@ pub fn entry_json(entry: &LogEntry) -> Value {
         "output_hash": hex(&entry.output_hash),
         "input_salted": entry.input_salted,
         "instructions": u64_text(entry.instructions),
+        "messages": entry.messages.map(u64_text),
     })
 }
 
@@ -120,6 +121,7 @@ pub fn entry_from(value: &Value) -> LogEntry {
         output_hash: ByteBuf::from(bytes(&value["output_hash"])),
         input_salted: value["input_salted"].as_bool().unwrap(),
         instructions: u64_of(&value["instructions"]),
+        messages: (!value["messages"].is_null()).then(|| u64_of(&value["messages"])),
     }
 }
 

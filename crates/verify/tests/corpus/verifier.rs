@@ -83,6 +83,8 @@ fn entry(seq: u64) -> LogEntry {
         output_hash: digest(&output_hash(&outputs())),
         input_salted: salted,
         instructions: 100_000 + seq,
+        // Entries of both encoding versions in one log: v1 (written before jobs) and v2.
+        messages: (seq % 2 == 1).then_some(seq),
     }
 }
 
@@ -537,8 +539,10 @@ fn heads(c: &mut Cases) {
 fn entries_and_proofs(c: &mut Cases) {
     let entry_mismatch = Some((Entry, "entry-mismatch"));
     let inclusion = |reason| Some((CheckKind::Inclusion, reason));
-    // The output hash is the 32 bytes before the flags byte and the u64 of instructions.
-    let output_hash_end = c.base.entry_bytes.len() - 9;
+    // The output hash ends before the flags byte, and in version 1 also before the u64 of
+    // instructions.
+    let trailer = if c.base.entry_bytes[0] == 1 { 9 } else { 1 };
+    let output_hash_end = c.base.entry_bytes.len() - trailer;
     let name = "an entry byte flipped (the page's demonstration)";
     c.tampered(name, entry_mismatch, |p| {
         p.entry_bytes[output_hash_end - 1] ^= 0x01

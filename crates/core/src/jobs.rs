@@ -1,0 +1,238 @@
+//! Inference jobs in stable memory: one record per job, the job's inputs while it runs and
+//! its outputs once done. The running state (tract's intermediate tensors) is on the heap,
+//! in the engine; this store is what survives an upgrade.
+//!
+//! ```text
+//! memory JOBS:        BTreeMap  job id -> record
+//! memory JOB_TENSORS: BTreeMap  job id * 2     -> input tensors  (while pending)
+//!                               job id * 2 + 1 -> output tensors (once done)
+//! memory JOB_COUNTER: Cell      the next job id (ids are never reused)
+//!
+//! record, tensors:  0         1
+//!                   +---------+----------------------- ... --+
+//!                   | version | Candid of the value           |
+//!                   +---------+----------------------- ... --+
+//! ```
+//!
+//! The version byte leads every value, so a later release can change a record's shape and
+//! still read the old ones; opening the store checks every record's version
+//! ([`JobStore::open`]).
+
+use crate::memory::LayoutError;
+use candid::{CandidType, Decode, Encode, Principal};
+use ic_stable_structures::storable::Bound;
+use ic_stable_structures::{BTreeMap, Cell, Memory, Storable};
+use icinfer_api::{JobFailure, JobId, JobProgress, Tensor};
+use serde::Deserialize;
+use serde_bytes::ByteBuf;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+/// Version of the record and tensor encodings.
+pub const RECORD_VERSION: u8 = 1;
+
+/// Where a job stands, as stored.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub enum RecordState {
+    Pending,
+    /// The job's log entry; its outputs are in the tensor map.
+    Done {
+        seq: u64,
+    },
+    Failed(JobFailure),
+    Cancelled,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    pub caller: Principal,
+    pub model_id: String,
+    /// The model the job was started on: a model deleted and created again under the same
+    /// id is another model, and the job fails rather than run it.
+    pub model_sha256: ByteBuf,
+    /// Computed when the job starts, so its inputs need not be kept once it is done.
+    pub input_hash: ByteBuf,
+    pub input_salted: bool,
+    pub created_at_ns: u64,
+    pub finished_at_ns: Option<u64>,
+    pub progress: JobProgress,
+    pub state: RecordState,
+}
+
+impl JobRecord {
+    pub fn is_pending(&self) -> bool {
+        self.state == RecordState::Pending
+    }
+}
+
+/// A stored value: its version byte, then its Candid encoding. Decoded by the store's
+/// accessors, so that opening the store can check versions without decoding anything.
+struct Versioned(Vec<u8>);
+
+impl Versioned {
+    fn of<T: CandidType>(value: &T) -> Self {
+        let mut bytes = vec![RECORD_VERSION];
+        bytes.extend(Encode!(value).expect("job values encode"));
+        Versioned(bytes)
+    }
+
+    fn version(&self) -> u8 {
+        self.0.first().copied().unwrap_or(0)
+    }
+
+    fn decode<T: CandidType + for<'de> Deserialize<'de>>(&self) -> T {
+        assert_eq!(
+            self.version(),
+            RECORD_VERSION,
+            "JobStore::open checks every record's version"
+        );
+        Decode!(&self.0[1..], T).expect("stored job values decode")
+    }
+}
+
+impl Storable for Versioned {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.0)
+    }
+    fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+    fn from_bytes(bytes: Cow<[u8]>) -> Self {
+        Versioned(bytes.into_owned())
+    }
+    const BOUND: Bound = Bound::Unbounded;
+}
+
+fn inputs_key(id: JobId) -> u64 {
+    id * 2
+}
+
+fn outputs_key(id: JobId) -> u64 {
+    id * 2 + 1
+}
+
+pub struct JobStore<M: Memory> {
+    records: BTreeMap<JobId, Versioned, M>,
+    tensors: BTreeMap<u64, Versioned, M>,
+    next_id: Cell<u64, M>,
+    /// Ids of the pending jobs: a heap index of the records, rebuilt by `open`, so a step
+    /// need not decode every record to find its turn.
+    pending: BTreeSet<JobId>,
+}
+
+impl<M: Memory> JobStore<M> {
+    /// Opens the store, creating its structures in empty memories; the caller has checked
+    /// the memories' magics. Refuses records of a version this build does not read.
+    pub fn open(records: M, tensors: M, counter: M) -> Result<Self, LayoutError> {
+        let store = Self {
+            records: BTreeMap::init(records),
+            tensors: BTreeMap::init(tensors),
+            next_id: Cell::init(counter, 0),
+            pending: BTreeSet::new(),
+        };
+        // Bounded: at most MAX_JOBS_IN_FLIGHT + MAX_FINISHED_JOBS records.
+        for value in store.records.values().chain(store.tensors.values()) {
+            let version = value.version();
+            if version != RECORD_VERSION {
+                return Err(LayoutError::UnknownVersion {
+                    memory: "job records",
+                    version,
+                });
+            }
+        }
+        let mut store = store;
+        store.pending = store
+            .records()
+            .filter(|(_, r)| r.is_pending())
+            .map(|(id, _)| id)
+            .collect();
+        Ok(store)
+    }
+
+    /// Adds a pending job and returns its id.
+    pub fn insert(&mut self, record: JobRecord, inputs: Vec<Tensor>) -> JobId {
+        let id = *self.next_id.get();
+        self.next_id.set(id + 1);
+        self.tensors.insert(inputs_key(id), Versioned::of(&inputs));
+        self.records.insert(id, Versioned::of(&record));
+        self.pending.insert(id);
+        id
+    }
+
+    pub fn get(&self, id: JobId) -> Option<JobRecord> {
+        self.records.get(&id).map(|v| v.decode())
+    }
+
+    /// Updates a pending job's record.
+    pub fn put(&mut self, id: JobId, record: JobRecord) {
+        debug_assert!(record.is_pending(), "finished jobs go through `finish`");
+        self.records.insert(id, Versioned::of(&record));
+    }
+
+    pub fn inputs(&self, id: JobId) -> Option<Vec<Tensor>> {
+        self.tensors.get(&inputs_key(id)).map(|v| v.decode())
+    }
+
+    pub fn outputs(&self, id: JobId) -> Option<Vec<Tensor>> {
+        self.tensors.get(&outputs_key(id)).map(|v| v.decode())
+    }
+
+    /// Marks a job finished: drops its inputs, keeps `outputs` if it is done.
+    pub fn finish(&mut self, id: JobId, record: JobRecord, outputs: Option<&[Tensor]>) {
+        self.tensors.remove(&inputs_key(id));
+        self.pending.remove(&id);
+        if let Some(outputs) = outputs {
+            self.tensors
+                .insert(outputs_key(id), Versioned::of(&outputs));
+        }
+        self.records.insert(id, Versioned::of(&record));
+    }
+
+    /// Every record, by id.
+    pub fn records(&self) -> impl Iterator<Item = (JobId, JobRecord)> + '_ {
+        self.records.iter().map(|entry| {
+            let (id, value) = entry.into_pair();
+            (id, value.decode())
+        })
+    }
+
+    /// Pending job ids, ascending.
+    pub fn pending(&self) -> Vec<JobId> {
+        self.pending.iter().copied().collect()
+    }
+
+    pub fn pending_count(&self, caller: Option<&Principal>) -> u64 {
+        match caller {
+            None => self.pending.len() as u64,
+            Some(caller) => self
+                .pending
+                .iter()
+                .filter(|&&id| self.get(id).is_some_and(|r| r.caller == *caller))
+                .count() as u64,
+        }
+    }
+
+    /// Drops finished jobs older than `ttl_ns`, then the oldest beyond `keep` finished ones.
+    pub fn prune(&mut self, now_ns: u64, ttl_ns: u64, keep: u64) {
+        let mut finished: Vec<(u64, JobId)> = self
+            .records()
+            .filter_map(|(id, r)| Some((r.finished_at_ns?, id)))
+            .collect();
+        finished.sort_unstable();
+        let excess = finished.len().saturating_sub(keep as usize);
+        for (index, (at, id)) in finished.into_iter().enumerate() {
+            if index < excess || now_ns.saturating_sub(at) > ttl_ns {
+                self.records.remove(&id);
+                self.tensors.remove(&outputs_key(id));
+            }
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
