@@ -47,6 +47,11 @@ impl StableMemory {
         self.size_pages * WASM_PAGE_SIZE
     }
 
+    /// Whether the memory is empty (no pages).
+    pub fn is_empty(&self) -> bool {
+        self.size_pages() == 0
+    }
+
     /// Grows by `new_pages`; returns the previous size, or `None` beyond `max_pages`.
     pub fn grow(&mut self, new_pages: u64, max_pages: u64) -> Option<u64> {
         let old = self.size_pages;
