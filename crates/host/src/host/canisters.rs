@@ -10,6 +10,12 @@ use crate::runtime::{CanisterState, CanisterStatus};
 use candid::Principal;
 
 impl Host {
+    fn canister_mut(&mut self, id: Principal) -> Result<&mut Canister, HostError> {
+        self.canisters
+            .get_mut(&id)
+            .ok_or(HostError::CanisterNotFound(id))
+    }
+
     /// Creates an empty canister with the given controllers and the configured initial cycles.
     pub fn create_canister(&mut self, controllers: Vec<Principal>) -> Principal {
         let id = canister_id(self.next_canister);
@@ -49,10 +55,7 @@ impl Host {
 
     /// Adds cycles to a canister (a faucet).
     pub fn add_cycles(&mut self, canister: Principal, amount: u128) -> Result<u128, HostError> {
-        let c = self
-            .canisters
-            .get_mut(&canister)
-            .ok_or(HostError::CanisterNotFound(canister))?;
+        let c = self.canister_mut(canister)?;
         c.state.cycles = c.state.cycles.saturating_add(amount);
         Ok(c.state.cycles)
     }
@@ -64,10 +67,7 @@ impl Host {
 
     /// Size of the canister's Wasm heap in bytes (0 when empty).
     pub fn heap_size(&mut self, canister: Principal) -> Result<usize, HostError> {
-        let c = self
-            .canisters
-            .get_mut(&canister)
-            .ok_or(HostError::CanisterNotFound(canister))?;
+        let c = self.canister_mut(canister)?;
         Ok(c.runtime.as_mut().map_or(0, |r| r.heap_size()))
     }
 

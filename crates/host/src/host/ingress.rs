@@ -11,6 +11,17 @@ use crate::runtime::{ApiKind, CanisterStatus, Entry, Response};
 use candid::Principal;
 use std::sync::Arc;
 
+/// Ingress arguments (updates and queries alike) are at most 2 MiB.
+fn check_ingress_payload(arg: &[u8]) -> Result<(), HostError> {
+    if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
+        return Err(HostError::PayloadTooLarge {
+            size: arg.len(),
+            limit: MAX_INGRESS_PAYLOAD_BYTES,
+        });
+    }
+    Ok(())
+}
+
 impl Host {
     /// Sends an ingress update call and runs the whole call tree (inter-canister calls and
     /// callbacks) to completion. Runs `canister_inspect_message` first if exported.
@@ -43,12 +54,7 @@ impl Host {
         method: &str,
         arg: &[u8],
     ) -> Result<CallOutcome, HostError> {
-        if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
-            return Err(HostError::PayloadTooLarge {
-                size: arg.len(),
-                limit: MAX_INGRESS_PAYLOAD_BYTES,
-            });
-        }
+        check_ingress_payload(arg)?;
         let c = self.canister(canister)?;
         let accepted = CallOutcome {
             result: Ok(Vec::new()),
@@ -104,12 +110,7 @@ impl Host {
         method: &str,
         arg: &[u8],
     ) -> Result<CallOutcome, HostError> {
-        if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
-            return Err(HostError::PayloadTooLarge {
-                size: arg.len(),
-                limit: MAX_INGRESS_PAYLOAD_BYTES,
-            });
-        }
+        check_ingress_payload(arg)?;
         self.canister(canister)?;
         let id = self.fresh_id();
         self.queue.push_back(Message::Request {
@@ -144,12 +145,7 @@ impl Host {
         method: &str,
         arg: &[u8],
     ) -> Result<CallOutcome, HostError> {
-        if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
-            return Err(HostError::PayloadTooLarge {
-                size: arg.len(),
-                limit: MAX_INGRESS_PAYLOAD_BYTES,
-            });
-        }
+        check_ingress_payload(arg)?;
         let c = self.canister(canister)?;
         let reject = |r: Reject| {
             Ok(CallOutcome {
