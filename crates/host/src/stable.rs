@@ -70,6 +70,22 @@ impl StableMemory {
             .is_some_and(|end| end <= self.size_bytes())
     }
 
+    /// 4 KiB pages of `[offset, offset + len)` not yet written in the open transaction (the
+    /// message): what a write there would newly dirty. Outside a transaction, every page.
+    pub fn newly_dirtied_pages(&self, offset: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        let first = offset / PAGE_SIZE as u64;
+        let last = (offset + len - 1) / PAGE_SIZE as u64;
+        match self.undo.last() {
+            Some(undo) => (first..=last)
+                .filter(|p| !undo.saved.contains_key(p))
+                .count() as u64,
+            None => last - first + 1,
+        }
+    }
+
     /// Reads into `dst`; the caller checks bounds.
     pub fn read(&self, offset: u64, dst: &mut [u8]) {
         let mut done = 0usize;

@@ -100,8 +100,11 @@ impl CallOutcome {
 /// Instructions used by an installation or upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InstallOutcome {
-    /// start + init, or pre_upgrade + start + post_upgrade.
+    /// start + init, or pre_upgrade + start + post_upgrade, and the compilation charge.
     pub instructions: u64,
+    /// The replica's compilation charge, included in `instructions`: 6,000 per instruction of
+    /// the instrumented module, a hundredth of it for a module this host compiled before.
+    pub compilation_instructions: u64,
 }
 
 /// One canister log record (`ic0.debug_print` output or a trap message).

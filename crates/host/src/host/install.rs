@@ -1,6 +1,8 @@
 //! Installation, reinstallation and upgrade: compiles the module, runs `canister_start` and
 //! `canister_init` (or `canister_pre_upgrade` on the old instance, then `canister_start` and
-//! `canister_post_upgrade` on the new one) under one install instruction limit.
+//! `canister_post_upgrade` on the new one) under one install instruction limit, which also
+//! pays the replica's compilation charge ([`crate::instrumentation`]) where the replica takes
+//! it: after `canister_pre_upgrade`, before everything else.
 //!
 //! Touches one canister's state and instance, and rolls both back as a whole when any step
 //! fails. It never enqueues messages: calls made during installation are not allowed.
@@ -8,6 +10,7 @@
 use super::{Host, InstallOutcome, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_UPDATE_REPLY_BYTES};
 use crate::engine;
 use crate::error::HostError;
+use crate::instrumentation::compilation_cost;
 use crate::runtime::{ApiKind, Entry, ExecContext, ExecError, Runtime, StoreData};
 use crate::validate::decompress_if_gzipped;
 use candid::Principal;
@@ -83,6 +86,10 @@ impl Host {
             self.config.module_cache_dir.as_deref(),
         )?;
         let module_hash: [u8; 32] = Sha256::digest(wasm).into();
+        let compilation = compilation_cost(
+            module.report.instrumented_instructions,
+            self.compiled_modules.contains(&module_hash),
+        );
         let limit = self.config.limits.install;
         let time = self.time_ns;
         let root_key_der = self.root_key_der.clone();
@@ -137,6 +144,13 @@ impl Host {
                     ex.result.map_err(|e| failure("canister_pre_upgrade", e))?;
                 }
             }
+            used += compilation;
+            if used > limit {
+                return Err(failure(
+                    "install_code",
+                    ExecError::InstructionLimitExceeded(limit),
+                ));
+            }
             // The global timer is deactivated whenever the module changes.
             c.state.global_timer = 0;
             let mut rt = Runtime::new(module.clone(), StoreData::default())?;
@@ -189,7 +203,11 @@ impl Host {
                 c.wasm = Some(Arc::new(wasm.to_vec()));
                 c.state.module_hash = Some(module_hash);
                 c.state.version += 1;
-                Ok(InstallOutcome { instructions: used })
+                self.compiled_modules.insert(module_hash);
+                Ok(InstallOutcome {
+                    instructions: used,
+                    compilation_instructions: compilation,
+                })
             }
             Err(e) => {
                 c.state.stable_memory.rollback();

@@ -33,7 +33,7 @@ use crate::certificate::RootKey;
 use crate::error::{HostError, Reject};
 use crate::runtime::{ApiKind, CanisterState, Entry, ExecContext, Executed, OutgoingCall, Runtime};
 use candid::Principal;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,6 +103,9 @@ pub struct Host {
     next_id: u64,
     raw_rand_counter: u64,
     node_keys: Vec<(Principal, Vec<u8>)>,
+    /// Hashes of the modules installed so far (the replica's `expected_compiled_wasms`): a
+    /// module compiled before pays a reduced compilation charge.
+    compiled_modules: HashSet<[u8; 32]>,
 }
 
 fn canister_id(index: u64) -> Principal {
@@ -134,6 +137,7 @@ impl Host {
             next_id: 0,
             raw_rand_counter: 0,
             node_keys: Vec::new(),
+            compiled_modules: HashSet::new(),
         }
     }
 

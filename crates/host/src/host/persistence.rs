@@ -41,6 +41,9 @@ impl Host {
         let id = state
             .id
             .ok_or_else(|| HostError::Persist("a canister without id".into()))?;
+        if let Some(hash) = state.module_hash {
+            self.compiled_modules.insert(hash);
+        }
         let (runtime, wasm) = match module {
             Some((compiled, snapshot, wasm)) => {
                 let mut rt = Runtime::new(compiled, StoreData::default())?;

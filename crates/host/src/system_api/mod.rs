@@ -35,7 +35,6 @@ mod reply;
 mod stable;
 mod time;
 
-use crate::cost::{GROW_COST_REMAINDER, WASM_FUNCTION_ENTRY_FUEL};
 use crate::runtime::{ApiKind, ExecContext, HostTrap, OutgoingCall, StoreData};
 use wasmtime::{Caller, IntoFunc, Linker, Memory};
 
@@ -134,15 +133,14 @@ impl<'a, 'b> Api<'a, 'b> {
         Ok(api)
     }
 
+    /// Takes `cost` instructions from the message, or ends it at its limit.
     fn charge(&mut self, cost: u64) -> R<()> {
-        // The 1 of the `call` that wasmtime would have charged on entering a Wasm function.
-        let fee = cost + WASM_FUNCTION_ENTRY_FUEL;
         let fuel = self.caller.get_fuel()?;
-        if fee > fuel {
+        if cost > fuel {
             self.caller.set_fuel(0)?;
             return Err(wasmtime::Error::new(HostTrap::OutOfInstructions));
         }
-        self.caller.set_fuel(fuel - fee)
+        self.caller.set_fuel(fuel - cost)
     }
 
     pub fn data(&self) -> &StoreData {
@@ -232,10 +230,12 @@ impl<'a, 'b> Api<'a, 'b> {
 
     /// Instructions this execution has used so far, as `performance_counter(0)` reports them.
     pub fn instructions_so_far(&self) -> R<u64> {
-        let fuel = self.caller.get_fuel()?;
-        let d = self.data();
-        // Fuel starts at limit + 1 (the entry point's own entry fuel), which the entry has taken.
-        Ok(d.ctx.limit.saturating_sub(fuel) + d.grows * GROW_COST_REMAINDER)
+        // Fuel starts at the limit.
+        Ok(self
+            .data()
+            .ctx
+            .limit
+            .saturating_sub(self.caller.get_fuel()?))
     }
 }
 
