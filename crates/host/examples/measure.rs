@@ -18,8 +18,14 @@ fn main() {
     let wasm = std::fs::read(path).expect("read module");
     match icinfer_host::validate_module(&wasm) {
         Ok(r) => println!(
-            "valid for the IC: {} bytes, code section {} bytes, {} functions, {} globals, {} exports, imports {:?}",
-            r.wasm_bytes, r.code_section_bytes, r.functions, r.globals, r.exports, r.imports
+            "valid for the IC: {} bytes, code section {} bytes, {} functions, {} globals, {} exports, imports {:?}, {} instructions after the replica's instrumentation",
+            r.wasm_bytes,
+            r.code_section_bytes,
+            r.functions,
+            r.globals,
+            r.exports,
+            r.imports,
+            r.instrumented_instructions
         ),
         Err(e) => println!("the IC would refuse it: {e}"),
     }

@@ -1,24 +1,36 @@
 //! Instruction accounting with the replica's weights.
 //!
-//! Wasm operators are weighed by wasmtime's fuel with [`ic_operator_cost`], a transcription of
-//! `instruction_to_cost` in dfinity/ic `rs/embedders/src/wasm_utils/instrumentation.rs` (wasm32
-//! column). System API calls charge the fixed overheads of the replica's
-//! `system_api_complexity::overhead` table plus a per-byte part (see [`SystemApiCost`]).
+//! The host counts what the replica counts (dfinity/ic master as of 2026-12; see the crate
+//! docs for the files and commits it mirrors):
+//! - Wasm operators, weighed by wasmtime's fuel with [`ic_operator_cost`], a transcription of
+//!   `instruction_to_cost` in `rs/embedders/src/wasm_utils/instrumentation.rs` (wasm32).
+//! - 1 on entry to every Wasm function, the entry point included: the replica's metering
+//!   starts every function's first block at 1, and wasmtime charges exactly that 1 fuel on
+//!   entry, so calls keep their full weight (`call` 5, `call_indirect` 10). System API
+//!   functions are imports, not Wasm functions, and pay no entry.
+//! - System API calls: the replica's fixed overheads (`system_api_complexity::overhead`,
+//!   [`SystemApiCost`]) plus their per-byte parts. `stable*_size`, `stable*_read`,
+//!   `stable*_write` and `stable*_grow` are Wasm the replica injects in place of the imports
+//!   (`system_api_replacements.rs`, not metered itself): their cost is the `call` plus what
+//!   they charge explicitly, [`SystemApiCost::STABLE_SIZE`] being nothing.
+//! - [`DIRTY_PAGE_OVERHEAD`] for every 4 KiB page of stable memory or of the heap that a
+//!   message dirties (application subnets too).
+//! - The compilation charge of an installation ([`crate::instrumentation`]).
 //!
-//! Known differences from the replica's count:
-//! - wasmtime stores each weight in a `u8`: `memory.grow` and `table.grow` (300 on the IC) are
-//!   charged 255 by the JIT and the missing 45 is added per executed grow through the store's
-//!   resource limiter; `data.drop`/`elem.drop` (300) stay at 255.
+//! wasmtime keeps each weight in a `u8`: `memory.grow`, `data.drop` and `elem.drop` (300 on the
+//! IC) weigh 255 in the table, and the module rewrite ([`crate::engine`]) puts 45 `nop`s (1
+//! each) after every one of them, so each executes at exactly 300 whatever its operand.
+//!
+//! Remaining differences:
 //! - The replica checks the limit only at reentrant blocks (function entries, loop headers), so
 //!   it may overshoot the limit by a basic block before trapping; wasmtime checks at the same
 //!   places, so the instruction at which a message traps can differ slightly; completed messages
 //!   count the same.
-//! - Stable-memory dirty-page overheads (zero on application subnets) and the replica's
-//!   charges for instantiating a module and for memory faults (Wasm-native stable memory) are not
-//!   modelled; the per-byte costs of stable reads/writes are.
-//! - wasmtime charges 1 fuel on entry to every Wasm function; the table lowers the call
-//!   weights by 1 and System API functions charge 1 more, so the count is exact for direct and
-//!   indirect calls (a `call_indirect` of an imported function would count 1 less).
+//! - A heap page counts as dirty here when its bytes differ from what they were before the
+//!   message; the replica counts every page written, so a page written with the bytes it held
+//!   already is charged there and not here.
+//! - The replica's base cost of creating an execution state and its charges for memory faults
+//!   are not modelled.
 //! - wasm64 modules (loads/stores cost 2 on the IC) are not supported.
 
 use wasmtime::OperatorCost;
@@ -55,21 +67,20 @@ pub fn ic_operator_cost() -> OperatorCost {
                I64TruncF32S I64TruncF32U I64TruncF64S I64TruncF64U);
     set!(2 => GlobalGet GlobalSet);
     set!(5 => TableGet TableSet);
-    // 300 on the IC; the rest is charged per grow (see `GROW_COST_REMAINDER`).
+    // 300 on the IC: 255 here and the rest in the `nop`s the rewrite adds after each
+    // (`ELIDED_WEIGHT`). `table.grow` is refused by validation, as by the replica.
     set!(255 => TableGrow MemoryGrow);
     set!(20 => MemorySize);
     set!(100 => TableSize);
     set!(100 => MemoryFill MemoryCopy TableFill TableCopy MemoryInit TableInit);
-    // 300 on the IC: not representable in wasmtime's u8 table.
+    // 300 on the IC, like `memory.grow`.
     set!(255 => DataDrop ElemDrop);
     // wasmtime charges 1 fuel on entry to every Wasm function (`fuel_consumed: 1` in its
-    // Cranelift translator), which the replica does not. Calls therefore carry one less here, so
-    // a call into a Wasm function costs exactly the IC's weight; host (System API) functions
-    // charge the missing 1 themselves, and the host subtracts the 1 of the entry point.
-    set!(5 - WASM_FUNCTION_ENTRY_FUEL as u8 => Call);
-    set!(10 - WASM_FUNCTION_ENTRY_FUEL as u8 => CallIndirect);
-    set!(3 - WASM_FUNCTION_ENTRY_FUEL as u8 => ReturnCall);
-    set!(60 - WASM_FUNCTION_ENTRY_FUEL as u8 => ReturnCallIndirect);
+    // Cranelift translator), as the replica's metering charges 1 at the top of every function.
+    set!(5 => Call);
+    set!(10 => CallIndirect);
+    set!(3 => ReturnCall);
+    set!(60 => ReturnCallIndirect);
     set!(2 => If Br BrIf BrTable);
     set!(5 => RefIsNull);
     set!(130 => RefFunc);
@@ -106,11 +117,16 @@ pub fn ic_operator_cost() -> OperatorCost {
     c
 }
 
-/// Fuel wasmtime charges on entry to any Wasm function (see [`ic_operator_cost`]).
-pub const WASM_FUNCTION_ENTRY_FUEL: u64 = 1;
+/// The replica's weight of `memory.grow`, `data.drop` and `elem.drop`.
+pub const HEAVY_OPERATOR_WEIGHT: u64 = 300;
 
-/// The part of the replica's 300 for `memory.grow`/`table.grow` that wasmtime's table cannot hold.
-pub const GROW_COST_REMAINDER: u64 = 300 - 255;
+/// What wasmtime's `u8` table cannot hold of [`HEAVY_OPERATOR_WEIGHT`]: the rewrite adds this
+/// many `nop`s after each such operator.
+pub const ELIDED_WEIGHT: u64 = HEAVY_OPERATOR_WEIGHT - 255;
+
+/// Instructions per 4 KiB page of stable memory or heap newly dirtied in a message (the
+/// replica's `DEFAULT_DIRTY_PAGE_OVERHEAD`, application subnets included).
+pub const DIRTY_PAGE_OVERHEAD: u64 = 1_000;
 
 /// Instructions per byte for payloads leaving the sandbox (reply, reject, call arguments).
 pub const BYTE_TRANSMISSION_COST_FACTOR: u64 = 50;
@@ -131,9 +147,13 @@ impl SystemApiCost {
     pub const CALL_PERFORM: u64 = 5_000;
     /// `ic0.performance_counter`.
     pub const PERFORMANCE_COUNTER: u64 = 200;
-    /// `ic0.stable*_read`, `ic0.stable*_write`, `ic0.stable*_size`.
-    pub const STABLE_ACCESS: u64 = 20;
-    /// `ic0.stable*_grow` (Wasm-native stable memory).
+    /// `ic0.stable*_read` and `ic0.stable*_write` (`overhead_native`), plus 1 a byte and, for
+    /// writes, [`DIRTY_PAGE_OVERHEAD`] a newly dirtied page.
+    pub const STABLE_READ_WRITE: u64 = 20;
+    /// `ic0.stable*_size`: the replica's injected `memory.size` is not metered, so the call's
+    /// weight is the whole cost.
+    pub const STABLE_SIZE: u64 = 0;
+    /// `ic0.stable*_grow` (`overhead_native`, charged by the replica's `try_grow_stable_memory`).
     pub const STABLE_GROW: u64 = 100;
 }
 

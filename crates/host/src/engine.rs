@@ -8,9 +8,12 @@
 //! Before compiling, the host rewrites the module's export section (as the replica's
 //! instrumentation does): every mutable global, table 0 and memory 0 are exported under
 //! internal names so the host can snapshot and restore them, and a start function is removed
-//! from the start section and exported instead, so that re-instantiation never runs it.
+//! from the start section and exported instead, so that re-instantiation never runs it. In the
+//! code, every `memory.grow`, `data.drop` and `elem.drop` is followed by
+//! [`ELIDED_WEIGHT`] `nop`s: the replica weighs them 300, wasmtime's fuel table at most 255,
+//! and the `nop`s (1 each, no effect) make up the rest in the same basic block.
 
-use crate::cost::ic_operator_cost;
+use crate::cost::{ELIDED_WEIGHT, ic_operator_cost};
 use crate::error::HostError;
 use crate::runtime::StoreData;
 use crate::validate::{ModuleReport, ValidationLimits, validate_wasm};
@@ -19,8 +22,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use wasm_encoder::{ExportKind, ExportSection, RawSection};
-use wasmparser::{ExternalKind, Parser, Payload};
+use wasm_encoder::{CodeSection, ExportKind, ExportSection, RawSection};
+use wasmparser::{ExternalKind, FunctionBody, Operator, Parser, Payload};
 use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
 /// Prefix of the exports the host adds to a module (user modules may not use it).
@@ -29,7 +32,7 @@ pub(crate) const TABLE_EXPORT: &str = "icinfer-host:table";
 pub(crate) const MEMORY_EXPORT: &str = "icinfer-host:memory";
 pub(crate) const START_EXPORT: &str = "icinfer-host:start";
 /// Bump when the rewrite changes, so stale disk-cache entries are not used.
-const REWRITE_VERSION: u32 = 1;
+const REWRITE_VERSION: u32 = 2;
 /// The IC's Wasm stack limit.
 const MAX_WASM_STACK: usize = 5 * 1024 * 1024;
 /// Native stack of the thread each execution runs on: room for the Wasm stack and the host.
@@ -39,8 +42,8 @@ pub(crate) fn global_export_name(index: u32) -> String {
     format!("{INTERNAL_EXPORT_PREFIX}global:{index}")
 }
 
-/// The engine configuration: deterministic SIMD, NaN canonicalisation, no threads, fuel with
-/// the replica's operator weights.
+/// The engine configuration: deterministic SIMD, NaN canonicalisation, tail calls, no threads,
+/// fuel with the replica's operator weights.
 pub fn ic_engine_config() -> Config {
     let mut c = Config::new();
     c.wasm_simd(true)
@@ -49,7 +52,7 @@ pub fn ic_engine_config() -> Config {
         .wasm_multi_value(true)
         .wasm_multi_memory(false)
         .wasm_memory64(false)
-        .wasm_tail_call(false)
+        .wasm_tail_call(true)
         .cranelift_nan_canonicalization(true)
         .cranelift_opt_level(OptLevel::Speed)
         .consume_fuel(true)
@@ -216,8 +219,10 @@ fn rewrite(wasm: &[u8]) -> Result<Rewritten, HostError> {
     let mut tables = 0u32;
     let mut memories = 0u32;
     let mut start = None;
+    let mut bodies = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(bad)? {
+            Payload::CodeSectionEntry(body) => bodies.push(pad_points(&body).map_err(bad)?),
             Payload::ExportSection(r) => {
                 for e in r {
                     let e = e.map_err(bad)?;
@@ -285,6 +290,10 @@ fn rewrite(wasm: &[u8]) -> Result<Rewritten, HostError> {
         if id == 7 || id == 8 {
             continue; // the old export section, and the start section (now an export)
         }
+        if id == 10 && bodies.iter().any(|(_, points)| !points.is_empty()) {
+            module.section(&padded_code(wasm, &bodies));
+            continue;
+        }
         module.section(&RawSection {
             id,
             data: &wasm[range],
@@ -298,4 +307,39 @@ fn rewrite(wasm: &[u8]) -> Result<Rewritten, HostError> {
         mutable_globals,
         has_start: start.is_some(),
     })
+}
+
+/// The range of a function body (without its size) and the offsets just after each of its
+/// `memory.grow`, `data.drop` and `elem.drop`, where the `nop`s go.
+fn pad_points(body: &FunctionBody) -> wasmparser::Result<(std::ops::Range<usize>, Vec<usize>)> {
+    let mut points = Vec::new();
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        let op = ops.read()?;
+        if matches!(
+            op,
+            Operator::MemoryGrow { .. } | Operator::DataDrop { .. } | Operator::ElemDrop { .. }
+        ) {
+            points.push(ops.original_position());
+        }
+    }
+    Ok((body.range(), points))
+}
+
+/// The code section with [`ELIDED_WEIGHT`] `nop`s (`0x01`) at each padding point.
+fn padded_code(wasm: &[u8], bodies: &[(std::ops::Range<usize>, Vec<usize>)]) -> CodeSection {
+    let mut code = CodeSection::new();
+    let mut body = Vec::new();
+    for (range, points) in bodies {
+        body.clear();
+        let mut from = range.start;
+        for &at in points {
+            body.extend_from_slice(&wasm[from..at]);
+            body.extend(std::iter::repeat_n(0x01, ELIDED_WEIGHT as usize));
+            from = at;
+        }
+        body.extend_from_slice(&wasm[from..range.end]);
+        code.raw(&body);
+    }
+    code
 }

@@ -26,10 +26,19 @@
 //! roll back. So state commits at each await, exactly where the IC commits it.
 //!
 //! ## Instruction accounting
-//! wasmtime fuel with the replica's per-operator weights ([`cost`]) plus the replica's fixed
-//! and per-byte System API charges; [`CallOutcome::instructions`] and
-//! `ic0.performance_counter` report it. Limits per message are configurable
-//! ([`InstructionLimits`]). Remaining differences from the replica are listed in [`cost`].
+//! The host counts as the replica does: wasmtime fuel with the replica's per-operator weights
+//! and its 1 per function entry ([`cost`]), the replica's fixed and per-byte System API
+//! charges, 1,000 per 4 KiB page of stable memory or heap a message dirties, and the
+//! compilation charge of an installation ([`instrumentation`]); [`CallOutcome::instructions`],
+//! [`InstallOutcome::instructions`] and `ic0.performance_counter` report it. Limits per message
+//! are configurable ([`InstructionLimits`]). Remaining differences are listed in [`cost`].
+//!
+//! The replica mirrored is dfinity/ic master as of 2026-12 (read in the reference index):
+//! `rs/embedders/src/wasm_utils/instrumentation.rs` (`instruction_to_cost`, `injections`,
+//! `instrument`), `system_api_replacements.rs` at commit 6abf850, `validation.rs`,
+//! `wasmtime_embedder/system_api_complexity.rs`, `wasmtime_embedder.rs` (the dirty heap pages),
+//! `rs/config/src/subnet_config.rs` (`DEFAULT_DIRTY_PAGE_OVERHEAD`) and
+//! `rs/config/src/embedders.rs` (`DEFAULT_COST_TO_COMPILE_WASM_INSTRUCTION`).
 //!
 //! ## Certificates
 //! Non-replicated queries get a data certificate signed by the host's BLS12-381 root key,
@@ -37,8 +46,9 @@
 //! [`Host::root_key_der`] for the key clients verify against.
 //!
 //! ## Modules
-//! [`validate_module`] applies the IC's limits; installation also refuses any import the host
-//! does not implement, naming it. Compiled modules are shared within the process and cached on
+//! [`validate_module`] applies the current replica's limits (12 MiB of code; older replicas
+//! allow 10 MiB, which the project's own module check keeps to); installation also refuses
+//! any import the host does not implement, naming it. Compiled modules are shared within the process and cached on
 //! disk ([`engine`]).
 //!
 //! ## Not modelled (yet)
@@ -53,8 +63,8 @@
 //!   management is the [`Host`] API. No environment variables are set.
 //! - `mint_cycles*`, `cost_sign_with_*`, `cost_vetkd_derive_key` and `cost_http_request_v2` are
 //!   not provided: a module importing them is refused at installation, naming the import.
-//! - wasm64 modules, deterministic time slicing and the dirty-page limits are not modelled
-//!   (each message runs to its limit in one slice).
+//! - wasm64 modules, deterministic time slicing and the per-message limits on stable-memory
+//!   pages accessed and written are not modelled (each message runs to its limit in one slice).
 //!
 //! ## State
 //! A canister's durable state outside its instance is the plain [`CanisterState`] (stable
@@ -68,6 +78,7 @@ pub mod engine;
 mod error;
 mod host;
 pub mod ic0;
+pub mod instrumentation;
 pub mod persist;
 mod runtime;
 pub mod stable;

@@ -9,11 +9,15 @@
 //! dropped. A heap that grew during a failed message cannot shrink in place, so the instance is
 //! re-created (the module's start function was turned into an export and does not run again)
 //! and the snapshot copied into it.
+//!
+//! The count is the fuel used plus, after the run as on the replica, 1,000 for every 4 KiB page
+//! of the heap that differs from the snapshot ([`crate::cost::DIRTY_PAGE_OVERHEAD`]); a message
+//! that runs over its limit that way fails with the limit.
 
-use crate::cost::{GROW_COST_REMAINDER, WASM_FUNCTION_ENTRY_FUEL};
+use crate::cost::DIRTY_PAGE_OVERHEAD;
 use crate::engine::{self, CompiledModule, MEMORY_EXPORT, TABLE_EXPORT};
 use crate::error::{HostError, Reject, RejectCode};
-use crate::stable::StableMemory;
+use crate::stable::{PAGE_SIZE, StableMemory};
 use candid::Principal;
 use std::sync::Arc;
 use wasmtime::{Global, Instance, Memory, ResourceLimiter, Store, Table, Val};
@@ -225,7 +229,6 @@ pub(crate) struct StoreData {
     pub state: CanisterState,
     pub ctx: ExecContext,
     pub memory: Option<Memory>,
-    pub grows: u64,
 }
 
 impl StoreData {
@@ -241,7 +244,6 @@ impl ResourceLimiter for StoreData {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.grows += 1;
         Ok(maximum.is_none_or(|m| desired <= m) && desired <= 4 << 30)
     }
     fn table_growing(
@@ -250,7 +252,6 @@ impl ResourceLimiter for StoreData {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.grows += 1;
         Ok(maximum.is_none_or(|m| desired <= m))
     }
 }
@@ -313,6 +314,22 @@ impl ExecError {
             format!("Error from Canister {canister}: {}", self.describe()),
         )
     }
+}
+
+/// 4 KiB pages of `after` whose bytes differ from `before` (past its end, from zeros: pages
+/// the message grew the heap by).
+fn dirty_pages(before: &[u8], after: &[u8]) -> u64 {
+    const ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
+    after
+        .chunks(PAGE_SIZE)
+        .enumerate()
+        .filter(|(i, page)| {
+            let old = before
+                .get(i * PAGE_SIZE..i * PAGE_SIZE + page.len())
+                .unwrap_or(&ZEROS[..page.len()]);
+            *page != old
+        })
+        .count() as u64
 }
 
 /// What to run.
@@ -384,7 +401,6 @@ impl Runtime {
             .filter_map(|n| instance.get_global(&mut store, n))
             .collect();
         let table = instance.get_table(&mut store, TABLE_EXPORT);
-        store.data_mut().grows = 0;
         Ok(Runtime {
             module,
             store,
@@ -451,12 +467,9 @@ impl Runtime {
 
         std::mem::swap(&mut self.store.data_mut().state, state);
         self.store.data_mut().ctx = ctx;
-        self.store.data_mut().grows = 0;
-        // The entry point's own entry fuel is not an IC instruction (see `cost`).
-        let fuel_budget = limit + WASM_FUNCTION_ENTRY_FUEL;
         let mut result = self
             .store
-            .set_fuel(fuel_budget)
+            .set_fuel(limit)
             .map_err(|e| ExecError::Engine(e.to_string()));
         if result.is_ok() {
             result = self
@@ -464,11 +477,15 @@ impl Runtime {
                 .map_err(|e| convert_error(e, limit));
         }
         let fuel = self.store.get_fuel().unwrap_or(0);
-        let grows = self.store.data().grows;
-        let consumed = fuel_budget - fuel.min(fuel_budget);
-        let mut instructions = consumed
-            .saturating_sub(WASM_FUNCTION_ENTRY_FUEL)
-            .saturating_add(grows * GROW_COST_REMAINDER);
+        // As the replica, after the run: the heap pages the message dirtied.
+        let dirtied = match self.store.data().memory {
+            Some(m) => dirty_pages(&self.heap_snapshot, m.data(&self.store)),
+            None => 0,
+        };
+        let mut instructions = (limit - fuel.min(limit)) + DIRTY_PAGE_OVERHEAD * dirtied;
+        if instructions > limit && result.is_ok() {
+            result = Err(ExecError::InstructionLimitExceeded(limit));
+        }
         if matches!(result, Err(ExecError::InstructionLimitExceeded(_))) {
             instructions = limit;
         }

@@ -47,6 +47,11 @@ impl StableMemory {
         self.size_pages * WASM_PAGE_SIZE
     }
 
+    /// Whether the memory is empty (no pages).
+    pub fn is_empty(&self) -> bool {
+        self.size_pages() == 0
+    }
+
     /// Grows by `new_pages`; returns the previous size, or `None` beyond `max_pages`.
     pub fn grow(&mut self, new_pages: u64, max_pages: u64) -> Option<u64> {
         let old = self.size_pages;
@@ -63,6 +68,22 @@ impl StableMemory {
         offset
             .checked_add(len)
             .is_some_and(|end| end <= self.size_bytes())
+    }
+
+    /// 4 KiB pages of `[offset, offset + len)` not yet written in the open transaction (the
+    /// message): what a write there would newly dirty. Outside a transaction, every page.
+    pub fn newly_dirtied_pages(&self, offset: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        let first = offset / PAGE_SIZE as u64;
+        let last = (offset + len - 1) / PAGE_SIZE as u64;
+        match self.undo.last() {
+            Some(undo) => (first..=last)
+                .filter(|p| !undo.saved.contains_key(p))
+                .count() as u64,
+            None => last - first + 1,
+        }
     }
 
     /// Reads into `dst`; the caller checks bounds.

@@ -1,29 +1,36 @@
 //! Module validation: the checks the IC applies before installing a module.
 //!
 //! [`validate_module`] decompresses gzip input (`1f 8b`) as the IC does, validates the Wasm
-//! with the IC's feature set (SIMD on, relaxed SIMD, threads, GC and exceptions off) and applies
-//! the replica's limits: code section size, functions, globals, exports, the names and sizes
-//! of `icp:` custom sections, and imports only from `ic0` with the specification's signatures.
+//! with the IC's feature set (SIMD and tail calls on; relaxed SIMD, threads, GC and exceptions
+//! off) and applies the replica's limits (`rs/embedders/src/wasm_utils/validation.rs` and
+//! `rs/config/src/embedders.rs` of dfinity/ic master, 2026-12): code section size, functions,
+//! globals, exported canister methods (other exports do not count), the names and sizes of
+//! `icp:` custom sections, imports only from `ic0` with the specification's signatures, and
+//! no instruction that changes a table (`table.set`, `grow`, `fill`, `copy`, `init`): the
+//! replica keeps the function table as compiled.
 
 use crate::ic0::{self, Ty};
+use crate::instrumentation;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::Read;
 use wasmparser::{
-    CompositeInnerType, ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Validator,
-    WasmFeatures,
+    CompositeInnerType, ExternalKind, FuncType, FunctionBody, Operator, Parser, Payload, TypeRef,
+    ValType, Validator, WasmFeatures,
 };
 
 /// The IC's limits on a module; [`ValidationLimits::default`] holds the replica's values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidationLimits {
-    /// Maximum size of the code section in bytes (10 MiB).
+    /// Maximum size of the code section in bytes: 12 MiB (`MAX_CODE_SECTION_SIZE_IN_BYTES` in
+    /// current replicas; older ones refuse more than 10 or 11 MiB).
     pub max_code_section_bytes: usize,
     /// Maximum number of functions defined by the module (50,000).
     pub max_functions: usize,
     /// Maximum number of globals (1,000).
     pub max_globals: usize,
-    /// Maximum number of exports (1,000).
+    /// Maximum number of exported canister methods (`canister_update`, `canister_query` and
+    /// `canister_composite_query` functions; 1,000).
     pub max_exports: usize,
     /// Maximum number of `icp:` custom sections (16).
     pub max_icp_custom_sections: usize,
@@ -38,7 +45,7 @@ pub struct ValidationLimits {
 impl Default for ValidationLimits {
     fn default() -> Self {
         ValidationLimits {
-            max_code_section_bytes: 10 * 1024 * 1024,
+            max_code_section_bytes: 12 * 1024 * 1024,
             max_functions: 50_000,
             max_globals: 1_000,
             max_exports: 1_000,
@@ -108,6 +115,14 @@ pub enum ValidationError {
         /// Why.
         reason: String,
     },
+    /// An instruction the replica refuses (it changes the function table).
+    #[error("function {function} uses `{instruction}`, which the IC does not allow")]
+    UnsupportedInstruction {
+        /// Index of the function among those the module defines.
+        function: usize,
+        /// The instruction.
+        instruction: &'static str,
+    },
     /// wasm64 (memory64) modules are not supported by this host.
     #[error("wasm64 (memory64) modules are not supported by icinfer-host")]
     Memory64Unsupported,
@@ -130,7 +145,7 @@ pub struct ModuleReport {
     pub functions: usize,
     /// Globals defined by the module.
     pub globals: usize,
-    /// Exports.
+    /// Exports (of every kind; only canister methods count against the IC's limit).
     pub exports: usize,
     /// `ic0` functions imported.
     pub imports: Vec<String>,
@@ -148,9 +163,13 @@ pub struct ModuleReport {
     pub has_start: bool,
     /// Initial size of memory 0 in Wasm pages, if the module defines a memory.
     pub initial_memory_pages: Option<u64>,
+    /// Instructions of the module after the replica's instrumentation, which its compilation
+    /// charge is proportional to ([`crate::instrumentation`]).
+    pub instrumented_instructions: u64,
 }
 
-/// The Wasm features the IC enables (deterministic SIMD, no relaxed SIMD, no threads).
+/// The Wasm features the IC enables (deterministic SIMD, tail calls, no relaxed SIMD, no
+/// threads).
 pub fn ic_wasm_features() -> WasmFeatures {
     WasmFeatures::MUTABLE_GLOBAL
         | WasmFeatures::SATURATING_FLOAT_TO_INT
@@ -160,6 +179,7 @@ pub fn ic_wasm_features() -> WasmFeatures {
         | WasmFeatures::BULK_MEMORY
         | WasmFeatures::SIMD
         | WasmFeatures::FLOATS
+        | WasmFeatures::TAIL_CALL
         | WasmFeatures::MEMORY64
 }
 
@@ -260,7 +280,9 @@ pub(crate) fn validate_wasm(
         system_methods: Vec::new(),
         has_start: false,
         initial_memory_pages: None,
+        instrumented_instructions: 0,
     };
+    let (mut bodies, mut instrumented_bodies) = (0usize, 0u64);
     let mut types: Vec<Option<FuncType>> = Vec::new();
     let mut func_types: Vec<u32> = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
@@ -340,6 +362,12 @@ pub(crate) fn validate_wasm(
             }
             Payload::StartSection { .. } => report.has_start = true,
             Payload::CodeSectionStart { size, .. } => report.code_section_bytes = size as usize,
+            Payload::CodeSectionEntry(body) => {
+                check_table_instructions(&body, bodies)?;
+                bodies += 1;
+                instrumented_bodies += instrumentation::instrumented_body_len(&body)
+                    .map_err(|e| ValidationError::InvalidWasm(e.to_string()))?;
+            }
             Payload::CustomSection(c) => {
                 let name = c.name().to_string();
                 let size = c.data().len();
@@ -377,7 +405,7 @@ pub(crate) fn validate_wasm(
         limits.max_functions,
     )?;
     limit("number of globals", report.globals, limits.max_globals)?;
-    limit("number of exports", exports.len(), limits.max_exports)?;
+
     limit(
         "number of icp: custom sections",
         icp_sections,
@@ -422,6 +450,12 @@ pub(crate) fn validate_wasm(
                 | "canister_on_low_wasm_memory"
         );
         if method.is_none() && !is_system {
+            if name.starts_with("canister_") && *kind == ExternalKind::Func {
+                return Err(ValidationError::InvalidExport {
+                    name: name.clone(),
+                    reason: "the `canister_` prefix is reserved for the IC's entry points".into(),
+                });
+            }
             continue;
         }
         if *kind != ExternalKind::Func {
@@ -455,9 +489,41 @@ pub(crate) fn validate_wasm(
         }
     }
     limit(
+        "number of exported canister methods",
+        method_names.len(),
+        limits.max_exports,
+    )?;
+    limit(
         "total length of exported method names",
         method_name_bytes,
         limits.max_sum_exported_method_name_bytes,
     )?;
+    report.instrumented_instructions = instrumentation::module_instruction_count(
+        instrumented_bodies,
+        report.imports.iter().map(String::as_str),
+        report.globals as u64,
+    );
     Ok(report)
+}
+
+/// Refuses the instructions that change a table, as the replica does (its function-complexity
+/// pass returns `UnsupportedWasmInstruction` for them).
+fn check_table_instructions(body: &FunctionBody, function: usize) -> Result<(), ValidationError> {
+    let invalid = |e: wasmparser::BinaryReaderError| ValidationError::InvalidWasm(e.to_string());
+    let mut ops = body.get_operators_reader().map_err(invalid)?;
+    while !ops.eof() {
+        let instruction = match ops.read().map_err(invalid)? {
+            Operator::TableSet { .. } => "table.set",
+            Operator::TableGrow { .. } => "table.grow",
+            Operator::TableFill { .. } => "table.fill",
+            Operator::TableCopy { .. } => "table.copy",
+            Operator::TableInit { .. } => "table.init",
+            _ => continue,
+        };
+        return Err(ValidationError::UnsupportedInstruction {
+            function,
+            instruction,
+        });
+    }
+    Ok(())
 }
