@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build-canister.sh log-bench >&2
-cargo test --locked -p icinfer-tests --test log_bench -- --ignored --nocapture
+cargo test --locked --workspace --test log_bench -- --ignored --nocapture

