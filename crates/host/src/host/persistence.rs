@@ -56,6 +56,7 @@ impl Host {
                 runtime,
                 logs,
                 wasm,
+                managed: Default::default(),
             },
         );
         Ok(())
