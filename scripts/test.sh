@@ -15,5 +15,7 @@ cargo build --locked -p icinfer-verify --target wasm32-unknown-unknown
 cargo test --locked -p icinfer-tests -- --nocapture
 # Real IC clients against the host's HTTP interface: @icp-sdk/core in Node (npm ci).
 bash crates/http/tests/node/run.sh
+# icp-cli (npm) deploys and calls the canisters on `icinfer serve`.
+bash scripts/icp-cli-test.sh
 # The web frontend: its unit tests, its build, and the page in chromium against `icinfer serve`.
 bash frontend/tests/run.sh
