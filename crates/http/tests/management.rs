@@ -554,6 +554,24 @@ async fn install_reinstall_upgrade() {
         "{message}"
     );
 
+    // Larger than an ingress message may be: refused before acceptance (hence chunks).
+    let too_big = Encode!(&InstallCode {
+        mode: Mode::Reinstall,
+        canister_id: id,
+        wasm_module: vec![0; 2 * 1024 * 1024],
+        arg: Vec::new(),
+        sender_canister_version: None,
+    })
+    .unwrap();
+    let (_, message) = uncertified(
+        manage(&owner, id, "install_code", too_big)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        message.contains("exceeds the limit of 2097152 bytes"),
+        "{message}"
+    );
     manage(
         &owner,
         id,

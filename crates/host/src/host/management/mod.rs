@@ -25,7 +25,7 @@ pub use metadata::CanisterMetadata;
 pub(crate) use metadata::SectionCache;
 pub(crate) use settings::Settings;
 
-use super::Host;
+use super::{Host, MAX_INGRESS_PAYLOAD_BYTES};
 use crate::error::{HostError, Reject, RejectCode};
 use crate::runtime::CanisterStatus;
 use candid::{Decode, Encode, Nat, Principal};
@@ -137,6 +137,16 @@ impl Host {
         method: &str,
         arg: &[u8],
     ) -> Result<Principal, Reject> {
+        if arg.len() > MAX_INGRESS_PAYLOAD_BYTES {
+            return Err(reject(
+                RejectCode::CanisterError,
+                HostError::PayloadTooLarge {
+                    size: arg.len(),
+                    limit: MAX_INGRESS_PAYLOAD_BYTES,
+                }
+                .to_string(),
+            ));
+        }
         if callee != Principal::management_canister() {
             return ledger::ingress_check(callee, method);
         }
