@@ -2,7 +2,8 @@
 # icp-cli (DFINITY's CLI, 1.5.0 from npm) against `icinfer serve`, as a user would run it:
 # `icp deploy` creates and installs the inference and consumer canisters through the cycles
 # ledger and the management canister, then `icp canister call` lists models, infers on a
-# tiny model and reads the log head, and `icp canister status` / `metadata` read them back.
+# tiny model and reads the log head, `icp canister status` / `metadata` read them back, a
+# redeploy upgrades, and `icp canister delete` recovers the cycles and deletes.
 #
 # Setup: `icinfer serve` on a free port with a temporary state directory, and a temporary
 # project whose icp.yaml installs the built modules (pre-built steps) on that network.
@@ -125,4 +126,10 @@ EXPECTED=()
 expect "redeploy" deploy inference
 EXPECTED=("tree_size = 1")
 expect "log_head after upgrade" canister call inference log_head '()'
+# Delete recovers the cycles first: icp-cli reinstalls its shim, which deposits them on
+# the cycles ledger; then stops and deletes the canister.
+EXPECTED=("Recovered" "cycles from canister $inference")
+expect "delete" canister delete inference
+"$icp" canister status "$inference" -n "$url" -k "$root_key" >"$work/gone.txt" 2>&1 || true
+grep -q "was not found" "$work/gone.txt" || { cat "$work/gone.txt" >&2; fail "the deleted canister is still there"; }
 echo "icp-cli-test: ok"

@@ -1,11 +1,13 @@
 //! The two system canisters `icp deploy` creates canisters through, at their mainnet ids:
 //! the cycles ledger's `create_canister` (which creates the canister on this host, with the
 //! settings given and the caller as default controller) and the cycles minting canister's
-//! `get_default_subnets` query (this host's one subnet). Minimal: no balances, no fees.
+//! `get_default_subnets` query (this host's one subnet), and `deposit` for canisters. Minimal:
+//! no balances, no fees.
 
 use super::super::{Host, canister_id};
 use super::types::{
-    CreationArgs, LedgerCreateCanisterArgs, LedgerCreateError, LedgerCreated, SubnetSelection,
+    CreationArgs, DepositArgs, DepositResult, LedgerCreateCanisterArgs, LedgerCreateError,
+    LedgerCreated, SubnetSelection,
 };
 use super::{decode_error, encode, reject};
 use crate::error::{Reject, RejectCode};
@@ -95,6 +97,30 @@ impl Host {
             block_id: Nat::from(self.next_canister),
             canister_id: id,
         })
+    }
+
+    /// A canister's call to the cycles ledger: `deposit` takes the attached cycles (as
+    /// `icp canister delete` recovers a canister's cycles before deleting it). This ledger
+    /// keeps no balances: the reply's balance is the amount deposited. Returns the result
+    /// and the cycles refunded.
+    pub(in crate::host) fn ledger_request(
+        &mut self,
+        callee: Principal,
+        method: &str,
+        arg: &[u8],
+        cycles: u128,
+    ) -> (Result<Vec<u8>, Reject>, u128) {
+        if callee != cycles_ledger_id() || method != "deposit" {
+            return (Err(no_method(callee, "update", method)), cycles);
+        }
+        if let Err(e) = Decode!(arg, DepositArgs) {
+            return (Err(decode_error(e)), cycles);
+        }
+        let reply = encode(&DepositResult {
+            balance: Nat::from(cycles),
+            block_index: Nat::from(self.next_canister),
+        });
+        (reply, 0)
     }
 
     /// Runs a query to a system canister: the CMC's `get_default_subnets`.

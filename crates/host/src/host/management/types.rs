@@ -204,6 +204,24 @@ pub(crate) struct LedgerCreateCanisterArgs {
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug)]
+pub(crate) struct Account {
+    pub owner: Principal,
+    pub subaccount: Option<ByteBuf>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub(crate) struct DepositArgs {
+    pub to: Account,
+    pub memo: Option<ByteBuf>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub(crate) struct DepositResult {
+    pub balance: Nat,
+    pub block_index: Nat,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug)]
 pub(crate) struct LedgerCreated {
     pub block_id: Nat,
     pub canister_id: Principal,
