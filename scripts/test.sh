@@ -22,6 +22,9 @@ integration=$(for test in tests/tests/*.rs; do printf -- '--test %s ' "$(basenam
 cargo test --locked --workspace $integration -- --nocapture
 # Real IC clients against the host's HTTP interface: @icp-sdk/core in Node (npm ci).
 bash crates/http/tests/node/run.sh
-# The web frontend: its unit tests, its build, and the page in chromium against `icinfer serve`
-# (the icinfer binary the workspace build made for the CLI's tests).
-ICINFER_BIN="${CARGO_TARGET_DIR:-target}/debug/icinfer" bash frontend/tests/run.sh
+# icp-cli (npm) deploys and calls the canisters on `icinfer serve`; this and the web page's
+# tests use the icinfer binary the workspace build made for the CLI's tests.
+export ICINFER_BIN="${CARGO_TARGET_DIR:-target}/debug/icinfer"
+bash scripts/icp-cli-test.sh
+# The web frontend: its unit tests, its build, and the page in chromium against `icinfer serve`.
+bash frontend/tests/run.sh

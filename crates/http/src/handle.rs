@@ -146,7 +146,23 @@ pub(crate) fn error_code(reject: &Reject) -> &'static str {
         }
         RejectCode::SysUnknown => "IC0601",
         RejectCode::CanisterError => {
-            if m.contains("ic0.trap") {
+            if m.starts_with("Only controllers of canister")
+                || m.starts_with("Only the controllers of the canister")
+            {
+                "IC0512"
+            } else if m.contains("must be stopped before it is deleted") {
+                "IC0510"
+            } else if m.contains("cannot be installed because the canister is not empty") {
+                "IC0514"
+            } else if m.starts_with("Error from Wasm chunk store")
+                || m.starts_with("Could not validate the settings")
+            {
+                "IC0504"
+            } else if m.starts_with("Wasm module is not valid") {
+                "IC0505"
+            } else if m.starts_with("Management canister has no method") {
+                "IC0536"
+            } else if m.contains("ic0.trap") {
                 "IC0503"
             } else if m.contains("did not reply") {
                 "IC0506"

@@ -8,7 +8,7 @@
 //! | `POST /api/v2\|v3/canister/<id>/query` | query; the response is signed by the node key |
 //! | `POST /api/v2/canister/<id>/call` | asynchronous call: 202, then poll `read_state` |
 //! | `POST /api/v3\|v4/canister/<id>/call` | synchronous call: a certificate of `/request_status/<id>` |
-//! | `POST /api/v2\|v3/canister/<id>/read_state` | `/time`, `/request_status/<id>/…`, `/canister/<id>/module_hash\|controllers`, `/subnet/…` |
+//! | `POST /api/v2\|v3/canister/<id>/read_state` | `/time`, `/request_status/<id>/…`, `/canister/<id>/module_hash\|controllers\|metadata/<name>`, `/subnet/…` |
 //! | `POST /api/v2\|v3/subnet/<subnet id>/read_state` | the same for subnet paths (and `/canister_ranges/<subnet id>`) |
 //!
 //! Bodies are CBOR with the self-describing tag 55799. Request ids are the
@@ -37,10 +37,15 @@
 //! println!("agents can use {}", server.url());
 //! ```
 //!
-//! Not served: the management canister (canisters are created and installed through the host
-//! API, e.g. [`HostHandle::with`]), canister signatures and WebAuthn keys, `sender_info`
-//! (accepted in the request id, not passed on), `/canister/<id>/metadata/<name>`,
-//! `/subnet/<id>/metrics`, HTTPS.
+//! Calls to the management canister (`aaaaa-aa`, with the target canister as the effective
+//! id), to the cycles ledger's `create_canister` and queries to the CMC's
+//! `get_default_subnets` go to the host's system canisters
+//! ([`icinfer_host::Host::system_update`]), after the IC's ingress filter; that is what
+//! icp-cli deploys and manages canisters with. `/canister/<id>/metadata/<name>` serves
+//! `icp:public` sections to anyone and `icp:private` ones to controllers (403 otherwise).
+//!
+//! Not served: subnet-scoped calls, canister signatures and WebAuthn keys, `sender_info`
+//! (accepted in the request id, not passed on), `/subnet/<id>/metrics`, HTTPS.
 
 pub mod auth;
 pub mod cbor;

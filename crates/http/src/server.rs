@@ -295,7 +295,7 @@ impl Server {
             ("v2" | "v3", "read_state", e) => self.read_state(request, e).await,
             ("v3", "query", Effective::Subnet(_)) | ("v4", "call", Effective::Subnet(_)) => text(
                 400,
-                "icinfer-http does not serve the management canister: subnet-scoped calls and queries are not supported",
+                "icinfer-http does not serve subnet-scoped calls and queries: send management calls to /api/v4/canister/<the canister>/call",
             ),
             _ => text(404, format!("no endpoint at {path}")),
         }
@@ -317,7 +317,7 @@ impl Server {
         )
     }
 
-    /// Checks that a call or query targets `effective` (and not the management canister).
+    /// Checks that a call or query targets `effective` (or the management canister).
     fn target(
         request: &Request,
         effective: Principal,
@@ -326,12 +326,9 @@ impl Server {
             .call
             .clone()
             .ok_or_else(|| Refusal::bad_request("expected a call or a query"))?;
-        if canister == Principal::management_canister() {
-            return Err(Refusal::bad_request(
-                "icinfer-http does not serve the management canister; manage canisters through the host API",
-            ));
-        }
-        if canister != effective {
+        // A management call names its effective canister in its argument; it is checked
+        // against the URL with the rest of the ingress filter (Host::system_ingress_check).
+        if canister != effective && canister != Principal::management_canister() {
             return Err(Refusal::bad_request(format!(
                 "Specified CanisterId {canister} does not match effective canister id in URL {effective}"
             )));
@@ -350,9 +347,13 @@ impl Server {
         let (id, sender) = (request.id, request.sender);
         self.host
             .run(move |core: &mut Core| {
-                let result = match core.host.query_call(canister, sender, &method, &arg) {
-                    Ok(outcome) => outcome.result,
-                    Err(e) => Err(host_error_reject(canister, e)),
+                let result = if core.host.is_system_canister(canister) {
+                    core.host.system_query(canister, &method, &arg)
+                } else {
+                    match core.host.query_call(canister, sender, &method, &arg) {
+                        Ok(outcome) => outcome.result,
+                        Err(e) => Err(host_error_reject(canister, e)),
+                    }
                 };
                 let request_id = Value::Bytes(id.to_vec());
                 let body = match result {
@@ -421,34 +422,39 @@ impl Server {
                 if core.requests.contains_key(&id) {
                     return respond(core);
                 }
-                if let Some(reject) = not_accepted(core, canister, sender, &method, &arg) {
-                    let mut fields = Vec::from(reject_fields(&reject));
-                    if sync {
-                        fields.insert(
-                            0,
-                            ("status", Value::Text("non_replicated_rejection".into())),
-                        );
+                let result = if core.host.is_system_canister(canister) {
+                    match core
+                        .host
+                        .system_ingress_check(canister, sender, &method, &arg)
+                    {
+                        Err(reject) => return non_replicated_rejection(&reject, sync),
+                        Ok(target) if target != effective => {
+                            return text(
+                                400,
+                                format!(
+                                    "Specified CanisterId {target} does not match effective canister id in URL {effective}"
+                                ),
+                            );
+                        }
+                        Ok(_) => core.host.system_update(canister, sender, &method, &arg),
                     }
-                    let body = Value::Map(
-                        fields
-                            .into_iter()
-                            .map(|(k, v)| (Value::Text(k.into()), v))
-                            .collect(),
-                    );
-                    return cbor_response(200, body);
-                }
-                let result = match core
-                    .host
-                    .update_call_accepted(canister, sender, &method, &arg)
-                {
-                    Ok(outcome) => outcome.result,
-                    Err(e) => Err(host_error_reject(canister, e)),
+                } else {
+                    if let Some(reject) = not_accepted(core, canister, sender, &method, &arg) {
+                        return non_replicated_rejection(&reject, sync);
+                    }
+                    match core
+                        .host
+                        .update_call_accepted(canister, sender, &method, &arg)
+                    {
+                        Ok(outcome) => outcome.result,
+                        Err(e) => Err(host_error_reject(canister, e)),
+                    }
                 };
                 core.record(
                     id,
                     RequestRecord {
                         sender,
-                        canister,
+                        canister: effective,
                         expiry_ns: expiry,
                         result,
                     },
@@ -519,6 +525,24 @@ impl Server {
             Err(_) => text(404, "not found"),
         }
     }
+}
+
+/// The body of a call the host does not accept (v2: the reject fields only).
+fn non_replicated_rejection(reject: &Reject, sync: bool) -> Response {
+    let mut fields = Vec::from(reject_fields(reject));
+    if sync {
+        fields.insert(
+            0,
+            ("status", Value::Text("non_replicated_rejection".into())),
+        );
+    }
+    let body = Value::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Value::Text(k.into()), v))
+            .collect(),
+    );
+    cbor_response(200, body)
 }
 
 /// Why the host would not accept an ingress call (the IC's checks before a call enters its
@@ -611,17 +635,14 @@ fn check_paths(core: &Core, request: &Request, effective: &Effective) -> Result<
                 }
             }
             [b"canister", id, b"module_hash" | b"controllers"] => {
-                let Effective::Canister(e) = effective else {
-                    return Err(not_found());
-                };
-                let id = Principal::try_from_slice(id).map_err(|_| {
-                    Refusal::bad_request("Malformed request: invalid canister id in path")
+                canister_in_path(id, effective)?;
+            }
+            [b"canister", id, b"metadata", name] => {
+                let id = canister_in_path(id, effective)?;
+                let name = std::str::from_utf8(name).map_err(|_| {
+                    Refusal::bad_request("Malformed request: the metadata name is not UTF-8")
                 })?;
-                if id != *e {
-                    return Err(Refusal::bad_request(format!(
-                        "Effective principal id in URL {e} does not match requested principal id: {id}."
-                    )));
-                }
+                check_metadata_access(core, id, name, request.sender)?;
             }
             [b"request_status", id]
             | [
@@ -663,6 +684,52 @@ fn check_paths(core: &Core, request: &Request, effective: &Effective) -> Result<
             }
             _ => return Err(not_found()),
         }
+    }
+    Ok(())
+}
+
+/// The canister id of a `/canister/<id>/…` path, which must be the URL's effective id.
+fn canister_in_path(id: &[u8], effective: &Effective) -> Result<Principal, Refusal> {
+    let Effective::Canister(e) = effective else {
+        return Err(Refusal {
+            status: 404,
+            message: "Invalid path requested.".into(),
+        });
+    };
+    let id = Principal::try_from_slice(id)
+        .map_err(|_| Refusal::bad_request("Malformed request: invalid canister id in path"))?;
+    if id != *e {
+        return Err(Refusal::bad_request(format!(
+            "Effective principal id in URL {e} does not match requested principal id: {id}."
+        )));
+    }
+    Ok(id)
+}
+
+/// The specification's rule for `/canister/<id>/metadata/<name>`: anyone may read it
+/// unless it is an `icp:private` section, which only the canister's controllers may.
+fn check_metadata_access(
+    core: &Core,
+    canister: Principal,
+    name: &str,
+    sender: Principal,
+) -> Result<(), Refusal> {
+    let private = core
+        .host
+        .canister_metadata(canister)
+        .get(name)
+        .is_some_and(|s| !s.public);
+    let controller = core
+        .host
+        .canister_state(canister)
+        .is_some_and(|s| s.controllers.contains(&sender));
+    if private && !controller {
+        return Err(Refusal {
+            status: 403,
+            message: format!(
+                "Custom section {name:.100} can only be requested by the controllers of the canister."
+            ),
+        });
     }
     Ok(())
 }

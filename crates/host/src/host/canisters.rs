@@ -18,7 +18,11 @@ impl Host {
 
     /// Creates an empty canister with the given controllers and the configured initial cycles.
     pub fn create_canister(&mut self, controllers: Vec<Principal>) -> Principal {
-        let id = canister_id(self.next_canister);
+        let mut id = canister_id(self.next_canister);
+        while super::management::ledger::is_reserved_id(id) {
+            self.next_canister += 1;
+            id = canister_id(self.next_canister);
+        }
         self.next_canister += 1;
         let state = CanisterState {
             id: Some(id),
@@ -33,6 +37,7 @@ impl Host {
                 runtime: None,
                 logs: Vec::new(),
                 wasm: None,
+                managed: Default::default(),
             },
         );
         id

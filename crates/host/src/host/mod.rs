@@ -13,12 +13,14 @@
 //! | `ingress.rs` | ingress updates and queries | the queue, ingress results |
 //! | `queue.rs` | requests, responses, call contexts, heartbeats and timers | the queue, call contexts, callbacks |
 //! | `state_tree.rs` | the certified state tree, certificates, derived keys | reads only (and the node keys) |
+//! | `management/` | the management canister for ingress, the cycles ledger and CMC, `icp:*` metadata | `canisters` |
 //! | `persistence.rs` | what [`crate::persist`] saves and restores | counters, `canisters` |
 
 mod canisters;
 mod config;
 mod ingress;
 mod install;
+mod management;
 mod persistence;
 mod queue;
 mod state_tree;
@@ -28,6 +30,8 @@ pub use config::{
     MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
     MAX_UPDATE_REPLY_BYTES,
 };
+pub use management::CanisterMetadata;
+pub use management::ledger::{cycles_ledger_id, cycles_minting_canister_id};
 
 use crate::certificate::RootKey;
 use crate::error::{HostError, Reject};
@@ -84,6 +88,8 @@ pub(crate) struct Canister {
     pub(crate) logs: Vec<LogRecord>,
     /// The installed module as given (raw or gzipped): what persistence saves.
     pub(crate) wasm: Option<Arc<Vec<u8>>>,
+    /// Settings, chunk store and metadata of the management canister.
+    pub(crate) managed: management::Managed,
 }
 
 /// A local replica: canisters, time, and the IC's execution semantics.

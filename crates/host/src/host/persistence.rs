@@ -59,6 +59,7 @@ impl Host {
                 runtime,
                 logs,
                 wasm,
+                managed: Default::default(),
             },
         );
         Ok(())

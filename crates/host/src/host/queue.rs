@@ -142,6 +142,10 @@ impl Host {
             let result = self.management(&method);
             return self.respond(origin, result, cycles);
         }
+        if self.is_system_canister(callee) {
+            let (result, refund) = self.ledger_request(callee, &method, &arg, cycles);
+            return self.respond(origin, result, refund);
+        }
         let reject = |code, msg: String| Err(Reject::new(code, msg));
         let Some(c) = self.canisters.get(&callee) else {
             return self.respond(

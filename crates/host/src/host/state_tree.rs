@@ -47,6 +47,12 @@ impl Host {
                 &at(b"controllers"),
                 LabeledTree::Leaf(self_describing_cbor(controllers)),
             );
+            for (name, section) in self.canister_metadata(*id).iter() {
+                tree.insert(
+                    &[base[0], base[1], b"metadata", name.as_bytes()],
+                    LabeledTree::Leaf(section.content.clone()),
+                );
+            }
         }
         let subnet: [&[u8]; 2] = [b"subnet", self.subnet_id.as_slice()];
         tree.insert(

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# icp-cli (DFINITY's CLI, 1.5.0 from npm) against `icinfer serve`, as a user would run it:
+# `icp deploy` creates and installs the inference and consumer canisters through the cycles
+# ledger and the management canister, then `icp canister call` lists models, infers on a
+# tiny model and reads the log head, `icp canister status` / `metadata` read them back, a
+# redeploy upgrades, and `icp canister delete` recovers the cycles and deletes.
+#
+# Setup: `icinfer serve` on a free port with a temporary state directory, and a temporary
+# project whose icp.yaml installs the built modules (pre-built steps) on that network.
+# Needs the modules built (bash scripts/build-canister.sh inference consumer).
+# ICINFER_BIN / ICP_BIN use binaries already built or installed.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+export DO_NOT_TRACK=1
+
+out="${CARGO_TARGET_DIR:-$repo/target}/wasm32-unknown-unknown/release"
+for m in inference consumer; do
+  if [[ ! -f "$out/$m.wasm.gz" ]]; then
+    echo "icp-cli-test: $out/$m.wasm.gz is missing (bash scripts/build-canister.sh $m)" >&2
+    exit 1
+  fi
+done
+icp="${ICP_BIN:-$(scripts/tools.sh icp)}"
+icinfer="${ICINFER_BIN:-}"
+if [[ -z "$icinfer" ]]; then
+  cargo build --locked -q -p icinfer-cli
+  icinfer="${CARGO_TARGET_DIR:-$repo/target}/debug/icinfer"
+fi
+
+work="$(mktemp -d)"
+server_pid=""
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap stop_server EXIT
+fail() {
+  echo "icp-cli-test: $*" >&2
+  exit 1
+}
+# Both CLIs keep their identities and settings under the temporary directory.
+export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data"
+mkdir -p "$HOME"
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+ready_file="$work/serve-ready.json"
+"$icinfer" serve --state "$work/state" --listen "127.0.0.1:$port" --wasm "$out/inference.wasm.gz" \
+  --ready-file "$ready_file" >"$work/serve.log" 2>&1 &
+server_pid=$!
+# serve writes {"url", "canister_id", "root_key"} to the ready file once it answers.
+for _ in $(seq 3000); do
+  [[ -f "$ready_file" ]] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log" >&2; fail "icinfer serve exited"; }
+  sleep 0.1
+done
+[[ -f "$ready_file" ]] || { cat "$work/serve.log" >&2; fail "icinfer serve was not ready within 300 s"; }
+ready() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$ready_file" "$1"; }
+url="$(ready url)"
+root_key="$(ready root_key)"
+echo "icp-cli-test: icinfer serve at $url"
+
+project="$work/project"
+mkdir -p "$project"
+cat >"$project/icp.yaml" <<YAML
+canisters:
+  - name: inference
+    build:
+      steps:
+        - type: pre-built
+          path: $out/inference.wasm.gz
+  - name: consumer
+    build:
+      steps:
+        - type: pre-built
+          path: $out/consumer.wasm.gz
+networks:
+  - name: local
+    mode: connected
+    api-url: $url
+    root-key: $root_key
+YAML
+cd "$project"
+
+# Runs icp, shows its output, and fails unless the output contains every expected text.
+expect() {
+  local what="$1"
+  shift
+  local output
+  output="$("$icp" "$@" 2>&1)" || { echo "$output" >&2; fail "icp $* failed"; }
+  echo "$output"
+  for pattern in "${EXPECTED[@]}"; do
+    grep -qF -- "$pattern" <<<"$output" || fail "$what: no '$pattern' in the output of icp $*"
+  done
+}
+
+# Two steps: consumer's init argument names the inference canister.
+EXPECTED=("Created canister inference")
+expect "deploy inference" deploy inference
+inference="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["inference"])' .icp/data/mappings/local.ids.json)"
+EXPECTED=("Created canister consumer")
+expect "deploy consumer" deploy consumer --args "(record { inference = principal \"$inference\" })"
+
+EXPECTED=("vec {}")
+expect "list_models (empty)" canister call inference list_models '()'
+"$icinfer" upload "$repo/models/tiny/affine.onnx" --id affine --network "$url" --canister "$inference" \
+  --anonymous --no-progress
+EXPECTED=('id = "affine"')
+expect "list_models" canister call inference list_models '()'
+# z = (x + [0.5, -1, 2]) * 2
+EXPECTED=("f32 = vec { 3.0 : float32; 2.0 : float32; 10.0 : float32 }" 'model_id = "affine"')
+expect "infer" canister call inference infer \
+  '(record { model_id = "affine"; inputs = vec { record { name = "x"; shape = vec { 1; 3 }; data = variant { f32 = vec { 1.0; 2.0; 3.0 } } } }; nonce = null })'
+EXPECTED=("tree_size = 1")
+expect "log_head" canister call inference log_head '()'
+EXPECTED=("Running" "$inference")
+expect "status" canister status inference
+EXPECTED=("service" "list_models" "log_head")
+expect "metadata" canister metadata inference candid:service
+# A redeploy upgrades in place (the model and the log are kept).
+EXPECTED=()
+expect "redeploy" deploy inference
+EXPECTED=("tree_size = 1")
+expect "log_head after upgrade" canister call inference log_head '()'
+# Delete recovers the cycles first: icp-cli reinstalls its shim, which deposits them on
+# the cycles ledger; then stops and deletes the canister.
+EXPECTED=("Recovered" "cycles from canister $inference")
+expect "delete" canister delete inference
+"$icp" canister status "$inference" -n "$url" -k "$root_key" >"$work/gone.txt" 2>&1 || true
+grep -q "was not found" "$work/gone.txt" || { cat "$work/gone.txt" >&2; fail "the deleted canister is still there"; }
+echo "icp-cli-test: ok"
