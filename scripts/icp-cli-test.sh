@@ -22,24 +22,8 @@ for m in inference consumer; do
   fi
 done
 icp="${ICP_BIN:-$(scripts/tools.sh icp)}"
-icinfer="${ICINFER_BIN:-}"
-if [[ -z "$icinfer" ]]; then
-  cargo build --locked -q -p icinfer-cli
-  icinfer="${CARGO_TARGET_DIR:-$repo/target}/debug/icinfer"
-fi
-
-work="$(mktemp -d)"
-server_pid=""
-stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap stop_server EXIT
+# shellcheck source=serve-for-tests.sh
+source scripts/serve-for-tests.sh
 fail() {
   echo "icp-cli-test: $*" >&2
   exit 1
@@ -47,23 +31,7 @@ fail() {
 # Both CLIs keep their identities and settings under the temporary directory.
 export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data"
 mkdir -p "$HOME"
-
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-ready_file="$work/serve-ready.json"
-"$icinfer" serve --state "$work/state" --listen "127.0.0.1:$port" --wasm "$out/inference.wasm.gz" \
-  --ready-file "$ready_file" >"$work/serve.log" 2>&1 &
-server_pid=$!
-# serve writes {"url", "canister_id", "root_key"} to the ready file once it answers.
-for _ in $(seq 3000); do
-  [[ -f "$ready_file" ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log" >&2; fail "icinfer serve exited"; }
-  sleep 0.1
-done
-[[ -f "$ready_file" ]] || { cat "$work/serve.log" >&2; fail "icinfer serve was not ready within 300 s"; }
-ready() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$ready_file" "$1"; }
-url="$(ready url)"
-root_key="$(ready root_key)"
-echo "icp-cli-test: icinfer serve at $url"
+start_serve --wasm "$out/inference.wasm.gz"
 
 project="$work/project"
 mkdir -p "$project"
