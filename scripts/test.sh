@@ -24,7 +24,8 @@ cargo test --locked --workspace $integration -- --nocapture
 bash crates/http/tests/node/run.sh
 # icp-cli (npm) deploys and calls the canisters on `icinfer serve`; this and the web page's
 # tests use the icinfer binary the workspace build made for the CLI's tests.
-export ICINFER_BIN="${CARGO_TARGET_DIR:-target}/debug/icinfer"
+ICINFER_BIN="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/icinfer"
+export ICINFER_BIN
 bash scripts/icp-cli-test.sh
 # The web frontend: its unit tests, its build, and the page in chromium against `icinfer serve`.
 bash frontend/tests/run.sh
