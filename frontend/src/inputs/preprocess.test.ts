@@ -33,7 +33,7 @@ describe('pictures through the wasm preprocessor', () => {
     const input = fact(c.input);
     const preset = presetFor({ id: c.model, sha256: fromHex(c.sha256) });
     const prepared = preprocessor.prepare(picture, inputSpec(input)!, preset);
-    expect(toHex(inputHash([preparedTensor(input.name, prepared)]))).toBe(c.input_hash);
+    expect(toHex(inputHash([preparedTensor(input.name, prepared)])!)).toBe(c.input_hash);
   });
 
   it('lays out, normalises and previews as the preset says', () => {

@@ -30,8 +30,8 @@ export interface JsonEntry {
   output_hash: string;
   input_salted: boolean;
   instructions: string;
-  /** null for a version 1 entry. */
-  messages: string | null;
+  /** null (or absent, in the host capture) for a version 1 entry. */
+  messages?: string | null;
 }
 
 interface JsonHead {
@@ -171,7 +171,7 @@ export function entryFrom(e: JsonEntry): LogEntry {
     output_hash: fromHex(e.output_hash),
     input_salted: e.input_salted,
     instructions: BigInt(e.instructions),
-    messages: e.messages === null ? undefined : BigInt(e.messages),
+    messages: e.messages == null ? undefined : BigInt(e.messages),
   };
 }
 
