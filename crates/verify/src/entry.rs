@@ -163,49 +163,41 @@ pub fn decode_entry(bytes: &[u8]) -> Option<LogEntry> {
 pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
     let mut reader = Reader(bytes);
     let version = reader.take(1).ok_or(DecodeError::Malformed)?[0];
-    let entry = match version {
+    // The versions differ in where the costs stand, not in what an entry holds.
+    let ((seq, timestamp_ns, caller), instructions, messages, body) = match version {
         ENTRY_VERSION_1 => {
-            let (seq, timestamp_ns, caller) = reader.seq_time_caller()?;
-            let (model_id, model_sha256, input_hash, output_hash, input_salted) =
-                reader.inference_body()?;
-            let instructions = reader.u64()?;
-            LogEntry {
-                seq,
-                timestamp_ns,
-                caller,
-                model_id,
-                model_sha256,
-                input_hash,
-                output_hash,
-                input_salted,
-                instructions,
-                messages: None,
-            }
+            let header = reader.seq_time_caller()?;
+            let body = reader.inference_body()?;
+            (header, reader.u64()?, None, body)
         }
         ENTRY_VERSION => {
             let kind = reader.take(1).ok_or(DecodeError::Malformed)?[0];
             if kind != KIND_INFERENCE {
                 return Err(DecodeError::UnknownKind(kind));
             }
-            let (seq, timestamp_ns, caller) = reader.seq_time_caller()?;
-            let instructions = reader.u64()?;
-            let messages = reader.u64()?;
-            let (model_id, model_sha256, input_hash, output_hash, input_salted) =
-                reader.inference_body()?;
-            LogEntry {
-                seq,
-                timestamp_ns,
-                caller,
-                model_id,
-                model_sha256,
-                input_hash,
-                output_hash,
-                input_salted,
+            let header = reader.seq_time_caller()?;
+            let (instructions, messages) = (reader.u64()?, reader.u64()?);
+            (
+                header,
                 instructions,
-                messages: Some(messages),
-            }
+                Some(messages),
+                reader.inference_body()?,
+            )
         }
         other => return Err(DecodeError::UnknownVersion(other)),
+    };
+    let (model_id, model_sha256, input_hash, output_hash, input_salted) = body;
+    let entry = LogEntry {
+        seq,
+        timestamp_ns,
+        caller,
+        model_id,
+        model_sha256,
+        input_hash,
+        output_hash,
+        input_salted,
+        instructions,
+        messages,
     };
     if !reader.0.is_empty() {
         return Err(DecodeError::Malformed);
