@@ -506,6 +506,11 @@ pub enum Error {
     InferenceFailed {
         reason: String,
     },
+    /// The inference does not fit one message: run it as a job (`infer_start`).
+    UseJob {
+        model_id: ModelId,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -539,6 +544,9 @@ impl std::fmt::Display for Error {
                 write!(f, "limit {limit} exceeded: {got} > {max}")
             }
             Error::InferenceFailed { reason } => write!(f, "inference failed: {reason}"),
+            Error::UseJob { model_id, reason } => {
+                write!(f, "model '{model_id}' needs a job (infer_start): {reason}")
+            }
         }
     }
 }

@@ -64,7 +64,7 @@ impl Client {
             .with_arg(encode_args(args)?)
             .call()
             .await
-            .map_err(|e| self.transport(method, e))?;
+            .map_err(|e| self.transport(method, CallKind::Query, e))?;
         candid::decode_one(&reply).with_context(|| self.decode_hint(method))
     }
 
@@ -79,7 +79,7 @@ impl Client {
             .with_arg(encode_args(args)?)
             .call_and_wait()
             .await
-            .map_err(|e| self.transport(method, e))?;
+            .map_err(|e| self.transport(method, CallKind::Update, e))?;
         candid::decode_one(&reply).with_context(|| self.decode_hint(method))
     }
 
@@ -108,16 +108,16 @@ impl Client {
                     .into()
             }
             Error::UploadIncomplete { .. } => "run `icinfer upload` again to resume".into(),
-            Error::ModelRejected { .. } => {
-                "check the file is an ONNX model tract supports (models/README.md lists the \
-                 workarounds, e.g. --input-fact for free image sizes)"
-                    .into()
-            }
+            Error::ModelRejected { reason } => load_advice(reason).unwrap_or_default(),
             Error::InputMismatch { .. } => {
                 "`icinfer models` shows each input's name, type and shape".into()
             }
             Error::LimitExceeded { .. } => "stay within the limit (docs/README)".into(),
             Error::InvalidState { .. } => "`icinfer models` shows the model's state".into(),
+            Error::UseJob { model_id, .. } => format!(
+                "run it as a job: `icinfer infer {model_id} --job …` (plain `icinfer infer` \
+                 switches to one by itself)"
+            ),
             Error::InvalidArgument { .. } | Error::InferenceFailed { .. } => String::new(),
         };
         if fix.is_empty() {
@@ -127,7 +127,7 @@ impl Client {
         }
     }
 
-    fn transport(&self, method: &str, error: AgentError) -> anyhow::Error {
+    fn transport(&self, method: &str, kind: CallKind, error: AgentError) -> anyhow::Error {
         match &error {
             AgentError::CertifiedReject { reject, .. }
             | AgentError::UncertifiedReject { reject, .. } => {
@@ -140,6 +140,8 @@ impl Client {
                         self.canister,
                         self.network.url()
                     )
+                } else if reject.reject_message.contains(OVER_INSTRUCTION_LIMIT) {
+                    format!("\n  fix: {}", over_limit_advice(method, kind))
                 } else if reject.reject_message.contains("has no query method")
                     || reject.reject_message.contains("has no update method")
                 {
@@ -170,6 +172,75 @@ impl Client {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CallKind {
+    Query,
+    Update,
+}
+
+/// What the IC (and the host) says when a message runs out of instructions.
+const OVER_INSTRUCTION_LIMIT: &str = "instructions for single message execution";
+
+/// What to do when a call ran out of instructions: a query has a smaller limit than an
+/// update (5 B and 40 B on the IC), and a job has none per inference.
+fn over_limit_advice(method: &str, kind: CallKind) -> String {
+    match (method, kind) {
+        ("infer_query", _) => "a query may use far fewer instructions than an update (5 B \
+             against 40 B on the IC): run it as an update call, without --query (it is then \
+             logged, with a receipt), or as a job with --job if it needs more"
+            .into(),
+        ("infer", _) => "the inference needs more than one message: run it as a job, \
+             `icinfer infer … --job`"
+            .into(),
+        ("finalize_model", _) => "the model needs more instructions to load than one \
+             message allows: a smaller model (or one exported with fewer, larger operators) \
+             loads"
+            .into(),
+        (_, CallKind::Query) => format!(
+            "{method} is a query, which has a smaller instruction limit than an update: ask \
+             for less (a smaller page or range)"
+        ),
+        (_, CallKind::Update) => format!("{method} needs more than one message allows"),
+    }
+}
+
+/// Advice for a model tract would not load, chosen by what the canister's reason says;
+/// `None` when the reason names nothing specific, which then stands alone.
+pub fn load_advice(reason: &str) -> Option<String> {
+    let reason = reason.to_ascii_lowercase();
+    let says = |words: &[&str]| words.iter().any(|w| reason.contains(w));
+    let advice = if says(&["external data", "external_data"]) {
+        "the weights are in a separate file, which a canister cannot read: save the model \
+         with them inside (onnx.save(model, path, save_as_external_data=False), or \
+         torch.onnx.export(..., dynamo=False))"
+    } else if says(&["input_facts names", "not an input"]) {
+        "--input-fact must name one of the model's inputs, as the ONNX graph names them"
+    } else if says(&["element type"]) {
+        "an input or output has an element type icinfer does not carry: cast it in the graph \
+         (ONNX Cast) to f32, f64, i64, i32, i8, u8 or bool"
+    } else if says(&["protobuf", "decod", "wire type", "unexpected end", "eof"]) {
+        "the file is not an ONNX model, or is cut short: check it with `python3 -c \"import \
+         onnx, sys; onnx.checker.check_model(sys.argv[1])\" FILE`"
+    } else if says(&[
+        "unimplemented",
+        "not implemented",
+        "unsupported op",
+        "unknown op",
+        "no such op",
+    ]) {
+        "tract does not run one of the model's operators: export it at another opset, or \
+         replace that operator before exporting"
+    } else if says(&["symbol", "undetermined", "could not resolve", "streaming"]) {
+        "declare the free dimensions: --input-fact name=dtype[dims], e.g. \
+         --input-fact x=f32[1,3,224,224]"
+    } else if says(&["out of memory", "memory allocation", "capacity overflow"]) {
+        "loading needs more memory than the canister's heap allows: a smaller model loads"
+    } else {
+        return None;
+    };
+    Some(advice.to_string())
+}
+
 fn unreachable_network(network: &Network, error: AgentError) -> anyhow::Error {
     let url = network.url();
     let fix = match network {
@@ -182,5 +253,53 @@ fn unreachable_network(network: &Network, error: AgentError) -> anyhow::Error {
             anyhow!("cannot reach {url}: {error}\n  fix: {fix}")
         }
         other => anyhow!("{url}: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_failures_get_advice_for_their_cause_only() {
+        for (reason, advice) in [
+            (
+                "Failed to decode Protobuf message: invalid wire type value: 7",
+                "not an ONNX model",
+            ),
+            (
+                "input_facts names 'y', which is not an input",
+                "--input-fact must name",
+            ),
+            (
+                "tensor 'x' has element type F16; supported: f32",
+                "ONNX Cast",
+            ),
+            (
+                "Translating node #3 \"If\": Unimplemented operator",
+                "another opset",
+            ),
+            (
+                "Undetermined symbol in expression: height",
+                "declare the free dimensions",
+            ),
+            (
+                "model.onnx.data: external data is not supported",
+                "weights are in a separate file",
+            ),
+        ] {
+            let got = load_advice(reason).unwrap_or_else(|| panic!("no advice for {reason}"));
+            assert!(got.contains(advice), "{reason}: {got}");
+            assert!(!got.contains("README"), "no repository paths: {got}");
+        }
+        assert_eq!(load_advice("a reason nobody foresaw"), None);
+    }
+
+    #[test]
+    fn an_over_limit_query_is_told_to_run_as_an_update() {
+        let query = over_limit_advice("infer_query", CallKind::Query);
+        assert!(query.contains("without --query"), "{query}");
+        let update = over_limit_advice("infer", CallKind::Update);
+        assert!(update.contains("--job"), "{update}");
     }
 }

@@ -109,6 +109,7 @@ async fn run_in(wasm: &[u8], work: &Path) -> Result<()> {
             preprocess: icinfer_preprocess::Preset::default(),
             nonce: infer::Nonce::Random,
             query: false,
+            job: false,
             save: Some(saved.clone()),
             top_k: 3,
             labels: None,

@@ -31,6 +31,9 @@ pub struct InferOptions {
     pub nonce: Nonce,
     /// `infer_query`: one replica, not logged, no receipt.
     pub query: bool,
+    /// Run as a job from the start (`infer` switches to one by itself when the canister
+    /// answers that the model needs it).
+    pub job: bool,
     pub save: Option<PathBuf>,
     pub top_k: usize,
     pub labels: Option<PathBuf>,
@@ -38,6 +41,12 @@ pub struct InferOptions {
 }
 
 pub async fn run(client: &Client, options: InferOptions) -> Result<()> {
+    if options.query && options.save.is_some() {
+        bail!(
+            "--save keeps a receipt, and a query makes none (it is neither logged nor \
+             certified)\n  fix: drop --query to get a receipt to save, or drop --save"
+        );
+    }
     let info: Result<ModelInfo, Error> =
         client.query("model_info", (options.model.clone(),)).await?;
     let info = info.map_err(|e| client.explain("model_info", e))?;
@@ -88,8 +97,19 @@ pub async fn run(client: &Client, options: InferOptions) -> Result<()> {
         return Ok(());
     }
 
-    let result: Result<InferResult, Error> = client.update("infer", (args,)).await?;
-    let result = result.map_err(|e| client.explain("infer", e))?;
+    let result = if options.job {
+        crate::job::run(client, args).await?
+    } else {
+        let answer: Result<InferResult, Error> = client.update("infer", (args.clone(),)).await?;
+        match answer {
+            Ok(result) => result,
+            Err(Error::UseJob { reason, .. }) => {
+                eprintln!("{reason}: running it as a job (--job does so from the start)");
+                crate::job::run(client, args).await?
+            }
+            Err(e) => return Err(client.explain("infer", e)),
+        }
+    };
     print_outputs(&result.outputs, &options, &labels, Some(&result.receipt))?;
     if let Some(dir) = &options.save {
         SavedInference {

@@ -4,6 +4,7 @@ mod client;
 mod demo;
 mod identity;
 mod infer;
+mod job;
 mod log;
 mod models;
 mod network;
@@ -109,6 +110,10 @@ enum Command {
         /// JSON (written whole, then renamed into place; removed at shutdown).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// Instructions a query may use (the IC's limit by default): lower it to see how a
+        /// model fares on a smaller budget.
+        #[arg(long, default_value_t = icinfer_host::InstructionLimits::default().query)]
+        max_query_instructions: u64,
     },
     /// Upload an ONNX model in chunks (resumable: run it again after an interruption), and
     /// finalize it. Needs a controller or admin identity.
@@ -181,6 +186,11 @@ enum Command {
         /// Run as a query: one replica, not logged, no receipt, cheaper.
         #[arg(long)]
         query: bool,
+        /// Run as a job (node by node across messages, for models too large for one
+        /// message), showing its progress; Ctrl-C cancels it. Without it, icinfer switches to
+        /// a job by itself when the canister says the model needs one.
+        #[arg(long, conflicts_with = "query")]
+        job: bool,
         /// Show the k largest values of single-row outputs.
         #[arg(long, default_value_t = 5)]
         top: usize,
@@ -303,7 +313,7 @@ impl Target {
             .unwrap_or_else(network::default_state_dir);
         let canister = match self.canister {
             Some(id) => id,
-            None => network.default_canister(&state)?,
+            None => network.default_canister(network.served_canister().await?, &state)?,
         };
         let identity = identity::load(&self.identity.choice())?;
         Client::connect(network, canister, identity).await
@@ -329,6 +339,7 @@ async fn run(command: Command) -> Result<()> {
             identity,
             state,
             ready_file,
+            max_query_instructions,
         } => {
             let me = identity::load(&identity.choice())?;
             eprintln!(
@@ -348,6 +359,7 @@ async fn run(command: Command) -> Result<()> {
                 }),
                 controllers,
                 ready_file,
+                max_query_instructions,
             })
             .await
         }
@@ -397,6 +409,7 @@ async fn run(command: Command) -> Result<()> {
             no_nonce,
             save,
             query,
+            job,
             top,
             labels,
             json,
@@ -426,6 +439,7 @@ async fn run(command: Command) -> Result<()> {
                     },
                     nonce,
                     query,
+                    job,
                     save,
                     top_k: top,
                     labels,

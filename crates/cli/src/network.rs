@@ -14,6 +14,11 @@ const MAINNET_URL: &str = "https://icp-api.io";
 pub const CANISTER_NAME: &str = "inference";
 /// The first canister a fresh `icinfer serve` host creates.
 pub const FIRST_LOCAL_CANISTER: &str = "rwlgt-iiaaa-aaaaa-aaaaa-cai";
+/// What `icinfer serve` serves at the root of its URL to say which canister it runs
+/// (`{"canisterId": …}`), for the web page and the CLI.
+pub const SERVED_CONFIG: &str = "icinfer.json";
+/// How long to wait for it: the server is local, or a URL the user named.
+const SERVED_CONFIG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The state directory of `icinfer serve` unless `--state` says otherwise, relative to the
 /// working directory like dfx's `.dfx/`.
@@ -75,11 +80,54 @@ impl Network {
         }
     }
 
+    /// Whether `icinfer serve` may be what answers here: the default network and any URL
+    /// that is not mainnet's (a `serve --listen` elsewhere, or behind a proxy).
+    fn may_be_served(&self) -> bool {
+        matches!(self, Network::Serve) || matches!(self, Network::Url(_)) && !self.is_mainnet()
+    }
+
+    /// The canister `icinfer serve` announces at `/icinfer.json` on this network (as the web
+    /// page finds it), or `None` when nothing there serves that file (a dfx replica, a boundary
+    /// node, or no server at all: connecting then says so).
+    pub async fn served_canister(&self) -> Result<Option<Principal>> {
+        if !self.may_be_served() {
+            return Ok(None);
+        }
+        let url = format!("{}/{SERVED_CONFIG}", self.url());
+        let client = reqwest::Client::builder()
+            .timeout(SERVED_CONFIG_TIMEOUT)
+            .build()
+            .context("an HTTP client")?;
+        let response = match client.get(&url).send().await {
+            Ok(response) if response.status().is_success() => response,
+            _ => return Ok(None),
+        };
+        let Ok(bytes) = response.bytes().await else {
+            return Ok(None);
+        };
+        let config: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{url} is not the JSON `icinfer serve` writes"))?;
+        let id = config["canisterId"]
+            .as_str()
+            .with_context(|| format!("{url} names no canisterId"))?;
+        Principal::from_text(id)
+            .map(Some)
+            .with_context(|| format!("{url}: '{id}' is not a canister id"))
+    }
+
     /// The inference canister's id on this network, when `--canister` is not given: the one
+    /// the server announces (`served`, from [`Network::served_canister`]); else the one
     /// `icinfer serve` recorded in its state directory (for the default network and local
     /// URLs; the first canister of a fresh host when there is none), or dfx's
-    /// `canister_ids.json`.
-    pub fn default_canister(&self, state_dir: &Path) -> Result<Principal> {
+    /// `canister_ids.json`. The server comes first: a state directory may be another serve's.
+    pub fn default_canister(
+        &self,
+        served: Option<Principal>,
+        state_dir: &Path,
+    ) -> Result<Principal> {
+        if let Some(id) = served {
+            return Ok(id);
+        }
         let from_file = |path: PathBuf, key: &str| -> Result<Option<Principal>> {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 return Ok(None);
@@ -93,7 +141,7 @@ impl Network {
                 None => Ok(None),
             }
         };
-        let served = match std::fs::read_to_string(canister_id_file(state_dir)) {
+        let recorded = match std::fs::read_to_string(canister_id_file(state_dir)) {
             Ok(text) => Some(Principal::from_text(text.trim()).with_context(|| {
                 format!(
                     "{} is not a canister id",
@@ -103,11 +151,10 @@ impl Network {
             Err(_) => None,
         };
         let found = match self {
-            Network::Serve => served.or(Some(Principal::from_text(FIRST_LOCAL_CANISTER)?)),
+            Network::Serve => recorded.or(Some(Principal::from_text(FIRST_LOCAL_CANISTER)?)),
             Network::DfxLocal => from_file(PathBuf::from(".dfx/local/canister_ids.json"), "local")?,
             Network::Mainnet => from_file(PathBuf::from("canister_ids.json"), "ic")?,
-            // `icinfer serve --listen` on another port.
-            Network::Url(_) if !self.is_mainnet() => served,
+            Network::Url(_) if self.may_be_served() => recorded,
             Network::Url(_) => None,
         };
         found.with_context(|| {
@@ -118,6 +165,9 @@ impl Network {
                 match self {
                     Network::DfxLocal => ", or run this in the dfx project after `dfx deploy`",
                     Network::Mainnet => ", or run this where canister_ids.json names it",
+                    Network::Url(_) if self.may_be_served() => {
+                        ", or start `icinfer serve` there (it serves /icinfer.json)"
+                    }
                     _ => "",
                 }
             )
@@ -158,17 +208,35 @@ mod tests {
             first,
             Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
         );
-        assert_eq!(Network::Serve.default_canister(dir.path()).unwrap(), first);
+        assert_eq!(
+            Network::Serve.default_canister(None, dir.path()).unwrap(),
+            first
+        );
+        let served_elsewhere = Network::Url("http://127.0.0.1:5000".into());
+        let err = served_elsewhere
+            .default_canister(None, dir.path())
+            .unwrap_err();
+        assert!(err.to_string().contains("/icinfer.json"), "{err}");
         let other = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 7, 1, 1]);
         std::fs::write(canister_id_file(dir.path()), other.to_text()).unwrap();
-        assert_eq!(Network::Serve.default_canister(dir.path()).unwrap(), other);
-        let served_elsewhere = Network::Url("http://127.0.0.1:5000".into());
         assert_eq!(
-            served_elsewhere.default_canister(dir.path()).unwrap(),
+            Network::Serve.default_canister(None, dir.path()).unwrap(),
             other
         );
+        assert_eq!(
+            served_elsewhere.default_canister(None, dir.path()).unwrap(),
+            other
+        );
+        // What the server announces wins over a state directory, which may be another's.
+        let announced = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 1, 1]);
+        assert_eq!(
+            served_elsewhere
+                .default_canister(Some(announced), dir.path())
+                .unwrap(),
+            announced
+        );
         let err = Network::Url("https://icp0.io".into())
-            .default_canister(dir.path())
+            .default_canister(None, dir.path())
             .unwrap_err();
         assert!(err.to_string().contains("--canister"), "{err}");
     }

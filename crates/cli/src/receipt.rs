@@ -1,15 +1,17 @@
 //! A saved inference: what a user keeps to prove later what the canister computed.
 //!
-//! `icinfer infer --save DIR` writes `DIR/receipt.json` (the log entry, the canister, the nonce
-//! and the tensor names in order) and each tensor as `.npy`; `icinfer verify --receipt DIR`
-//! reads them back. The nonce is the secret that opens the input hash: whoever holds this
+//! `icinfer infer --save DIR` writes `DIR/receipt.json` (the log entry, the canister, the nonce,
+//! the tensor names in order and the file of each) and each tensor as `.npy`, named after the
+//! tensor (`input-pixels.npy`, `output-probabilities.npy`); `icinfer verify --receipt DIR`
+//! reads them back. Receipts saved before the files were named (no `input_files`) name them
+//! by position, `input-0.npy`, and still load. The nonce is the secret that opens the input hash: whoever holds this
 //! directory can show which inputs were used, and nobody else can test guesses against the log.
 
 use anyhow::{Context, Result, ensure};
 use candid::Principal;
 use icinfer_api::{LogEntry, Tensor};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub struct SavedInference {
     pub network: String,
@@ -22,8 +24,51 @@ pub struct SavedInference {
 
 const FILE: &str = "receipt.json";
 
-fn tensor_file(dir: &Path, kind: &str, index: usize) -> PathBuf {
-    dir.join(format!("{kind}-{index}.npy"))
+/// Longest tensor-name part of a file name: a tensor name can be any string, a file name
+/// cannot.
+const MAX_NAME_IN_FILE: usize = 64;
+
+/// The files for `tensors` of `kind` ("input" or "output"): `<kind>-<name>.npy`, with every
+/// character but ASCII letters, digits, `.`, `-` and `_` replaced by `_`. Names that become
+/// equal (compared without case, for case-insensitive file systems) or empty take their
+/// position as a suffix, so no two tensors share a file.
+fn tensor_files(kind: &str, tensors: &[Tensor], taken: &mut Vec<String>) -> Vec<String> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(index, tensor)| {
+            let clean: String = tensor
+                .name
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => c,
+                    _ => '_',
+                })
+                .take(MAX_NAME_IN_FILE)
+                .collect();
+            let clean = clean.trim_matches('.');
+            let mut file = if clean.is_empty() {
+                format!("{kind}-{index}.npy")
+            } else {
+                format!("{kind}-{clean}.npy")
+            };
+            let mut attempt = 0;
+            while taken.iter().any(|t| t.eq_ignore_ascii_case(&file)) {
+                attempt += 1;
+                file = match attempt {
+                    1 => format!("{kind}-{clean}-{index}.npy"),
+                    _ => format!("{kind}-{clean}-{index}-{attempt}.npy"),
+                };
+            }
+            taken.push(file.clone());
+            file
+        })
+        .collect()
+}
+
+/// Receipts saved before `input_files` existed: by position.
+fn positional_file(kind: &str, index: usize) -> String {
+    format!("{kind}-{index}.npy")
 }
 
 pub fn entry_json(e: &LogEntry) -> Value {
@@ -77,9 +122,12 @@ fn entry_from_json(v: &Value) -> Result<LogEntry> {
 impl SavedInference {
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (kind, tensors) in [("input", &self.inputs), ("output", &self.outputs)] {
-            for (index, tensor) in tensors.iter().enumerate() {
-                crate::tensors::write_npy(&tensor_file(dir, kind, index), tensor)?;
+        let mut taken = vec![FILE.to_string()];
+        let input_files = tensor_files("input", &self.inputs, &mut taken);
+        let output_files = tensor_files("output", &self.outputs, &mut taken);
+        for (tensors, files) in [(&self.inputs, &input_files), (&self.outputs, &output_files)] {
+            for (tensor, file) in tensors.iter().zip(files) {
+                crate::tensors::write_npy(&dir.join(file), tensor)?;
             }
         }
         let names = |tensors: &[Tensor]| -> Vec<String> {
@@ -92,6 +140,8 @@ impl SavedInference {
             "nonce": self.nonce.as_ref().map(hex::encode),
             "inputs": names(&self.inputs),
             "outputs": names(&self.outputs),
+            "input_files": input_files,
+            "output_files": output_files,
         });
         let path = dir.join(FILE);
         std::fs::write(&path, serde_json::to_string_pretty(&receipt)? + "\n")
@@ -113,12 +163,31 @@ impl SavedInference {
             let names = v[format!("{kind}s")]
                 .as_array()
                 .with_context(|| format!("{kind}s missing"))?;
+            let files = v[format!("{kind}_files")].as_array();
+            ensure!(
+                files.is_none_or(|f| f.len() == names.len()),
+                "{}: {kind}_files does not list one file per {kind}",
+                path.display()
+            );
             names
                 .iter()
                 .enumerate()
                 .map(|(index, name)| {
                     let name = name.as_str().context("a tensor name is not text")?;
-                    crate::tensors::read_npy(name, &tensor_file(dir, kind, index))
+                    let file = match files {
+                        Some(files) => {
+                            let file = files[index].as_str().context("a file name is not text")?;
+                            // The directory's own files only: a receipt is data from anyone.
+                            ensure!(
+                                Path::new(file).file_name() == Some(std::ffi::OsStr::new(file)),
+                                "{}: '{file}' is not a file name in the receipt's directory",
+                                path.display()
+                            );
+                            file.to_string()
+                        }
+                        None => positional_file(kind, index),
+                    };
+                    crate::tensors::read_npy(name, &dir.join(file))
                 })
                 .collect()
         };
@@ -193,5 +262,72 @@ mod tests {
         assert_eq!(loaded.inputs, saved.inputs);
         assert_eq!(loaded.outputs, saved.outputs);
         assert_eq!(loaded.canister, saved.canister);
+        for file in ["input-pixels.npy", "output-label.npy", "output-p.npy"] {
+            assert!(dir.path().join(file).exists(), "{file}");
+        }
+
+        // A receipt saved before the files were named: by position.
+        let receipt = dir.path().join(FILE);
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("input_files");
+        v.as_object_mut().unwrap().remove("output_files");
+        std::fs::write(&receipt, v.to_string()).unwrap();
+        for (from, to) in [
+            ("input-pixels.npy", "input-0.npy"),
+            ("output-label.npy", "output-0.npy"),
+            ("output-p.npy", "output-1.npy"),
+        ] {
+            std::fs::rename(dir.path().join(from), dir.path().join(to)).unwrap();
+        }
+        let old = SavedInference::load(dir.path()).unwrap();
+        assert_eq!(old.outputs, saved.outputs);
+
+        // A receipt may not name a file outside its directory.
+        v["output_files"] = json!(["../output-0.npy", "output-1.npy"]);
+        v["input_files"] = json!(["input-0.npy"]);
+        std::fs::write(&receipt, v.to_string()).unwrap();
+        let err = SavedInference::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("not a file name"), "{err}");
+    }
+
+    fn named(names: &[&str]) -> Vec<Tensor> {
+        names
+            .iter()
+            .map(|name| Tensor {
+                name: name.to_string(),
+                shape: vec![1],
+                data: TensorData::Bool(vec![true]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tensor_files_are_sanitised_names_and_never_collide() {
+        let mut taken = vec![FILE.to_string()];
+        let inputs = tensor_files(
+            "input",
+            &named(&["image:0", "image/0", "IMAGE_0", "", "..", "ä"]),
+            &mut taken,
+        );
+        assert_eq!(
+            inputs,
+            [
+                "input-image_0.npy",
+                "input-image_0-1.npy",
+                "input-IMAGE_0-2.npy",
+                "input-3.npy",
+                "input-4.npy",
+                "input-_.npy",
+            ]
+        );
+        // Inputs and outputs of the same name do not collide either; long names are cut.
+        let long = "x".repeat(300);
+        let outputs = tensor_files("output", &named(&["image:0", &long]), &mut taken);
+        assert_eq!(outputs[0], "output-image_0.npy");
+        assert_eq!(outputs[1].len(), "output-.npy".len() + MAX_NAME_IN_FILE);
+        let mut unique = taken.clone();
+        unique.sort_by_key(|t| t.to_ascii_lowercase());
+        unique.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        assert_eq!(unique.len(), taken.len());
     }
 }

@@ -9,7 +9,7 @@
 use crate::network::{CANISTER_NAME, canister_id_file};
 use anyhow::{Context, Result, bail};
 use candid::{Principal, encode_args};
-use icinfer_host::HostConfig;
+use icinfer_host::{HostConfig, InstructionLimits};
 use icinfer_http::{HandleOptions, HostHandle, Options, PersistOptions};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ pub struct ServeOptions {
     pub controllers: Vec<Principal>,
     /// Where to write `ReadyFile` once the server answers.
     pub ready_file: Option<PathBuf>,
+    pub max_query_instructions: u64,
 }
 
 /// What `--ready-file` holds once serve answers, for scripts and tests to read instead of
@@ -74,9 +75,14 @@ pub async fn run(options: ServeOptions) -> Result<()> {
     if let Some(path) = &options.ready_file {
         remove_ready_file(path)?;
     }
+    let defaults = HostConfig::default();
     let config = HostConfig {
         seed: root_key_seed(&options.state)?,
-        ..HostConfig::default()
+        limits: InstructionLimits {
+            query: options.max_query_instructions,
+            ..defaults.limits
+        },
+        ..defaults
     };
     let handle = HostHandle::open(
         config,
