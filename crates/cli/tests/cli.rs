@@ -105,34 +105,45 @@ impl User {
     }
 
     fn serve_module(&self, wasm: &Path) -> (Server, Ready) {
+        self.serve_with(wasm, &[])
+    }
+
+    /// `serve` with more options.
+    fn serve_with(&self, wasm: &Path, options: &[&str]) -> (Server, Ready) {
         let ready_file = self.ready_file();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let mut args = vec![
+            "serve",
+            "--listen",
+            &listen,
+            "--wasm",
+            wasm.to_str().unwrap(),
+            "--ready-file",
+            ready_file.to_str().unwrap(),
+        ];
+        args.extend(options);
         let mut child = self
-            .command(&[
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{}", self.port),
-                "--wasm",
-                wasm.to_str().unwrap(),
-                "--ready-file",
-                ready_file.to_str().unwrap(),
-            ])
+            .command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         // Keep draining stdout so the server never blocks on a full pipe.
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let so_far = printed.clone();
         let drain = std::thread::spawn(move || {
-            let mut printed = String::new();
             for line in lines.map_while(Result::ok) {
-                printed += &line;
-                printed += "\n";
+                let mut printed = so_far.lock().unwrap();
+                *printed += &line;
+                *printed += "\n";
             }
-            printed
+            so_far.lock().unwrap().clone()
         });
         let mut server = Server {
             child,
             drain: Some(drain),
+            printed,
         };
         let started = std::time::Instant::now();
         let text = loop {
@@ -167,9 +178,31 @@ struct Ready {
 struct Server {
     child: Child,
     drain: Option<std::thread::JoinHandle<String>>,
+    /// What it printed so far.
+    printed: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
+    /// The first line it printed that contains `text`, waiting for it a while.
+    fn printed_line(&self, text: &str) -> String {
+        for _ in 0..200 {
+            if let Some(line) = self
+                .printed
+                .lock()
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(text))
+            {
+                return line.to_string();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "serve printed no '{text}':\n{}",
+            self.printed.lock().unwrap()
+        );
+    }
+
     /// SIGTERM, as a user's Ctrl-C or a service manager would; returns all it printed.
     fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
@@ -271,8 +304,9 @@ fn serve_upload_infer_log_verify_and_restart() {
         .iter()
         .map(|n| n.as_str().unwrap())
         .collect();
-    let probabilities = names.iter().position(|n| *n == "probabilities").unwrap();
-    let got = read_f32(&saved.join(format!("output-{probabilities}.npy")));
+    assert!(names.contains(&"probabilities"), "{names:?}");
+    // Each tensor's file is named after it.
+    let got = read_f32(&saved.join("output-probabilities.npy"));
     assert_eq!(got.len(), reference.len());
     for (g, r) in got.iter().zip(&reference) {
         assert!(
@@ -346,11 +380,10 @@ fn serve_upload_infer_log_verify_and_restart() {
     }
     // The same from loose files.
     let nonce = receipt["nonce"].as_str().unwrap();
-    let input = format!("pixels={}", saved.join("input-0.npy").display());
+    let input = format!("pixels={}", saved.join("input-pixels.npy").display());
     let outputs: Vec<String> = names
         .iter()
-        .enumerate()
-        .map(|(i, n)| format!("{n}={}", saved.join(format!("output-{i}.npy")).display()))
+        .map(|n| format!("{n}={}", saved.join(format!("output-{n}.npy")).display()))
         .collect();
     let mut args = vec!["verify", "0", "--input", &input, "--nonce", nonce];
     for o in &outputs {
@@ -362,7 +395,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     let tampered = user.home.path().join("tampered");
     copy_dir(&saved, &tampered);
     // One bit of the last probability (the data ends the file; the header is untouched).
-    let forged = tampered.join(format!("output-{probabilities}.npy"));
+    let forged = tampered.join("output-probabilities.npy");
     let mut npy = std::fs::read(&forged).unwrap();
     *npy.last_mut().unwrap() ^= 0x01;
     std::fs::write(&forged, npy).unwrap();
@@ -497,7 +530,12 @@ fn an_interrupted_upload_resumes_with_the_missing_chunks() {
     );
     assert!(!out.status.success());
     assert!(stderr.contains("model rejected by tract"), "{stderr}");
-    assert!(stderr.contains("fix:"), "{stderr}");
+    // Advice for this failure (not an ONNX file), and no generic pointer at the repository.
+    assert!(
+        stderr.contains("fix: the file is not an ONNX model"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("README"), "{stderr}");
     server.stop();
 }
 
@@ -596,4 +634,216 @@ fn a_picture_gives_the_input_hash_of_the_shared_vectors() {
     }
     assert!(checked >= 2, "digits and pixels are always here");
     server.stop();
+}
+
+impl User {
+    /// An update call as this user's identity (the serve's controller), outside the CLI.
+    fn update_as_me(&self, canister: &str, method: &str, arg: Vec<u8>) -> Vec<u8> {
+        let pem = self.home.path().join("config/icinfer/identity.pem");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let agent = ic_agent::Agent::builder()
+                .with_url(&self.url)
+                .with_identity(ic_agent::identity::BasicIdentity::from_pem_file(&pem).unwrap())
+                .build()
+                .unwrap();
+            agent.fetch_root_key().await.unwrap();
+            agent
+                .update(&candid::Principal::from_text(canister).unwrap(), method)
+                .with_arg(arg)
+                .call_and_wait()
+                .await
+                .unwrap()
+        })
+    }
+
+    /// Lowers the canister's job step budget, so that a small model's job takes many steps.
+    fn set_job_step_budget(&self, canister: &str, budget: u64) {
+        use candid::{Decode, Encode};
+        let reply = self.update_as_me(canister, "set_job_step_budget", Encode!(&budget).unwrap());
+        Decode!(&reply, Result<(), icinfer_api::Error>)
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// `serve`'s "try" line, run as printed from a directory without serve's state: the CLI
+/// finds the canister from the URL's /icinfer.json.
+#[test]
+fn the_command_serve_suggests_works_verbatim_without_its_state_directory() {
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, ready) = user.serve();
+    let line = server.printed_line("try ");
+    let suggested: Vec<&str> = line
+        .split_whitespace()
+        .skip_while(|w| *w != "icinfer")
+        .collect();
+    assert_eq!(suggested[..2], ["icinfer", "upload"], "{line}");
+    assert!(suggested.contains(&ready.url.as_str()), "{line}");
+    // Elsewhere: no .icinfer/ here, and no ICINFER_STATE or ICINFER_NETWORK; only the
+    // model files the command names.
+    let elsewhere = user.home.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(workspace().join("models"), elsewhere.join("models")).unwrap();
+    let run = |args: &[&str]| {
+        let out = user
+            .command(args)
+            .current_dir(&elsewhere)
+            .env_remove("ICINFER_STATE")
+            .env_remove("ICINFER_NETWORK")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, out, err) = run(&suggested[1..]);
+    assert!(ok, "{line}:\n{out}\n{err}");
+    assert!(out.contains("finalized"), "{out}");
+    let (ok, out, err) = run(&["models", "--network", &ready.url]);
+    assert!(ok && out.contains("digits  [ready]"), "{out}\n{err}");
+    assert!(!elsewhere.join(".icinfer").exists());
+    server.stop();
+}
+
+/// A job: the receipt of `infer` (same outputs and hashes), its progress on screen, in
+/// many messages; and the options that cannot go together say so.
+#[test]
+fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, ready) = user.serve();
+    user.ok(&["upload", DIGITS, "--id", "digits", "--no-progress"]);
+    let infer = |extra: &[&str]| -> (serde_json::Value, String) {
+        let mut args = vec!["infer", "digits", "-i", IMAGE, "--no-nonce", "--json"];
+        args.extend(extra);
+        let out = user.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+    };
+    let (one_message, _) = infer(&[]);
+    user.set_job_step_budget(&ready.canister_id, 100_000);
+    let (job, progress) = infer(&["--job"]);
+    assert_eq!(job["outputs"], one_message["outputs"]);
+    for key in ["input_hash", "output_hash", "model_sha256"] {
+        assert_eq!(job["receipt"][key], one_message["receipt"][key], "{key}");
+    }
+    assert_eq!(one_message["receipt"]["messages"], 1);
+    let messages = job["receipt"]["messages"].as_u64().unwrap();
+    assert!(messages > 3, "{messages} messages");
+    assert!(
+        progress.contains("job 0 started on model 'digits'"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains(" nodes, "),
+        "progress while it runs: {progress}"
+    );
+    assert!(
+        progress.contains(&format!("job 0 done: "))
+            && progress.contains(&format!(" in {messages} messages")),
+        "{progress}"
+    );
+
+    // A query has no receipt to save, and is not a job.
+    let err = user.fails(&["infer", "digits", "-i", IMAGE, "--query", "--save", "x"]);
+    assert!(
+        err.contains("--save keeps a receipt") && err.contains("drop --query"),
+        "{err}"
+    );
+    let err = user.fails(&["infer", "digits", "-i", IMAGE, "--query", "--job"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+    server.stop();
+}
+
+/// Ctrl-C while a job runs cancels it: nothing is logged.
+#[test]
+fn ctrl_c_cancels_a_running_job() {
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, ready) = user.serve();
+    user.upload_cls();
+    // Small steps: the job takes many messages, each a round trip of the host's timer.
+    user.set_job_step_budget(&ready.canister_id, 5_000_000);
+    let mut job = user
+        .command(&["infer", "cls", "-i", CLS_INPUT, "--job"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(job.stderr.take().unwrap());
+    let mut printed = String::new();
+    // Interrupt once the job shows progress.
+    while !printed.contains(" nodes, ") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the job ended early:\n{printed}"
+        );
+        printed += &line;
+    }
+    Command::new("kill")
+        .args(["-INT", &job.id().to_string()])
+        .status()
+        .unwrap();
+    let status = job.wait().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut printed).unwrap();
+    assert!(!status.success(), "{printed}");
+    assert!(
+        printed.contains("interrupted: cancelling job 0"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("job 0 cancelled (nothing was logged)"),
+        "{printed}"
+    );
+    assert!(
+        user.ok(&["log", "list"]).trim().is_empty() || !user.ok(&["log", "list"]).contains("#0 ")
+    );
+    server.stop();
+}
+
+/// A query over its instruction limit is told to run as an update, which then works.
+#[test]
+fn an_over_limit_query_is_told_to_run_as_an_update() {
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, _) = user.serve_with(&wasm(), &["--max-query-instructions", QUERY_LIMIT]);
+    user.upload_cls();
+    let err = user.fails(&["infer", "cls", "-i", CLS_INPUT, "--query"]);
+    assert!(
+        err.contains("instructions for single message execution")
+            && err.contains("without --query"),
+        "{err}"
+    );
+    let out = user.ok(&["infer", "cls", "-i", CLS_INPUT]);
+    assert!(out.contains("receipt: provenance log entry #0"), "{out}");
+    server.stop();
+}
+
+/// Well above what `model_info` takes as a query (about 0.5 M), below a cls inference.
+const QUERY_LIMIT: &str = "5000000";
+
+/// PP-OCR's direction classifier (fetched by scripts/test.sh): 225 nodes, tens of millions
+/// of instructions.
+const CLS: &str = "models/cache/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx";
+const CLS_INPUT: &str = "models/ppocr/cls/case0_in_x.npy";
+
+impl User {
+    fn upload_cls(&self) {
+        assert!(
+            workspace().join(CLS).exists(),
+            "{CLS} is missing: python3 models/fetch_registry.py"
+        );
+        self.ok(&[
+            "upload",
+            CLS,
+            "--id",
+            "cls",
+            "--input-fact",
+            "x=f32[1,3,48,192]",
+            "--no-progress",
+        ]);
+    }
 }
