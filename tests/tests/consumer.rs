@@ -1,4 +1,5 @@
-//! Another canister using icinfer: the consumer calls `infer` and keeps the receipts.
+//! Another canister using icinfer: the consumer calls `infer` (or starts a job and collects
+//! it) and keeps the receipts.
 //!
 //! Setup: the inference canister with the affine model, and the consumer canister pointed
 //! at it. Success criteria: the consumer's receipts equal the inference canister's log
@@ -119,6 +120,81 @@ fn a_call_to_a_canister_that_does_not_exist_is_a_call_failure() {
         }
         other => panic!("expected a call failure, got {other:?}"),
     }
+    let (kept,): (Vec<LogEntry>,) = replica
+        .query(consumer, user(), "receipts", (0u64, 10u64))
+        .unwrap();
+    assert!(kept.is_empty());
+}
+
+/// Setup as above, the inference canister's step budget lowered so that the job takes
+/// several messages. Runbook: the consumer starts a job, the replica runs its steps, the
+/// consumer collects it (twice). Success criteria: the consumer keeps the job's receipt
+/// once, equal to the inference canister's log entry, which names the consumer as caller
+/// and counts the job's messages.
+#[test]
+fn a_canister_starts_a_job_and_collects_its_receipt() {
+    use icinfer_api::{JobState, JobStatus};
+    let (mut inference, consumer) = setup();
+    let budget: Result<(), icinfer_api::Error> = inference
+        .update(controller(), "set_job_step_budget", 20_000u64)
+        .unwrap();
+    budget.unwrap();
+    let replica = &mut inference.replica;
+
+    let (started,): (Result<u64, ConsumerError>,) = replica
+        .update(consumer, user(), "infer_start", (args("affine"),))
+        .unwrap();
+    let id = started.unwrap();
+    let collect = |replica: &mut Box<dyn icinfer_tests::Replica>| -> JobStatus {
+        let (status,): (Result<JobStatus, ConsumerError>,) = replica
+            .update(consumer, user(), "collect_job", (id,))
+            .unwrap();
+        status.unwrap()
+    };
+    let mut status = collect(replica);
+    for _ in 0..1_000 {
+        if status.state != JobState::Pending {
+            break;
+        }
+        replica.tick();
+        status = collect(replica);
+    }
+    let JobState::Done(result) = status.state else {
+        panic!("the job did not finish: {status:?}");
+    };
+    assert_eq!(
+        result.outputs[0].data,
+        TensorData::F32(vec![3.0, 2.0, 10.0])
+    );
+    assert_eq!(result.receipt.caller, consumer);
+    assert_eq!(result.receipt.messages, Some(status.progress.messages));
+    assert!(status.progress.messages > 1, "{:?}", status.progress);
+
+    // Collected again: still one receipt kept.
+    collect(replica);
+    let (kept,): (Vec<LogEntry>,) = replica
+        .query(consumer, user(), "receipts", (0u64, 10u64))
+        .unwrap();
+    assert_eq!(kept, vec![result.receipt.clone()]);
+    let (logged,): (Result<LogEntry, icinfer_api::Error>,) = replica
+        .query(inference.id, user(), "log_entry", (0u64,))
+        .unwrap();
+    assert_eq!(logged.unwrap(), result.receipt);
+}
+
+/// A job the consumer did not start is not its to collect: the inference canister's
+/// refusal reaches it as a typed error, and nothing is kept.
+#[test]
+fn collecting_an_unknown_job_is_a_typed_error_and_keeps_nothing() {
+    let (mut inference, consumer) = setup();
+    let replica = &mut inference.replica;
+    let (status,): (Result<icinfer_api::JobStatus, ConsumerError>,) = replica
+        .update(consumer, user(), "collect_job", (7u64,))
+        .unwrap();
+    assert!(
+        matches!(status, Err(ConsumerError::Inference(_))),
+        "{status:?}"
+    );
     let (kept,): (Vec<LogEntry>,) = replica
         .query(consumer, user(), "receipts", (0u64, 10u64))
         .unwrap();

@@ -1,18 +1,22 @@
 //! An example of how another canister uses icinfer: it calls `infer` on the inference
-//! canister and keeps every receipt it gets, in stable memory.
+//! canister and keeps every receipt it gets, in stable memory. For a model too large for
+//! one message it starts a job (`infer_start`) and collects the job's receipt later
+//! (`collect_job`, which asks `job_status`; the job's caller may, and that is this canister).
 //!
-//! The call is a real inter-canister call, so the usual rule applies: state is committed
+//! The calls are real inter-canister calls, so the usual rule applies: state is committed
 //! at the `await`. Nothing is written before it, and the receipt is written after it only
-//! if the inference canister answered `Ok`; a rejected call or an `Err` leaves the consumer
-//! as it was.
+//! if the inference canister answered `Ok` (for a job: done); a rejected call or an `Err`
+//! leaves the consumer as it was. A job's receipt is kept once, however often it is
+//! collected.
 
 use candid::{CandidType, Deserialize, Principal};
 use ic_cdk::call::{Call, CallFailed};
 use ic_cdk::{init, query, update};
+use ic_stable_structures::StableBTreeMap;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{Cell, DefaultMemoryImpl, StableLog, Storable};
-use icinfer_api::{InferArgs, InferResult, LogEntry};
+use icinfer_api::{InferArgs, InferResult, JobId, JobState, JobStatus, LogEntry};
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -21,6 +25,8 @@ type Memory = VirtualMemory<DefaultMemoryImpl>;
 const INFERENCE_CANISTER: MemoryId = MemoryId::new(0);
 const RECEIPTS_INDEX: MemoryId = MemoryId::new(1);
 const RECEIPTS_DATA: MemoryId = MemoryId::new(2);
+/// The jobs whose receipt is kept, so that collecting one twice keeps it once.
+const COLLECTED_JOBS: MemoryId = MemoryId::new(3);
 
 /// Largest page `receipts` returns.
 const MAX_PAGE: u64 = 100;
@@ -58,6 +64,7 @@ impl Storable for Receipt {
 struct State {
     inference: Cell<Principal, Memory>,
     receipts: StableLog<Receipt, Memory, Memory>,
+    collected_jobs: StableBTreeMap<JobId, (), Memory>,
 }
 
 thread_local! {
@@ -73,6 +80,7 @@ fn open_state(inference: Option<Principal>) {
     let state = State {
         inference: cell,
         receipts: StableLog::init(manager.get(RECEIPTS_INDEX), manager.get(RECEIPTS_DATA)),
+        collected_jobs: StableBTreeMap::init(manager.get(COLLECTED_JOBS)),
     };
     STATE.set(Some(state));
 }
@@ -91,12 +99,15 @@ fn post_upgrade() {
     open_state(None);
 }
 
-/// Runs an inference on the inference canister and keeps its receipt.
-#[update]
-async fn infer(args: InferArgs) -> Result<InferResult, ConsumerError> {
+/// Calls `method` on the inference canister; its `Err` becomes `ConsumerError::Inference`.
+async fn call_inference<A, R>(method: &str, arg: &A) -> Result<R, ConsumerError>
+where
+    A: CandidType,
+    R: CandidType + for<'de> Deserialize<'de>,
+{
     let inference = with_state(|state| *state.inference.get());
-    let response = Call::unbounded_wait(inference, "infer")
-        .with_arg(&args)
+    let response = Call::unbounded_wait(inference, method)
+        .with_arg(arg)
         .await
         .map_err(|e| match e {
             CallFailed::CallRejected(rejected) => ConsumerError::CallFailed {
@@ -108,19 +119,50 @@ async fn infer(args: InferArgs) -> Result<InferResult, ConsumerError> {
                 message: other.to_string(),
             },
         })?;
-    let answer: Result<InferResult, icinfer_api::Error> =
+    let answer: Result<R, icinfer_api::Error> =
         response.candid().map_err(|e| ConsumerError::CallFailed {
             code: 0,
             message: format!("undecodable reply: {e}"),
         })?;
-    let result = answer.map_err(ConsumerError::Inference)?;
+    answer.map_err(ConsumerError::Inference)
+}
+
+fn keep(receipt: &LogEntry) {
     with_state(|state| {
         state
             .receipts
-            .append(&Receipt(result.receipt.clone()))
+            .append(&Receipt(receipt.clone()))
             .expect("stable memory full")
     });
+}
+
+/// Runs an inference on the inference canister and keeps its receipt.
+#[update]
+async fn infer(args: InferArgs) -> Result<InferResult, ConsumerError> {
+    let result: InferResult = call_inference("infer", &args).await?;
+    keep(&result.receipt);
     Ok(result)
+}
+
+/// Starts the inference as a job on the inference canister; returns the job's id, for
+/// `collect_job`.
+#[update]
+async fn infer_start(args: InferArgs) -> Result<JobId, ConsumerError> {
+    call_inference("infer_start", &args).await
+}
+
+/// The job's status; once it is done, its receipt is kept (once, however often this is
+/// called).
+#[update]
+async fn collect_job(id: JobId) -> Result<JobStatus, ConsumerError> {
+    let status: JobStatus = call_inference("job_status", &id).await?;
+    if let JobState::Done(result) = &status.state {
+        let new = with_state(|state| state.collected_jobs.insert(id, ()).is_none());
+        if new {
+            keep(&result.receipt);
+        }
+    }
+    Ok(status)
 }
 
 /// The receipts kept so far, oldest first, at most 100 per call.
@@ -146,6 +188,18 @@ ic_cdk::export_candid!();
 #[cfg(test)]
 mod tests {
     use candid_parser::utils::{CandidSource, service_equal};
+
+    /// icp-cli (and other tools) read one file: no `import`.
+    #[test]
+    fn the_interface_file_is_self_contained() {
+        let did =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../candid/consumer.did");
+        let text = std::fs::read_to_string(did).unwrap();
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("import")),
+            "candid/consumer.did imports another file"
+        );
+    }
 
     #[test]
     fn the_code_serves_exactly_the_checked_in_interface() {
