@@ -12,8 +12,9 @@ const DFX_LOCAL_URL: &str = "http://127.0.0.1:4943";
 const MAINNET_URL: &str = "https://icp-api.io";
 /// What `icinfer serve` calls the canister in `canister_ids.json`-style files, and dfx.json.
 pub const CANISTER_NAME: &str = "inference";
-/// The first canister a fresh `icinfer serve` host creates.
-pub const FIRST_LOCAL_CANISTER: &str = "rwlgt-iiaaa-aaaaa-aaaaa-cai";
+/// The first canister a fresh `icinfer serve` host creates (the id before it is the
+/// registry's, which the host keeps, as the IC does).
+pub const FIRST_LOCAL_CANISTER: &str = "rrkah-fqaaa-aaaaa-aaaaq-cai";
 /// What `icinfer serve` serves at the root of its URL to say which canister it runs
 /// (`{"canisterId": …}`), for the web page and the CLI.
 pub const SERVED_CONFIG: &str = "icinfer.json";
@@ -203,11 +204,12 @@ mod tests {
     fn the_served_canister_is_found_in_the_state_directory() {
         let dir = tempfile::tempdir().unwrap();
         let first = Principal::from_text(FIRST_LOCAL_CANISTER).unwrap();
-        // The host numbers canisters as the IC's first subnet does.
+        // The host numbers canisters as the IC's first subnet does, after the registry.
         assert_eq!(
             first,
-            Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+            Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
         );
+        assert_ne!(first, icinfer_host::registry_id());
         assert_eq!(
             Network::Serve.default_canister(None, dir.path()).unwrap(),
             first

@@ -244,7 +244,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert_eq!(me, user.ok(&["whoami"]).trim(), "the identity is kept");
 
     // Nothing listens yet: the error names the cause and the fix.
-    let err = user.fails(&["models", "--canister", "rwlgt-iiaaa-aaaaa-aaaaa-cai"]);
+    let err = user.fails(&["models", "--canister", "rrkah-fqaaa-aaaaa-aaaaq-cai"]);
     assert!(err.contains(&format!("cannot reach {}", user.url)), "{err}");
 
     let (server, ready) = user.serve();

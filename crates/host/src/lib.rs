@@ -91,7 +91,7 @@ pub use error::{HostError, Reject, RejectCode};
 pub use host::{
     CallOutcome, CanisterMetadata, Host, HostConfig, InstallOutcome, InstructionLimits, LogRecord,
     MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
-    MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id,
+    MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id, registry_id,
 };
 pub use ic_certification;
 pub use runtime::{CanisterState, CanisterStatus, ExecError};

@@ -32,6 +32,7 @@ pub use config::{
 };
 pub use management::CanisterMetadata;
 pub use management::ledger::{cycles_ledger_id, cycles_minting_canister_id};
+pub use management::registry::registry_id;
 
 use crate::certificate::RootKey;
 use crate::error::{HostError, Reject};

@@ -5,6 +5,7 @@
 //! no balances, no fees.
 
 use super::super::{Host, canister_id};
+use super::registry::registry_id;
 use super::types::{
     CreationArgs, DepositArgs, DepositResult, LedgerCreateCanisterArgs, LedgerCreateError,
     LedgerCreated, SubnetSelection,
@@ -26,7 +27,7 @@ pub fn cycles_minting_canister_id() -> Principal {
 /// Whether the host keeps `id` for a system canister (and so never creates a canister
 /// with it).
 pub(crate) fn is_reserved_id(id: Principal) -> bool {
-    id == cycles_ledger_id() || id == cycles_minting_canister_id()
+    id == cycles_ledger_id() || id == cycles_minting_canister_id() || id == registry_id()
 }
 
 fn no_method(callee: Principal, kind: &str, method: &str) -> Reject {
@@ -123,17 +124,21 @@ impl Host {
         (reply, 0)
     }
 
-    /// Runs a query to a system canister: the CMC's `get_default_subnets`.
+    /// Runs a query to a system canister: the CMC's `get_default_subnets`, the registry's
+    /// `get_subnet_for_canister`.
     pub fn system_query(
         &self,
         callee: Principal,
         method: &str,
         arg: &[u8],
     ) -> Result<Vec<u8>, Reject> {
-        if callee != cycles_minting_canister_id() || method != "get_default_subnets" {
-            return Err(no_method(callee, "query", method));
+        match method {
+            "get_default_subnets" if callee == cycles_minting_canister_id() => {
+                Decode!(arg).map_err(decode_error)?;
+                encode(&vec![self.subnet_id])
+            }
+            "get_subnet_for_canister" if callee == registry_id() => self.registry_query(arg),
+            _ => Err(no_method(callee, "query", method)),
         }
-        Decode!(arg).map_err(decode_error)?;
-        encode(&vec![self.subnet_id])
     }
 }

@@ -2,7 +2,8 @@
 //! `canister_status`, `update_settings`, `install_code`, the chunk store and
 //! `install_chunked_code`, `start_canister`, `stop_canister` and `delete_canister`, for
 //! controllers only. Beside it, the two system canisters `icp deploy` creates canisters
-//! through ([`ledger`]), and the `icp:*` metadata sections of installed modules ([`metadata`]).
+//! through ([`ledger`]), the registry's subnet lookup ([`registry`]), and the `icp:*`
+//! metadata sections of installed modules ([`metadata`]).
 //!
 //! Checks happen where the IC makes them. [`Host::system_ingress_check`] is the replica's
 //! ingress filter (`should_accept_ingress_message`): a missing canister (IC0301) or a sender
@@ -18,6 +19,7 @@
 mod chunks;
 pub(crate) mod ledger;
 mod metadata;
+pub(crate) mod registry;
 mod settings;
 mod types;
 
@@ -120,7 +122,7 @@ fn host_error_reject(e: HostError) -> Reject {
 
 impl Host {
     /// Whether `id` is a canister the host provides itself: the management canister, and
-    /// the cycles ledger and CMC under their mainnet ids (unless a canister of this host has
+    /// the cycles ledger, CMC and registry under their mainnet ids (unless a canister of this host has
     /// the same id, as one restored from an older state may).
     pub fn is_system_canister(&self, id: Principal) -> bool {
         id == Principal::management_canister()
