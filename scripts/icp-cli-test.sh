@@ -2,8 +2,10 @@
 # icp-cli (DFINITY's CLI, 1.5.0 from npm) against `icinfer serve`, as a user would run it:
 # `icp deploy` creates and installs the inference and consumer canisters through the cycles
 # ledger and the management canister, then `icp canister call` lists models, infers on a
-# tiny model and reads the log head, `icp canister status` / `metadata` read them back, a
-# redeploy upgrades, and `icp canister delete` recovers the cycles and deletes.
+# tiny model and reads the log head, the consumer infers and runs a job through the inference
+# canister (its interface, candid/consumer.did, read from its metadata), `icp canister
+# status` / `metadata` read them back, a redeploy upgrades, and `icp canister delete`
+# recovers the cycles and deletes.
 #
 # Setup: `icinfer serve` on a free port with a temporary state directory, and a temporary
 # project whose icp.yaml installs the built modules (pre-built steps) on that network.
@@ -86,6 +88,26 @@ expect "infer" canister call inference infer \
   '(record { model_id = "affine"; inputs = vec { record { name = "x"; shape = vec { 1; 3 }; data = variant { f32 = vec { 1.0; 2.0; 3.0 } } } }; nonce = null })'
 EXPECTED=("tree_size = 1")
 expect "log_head" canister call inference log_head '()'
+# The consumer: its self-contained interface, an inference and a job collected through it.
+consumer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consumer"])' .icp/data/mappings/local.ids.json)"
+affine_args='(record { model_id = "affine"; inputs = vec { record { name = "x"; shape = vec { 1; 3 }; data = variant { f32 = vec { 1.0; 2.0; 3.0 } } } }; nonce = null })'
+EXPECTED=("collect_job" "infer_start")
+expect "consumer metadata" canister metadata consumer candid:service
+EXPECTED=("f32 = vec { 3.0 : float32; 2.0 : float32; 10.0 : float32 }" "caller = principal \"$consumer\"")
+expect "consumer infer" canister call consumer infer "$affine_args"
+EXPECTED=("Ok = 0 : nat64")
+expect "consumer infer_start" canister call consumer infer_start "$affine_args"
+# The job's steps run on the host's timer; collect until it is done.
+for _ in $(seq 50); do
+  collected="$("$icp" canister call consumer collect_job '(0 : nat64)' 2>&1)" || { echo "$collected" >&2; fail "collect_job failed"; }
+  grep -qF "done = record" <<<"$collected" && break
+  sleep 0.2
+done
+grep -qF "done = record" <<<"$collected" || { echo "$collected" >&2; fail "the consumer's job is not done"; }
+EXPECTED=("seq = 2 : nat64")
+expect "consumer receipts" canister call consumer receipts '(0 : nat64, 10 : nat64)'
+EXPECTED=("tree_size = 3")
+expect "log_head after the consumer" canister call inference log_head '()'
 EXPECTED=("Running" "$inference")
 expect "status" canister status inference
 EXPECTED=("service" "list_models" "log_head")
@@ -93,7 +115,7 @@ expect "metadata" canister metadata inference candid:service
 # A redeploy upgrades in place (the model and the log are kept).
 EXPECTED=()
 expect "redeploy" deploy inference
-EXPECTED=("tree_size = 1")
+EXPECTED=("tree_size = 3")
 expect "log_head after upgrade" canister call inference log_head '()'
 # Delete recovers the cycles first: icp-cli reinstalls its shim, which deposits them on
 # the cycles ledger; then stops and deletes the canister.
