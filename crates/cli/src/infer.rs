@@ -225,4 +225,7 @@ pub fn print_entry(e: &LogEntry) {
     );
     println!("  output_hash   {}", hex::encode(&e.output_hash));
     println!("  instructions  {}", e.instructions);
+    if let Some(messages) = e.messages.filter(|&m| m > 1) {
+        println!("  messages      {messages} (a job)");
+    }
 }

@@ -741,8 +741,7 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
         "progress while it runs: {progress}"
     );
     assert!(
-        progress.contains(&format!("job 0 done: "))
-            && progress.contains(&format!(" in {messages} messages")),
+        progress.contains("job 0 done: ") && progress.contains(&format!(" in {messages} messages")),
         "{progress}"
     );
 
