@@ -69,12 +69,8 @@ fn failed(client: &Client, id: JobId, failure: JobFailure) -> anyhow::Error {
         JobFailure::ModelDeleted { model_id } => {
             format!("upload model '{model_id}' again, then run the inference again")
         }
-        JobFailure::Failed { error } => {
-            return anyhow!(
-                "job {id} failed: {}",
-                client.explain("the job", error.clone())
-            );
-        }
+        // As `infer` would have failed: the same explanation.
+        JobFailure::Failed { error } => return client.explain(&format!("job {id}"), error.clone()),
         JobFailure::Trapped { .. } => String::new(),
     };
     if fix.is_empty() {
