@@ -30,6 +30,18 @@ def make_input(rng: np.random.Generator, spec: dict) -> np.ndarray:
         return np.full(shape, spec["value"], dtype=dtype)
     if fill == "integers":
         return rng.integers(spec["low"], spec["high"], size=shape).astype(dtype)
+    if fill == "text":
+        # Dark glyph-sized blocks in lines on a white page, normalised to [-1, 1] as
+        # rapidocr does: a text detector finds nothing in noise.
+        image = np.ones(shape, dtype=dtype)
+        height, width = shape[-2], shape[-1]
+        for top in range(4, height - 12, 20):
+            left = int(rng.integers(2, 12))
+            while left < width - 10:
+                glyph = int(rng.integers(4, 9))
+                image[..., top:top + 12, left:left + glyph] = -1
+                left += glyph + int(rng.integers(2, 5))
+        return image
     if fill == "normal":
         return (rng.standard_normal(shape) * spec["scale"]).astype(dtype)
     return rng.uniform(spec["low"], spec["high"], size=shape).astype(dtype)

@@ -12,6 +12,7 @@
 //!   `value_info` hints that would conflict with them are dropped;
 //! - [`branches`]: `If` nodes whose condition is known before inference (a constant, or
 //!   a function of shapes the facts fix) are replaced by the branch they take;
+//! - [`names`]: repeated node names made unique (tract refuses duplicates);
 //! - [`diagnose`]: tract's load errors turned into what the user should do.
 //!
 //! Nothing here changes what a model computes: every rewrite keeps onnxruntime's meaning.
@@ -20,6 +21,7 @@ pub mod bounds;
 pub mod branches;
 pub mod diagnose;
 pub mod facts;
+pub mod names;
 pub mod operators;
 
 use icinfer_api::{Error, TensorFact};
@@ -40,6 +42,7 @@ pub fn prepare(onnx: &Onnx, bytes: &[u8], declared: &[TensorFact]) -> Result<Mod
     bounds::check_graph(graph)?;
     operators::check(onnx, graph)?;
     facts::resolve_declared(graph, declared)?;
+    names::make_unique(graph);
     branches::fold(onnx, &mut proto);
     Ok(proto)
 }
