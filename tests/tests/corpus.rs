@@ -118,7 +118,11 @@ fn cases(entry: &Entry) -> Result<Vec<Case>, String> {
         .iter()
         .map(|case| {
             let read = |(name, file): (&String, &String)| read_npy(&dir.join(file), name);
-            let outputs = case.outputs.iter().map(|c| (c.0.clone(), read(c))).collect();
+            let outputs = case
+                .outputs
+                .iter()
+                .map(|c| (c.0.clone(), read(c)))
+                .collect();
             (case.inputs.iter().map(read).collect(), outputs)
         })
         .collect())
@@ -196,8 +200,14 @@ fn run_cases(
                 }
                 continue;
             };
-            let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
-            let delta = g.iter().zip(&w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            let scale = w
+                .iter()
+                .fold(0.0f64, |m, x| m.max(x.abs()))
+                .max(f64::MIN_POSITIVE);
+            let delta = g
+                .iter()
+                .zip(&w)
+                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
             let relative = delta / scale;
             if relative.is_nan() || relative > tolerance {
                 return Err(format!(
@@ -220,7 +230,9 @@ fn run_cases(
 }
 
 fn bytes(entry: &Entry) -> Result<Vec<u8>, String> {
-    let path = models_dir().join("cache/corpus").join(format!("{}.onnx", entry.id));
+    let path = models_dir()
+        .join("cache/corpus")
+        .join(format!("{}.onnx", entry.id));
     std::fs::read(&path).map_err(|e| {
         format!(
             "{}: {e}. Fetch it with: python3 models/corpus/fetch.py",
@@ -276,13 +288,14 @@ const TABLE_END: &str = "<!-- end of corpus table -->";
 #[ignore = "slow tier: python3 models/corpus/fetch.py && models/corpus/references.py first"]
 fn corpus_meets_the_target() {
     let (manifest, outcomes) = check(|_| true);
-    let mut table = String::from(
-        "| model | package | file | kind | result |\n|---|---|---|---|---|\n",
-    );
+    let mut table =
+        String::from("| model | package | file | kind | result |\n|---|---|---|---|---|\n");
     for (entry, outcome) in manifest.models.iter().zip(&outcomes) {
         let package = &manifest.packages[&entry.package];
         let result = match outcome {
-            Outcome::AsShipped(worst) => format!("loads as shipped (max \\|Δ\\| {worst:.1e} · max \\|ref\\|)"),
+            Outcome::AsShipped(worst) => {
+                format!("loads as shipped (max \\|Δ\\| {worst:.1e} · max \\|ref\\|)")
+            }
             Outcome::WithDeclaredFacts(worst) => {
                 format!("needs declared input facts (max \\|Δ\\| {worst:.1e} · max \\|ref\\|)")
             }
@@ -313,9 +326,17 @@ fn corpus_meets_the_target() {
     .unwrap();
     let readme = models_dir().join("README.md");
     let text = std::fs::read_to_string(&readme).unwrap();
-    let (before, rest) = text.split_once(TABLE_START).expect("README has the table start");
-    let (_, after) = rest.split_once(TABLE_END).expect("README has the table end");
-    std::fs::write(&readme, format!("{before}{TABLE_START}\n{table}{TABLE_END}{after}")).unwrap();
+    let (before, rest) = text
+        .split_once(TABLE_START)
+        .expect("README has the table start");
+    let (_, after) = rest
+        .split_once(TABLE_END)
+        .expect("README has the table end");
+    std::fs::write(
+        &readme,
+        format!("{before}{TABLE_START}\n{table}{TABLE_END}{after}"),
+    )
+    .unwrap();
     assert!(
         fraction >= manifest.target.load_and_match_without_editing_the_file,
         "{matched} of {} matched",

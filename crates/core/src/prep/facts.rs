@@ -19,11 +19,12 @@ fn dims_mut(
 }
 
 fn symbolic(info: &ValueInfoProto) -> bool {
-    let mut info = info.clone();
-    dims_mut(&mut info).is_some_and(|dims| {
-        dims.iter()
-            .any(|d| matches!(d.value, Some(DimValue::DimParam(_))))
-    })
+    match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(TypeValue::TensorType(tensor)) => tensor.shape.as_ref().is_some_and(|shape| {
+            shape.dim.iter().any(|d| matches!(d.value, Some(DimValue::DimParam(_))))
+        }),
+        None => false,
+    }
 }
 
 /// Binds the declared inputs' symbols and drops the `value_info` hints that still name a
