@@ -64,3 +64,8 @@ pub const MAX_DIMENSION: u64 = (1 << 31) - 1;
 pub const MAX_TENSOR_BYTES: u64 = 256 << 20;
 /// All constants of a model together, initializers and materialised constants included.
 pub const MAX_CONSTANT_BYTES: u64 = 1 << 30;
+/// `If` conditions the preparation pass evaluates (`prep::branches`), and the nodes of the
+/// subgraph that computes each: every evaluation is a tract typing of that subgraph. Shape
+/// conditions of the corpus take up to 60 nodes; silero's models have 19 `If`s.
+pub const MAX_EVALUATED_CONDITIONS: usize = 64;
+pub const MAX_CONDITION_NODES: usize = 512;

@@ -44,7 +44,11 @@ fn volume(dims: impl IntoIterator<Item = i64>, what: &str) -> Result<u64, Error>
         let dim = u64::try_from(dim)
             .map_err(|_| rejected(format!("{what} has a negative dimension {dim}")))?;
         if dim > MAX_DIMENSION {
-            return Err(exceeded(format!("dimension of {what}"), MAX_DIMENSION, dim));
+            return Err(exceeded(
+                format!("MAX_DIMENSION: a dimension of {what}"),
+                MAX_DIMENSION,
+                dim,
+            ));
         }
         Ok(count.saturating_mul(dim))
     })
@@ -54,7 +58,7 @@ fn bytes_of(count: u64, element: u64, what: &str) -> Result<u64, Error> {
     let bytes = count.saturating_mul(element);
     if bytes > MAX_TENSOR_BYTES {
         return Err(exceeded(
-            format!("bytes of {what}"),
+            format!("MAX_TENSOR_BYTES: the bytes of {what}"),
             MAX_TENSOR_BYTES,
             bytes,
         ));
@@ -206,7 +210,7 @@ pub fn check_graph(graph: &GraphProto) -> Result<(), Error> {
     })?;
     if nodes > MAX_MODEL_NODES {
         return Err(exceeded(
-            "nodes of the model (too large for one message to load)".into(),
+            "MAX_MODEL_NODES: the model's nodes (too large to load in one message)".into(),
             MAX_MODEL_NODES,
             nodes,
         ));
@@ -215,7 +219,7 @@ pub fn check_graph(graph: &GraphProto) -> Result<(), Error> {
     check_scope(graph, &mut constant_bytes)?;
     if constant_bytes > MAX_CONSTANT_BYTES {
         return Err(exceeded(
-            "bytes of the model's constants".into(),
+            "MAX_CONSTANT_BYTES: the bytes of the model's constants".into(),
             MAX_CONSTANT_BYTES,
             constant_bytes,
         ));
@@ -283,7 +287,10 @@ pub fn check_typed(model: &TypedModel) -> Result<(), Error> {
                 && bytes > MAX_TENSOR_BYTES
             {
                 return Err(exceeded(
-                    format!("bytes of the output of node '{}'", node.name),
+                    format!(
+                        "MAX_TENSOR_BYTES: the bytes of the output of node '{}'",
+                        node.name
+                    ),
                     MAX_TENSOR_BYTES,
                     bytes,
                 ));
@@ -302,7 +309,7 @@ pub fn check_typed(model: &TypedModel) -> Result<(), Error> {
     }
     if total > MAX_OUTPUT_BYTES {
         return Err(exceeded(
-            "bytes of the model's outputs".into(),
+            "MAX_OUTPUT_BYTES: the bytes of the model's outputs, known at load".into(),
             MAX_OUTPUT_BYTES,
             total,
         ));

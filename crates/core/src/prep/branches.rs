@@ -6,118 +6,161 @@
 //!
 //! A condition is known when tract's typing of the subgraph that computes it, alone, gives
 //! a constant and every input that subgraph reads has a fixed shape: a constant, or a
-//! function of shapes that the file or the declared facts fix. Conditions
-//! that depend on input values (silero's sample rate) stay; branches nested inside them are
-//! folded with the enclosing scopes' nodes in view.
+//! function of shapes that the file or the declared facts fix. Conditions that depend on
+//! input values (silero's sample rate) stay; the `If`s nested in their branches are folded
+//! with the enclosing scopes' nodes in view.
+//!
+//! Nodes are moved, never cloned: the probe borrows the nodes it needs from the scopes and
+//! gives them back (a clone of the protobuf types costs the module tens of kilobytes).
 
 use super::node_label;
-use std::collections::{HashMap, HashSet};
+use crate::limits::{MAX_CONDITION_NODES, MAX_EVALUATED_CONDITIONS};
+use std::collections::HashMap;
+use std::mem::take;
 use tract_onnx::Onnx;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::pb::type_proto::Value as TypeValue;
-use tract_onnx::pb::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
-};
+use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, ValueInfoProto};
 use tract_onnx::prelude::{Framework, InferenceModelExt};
 
-/// What a condition is evaluated against: the top-level inputs and the model's opsets.
 struct Probe<'a> {
     onnx: &'a Onnx,
-    inputs: Vec<ValueInfoProto>,
     opset: Vec<OperatorSetIdProto>,
+    evaluations: usize,
+}
+
+fn fixed_shape(input: &ValueInfoProto) -> bool {
+    match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(TypeValue::TensorType(tensor)) => tensor.shape.as_ref().is_some_and(|shape| {
+            shape
+                .dim
+                .iter()
+                .all(|d| matches!(d.value, Some(DimValue::DimValue(_))))
+        }),
+        None => false,
+    }
+}
+
+/// Where the nodes and initializers a condition needs sit: (scope, index).
+#[derive(Default)]
+struct Needed {
+    nodes: Vec<(usize, usize)>,
+    initializers: Vec<(usize, usize)>,
 }
 
 impl Probe<'_> {
-    /// The condition's value, from tract's typing of the subgraph of `scopes` that computes
-    /// it; None if that is not a constant (or does not type).
-    fn evaluate(&self, scopes: &[&GraphProto], condition: &str) -> Option<bool> {
-        let producers: HashMap<&str, &NodeProto> = scopes
-            .iter()
-            .flat_map(|g| g.node.iter())
-            .flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n)))
-            .collect();
-        let mut needed: HashSet<&str> = HashSet::new();
+    /// The nodes and initializers that compute `condition`, if they are few, hold no
+    /// control flow and read only inputs of fixed shape (tract takes an unknown symbol for
+    /// "not 1": Equal(s, 1) types as false).
+    fn needed(scopes: &[GraphProto], condition: &str) -> Option<Needed> {
+        let mut producers: HashMap<&str, (usize, usize)> = HashMap::new();
+        for (s, scope) in scopes.iter().enumerate() {
+            for (i, node) in scope.node.iter().enumerate() {
+                for output in &node.output {
+                    producers.insert(output, (s, i));
+                }
+            }
+        }
+        let mut needed = Needed::default();
+        let mut seen: Vec<&str> = vec![];
         let mut pending = vec![condition];
         while let Some(name) = pending.pop() {
-            if !needed.insert(name) {
+            if name.is_empty() || seen.contains(&name) {
                 continue;
             }
-            if let Some(node) = producers.get(name) {
-                if ["If", "Loop", "Scan"].contains(&node.op_type.as_str()) {
+            seen.push(name);
+            if let Some(&(s, i)) = producers.get(name) {
+                let node = &scopes[s].node[i];
+                if ["If", "Loop", "Scan"].contains(&node.op_type.as_str())
+                    || needed.nodes.len() >= MAX_CONDITION_NODES
+                {
                     return None;
                 }
-                pending.extend(
-                    node.input
-                        .iter()
-                        .filter(|i| !i.is_empty())
-                        .map(String::as_str),
-                );
+                needed.nodes.push((s, i));
+                pending.extend(node.input.iter().map(String::as_str));
+            } else if let Some(found) = scopes.iter().enumerate().find_map(|(s, scope)| {
+                let i = scope.initializer.iter().position(|t| t.name == name)?;
+                Some((s, i))
+            }) {
+                needed.initializers.push(found);
+            } else if !scopes[0]
+                .input
+                .iter()
+                .any(|i| i.name == name && fixed_shape(i))
+            {
+                return None;
             }
         }
-        // tract takes an unknown symbol for "not 1" (Equal(s, 1) types as false): a
-        // condition counts as known only if every input it reads has a fixed shape.
-        let fixed =
-            |input: &ValueInfoProto| match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-                Some(TypeValue::TensorType(tensor)) => tensor.shape.as_ref().is_some_and(|shape| {
-                    shape
-                        .dim
-                        .iter()
-                        .all(|d| matches!(d.value, Some(DimValue::DimValue(_))))
-                }),
-                None => false,
-            };
-        if self
-            .inputs
-            .iter()
-            .any(|i| needed.contains(i.name.as_str()) && !fixed(i))
-        {
+        needed.nodes.sort_unstable();
+        Some(needed)
+    }
+
+    /// The condition's value, from tract's typing of the subgraph that computes it alone.
+    fn evaluate(&mut self, scopes: &mut [GraphProto], condition: &str) -> Option<bool> {
+        if self.evaluations >= MAX_EVALUATED_CONDITIONS {
             return None;
         }
-        let mut probe = GraphProto {
-            input: self.inputs.clone(),
+        let needed = Self::needed(scopes, condition)?;
+        self.evaluations += 1;
+        let mut graph = GraphProto {
+            input: take(&mut scopes[0].input),
             output: vec![ValueInfoProto {
                 name: condition.to_string(),
                 ..Default::default()
             }],
             ..Default::default()
         };
-        for scope in scopes {
-            let nodes = scope.node.iter();
-            probe.node.extend(
-                nodes
-                    .filter(|n| n.output.iter().any(|o| needed.contains(o.as_str())))
-                    .cloned(),
-            );
-            let initializers = scope.initializer.iter();
-            probe.initializer.extend(
-                initializers
-                    .filter(|t| needed.contains(t.name.as_str()))
-                    .cloned(),
-            );
+        for &(s, i) in &needed.nodes {
+            graph.node.push(take(&mut scopes[s].node[i]));
+        }
+        for &(s, i) in &needed.initializers {
+            graph.initializer.push(take(&mut scopes[s].initializer[i]));
         }
         let model = ModelProto {
             ir_version: 8,
-            opset_import: self.opset.clone(),
-            graph: Some(probe),
+            opset_import: take(&mut self.opset),
+            graph: Some(graph),
             ..Default::default()
         };
-        let typed = self
+        let value = self
             .onnx
             .model_for_proto_model(&model)
-            .ok()?
-            .into_typed()
-            .ok()?;
-        let outlet = *typed.output_outlets().ok()?.first()?;
-        let value = typed.outlet_fact(outlet).ok()?.konst.clone()?;
-        value.cast_to_scalar::<bool>().ok()
+            .ok()
+            .and_then(|m| m.into_typed().ok())
+            .and_then(|typed| {
+                let outlet = *typed.output_outlets().ok()?.first()?;
+                let value = typed
+                    .outlet_fact(outlet)
+                    .ok()?
+                    .konst
+                    .as_ref()?
+                    .cast_to_scalar::<bool>();
+                value.ok()
+            });
+        // Every node goes back where it was.
+        let ModelProto {
+            opset_import,
+            graph,
+            ..
+        } = model;
+        self.opset = opset_import;
+        let mut graph = graph.unwrap_or_default();
+        for (&(s, i), node) in needed.nodes.iter().zip(graph.node.iter_mut()) {
+            scopes[s].node[i] = take(node);
+        }
+        for (&(s, i), tensor) in needed.initializers.iter().zip(graph.initializer.iter_mut()) {
+            scopes[s].initializer[i] = take(tensor);
+        }
+        scopes[0].input = take(&mut graph.input);
+        value
     }
 }
 
-/// Renames every use and definition of `from` in `nodes` and their subgraphs.
-fn rename(nodes: &mut [NodeProto], names: &HashMap<String, String>) {
+/// Renames the uses and definitions listed in `names` in `nodes` and their subgraphs.
+fn rename(nodes: &mut [NodeProto], names: &[(String, String)]) {
     for node in nodes {
         for name in node.input.iter_mut().chain(node.output.iter_mut()) {
-            if let Some(new) = names.get(name) {
+            if let Some((_, new)) = names.iter().find(|(old, _)| old == name) {
                 *name = new.clone();
             }
         }
@@ -129,113 +172,98 @@ fn rename(nodes: &mut [NodeProto], names: &HashMap<String, String>) {
     }
 }
 
-/// The nodes that replace `node`, an `If`, when it takes `branch`.
-fn inline(
-    node: &NodeProto,
-    branch: &str,
-    initializers: &mut Vec<TensorProto>,
-) -> Option<Vec<NodeProto>> {
-    let body = node
-        .attribute
-        .iter()
-        .find(|a| a.name == branch)?
-        .g
-        .as_ref()?;
+/// Replaces the `If` at `index` of `graph` by the nodes of the branch it takes.
+fn inline(graph: &mut GraphProto, index: usize, taken: bool) -> bool {
+    let branch = if taken { "then_branch" } else { "else_branch" };
+    let node = &mut graph.node[index];
+    let Some(attribute) = node.attribute.iter_mut().find(|a| a.name == branch) else {
+        return false;
+    };
+    let Some(mut body) = attribute.g.take() else {
+        return false;
+    };
     if body.output.len() != node.output.len() {
-        return None;
+        attribute.g = Some(body);
+        return false;
     }
-    let produced: HashSet<&str> = body
-        .node
-        .iter()
-        .flat_map(|n| n.output.iter().map(String::as_str))
-        .collect();
-    let mut names = HashMap::new();
-    let mut nodes = body.node.clone();
+    let label = node_label(node).to_string();
+    let mut names: Vec<(String, String)> = vec![];
+    let mut identities = vec![];
     for (inner, outer) in body.output.iter().zip(&node.output) {
-        if produced.contains(inner.name.as_str()) && !names.contains_key(&inner.name) {
-            names.insert(inner.name.clone(), outer.clone());
+        let produced = body.node.iter().any(|n| n.output.contains(&inner.name));
+        if produced && !names.iter().any(|(old, _)| *old == inner.name) {
+            names.push((inner.name.clone(), outer.clone()));
         } else {
-            nodes.push(NodeProto {
+            identities.push(NodeProto {
                 input: vec![inner.name.clone()],
                 output: vec![outer.clone()],
-                name: format!("{}/{branch}/{}", node_label(node), inner.name),
+                name: format!("{label}/{branch}/{}", inner.name),
                 op_type: "Identity".into(),
                 ..Default::default()
             });
         }
     }
+    let mut nodes = take(&mut body.node);
     rename(&mut nodes, &names);
-    initializers.extend(body.initializer.iter().cloned());
-    Some(nodes)
+    nodes.append(&mut identities);
+    graph.initializer.append(&mut body.initializer);
+    graph.node.splice(index..=index, nodes);
+    true
 }
 
 /// Folds every `If` of the model's graph (and, inside `If`s that stay, of their branches)
 /// whose condition is known. Returns how many were folded.
 pub fn fold(onnx: &Onnx, model: &mut ModelProto) -> usize {
-    let Some(graph) = model.graph.as_mut() else {
+    let Some(graph) = model.graph.take() else {
         return 0;
     };
-    if !graph.node.iter().any(|n| n.op_type == "If") {
-        return 0;
+    let mut scopes = vec![graph];
+    let mut folded = 0;
+    if scopes[0].node.iter().any(|n| n.op_type == "If") {
+        let mut probe = Probe {
+            onnx,
+            opset: take(&mut model.opset_import),
+            evaluations: 0,
+        };
+        folded = fold_scope(&mut probe, &mut scopes);
+        model.opset_import = probe.opset;
     }
-    let probe = Probe {
-        onnx,
-        inputs: graph.input.clone(),
-        opset: model.opset_import.clone(),
-    };
-    fold_scope(&probe, &[], graph)
+    model.graph = scopes.pop();
+    folded
 }
 
-fn fold_scope(probe: &Probe, outer: &[&GraphProto], graph: &mut GraphProto) -> usize {
+/// Folds the `If`s of the innermost scope; `scopes` holds the enclosing ones before it.
+fn fold_scope(probe: &mut Probe, scopes: &mut Vec<GraphProto>) -> usize {
+    let top = scopes.len() - 1;
     let mut folded = 0;
     let mut index = 0;
-    while index < graph.node.len() {
-        if graph.node[index].op_type != "If" {
+    while index < scopes[top].node.len() {
+        if scopes[top].node[index].op_type != "If" {
             index += 1;
             continue;
         }
-        let condition = graph.node[index].input.first().cloned().unwrap_or_default();
-        let value = {
-            let mut scopes: Vec<&GraphProto> = outer.to_vec();
-            scopes.push(graph);
-            probe.evaluate(&scopes, &condition)
-        };
-        let node = graph.node[index].clone();
-        let replacement = value.and_then(|taken| {
-            inline(
-                &node,
-                if taken { "then_branch" } else { "else_branch" },
-                &mut graph.initializer,
-            )
-        });
-        match replacement {
-            Some(nodes) => {
-                // The inlined nodes may hold `If`s of their own: they are visited next.
-                graph.node.splice(index..=index, nodes);
-                folded += 1;
-            }
-            None => {
-                let mut branches: Vec<GraphProto> =
-                    node.attribute.iter().filter_map(|a| a.g.clone()).collect();
-                let snapshot = graph.clone();
-                let mut scopes: Vec<&GraphProto> = outer.to_vec();
-                scopes.push(&snapshot);
-                let mut inner = 0;
-                for branch in &mut branches {
-                    inner += fold_scope(probe, &scopes, branch);
-                }
-                if inner > 0 {
-                    let mut updated = node.clone();
-                    let mut bodies = branches.into_iter();
-                    for attribute in updated.attribute.iter_mut().filter(|a| a.g.is_some()) {
-                        attribute.g = bodies.next();
-                    }
-                    graph.node[index] = updated;
-                    folded += inner;
-                }
-                index += 1;
-            }
+        let condition = scopes[top].node[index]
+            .input
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(taken) = probe.evaluate(scopes, &condition)
+            && inline(&mut scopes[top], index, taken)
+        {
+            // The inlined nodes may hold `If`s of their own: they are visited next.
+            folded += 1;
+            continue;
         }
+        let attributes = scopes[top].node[index].attribute.len();
+        for a in 0..attributes {
+            let Some(body) = scopes[top].node[index].attribute[a].g.take() else {
+                continue;
+            };
+            scopes.push(body);
+            folded += fold_scope(probe, scopes);
+            scopes[top].node[index].attribute[a].g = scopes.pop();
+        }
+        index += 1;
     }
     folded
 }

@@ -21,7 +21,10 @@ fn dims_mut(
 fn symbolic(info: &ValueInfoProto) -> bool {
     match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(TypeValue::TensorType(tensor)) => tensor.shape.as_ref().is_some_and(|shape| {
-            shape.dim.iter().any(|d| matches!(d.value, Some(DimValue::DimParam(_))))
+            shape
+                .dim
+                .iter()
+                .any(|d| matches!(d.value, Some(DimValue::DimParam(_))))
         }),
         None => false,
     }
