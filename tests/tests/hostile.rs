@@ -27,7 +27,9 @@ fn refuse(canister: &mut InferenceCanister, file: &str) -> Error {
     let id = file.trim_end_matches(".onnx");
     canister.create_model(controller, id, &bytes).unwrap();
     canister.upload_chunk(controller, id, &bytes, 0).unwrap();
-    let error = canister.finalize(id).expect_err("a hostile model is refused");
+    let error = canister
+        .finalize(id)
+        .expect_err("a hostile model is refused");
     let spent = canister.replica.last_instructions().unwrap_or_default();
     println!(
         "[hostile] {file} ({} bytes): refused in {spent} instructions: {error}",

@@ -59,7 +59,7 @@ pub const MAX_MODEL_NODES: u64 = 20_000;
 /// dimensions to `usize`, 32 bits on wasm32, and panics at 2^31.
 pub const MAX_DIMENSION: u64 = (1 << 31) - 1;
 /// Largest tensor a model may hold or materialise (an initializer, a `ConstantOfShape`,
-/// `Range`, `Expand` or `Tile` of constant shape, any intermediate of known shape): 256 MiB,
+/// `Range` or `Expand` of constant shape, any intermediate of known shape): 256 MiB,
 /// a sixteenth of the wasm32 heap.
 pub const MAX_TENSOR_BYTES: u64 = 256 << 20;
 /// All constants of a model together, initializers and materialised constants included.

@@ -2,8 +2,7 @@
 //! tensor (issue #20): the node count, every tensor's dimensions and volume, the agreement
 //! of each initializer's data with its declared dimensions (as the ONNX checker requires:
 //! a tensor declared [2^32 + 4] holding 16 bytes is refused, not read as [4]), and the
-//! volume of what constant subgraphs can materialise (`ConstantOfShape`, `Range`, `Expand`,
-//! `Tile` of constant shapes). After tract's typing, [`check_typed`] bounds every
+//! volume of what constant shapes can materialise (`ConstantOfShape`, `Range`, `Expand`). After tract's typing, [`check_typed`] bounds every
 //! intermediate and the outputs of known shape.
 
 use super::{node_label, visit_nodes};
@@ -123,80 +122,85 @@ fn check_value_info(info: &ValueInfoProto, kind: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Constant integer tensors by output name (initializers and `Constant` nodes), for the
-/// shapes of materialising operators.
-fn constant_ints(graph: &GraphProto) -> HashMap<&str, Vec<i64>> {
-    let ints = |t: &TensorProto| -> Option<Vec<i64>> {
-        if t.data_type != DataType::Int64 as i32 {
-            return None;
-        }
-        if !t.raw_data.is_empty() {
-            let chunks = t.raw_data.chunks_exact(8);
-            return Some(
-                chunks
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
-                    .collect(),
-            );
-        }
-        Some(t.int64_data.clone())
-    };
-    let mut found: HashMap<&str, Vec<i64>> = graph
-        .initializer
-        .iter()
-        .filter_map(|t| Some((t.name.as_str(), ints(t)?)))
-        .collect();
-    for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
-        if let (Some(output), Some(value)) = (
-            node.output.first(),
-            node.attribute
-                .iter()
-                .find(|a| a.name == "value")
-                .and_then(|a| a.t.as_ref()),
-        ) && let Some(values) = ints(value)
+/// Where each constant of the graph sits by output name: (0, i) for initializer i, (1, i)
+/// for `Constant` node i. (The same map type as `branches`' producers: one copy of the
+/// hash table's code in the module.)
+fn constants(graph: &GraphProto) -> HashMap<&str, (usize, usize)> {
+    let mut found: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, tensor) in graph.initializer.iter().enumerate() {
+        found.insert(&tensor.name, (0, i));
+    }
+    for (i, node) in graph.node.iter().enumerate() {
+        if node.op_type == "Constant"
+            && let Some(output) = node.output.first()
         {
-            found.insert(output, values);
+            found.insert(output, (1, i));
         }
     }
     found
 }
 
-/// Bytes a materialising node of constant shape produces, if its shape is known here.
+/// The values of a constant int64 tensor.
+fn constant_ints(graph: &GraphProto, (kind, i): (usize, usize)) -> Option<Vec<i64>> {
+    let tensor = if kind == 0 {
+        &graph.initializer[i]
+    } else {
+        let value = graph.node[i].attribute.iter().find(|a| a.name == "value");
+        value?.t.as_ref()?
+    };
+    if tensor.data_type != DataType::Int64 as i32 {
+        return None;
+    }
+    if tensor.raw_data.is_empty() {
+        return Some(tensor.int64_data.clone());
+    }
+    let chunks = tensor.raw_data.chunks_exact(8);
+    Some(
+        chunks
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
+    )
+}
+
+/// Bytes a node of constant shape materialises (`ConstantOfShape`, `Expand`, `Range`),
+/// counted at 8 bytes an element, if its shape is known here.
 fn materialised_bytes(
+    graph: &GraphProto,
     node: &NodeProto,
-    constants: &HashMap<&str, Vec<i64>>,
+    constants: &HashMap<&str, (usize, usize)>,
 ) -> Result<Option<u64>, Error> {
+    let shape_input = match node.op_type.as_str() {
+        "ConstantOfShape" | "Range" => 0,
+        "Expand" => 1,
+        _ => return Ok(None),
+    };
     let input = |i: usize| {
-        node.input
-            .get(i)
-            .and_then(|name| constants.get(name.as_str()))
-            .map(Vec::as_slice)
+        let position = constants.get(node.input.get(i)?.as_str())?;
+        constant_ints(graph, *position)
     };
     let what = format!("the output of {} node '{}'", node.op_type, node_label(node));
-    let count = match node.op_type.as_str() {
-        "ConstantOfShape" => match input(0) {
-            Some(shape) => volume(shape.iter().copied(), &what)?,
-            None => return Ok(None),
-        },
-        "Expand" => match input(1) {
-            Some(shape) => volume(shape.iter().copied(), &what)?,
-            None => return Ok(None),
-        },
-        "Range" => match (input(0), input(1), input(2)) {
-            (Some([start]), Some([limit]), Some([delta])) if *delta != 0 => {
-                let span = (i128::from(*limit) - i128::from(*start)).max(0) as u128;
-                let count = span.div_ceil(i128::from(*delta).unsigned_abs());
+    let count = if node.op_type == "Range" {
+        match (
+            input(0).as_deref(),
+            input(1).as_deref(),
+            input(2).as_deref(),
+        ) {
+            (Some([start]), Some([limit]), Some([delta])) => {
+                let span = limit.saturating_sub(*start);
+                let count = if span != 0 && (span > 0) == (*delta > 0) {
+                    span.unsigned_abs().div_ceil(delta.unsigned_abs())
+                } else {
+                    0
+                };
                 volume([i64::try_from(count).unwrap_or(i64::MAX)], &what)?
             }
             _ => return Ok(None),
-        },
-        "Tile" => match (input(0), input(1)) {
-            (Some(data), Some(repeats)) => {
-                let repeats = volume(repeats.iter().copied(), &what)?;
-                (data.len() as u64).saturating_mul(repeats)
-            }
-            _ => return Ok(None),
-        },
-        _ => return Ok(None),
+        }
+    } else {
+        match input(shape_input) {
+            Some(shape) => volume(shape, &what)?,
+            None => return Ok(None),
+        }
     };
     bytes_of(count, 8, &what).map(Some)
 }
@@ -240,7 +244,7 @@ fn check_scope(graph: &GraphProto, constant_bytes: &mut u64) -> Result<(), Error
             check_value_info(info, kind)?;
         }
     }
-    let constants = constant_ints(graph);
+    let constants = constants(graph);
     for node in &graph.node {
         for attribute in &node.attribute {
             let what = || {
@@ -263,7 +267,7 @@ fn check_scope(graph: &GraphProto, constant_bytes: &mut u64) -> Result<(), Error
                 check_scope(body, constant_bytes)?;
             }
         }
-        *constant_bytes += materialised_bytes(node, &constants)?.unwrap_or(0);
+        *constant_bytes += materialised_bytes(graph, node, &constants)?.unwrap_or(0);
     }
     Ok(())
 }

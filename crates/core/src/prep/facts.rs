@@ -5,7 +5,6 @@
 //! ("(height+1)/2"), which tract cannot unify with the sizes the declared facts give.
 
 use icinfer_api::{Dim, Error, TensorFact};
-use std::collections::HashMap;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::pb::type_proto::Value as TypeValue;
 use tract_onnx::pb::{GraphProto, ValueInfoProto};
@@ -36,7 +35,7 @@ pub fn resolve_declared(graph: &mut GraphProto, declared: &[TensorFact]) -> Resu
     if declared.is_empty() {
         return Ok(());
     }
-    let mut bound: HashMap<String, i64> = HashMap::new();
+    let mut bound: Vec<(String, i64)> = vec![];
     for fact in declared {
         let Some(input) = graph.input.iter_mut().find(|i| i.name == fact.name) else {
             continue;
@@ -56,7 +55,7 @@ pub fn resolve_declared(graph: &mut GraphProto, declared: &[TensorFact]) -> Resu
         }
         for (dim, declared) in dims.iter_mut().zip(&fact.shape) {
             if let (Some(DimValue::DimParam(symbol)), Dim::Fixed(size)) = (&dim.value, declared) {
-                bound.insert(symbol.clone(), *size as i64);
+                bound.push((symbol.clone(), *size as i64));
             }
             dim.value = Some(match declared {
                 Dim::Fixed(size) => DimValue::DimValue(*size as i64),
@@ -68,7 +67,7 @@ pub fn resolve_declared(graph: &mut GraphProto, declared: &[TensorFact]) -> Resu
         if let Some(dims) = dims_mut(info) {
             for dim in dims {
                 if let Some(DimValue::DimParam(symbol)) = &dim.value
-                    && let Some(&size) = bound.get(symbol)
+                    && let Some(&(_, size)) = bound.iter().find(|(s, _)| s == symbol)
                 {
                     dim.value = Some(DimValue::DimValue(size));
                 }

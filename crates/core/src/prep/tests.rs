@@ -372,3 +372,27 @@ fn shape_only_if_takes_its_branch() {
     let kept = run_squeeze_if(3);
     assert_eq!(kept.shape, vec![2, 3]);
 }
+
+/// OpenVINO's export repeats node names; tract refused them as duplicates.
+#[test]
+fn repeated_node_names_load() {
+    let mut first = node("Relu", &["x"], &["a"]);
+    let mut second = node("Neg", &["a"], &["y"]);
+    first.name = "F0::anon".into();
+    second.name = "F0::anon".into();
+    let bytes = model(GraphProto {
+        node: vec![first, second],
+        input: vec![value("x", DataType::Float, &[2])],
+        output: vec![value("y", DataType::Float, &[2])],
+        ..Default::default()
+    });
+    let loaded = runtime::load(&bytes, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let x = Tensor {
+        name: "x".into(),
+        shape: vec![2],
+        data: TensorData::F32(vec![-1.0, 2.0]),
+    };
+    let inputs = runtime::match_inputs(&loaded.inputs, std::slice::from_ref(&x)).unwrap();
+    let outputs = runtime::run(&loaded.plan, &loaded.outputs, &inputs).unwrap();
+    assert_eq!(outputs[0].data, TensorData::F32(vec![0.0, -2.0]));
+}
