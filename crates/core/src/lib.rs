@@ -4,6 +4,8 @@
 //! - [`engine`]: every canister operation, over stable memory and an `Environment`.
 //! - [`store`]: models in stable memory, uploaded in chunks, immutable once finalized.
 //! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
+//! - [`prep`]: the ONNX preparation pass on the decoded protobuf, before tract: bounds,
+//!   operator classification, declared facts, `If` folding, load diagnostics.
 //! - [`stepping`]: a plan run node by node, for inferences that span messages.
 //! - [`jobs`]: inference jobs in stable memory: records, inputs, outputs.
 //! - [`rewrite`]: our rewrites of tract's graphs, between its declutter and codegen and after
@@ -19,6 +21,7 @@ pub mod jobs;
 pub mod limits;
 pub mod memory;
 pub mod merkle;
+pub mod prep;
 pub mod provenance;
 pub mod rewrite;
 pub mod runtime;

@@ -49,3 +49,23 @@ pub const MIN_STEP_BUDGET: u64 = 10_000;
 /// Half the IC's 40 B update limit: a step may run the budget plus one node of at most the
 /// budget.
 pub const MAX_STEP_BUDGET: u64 = 20_000_000_000;
+
+/// ONNX graphs (issue #20): checked on the decoded protobuf before tract builds anything
+/// (`prep::bounds`), since tract's analysis evaluates constants eagerly and the heap never
+/// shrinks. Nodes of a model, its subgraphs' included: the largest model of the corpus
+/// (models/corpus) has 1,493; a 24-layer transformer about 10,000.
+pub const MAX_MODEL_NODES: u64 = 20_000;
+/// Largest dimension of any tensor, declared or computed from constants: tract narrows
+/// dimensions to `usize`, 32 bits on wasm32, and panics at 2^31.
+pub const MAX_DIMENSION: u64 = (1 << 31) - 1;
+/// Largest tensor a model may hold or materialise (an initializer, a `ConstantOfShape`,
+/// `Range` or `Expand` of constant shape, any intermediate of known shape): 256 MiB,
+/// a sixteenth of the wasm32 heap.
+pub const MAX_TENSOR_BYTES: u64 = 256 << 20;
+/// All constants of a model together, initializers and materialised constants included.
+pub const MAX_CONSTANT_BYTES: u64 = 1 << 30;
+/// `If` conditions the preparation pass evaluates (`prep::branches`), and the nodes of the
+/// subgraph that computes each: every evaluation is a tract typing of that subgraph. Shape
+/// conditions of the corpus take up to 60 nodes; silero's models have 19 `If`s.
+pub const MAX_EVALUATED_CONDITIONS: usize = 64;
+pub const MAX_CONDITION_NODES: usize = 512;

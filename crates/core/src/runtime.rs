@@ -1,8 +1,8 @@
 //! The tract wrapper: ONNX bytes in, an optimised runnable plan and its input and output
 //! facts out; API tensors in, API tensors out. Nothing here knows about storage or the IC.
 
-use crate::rewrite;
 use crate::tensor::element_count;
+use crate::{prep, rewrite};
 use icinfer_api::{
     DType, Dim, Error, Tensor, TensorData, TensorFact, describe_fact, describe_tensor,
 };
@@ -34,20 +34,61 @@ fn optimise(mut model: TypedModel) -> tract_onnx::prelude::TractResult<TypedMode
 }
 
 /// Parses, type-checks and optimises an ONNX model. `declared` replaces the facts of the
-/// inputs it names (see `CreateModelArgs::input_facts`).
+/// inputs it names (see `CreateModelArgs::input_facts`). The protobuf goes through the
+/// preparation pass (`prep`: bounds, operators, declared facts, `If` folding) first; if
+/// tract cannot reconcile the file's `value_info` hints, it is typed once more without them.
 pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> {
     icinfer_kernels::link();
     let rejected = |e: tract_onnx::prelude::TractError| Error::ModelRejected {
         reason: format!("{e:#}"),
     };
-    let mut model = profile::span("load: parse", || {
-        tract_onnx::onnx().model_for_read(&mut &onnx[..])
+    let framework = tract_onnx::onnx();
+    let mut proto = profile::span("load: prepare", || {
+        prep::prepare(&framework, onnx, declared)
+    })?;
+    let model = match type_model(&framework, &proto, declared) {
+        Ok(model) => model,
+        Err(first) => {
+            let graph = proto.graph.as_mut().expect("prepare checked the graph");
+            if !prep::drop_value_info(graph) {
+                return Err(first);
+            }
+            type_model(&framework, &proto, declared).map_err(|_| first)?
+        }
+    };
+    prep::bounds::check_typed(&model)?;
+    let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
+    let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
+    #[cfg(not(feature = "profile"))]
+    let model = optimise(model).map_err(rejected)?;
+    #[cfg(feature = "profile")]
+    let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
+    let model =
+        profile::span("load: rewrite", || rewrite::after_optimise(model)).map_err(rejected)?;
+    let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
+    Ok(LoadedModel {
+        plan,
+        inputs,
+        outputs,
     })
-    .map_err(rejected)?;
+}
+
+/// tract's parse and typing of a prepared protobuf, with the declared input facts.
+fn type_model(
+    framework: &tract_onnx::Onnx,
+    proto: &tract_onnx::pb::ModelProto,
+    declared: &[TensorFact],
+) -> Result<TypedModel, Error> {
+    let graph = proto.graph.as_ref().expect("prepare checked the graph");
+    let explain = |e: tract_onnx::prelude::TractError| {
+        prep::diagnose::explain(&e, graph, !declared.is_empty())
+    };
+    let mut model =
+        profile::span("load: parse", || framework.model_for_proto_model(proto)).map_err(explain)?;
     for fact in declared {
         let index = model
             .input_outlets()
-            .map_err(rejected)?
+            .map_err(explain)?
             .iter()
             .position(|outlet| model.node(outlet.node).name == fact.name)
             .ok_or_else(|| Error::ModelRejected {
@@ -64,23 +105,9 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
         let datum = datum_of(fact.dtype);
         model
             .set_input_fact(index, InferenceFact::dt_shape(datum, shape))
-            .map_err(rejected)?;
+            .map_err(explain)?;
     }
-    let model = profile::span("load: type", || model.into_typed()).map_err(rejected)?;
-    let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
-    let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;
-    #[cfg(not(feature = "profile"))]
-    let model = optimise(model).map_err(rejected)?;
-    #[cfg(feature = "profile")]
-    let model = profile::span("load: optimise", || profile::optimise(model)).map_err(rejected)?;
-    let model =
-        profile::span("load: rewrite", || rewrite::after_optimise(model)).map_err(rejected)?;
-    let plan = profile::span("load: plan", || model.into_runnable()).map_err(rejected)?;
-    Ok(LoadedModel {
-        plan,
-        inputs,
-        outputs,
-    })
+    profile::span("load: type", || model.into_typed()).map_err(explain)
 }
 
 fn facts(
