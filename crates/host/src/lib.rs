@@ -79,6 +79,7 @@ mod error;
 mod host;
 pub mod ic0;
 pub mod instrumentation;
+pub mod journal;
 pub mod persist;
 mod runtime;
 pub mod stable;
@@ -89,9 +90,9 @@ pub use candid::Principal;
 pub use certificate::LabeledTree;
 pub use error::{HostError, Reject, RejectCode};
 pub use host::{
-    CallOutcome, CanisterMetadata, Host, HostConfig, InstallOutcome, InstructionLimits, LogRecord,
-    MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
-    MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id,
+    CallOutcome, CanisterMetadata, Host, HostConfig, IngressStatus, InstallOutcome,
+    InstructionLimits, LogRecord, MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES,
+    MAX_QUERY_REPLY_BYTES, MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id,
 };
 pub use ic_certification;
 pub use runtime::{CanisterState, CanisterStatus, ExecError};

@@ -2,7 +2,7 @@
 
 use crate::auth::{self, Refusal, Request, RequestType};
 use crate::cbor;
-use crate::handle::{Core, HostHandle, RequestRecord, error_code};
+use crate::handle::{Core, HostHandle, error_code};
 use bytes::Bytes;
 use candid::Principal;
 use ciborium::Value;
@@ -233,6 +233,18 @@ enum Effective {
 }
 
 impl Server {
+    /// Runs `f` on the host; its response leaves once the changes it made are durable, and a
+    /// 503 refusal takes its place when they could not be written.
+    async fn on_host(&self, f: impl FnOnce(&mut Core) -> Response + Send + 'static) -> Response {
+        match self.host.run(f).await {
+            Ok(r) => r,
+            Err(e) => text(
+                503,
+                format!("the host could not make the change durable (it is kept in memory): {e}"),
+            ),
+        }
+    }
+
     async fn handle(&self, req: hyper::Request<Incoming>) -> Response {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -345,52 +357,51 @@ impl Server {
             Err(r) => return refusal(r),
         };
         let (id, sender) = (request.id, request.sender);
-        self.host
-            .run(move |core: &mut Core| {
-                let result = if core.host.is_system_canister(canister) {
-                    core.host.system_query(canister, &method, &arg)
-                } else {
-                    match core.host.query_call(canister, sender, &method, &arg) {
-                        Ok(outcome) => outcome.result,
-                        Err(e) => Err(host_error_reject(canister, e)),
-                    }
-                };
-                let request_id = Value::Bytes(id.to_vec());
-                let body = match result {
-                    Ok(reply) => {
-                        let reply = cbor::map([("arg", Value::Bytes(reply))]);
-                        let signatures = core.sign_query_response(vec![
-                            ("status", Value::Text("replied".into())),
-                            ("reply", reply.clone()),
-                            ("request_id", request_id),
-                        ]);
-                        cbor::map([
-                            ("status", Value::Text("replied".into())),
-                            ("reply", reply),
-                            ("signatures", signatures),
-                        ])
-                    }
-                    Err(reject) => {
-                        let [code, message, error] = reject_fields(&reject);
-                        let signatures = core.sign_query_response(vec![
-                            ("status", Value::Text("rejected".into())),
-                            code.clone(),
-                            message.clone(),
-                            error.clone(),
-                            ("request_id", request_id),
-                        ]);
-                        cbor::map([
-                            ("status", Value::Text("rejected".into())),
-                            code,
-                            message,
-                            error,
-                            ("signatures", signatures),
-                        ])
-                    }
-                };
-                cbor_response(200, body)
-            })
-            .await
+        self.on_host(move |core: &mut Core| {
+            let result = if core.host.is_system_canister(canister) {
+                core.host.system_query(canister, &method, &arg)
+            } else {
+                match core.host.query_call(canister, sender, &method, &arg) {
+                    Ok(outcome) => outcome.result,
+                    Err(e) => Err(host_error_reject(canister, e)),
+                }
+            };
+            let request_id = Value::Bytes(id.to_vec());
+            let body = match result {
+                Ok(reply) => {
+                    let reply = cbor::map([("arg", Value::Bytes(reply))]);
+                    let signatures = core.sign_query_response(vec![
+                        ("status", Value::Text("replied".into())),
+                        ("reply", reply.clone()),
+                        ("request_id", request_id),
+                    ]);
+                    cbor::map([
+                        ("status", Value::Text("replied".into())),
+                        ("reply", reply),
+                        ("signatures", signatures),
+                    ])
+                }
+                Err(reject) => {
+                    let [code, message, error] = reject_fields(&reject);
+                    let signatures = core.sign_query_response(vec![
+                        ("status", Value::Text("rejected".into())),
+                        code.clone(),
+                        message.clone(),
+                        error.clone(),
+                        ("request_id", request_id),
+                    ]);
+                    cbor::map([
+                        ("status", Value::Text("rejected".into())),
+                        code,
+                        message,
+                        error,
+                        ("signatures", signatures),
+                    ])
+                }
+            };
+            cbor_response(200, body)
+        })
+        .await
     }
 
     async fn call(&self, request: Request, effective: Principal, sync: bool) -> Response {
@@ -402,8 +413,7 @@ impl Server {
             Err(r) => return refusal(r),
         };
         let (id, sender, expiry) = (request.id, request.sender, request.ingress_expiry);
-        self.host
-            .run(move |core: &mut Core| {
+        self.on_host(move |core: &mut Core| {
                 let respond = |core: &mut Core| {
                     if !sync {
                         return response(202, "", Vec::new());
@@ -418,8 +428,9 @@ impl Server {
                         ]),
                     )
                 };
-                // A request the host already knows is not run again.
-                if core.requests.contains_key(&id) {
+                // A request the host already knows is not run again (the ingress history is
+                // durable, so this holds across restarts too).
+                if core.host.ingress_status(&id).is_some() {
                     return respond(core);
                 }
                 let result = if core.host.is_system_canister(canister) {
@@ -450,15 +461,7 @@ impl Server {
                         Err(e) => Err(host_error_reject(canister, e)),
                     }
                 };
-                core.record(
-                    id,
-                    RequestRecord {
-                        sender,
-                        canister: effective,
-                        expiry_ns: expiry,
-                        result,
-                    },
-                );
+                core.record(id, sender, effective, expiry, result);
                 respond(core)
             })
             .await
@@ -477,15 +480,14 @@ impl Server {
                 format!("subnet {s} is not served here (the subnet is {subnet_id})"),
             );
         }
-        self.host
-            .run(move |core: &mut Core| {
-                if let Err(r) = check_paths(core, &request, &effective) {
-                    return refusal(r);
-                }
-                let certificate = core.certificate(&request.paths);
-                cbor_response(200, cbor::map([("certificate", Value::Bytes(certificate))]))
-            })
-            .await
+        self.on_host(move |core: &mut Core| {
+            if let Err(r) = check_paths(core, &request, &effective) {
+                return refusal(r);
+            }
+            let certificate = core.certificate(&request.paths);
+            cbor_response(200, cbor::map([("certificate", Value::Bytes(certificate))]))
+        })
+        .await
     }
 
     async fn static_file(&self, path: &str, head: bool) -> Response {
@@ -662,7 +664,7 @@ fn check_paths(core: &Core, request: &Request, effective: &Effective) -> Result<
                 }
                 request_id = Some(id);
                 let key: [u8; 32] = (*id).try_into().expect("length checked");
-                if let Some(record) = core.requests.get(&key) {
+                if let Some(record) = core.host.ingress_status(&key) {
                     if record.sender != request.sender {
                         return Err(forbidden(
                             "The user tries to access Request ID not signed by the caller.",

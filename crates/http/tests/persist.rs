@@ -8,14 +8,10 @@ use ic_agent::Agent;
 use ic_agent::identity::BasicIdentity;
 use icinfer_host::{Host, HostConfig};
 use icinfer_http::{HandleOptions, Options, PersistOptions, serve};
-use std::time::Duration;
 
-fn options(dir: &std::path::Path, interval: Duration) -> HandleOptions {
+fn options(dir: &std::path::Path) -> HandleOptions {
     HandleOptions {
-        persist: Some(PersistOptions {
-            dir: dir.to_path_buf(),
-            interval,
-        }),
+        persist: Some(PersistOptions::new(dir)),
         ..HandleOptions::default()
     }
 }
@@ -35,8 +31,8 @@ async fn a_restarted_server_keeps_its_canisters_and_root_key() {
     let dir = std::env::temp_dir().join(format!("icinfer-http-persist-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 
-    // Save after every change: the state on disk follows each committed call.
-    let s = serve_with(options(&dir, Duration::ZERO), Options::default());
+    // The journal follows each committed call.
+    let s = serve_with(options(&dir), Options::default());
     let (canister, url) = (s.canister, s.server.url());
     let a = agent(&url).await;
     a.update(&canister, "set_heap")
@@ -62,12 +58,9 @@ async fn a_restarted_server_keeps_its_canisters_and_root_key() {
     let root_key = a.read_root_key();
     drop(s);
 
-    // Periodic saving (the default policy): the final save happens at shutdown.
-    let handle = icinfer_http::HostHandle::open(
-        HostConfig::default(),
-        options(&dir, Duration::from_secs(3600)),
-    )
-    .expect("restore");
+    // A clean shutdown checkpoints; the next start reads the checkpoint.
+    let handle =
+        icinfer_http::HostHandle::open(HostConfig::default(), options(&dir)).expect("restore");
     let server = serve(
         handle.clone(),
         "127.0.0.1:0".parse().unwrap(),
@@ -93,11 +86,8 @@ async fn a_restarted_server_keeps_its_canisters_and_root_key() {
     drop(server);
     drop(handle);
 
-    let handle = icinfer_http::HostHandle::open(
-        HostConfig::default(),
-        options(&dir, Duration::from_secs(3600)),
-    )
-    .expect("restore again");
+    let handle = icinfer_http::HostHandle::open(HostConfig::default(), options(&dir))
+        .expect("restore again");
     let server = serve(
         handle.clone(),
         "127.0.0.1:0".parse().unwrap(),

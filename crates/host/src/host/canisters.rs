@@ -36,6 +36,7 @@ impl Host {
                 state,
                 runtime: None,
                 logs: Vec::new(),
+                logs_journaled: 0,
                 wasm: None,
                 managed: Default::default(),
             },
