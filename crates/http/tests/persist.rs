@@ -110,3 +110,64 @@ async fn a_restarted_server_keeps_its_canisters_and_root_key() {
     drop(handle);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A crash (no clean shutdown, so no checkpoint: only the journal holds the call), then the
+/// same signed call sent again: it is answered from its recorded status and does not run twice.
+#[tokio::test]
+async fn a_signed_call_sent_again_after_a_crash_runs_once() {
+    let dir = std::env::temp_dir().join(format!("icinfer-http-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = serve_with(options(&dir), Options::default());
+    let canister = s.canister;
+    let a = agent(&s.server.url()).await;
+    let signed = a
+        .update(&canister, "log")
+        .with_arg(Encode!(&"once".to_string()).unwrap())
+        .sign()
+        .unwrap();
+    let path = format!("/api/v3/canister/{canister}/call");
+    let (status, body) = post(
+        &format!("{}{path}", s.server.url()),
+        signed.signed_update.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let lines = move |h: &Host| {
+        h.logs(canister)
+            .iter()
+            .filter(|l| l.content.contains("once"))
+            .count()
+    };
+    assert_eq!(s.handle.with(move |h| lines(h)), 1);
+    // The crash: the server goes, the host thread never saves.
+    let Served { handle, server, .. } = s;
+    server.shutdown();
+    std::mem::forget(handle);
+
+    let handle = icinfer_http::HostHandle::open(HostConfig::default(), options(&dir)).unwrap();
+    assert_eq!(handle.with(move |h| lines(h)), 1, "the journal kept the call");
+    let server = serve(
+        handle.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        Options::default(),
+    )
+    .unwrap();
+    let (status, body) = post(&format!("{}{path}", server.url()), signed.signed_update).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let reply = cbor(&body);
+    let status = reply
+        .as_map()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("status"))
+        .map(|(_, v)| v.as_text().unwrap().to_string());
+    assert_eq!(status.as_deref(), Some("replied"));
+    assert_eq!(handle.with(move |h| lines(h)), 1, "not executed twice");
+    // Its status is certified after the restart too.
+    let a = agent(&server.url()).await;
+    let (reply, _) = a.wait(&signed.request_id, canister).await.unwrap();
+    assert!(reply.starts_with(b"DIDL"));
+    drop(server);
+    drop(handle);
+    let _ = std::fs::remove_dir_all(&dir);
+}
