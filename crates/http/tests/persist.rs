@@ -145,7 +145,11 @@ async fn a_signed_call_sent_again_after_a_crash_runs_once() {
     std::mem::forget(handle);
 
     let handle = icinfer_http::HostHandle::open(HostConfig::default(), options(&dir)).unwrap();
-    assert_eq!(handle.with(move |h| lines(h)), 1, "the journal kept the call");
+    assert_eq!(
+        handle.with(move |h| lines(h)),
+        1,
+        "the journal kept the call"
+    );
     let server = serve(
         handle.clone(),
         "127.0.0.1:0".parse().unwrap(),
