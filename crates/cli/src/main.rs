@@ -109,6 +109,10 @@ enum Command {
         /// JSON (written whole, then renamed into place; removed at shutdown).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// Let pages of this web origin (e.g. http://localhost:5173) call the API from a
+        /// browser; `*` lets any. Repeatable. Default: only the served page's own origin.
+        #[arg(long)]
+        cors: Vec<String>,
     },
     /// Upload an ONNX model in chunks (resumable: run it again after an interruption), and
     /// finalize it. Needs a controller or admin identity.
@@ -329,6 +333,7 @@ async fn run(command: Command) -> Result<()> {
             identity,
             state,
             ready_file,
+            cors,
         } => {
             let me = identity::load(&identity.choice())?;
             eprintln!(
@@ -348,6 +353,7 @@ async fn run(command: Command) -> Result<()> {
                 }),
                 controllers,
                 ready_file,
+                cors,
             })
             .await
         }
