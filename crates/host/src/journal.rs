@@ -50,6 +50,11 @@ const VERSION: u32 = 1;
 const HEADER_BYTES: u64 = 16 + 4 + 8;
 const RECORD_HEADER_BYTES: usize = 4 + 32;
 
+/// Installed modules (by hash) a record names, to be on disk before it.
+type Modules = Vec<([u8; 32], Arc<Vec<u8>>)>;
+/// Stable-memory pages by index.
+type StablePages = Vec<(u64, Box<[u8; PAGE_SIZE]>)>;
+
 /// What changed in the host since the previous record.
 #[derive(Serialize, Deserialize)]
 struct Record {
@@ -195,7 +200,7 @@ fn pages_out(pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Vec<(u64, ByteB
 }
 
 /// Takes every change since the previous record from `host`, with the modules it names.
-fn take_record(host: &mut Host) -> Result<(Record, Vec<([u8; 32], Arc<Vec<u8>>)>), HostError> {
+fn take_record(host: &mut Host) -> Result<(Record, Modules), HostError> {
     let (time_ns, counters) = (host.time_ns(), host.counters());
     let mut canisters = Vec::new();
     let mut modules = Vec::new();
@@ -273,7 +278,7 @@ fn status(code: u8) -> Result<CanisterStatus, HostError> {
     })
 }
 
-fn pages_in(pages: Vec<(u64, ByteBuf)>) -> Result<Vec<(u64, Box<[u8; PAGE_SIZE]>)>, HostError> {
+fn pages_in(pages: Vec<(u64, ByteBuf)>) -> Result<StablePages, HostError> {
     pages
         .into_iter()
         .map(|(i, p)| {
