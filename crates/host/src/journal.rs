@@ -28,7 +28,7 @@
 //! the checkpoint and is ignored.
 
 use crate::error::HostError;
-use crate::host::Host;
+use crate::host::{Canister, Host};
 use crate::persist::{
     SavedGlobal, SavedIngress, err, load_global, load_module, module_path, principal, save_global,
     sync_dir, write_atomically,
@@ -88,6 +88,54 @@ struct CanisterDelta {
     /// Index of the first log line below; the lines from there on replace the old ones.
     logs_from: u64,
     logs: Vec<(u64, u64, String)>,
+    /// The management canister's settings (Candid), when they changed.
+    #[serde(default)]
+    settings: Option<ByteBuf>,
+    /// Every chunk hash of the Wasm chunk store, when it changed; with the new chunks.
+    #[serde(default)]
+    chunk_hashes: Option<Vec<ByteBuf>>,
+    #[serde(default)]
+    new_chunks: Vec<ByteBuf>,
+}
+
+/// What the journal last wrote of a canister's management state (settings, chunk hashes).
+#[derive(Default)]
+pub(crate) struct ManagedMark {
+    settings: Vec<u8>,
+    chunks: BTreeSet<[u8; 32]>,
+}
+
+impl ManagedMark {
+    pub(crate) fn of(c: &Canister) -> ManagedMark {
+        ManagedMark {
+            settings: c.managed.settings.encode(),
+            chunks: c.managed.chunks.hashes().copied().collect(),
+        }
+    }
+}
+
+/// The settings and chunks that changed since the journal last wrote them:
+/// (settings, every chunk hash, new chunks).
+fn managed_delta(c: &mut Canister) -> (Option<ByteBuf>, Option<Vec<ByteBuf>>, Vec<ByteBuf>) {
+    let now = ManagedMark::of(c);
+    let old = std::mem::replace(&mut c.managed_journaled, now);
+    let now = &c.managed_journaled;
+    let settings = (now.settings != old.settings).then(|| ByteBuf::from(now.settings.clone()));
+    if now.chunks == old.chunks {
+        return (settings, None, Vec::new());
+    }
+    let hashes = now
+        .chunks
+        .iter()
+        .map(|h| ByteBuf::from(h.to_vec()))
+        .collect();
+    let new = now
+        .chunks
+        .difference(&old.chunks)
+        .filter_map(|h| c.managed.chunks.get(h))
+        .map(|chunk| ByteBuf::from(chunk.to_vec()))
+        .collect();
+    (settings, Some(hashes), new)
 }
 
 /// What [`Journal::append`] wrote.
@@ -224,6 +272,7 @@ fn take_record(host: &mut Host) -> Result<(Record, Modules), HostError> {
             .map(|l| (l.idx, l.timestamp_ns, l.content.clone()))
             .collect();
         c.logs_journaled = c.logs.len();
+        let (settings, chunk_hashes, new_chunks) = managed_delta(c);
         let s = &c.state;
         canisters.push(CanisterDelta {
             id: ByteBuf::from(id.as_slice().to_vec()),
@@ -251,6 +300,9 @@ fn take_record(host: &mut Host) -> Result<(Record, Modules), HostError> {
                 .collect::<Result<_, _>>()?,
             logs_from: logs_from as u64,
             logs,
+            settings,
+            chunk_hashes,
+            new_chunks,
         });
     }
     let canister_ids = canisters.iter().map(|c| c.id.clone()).collect();
@@ -436,6 +488,34 @@ fn apply_canister(host: &mut Host, dir: &Path, d: CanisterDelta) -> Result<(), H
             }),
     );
     c.logs_journaled = c.logs.len();
+    restore_managed(c, d.settings, d.chunk_hashes, d.new_chunks)?;
+    c.managed_journaled = ManagedMark::of(c);
+    Ok(())
+}
+
+/// Puts back settings and chunks as a record or the checkpoint holds them.
+pub(crate) fn restore_managed(
+    c: &mut Canister,
+    settings: Option<ByteBuf>,
+    chunk_hashes: Option<Vec<ByteBuf>>,
+    new_chunks: Vec<ByteBuf>,
+) -> Result<(), HostError> {
+    if let Some(bytes) = settings {
+        c.managed
+            .settings
+            .restore(&bytes)
+            .map_err(|e| err(format!("decoding canister settings: {e}")))?;
+    }
+    if let Some(hashes) = chunk_hashes {
+        let keep: BTreeSet<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
+        c.managed.chunks.retain(|h| keep.contains(&h[..]));
+    }
+    for chunk in new_chunks {
+        c.managed
+            .chunks
+            .upload(chunk.into_vec())
+            .map_err(|r| err(format!("restoring a Wasm chunk: {}", r.message)))?;
+    }
     Ok(())
 }
 

@@ -151,6 +151,12 @@ struct SavedCanister {
     heap_chunks: Vec<(u64, ByteBuf)>,
     globals: Vec<SavedGlobal>,
     logs: Vec<(u64, u64, String)>,
+    /// The management canister's settings, Candid (version 2).
+    #[serde(default)]
+    settings: Option<ByteBuf>,
+    /// The Wasm chunk store (version 2).
+    #[serde(default)]
+    chunks: Vec<ByteBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -307,6 +313,14 @@ impl Host {
                     .iter()
                     .map(|l| (l.idx, l.timestamp_ns, l.content.clone()))
                     .collect(),
+                settings: Some(ByteBuf::from(c.managed.settings.encode())),
+                chunks: c
+                    .managed
+                    .chunks
+                    .hashes()
+                    .filter_map(|h| c.managed.chunks.get(h))
+                    .map(|chunk| ByteBuf::from(chunk.to_vec()))
+                    .collect(),
             });
         }
         let saved = SavedHost {
@@ -457,6 +471,8 @@ impl Host {
                 })
                 .collect();
             host.restore_canister(state, module, logs)?;
+            let c = host.canister_entry(id).expect("just restored");
+            journal::restore_managed(c, sc.settings, None, sc.chunks)?;
         }
         for i in saved.ingress {
             i.restore(&mut host)?;

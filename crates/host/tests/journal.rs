@@ -4,7 +4,7 @@
 
 mod common;
 
-use candid::{Decode, Encode};
+use candid::{CandidType, Decode, Encode, Nat};
 use common::*;
 use icinfer_host::journal::Journal;
 use icinfer_host::{Host, HostConfig, IngressStatus, Principal};
@@ -27,6 +27,48 @@ fn heap_value(h: &mut Host, id: Principal) -> u64 {
         .unwrap()
         .unwrap_reply();
     candid::decode_one(&reply).unwrap()
+}
+
+#[derive(CandidType)]
+struct Id {
+    canister_id: Principal,
+}
+
+#[derive(CandidType)]
+struct UploadChunk {
+    canister_id: Principal,
+    chunk: Vec<u8>,
+}
+
+#[derive(CandidType, candid::Deserialize)]
+struct ChunkHash {
+    #[allow(dead_code)]
+    hash: Vec<u8>,
+}
+
+#[derive(CandidType)]
+struct Settings {
+    freezing_threshold: Option<Nat>,
+}
+
+#[derive(CandidType)]
+struct UpdateSettings {
+    canister_id: Principal,
+    settings: Settings,
+}
+
+fn manage(h: &mut Host, method: &str, arg: Vec<u8>) -> Vec<u8> {
+    h.system_update(Principal::management_canister(), controller(), method, &arg)
+        .unwrap_or_else(|r| panic!("{method}: {r}"))
+}
+
+/// The management canister's view of `id`: status (with its settings) and stored chunks.
+fn managed(h: &mut Host, id: Principal) -> (Vec<u8>, Vec<u8>) {
+    let arg = Encode!(&Id { canister_id: id }).unwrap();
+    (
+        manage(h, "canister_status", arg.clone()),
+        manage(h, "stored_chunks", arg),
+    )
 }
 
 /// A new host in `dir` with the test canister installed, its journal open.
@@ -89,7 +131,32 @@ fn every_appended_change_survives_a_crash() {
         result: Ok(b"DIDL\x00\x00".to_vec()),
     };
     h.record_ingress_status(request_id, status.clone());
+    for chunk in [b"first chunk".to_vec(), b"second chunk".to_vec()] {
+        let arg = UploadChunk {
+            canister_id: id,
+            chunk,
+        };
+        manage(&mut h, "upload_chunk", Encode!(&arg).unwrap());
+    }
+    let settings = UpdateSettings {
+        canister_id: id,
+        settings: Settings {
+            freezing_threshold: Some(Nat::from(1234u64)),
+        },
+    };
+    manage(&mut h, "update_settings", Encode!(&settings).unwrap());
     let big = journal.append(&mut h).unwrap();
+    // A cleared store and a new chunk: the record says which chunks remain.
+    manage(
+        &mut h,
+        "clear_chunk_store",
+        Encode!(&Id { canister_id: id }).unwrap(),
+    );
+    let arg = UploadChunk {
+        canister_id: id,
+        chunk: b"third chunk".to_vec(),
+    };
+    manage(&mut h, "upload_chunk", Encode!(&arg).unwrap());
     // Only what changed is written: a few heap pages for set_heap, the written stable pages.
     assert!(
         small.heap_pages < 64 && small.stable_pages == 0,
@@ -108,6 +175,7 @@ fn every_appended_change_survives_a_crash() {
     journal.append(&mut h).unwrap();
     let before = observed(&mut h, id);
     let time = h.time_ns();
+    let management = managed(&mut h, id);
 
     // A crash: no checkpoint, no clean shutdown; only state.cbor of the first start and the
     // journal are on disk.
@@ -116,6 +184,9 @@ fn every_appended_change_survives_a_crash() {
     let (mut h, _journal) = Journal::open(HostConfig::default(), &dir).unwrap();
     assert_eq!(observed(&mut h, id), before);
     assert_eq!(h.time_ns(), time);
+    assert_eq!(managed(&mut h, id), management, "settings and chunk store");
+    let hashes = Decode!(&management.1, Vec<ChunkHash>).unwrap();
+    assert_eq!(hashes.len(), 1);
     assert_eq!(h.canister_ids(), vec![id, other]);
     assert_eq!(h.canister_state(other).unwrap().controllers, vec![user(5)]);
     assert_eq!(h.ingress_status(&request_id), Some(&status));
@@ -177,6 +248,12 @@ fn a_journal_the_checkpoint_holds_is_ignored() {
     journal.append(&mut h).unwrap();
     let old_journal = std::fs::read(dir.join("journal.log")).unwrap();
     update(&mut h, id, "set_heap", Encode!(&2u64).unwrap());
+    let arg = UploadChunk {
+        canister_id: id,
+        chunk: b"kept by the checkpoint".to_vec(),
+    };
+    manage(&mut h, "upload_chunk", Encode!(&arg).unwrap());
+    let management = managed(&mut h, id);
     journal.checkpoint(&mut h).unwrap();
     assert!(std::fs::metadata(dir.join("journal.log")).unwrap().len() < 64);
     drop(journal);
@@ -186,6 +263,7 @@ fn a_journal_the_checkpoint_holds_is_ignored() {
     std::fs::write(dir.join("journal.log"), &old_journal).unwrap();
     let (mut h, mut journal) = Journal::open(HostConfig::default(), &dir).unwrap();
     assert_eq!(heap_value(&mut h, id), 2);
+    assert_eq!(managed(&mut h, id), management);
     update(&mut h, id, "set_heap", Encode!(&3u64).unwrap());
     journal.append(&mut h).unwrap();
     drop(journal);

@@ -37,6 +37,7 @@ impl Host {
                 runtime: None,
                 logs: Vec::new(),
                 logs_journaled: 0,
+                managed_journaled: Default::default(),
                 wasm: None,
                 managed: Default::default(),
             },

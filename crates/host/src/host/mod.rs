@@ -88,6 +88,8 @@ pub(crate) struct Canister {
     pub(crate) logs: Vec<LogRecord>,
     /// How many of `logs` the journal holds.
     pub(crate) logs_journaled: usize,
+    /// The settings and chunk hashes the journal holds.
+    pub(crate) managed_journaled: crate::journal::ManagedMark,
     /// The installed module as given (raw or gzipped): what persistence saves.
     pub(crate) wasm: Option<Arc<Vec<u8>>>,
     /// Settings, chunk store and metadata of the management canister.

@@ -79,6 +79,7 @@ impl Host {
                 rt.mark_journaled();
             }
             c.logs_journaled = c.logs.len();
+            c.managed_journaled = crate::journal::ManagedMark::of(c);
         }
     }
 
@@ -108,6 +109,7 @@ impl Host {
                 state,
                 runtime,
                 logs_journaled: logs.len(),
+                managed_journaled: Default::default(),
                 logs,
                 wasm,
                 managed: Default::default(),
