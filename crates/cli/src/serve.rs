@@ -85,6 +85,8 @@ pub async fn run(options: ServeOptions) -> Result<()> {
         config,
         HandleOptions {
             persist: Some(PersistOptions::new(options.state.join("host"))),
+            // A long inference or a checkpoint must not hold up queries (the page's reads).
+            query_replica: true,
             ..HandleOptions::default()
         },
     )

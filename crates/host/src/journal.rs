@@ -168,6 +168,8 @@ pub struct Journal {
     bytes: u64,
     /// Module files known to be on disk.
     modules: HashSet<[u8; 32]>,
+    /// The last record appended (header included), for [`Journal::take_last_record`].
+    last_record: Vec<u8>,
 }
 
 fn journal_path(dir: &Path) -> PathBuf {
@@ -238,6 +240,15 @@ pub(crate) fn replay(host: &mut Host, dir: &Path) -> Result<Replayed, HostError>
         valid_bytes: Some(HEADER_BYTES + at as u64),
         dropped_bytes: (data.len() - at) as u64,
     })
+}
+
+/// Applies a record [`Journal::take_last_record`] gave to `host`, a replica loaded from the
+/// same directory and kept up to date with every record since.
+pub fn apply_record(host: &mut Host, dir: &Path, record: &[u8]) -> Result<(), HostError> {
+    let payload = next_payload(record).ok_or_else(|| err("a damaged journal record"))?;
+    let record: Record = ciborium::from_reader(payload)
+        .map_err(|e| err(format!("decoding a journal record: {e}")))?;
+    apply(host, dir, record)
 }
 
 fn pages_out(pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Vec<(u64, ByteBuf)> {
@@ -571,6 +582,7 @@ impl Journal {
             file,
             bytes,
             modules: HashSet::new(),
+            last_record: Vec::new(),
         })
     }
 
@@ -615,11 +627,13 @@ impl Journal {
             return Err(err(format!("appending to the journal: {e}")));
         }
         self.bytes += buf.len() as u64;
-        Ok(AppendReport {
+        let report = AppendReport {
             record_bytes: buf.len() as u64,
             heap_pages,
             stable_pages,
-        })
+        };
+        self.last_record = buf;
+        Ok(report)
     }
 
     /// Saves a checkpoint of `host` ([`Host::save`]) and continues with its empty journal.
@@ -629,6 +643,12 @@ impl Journal {
         *self = Journal::append_to(&self.dir)?;
         self.modules = modules;
         Ok(report)
+    }
+
+    /// The record the last [`Journal::append`] wrote, for [`apply_record`] on a replica of the
+    /// host (empty after it was taken).
+    pub fn take_last_record(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.last_record)
     }
 
     /// Bytes in the journal (header included): what a checkpoint would compact.

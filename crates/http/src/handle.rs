@@ -27,6 +27,7 @@
 
 use crate::auth::MAX_INGRESS_TTL_NS;
 use crate::cbor;
+use crate::replica::Replica;
 use candid::Principal;
 use ciborium::Value;
 use icinfer_host::journal::Journal;
@@ -82,6 +83,10 @@ pub struct HandleOptions {
     /// Move the host's time up to the wall clock before every job (default: yes). Without it,
     /// certificates carry the host's own time, which clients check against theirs.
     pub follow_wall_clock: bool,
+    /// With persistence, answer queries on a replica of the host on another thread
+    /// ([`crate::replica`]), so that a long update or a checkpoint does not hold them up; it
+    /// costs a second copy of heaps and stable memory. Default: no.
+    pub query_replica: bool,
 }
 
 impl Default for HandleOptions {
@@ -89,16 +94,81 @@ impl Default for HandleOptions {
         HandleOptions {
             persist: None,
             follow_wall_clock: true,
+            query_replica: false,
         }
+    }
+}
+
+/// The one node's Ed25519 key, which signs query responses; derived from the host's seed and
+/// published in its state tree.
+pub(crate) struct Signer {
+    node_key: ic_ed25519::PrivateKey,
+    node_der: Vec<u8>,
+    pub node_id: Principal,
+}
+
+impl Signer {
+    /// The node key of `host`, published in its state tree.
+    pub fn new(host: &mut Host) -> Signer {
+        let node_key = ic_ed25519::PrivateKey::generate_from_seed(
+            &host.derive_secret("icinfer-http node key"),
+        );
+        let node_der = node_key.public_key().serialize_rfc8410_der();
+        let node_id = Principal::self_authenticating(&node_der);
+        let signer = Signer {
+            node_key,
+            node_der,
+            node_id,
+        };
+        signer.publish(host);
+        signer
+    }
+
+    /// Publishes the node's key in `host`'s state tree.
+    pub fn publish(&self, host: &mut Host) {
+        host.set_node_public_keys(vec![(self.node_id, self.node_der.clone())]);
+    }
+
+    /// Signs a query response made at `host`'s time with the node key
+    /// (`"\x0Bic-response" · hash_of_map(signable)`) and returns the `signatures` array.
+    pub fn sign_query_response(&self, host: &Host, signable: Vec<(&str, Value)>) -> Value {
+        let timestamp = host.time_ns();
+        let mut fields: Vec<(Value, Value)> = signable
+            .into_iter()
+            .map(|(k, v)| (Value::Text(k.into()), v))
+            .collect();
+        fields.push((
+            Value::Text("timestamp".into()),
+            Value::Integer(timestamp.into()),
+        ));
+        let hash = cbor::hash_of_map(&Value::Map(fields)).expect("hashable by construction");
+        let mut message = b"\x0Bic-response".to_vec();
+        message.extend_from_slice(&hash);
+        let signature = self.node_key.sign_message(&message);
+        Value::Array(vec![cbor::map([
+            ("timestamp", Value::Integer(timestamp.into())),
+            ("signature", Value::Bytes(signature.to_vec())),
+            ("identity", Value::Bytes(self.node_id.as_slice().to_vec())),
+        ])])
+    }
+}
+
+/// Moves `host`'s clock up to the wall clock.
+pub(crate) fn follow_wall_clock(host: &mut Host) {
+    let now = wall_clock_ns();
+    let time = host.time_ns();
+    if now > time {
+        host.advance_time(Duration::from_nanos(now - time));
     }
 }
 
 /// The state the actor thread owns.
 pub(crate) struct Core {
     pub host: Host,
-    node_key: ic_ed25519::PrivateKey,
-    pub node_id: Principal,
+    pub signer: Signer,
     follow_wall_clock: bool,
+    /// The query replica, told of every record.
+    replica: Option<Replica>,
     persist: Option<(PersistOptions, Journal)>,
     dirty: bool,
     last_commit: CommitCost,
@@ -111,6 +181,8 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     time_ns: Arc<AtomicU64>,
     last_commit: Arc<Mutex<CommitCost>>,
+    /// Where queries go when there is a query replica.
+    replica: Option<Replica>,
     follow_wall_clock: bool,
     root_key_der: Vec<u8>,
     subnet_id: Principal,
@@ -199,11 +271,7 @@ pub(crate) fn error_code(reject: &Reject) -> &'static str {
 impl Core {
     fn sync_time(&mut self) {
         if self.follow_wall_clock {
-            let now = wall_clock_ns();
-            let host = self.host.time_ns();
-            if now > host {
-                self.host.advance_time(Duration::from_nanos(now - host));
-            }
+            follow_wall_clock(&mut self.host);
         }
     }
 
@@ -240,6 +308,9 @@ impl Core {
         match appended {
             Ok(report) => {
                 self.dirty = false;
+                if let Some(replica) = &self.replica {
+                    replica.apply(journal.take_last_record());
+                }
                 self.last_commit = CommitCost {
                     journal_bytes: report.record_bytes,
                     heap_pages: report.heap_pages,
@@ -255,7 +326,11 @@ impl Core {
             Err(e) => {
                 eprintln!("icinfer-http: {e}; saving a checkpoint instead");
                 // `append` took the changes from the host: only a checkpoint holds them now.
-                match self.checkpoint() {
+                let checkpointed = self.checkpoint();
+                if let Some(replica) = &self.replica {
+                    replica.reload();
+                }
+                match checkpointed {
                     Some(Ok(_)) => Ok(()),
                     Some(Err(e)) => Err(e),
                     None => Ok(()),
@@ -342,29 +417,6 @@ impl Core {
         let tree = self.certified_tree();
         self.host.sign_tree(tree.witness(&paths))
     }
-
-    /// Signs a query response with the node key (`"\x0Bic-response" · hash_of_map(signable)`)
-    /// and returns the `signatures` array.
-    pub fn sign_query_response(&self, signable: Vec<(&str, Value)>) -> Value {
-        let timestamp = self.host.time_ns();
-        let mut fields: Vec<(Value, Value)> = signable
-            .into_iter()
-            .map(|(k, v)| (Value::Text(k.into()), v))
-            .collect();
-        fields.push((
-            Value::Text("timestamp".into()),
-            Value::Integer(timestamp.into()),
-        ));
-        let hash = cbor::hash_of_map(&Value::Map(fields)).expect("hashable by construction");
-        let mut message = b"\x0Bic-response".to_vec();
-        message.extend_from_slice(&hash);
-        let signature = self.node_key.sign_message(&message);
-        Value::Array(vec![cbor::map([
-            ("timestamp", Value::Integer(timestamp.into())),
-            ("signature", Value::Bytes(signature.to_vec())),
-            ("identity", Value::Bytes(self.node_id.as_slice().to_vec())),
-        ])])
-    }
 }
 
 impl HostHandle {
@@ -378,8 +430,16 @@ impl HostHandle {
     pub fn open(config: HostConfig, options: HandleOptions) -> Result<HostHandle, HostError> {
         match &options.persist {
             Some(p) => {
-                let (host, journal) = Journal::open(config, &p.dir)?;
-                Ok(Self::start(host, options, Some(journal)))
+                let (host, journal) = Journal::open(config.clone(), &p.dir)?;
+                let replica = match options.query_replica {
+                    true => Some(Replica::start(
+                        config,
+                        p.dir.clone(),
+                        options.follow_wall_clock,
+                    )?),
+                    false => None,
+                };
+                Ok(Self::start_with(host, options, Some(journal), replica))
             }
             None => Ok(Self::start(Host::new(config), options, None)),
         }
@@ -396,21 +456,26 @@ impl HostHandle {
         Ok(Self::start(host, options, journal))
     }
 
-    fn start(mut host: Host, options: HandleOptions, journal: Option<Journal>) -> HostHandle {
-        let node_key = ic_ed25519::PrivateKey::generate_from_seed(
-            &host.derive_secret("icinfer-http node key"),
-        );
-        let node_der = node_key.public_key().serialize_rfc8410_der();
-        let node_id = Principal::self_authenticating(&node_der);
-        host.set_node_public_keys(vec![(node_id, node_der)]);
+    fn start(host: Host, options: HandleOptions, journal: Option<Journal>) -> HostHandle {
+        Self::start_with(host, options, journal, None)
+    }
+
+    fn start_with(
+        mut host: Host,
+        options: HandleOptions,
+        journal: Option<Journal>,
+        replica: Option<Replica>,
+    ) -> HostHandle {
+        let signer = Signer::new(&mut host);
+        let node_id = signer.node_id;
         let time_ns = Arc::new(AtomicU64::new(host.time_ns()));
         let last_commit = Arc::new(Mutex::new(CommitCost::default()));
         let (root_key_der, subnet_id) = (host.root_key_der(), host.subnet_id());
         let mut core = Core {
             host,
-            node_key,
-            node_id,
+            signer,
             follow_wall_clock: options.follow_wall_clock,
+            replica: replica.clone(),
             persist: options.persist.clone().zip(journal),
             dirty: false,
             last_commit: CommitCost::default(),
@@ -462,6 +527,7 @@ impl HostHandle {
                 thread: Mutex::new(Some(thread)),
                 time_ns,
                 last_commit,
+                replica,
                 follow_wall_clock: options.follow_wall_clock,
                 root_key_der,
                 subnet_id,
@@ -513,6 +579,25 @@ impl HostHandle {
         }));
         rx.await
             .expect("the host thread runs every job it receives")
+    }
+
+    /// Runs a query job: on the query replica when there is one (not waiting for the host
+    /// thread), else on the host thread. Nothing it changes is kept.
+    pub(crate) async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Host, &Signer) -> R + Send + 'static,
+    ) -> R {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match &self.inner.replica {
+            Some(replica) => replica.query(Box::new(move |host: &mut Host, signer: &Signer| {
+                let _ = tx.send(f(host, signer));
+            })),
+            None => self.send(Box::new(move |core: &mut Core| {
+                let _ = tx.send(f(&mut core.host, &core.signer));
+            })),
+        }
+        rx.await
+            .expect("the query thread runs every job it receives")
     }
 
     /// Saves a checkpoint now (if persistence is on); `None` without persistence.

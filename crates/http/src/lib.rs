@@ -52,6 +52,7 @@
 pub mod auth;
 pub mod cbor;
 pub mod handle;
+mod replica;
 mod server;
 
 pub use handle::{HandleOptions, HostHandle, PersistOptions};

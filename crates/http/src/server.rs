@@ -10,7 +10,7 @@
 
 use crate::auth::{self, Refusal, Request, RequestType};
 use crate::cbor;
-use crate::handle::{Core, HostHandle, error_code};
+use crate::handle::{Core, HostHandle, Signer, error_code};
 use bytes::Bytes;
 use candid::Principal;
 use ciborium::Value;
@@ -20,7 +20,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use icinfer_host::{CanisterStatus, Reject, RejectCode};
+use icinfer_host::{CanisterStatus, Host, Reject, RejectCode};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -406,51 +406,58 @@ impl Server {
             Err(r) => return refusal(r),
         };
         let (id, sender) = (request.id, request.sender);
-        self.on_host(move |core: &mut Core| {
-            let result = if core.host.is_system_canister(canister) {
-                core.host.system_query(canister, &method, &arg)
-            } else {
-                match core.host.query_call(canister, sender, &method, &arg) {
-                    Ok(outcome) => outcome.result,
-                    Err(e) => Err(host_error_reject(canister, e)),
-                }
-            };
-            let request_id = Value::Bytes(id.to_vec());
-            let body = match result {
-                Ok(reply) => {
-                    let reply = cbor::map([("arg", Value::Bytes(reply))]);
-                    let signatures = core.sign_query_response(vec![
-                        ("status", Value::Text("replied".into())),
-                        ("reply", reply.clone()),
-                        ("request_id", request_id),
-                    ]);
-                    cbor::map([
-                        ("status", Value::Text("replied".into())),
-                        ("reply", reply),
-                        ("signatures", signatures),
-                    ])
-                }
-                Err(reject) => {
-                    let [code, message, error] = reject_fields(&reject);
-                    let signatures = core.sign_query_response(vec![
-                        ("status", Value::Text("rejected".into())),
-                        code.clone(),
-                        message.clone(),
-                        error.clone(),
-                        ("request_id", request_id),
-                    ]);
-                    cbor::map([
-                        ("status", Value::Text("rejected".into())),
-                        code,
-                        message,
-                        error,
-                        ("signatures", signatures),
-                    ])
-                }
-            };
-            cbor_response(200, body)
-        })
-        .await
+        self.host
+            .query(move |host: &mut Host, signer: &Signer| {
+                let result = if host.is_system_canister(canister) {
+                    host.system_query(canister, &method, &arg)
+                } else {
+                    match host.query_call(canister, sender, &method, &arg) {
+                        Ok(outcome) => outcome.result,
+                        Err(e) => Err(host_error_reject(canister, e)),
+                    }
+                };
+                let request_id = Value::Bytes(id.to_vec());
+                let body = match result {
+                    Ok(reply) => {
+                        let reply = cbor::map([("arg", Value::Bytes(reply))]);
+                        let signatures = signer.sign_query_response(
+                            host,
+                            vec![
+                                ("status", Value::Text("replied".into())),
+                                ("reply", reply.clone()),
+                                ("request_id", request_id),
+                            ],
+                        );
+                        cbor::map([
+                            ("status", Value::Text("replied".into())),
+                            ("reply", reply),
+                            ("signatures", signatures),
+                        ])
+                    }
+                    Err(reject) => {
+                        let [code, message, error] = reject_fields(&reject);
+                        let signatures = signer.sign_query_response(
+                            host,
+                            vec![
+                                ("status", Value::Text("rejected".into())),
+                                code.clone(),
+                                message.clone(),
+                                error.clone(),
+                                ("request_id", request_id),
+                            ],
+                        );
+                        cbor::map([
+                            ("status", Value::Text("rejected".into())),
+                            code,
+                            message,
+                            error,
+                            ("signatures", signatures),
+                        ])
+                    }
+                };
+                cbor_response(200, body)
+            })
+            .await
     }
 
     async fn call(&self, request: Request, effective: Principal, sync: bool) -> Response {

@@ -8,6 +8,7 @@ use ic_agent::Agent;
 use ic_agent::identity::BasicIdentity;
 use icinfer_host::{Host, HostConfig};
 use icinfer_http::{HandleOptions, Options, PersistOptions, serve};
+use std::time::Duration;
 
 fn options(dir: &std::path::Path) -> HandleOptions {
     HandleOptions {
@@ -173,5 +174,71 @@ async fn a_signed_call_sent_again_after_a_crash_runs_once() {
     assert!(reply.starts_with(b"DIDL"));
     drop(server);
     drop(handle);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With a query replica, a query is answered while a long update runs on the host thread, and
+/// a query sent after an update's reply sees that update.
+#[tokio::test]
+async fn queries_are_answered_during_a_long_update() {
+    let dir = std::env::temp_dir().join(format!("icinfer-http-replica-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = serve_with(
+        HandleOptions {
+            query_replica: true,
+            ..options(&dir)
+        },
+        Options::default(),
+    );
+    let canister = s.canister;
+    let a = agent(&s.server.url()).await;
+    for v in [5u64, 6, 7] {
+        a.update(&canister, "set_heap")
+            .with_arg(Encode!(&v).unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        let got = a
+            .query(&canister, "get_heap")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(
+            Decode!(&got, u64).unwrap(),
+            v,
+            "the query sees the reply's change"
+        );
+    }
+    let long = {
+        let a = agent(&s.server.url()).await;
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            a.update(&canister, "burn")
+                .with_arg(Encode!(&1_000_000_000u64).unwrap())
+                .call_and_wait()
+                .await
+                .unwrap();
+            start.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = std::time::Instant::now();
+    let got = a
+        .query(&canister, "get_heap")
+        .with_arg(Encode!().unwrap())
+        .call()
+        .await
+        .unwrap();
+    let query_took = start.elapsed();
+    assert_eq!(Decode!(&got, u64).unwrap(), 7);
+    assert!(!long.is_finished(), "the update still runs");
+    let update_took = long.await.unwrap();
+    println!("query during a long update: {query_took:?} (the update took {update_took:?})");
+    assert!(
+        query_took < update_took / 2,
+        "{query_took:?} vs {update_took:?}"
+    );
+    drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
