@@ -430,14 +430,16 @@ impl HostHandle {
     pub fn open(config: HostConfig, options: HandleOptions) -> Result<HostHandle, HostError> {
         match &options.persist {
             Some(p) => {
+                let start_replica =
+                    || Replica::start(config.clone(), p.dir.clone(), options.follow_wall_clock);
+                // With a state to load, the replica loads it while the host does.
+                let early =
+                    (options.query_replica && Host::saved_state_exists(&p.dir)).then(start_replica);
                 let (host, journal) = Journal::open(config.clone(), &p.dir)?;
-                let replica = match options.query_replica {
-                    true => Some(Replica::start(
-                        config,
-                        p.dir.clone(),
-                        options.follow_wall_clock,
-                    )?),
-                    false => None,
+                let replica = match early {
+                    Some(pending) => Some(pending.ready()?),
+                    None if options.query_replica => Some(start_replica().ready()?),
+                    None => None,
                 };
                 Ok(Self::start_with(host, options, Some(journal), replica))
             }
@@ -582,11 +584,12 @@ impl HostHandle {
     }
 
     /// Runs a query job: on the query replica when there is one (not waiting for the host
-    /// thread), else on the host thread. Nothing it changes is kept.
+    /// thread), else on the host thread. Nothing it changes is kept. `None` if the query
+    /// thread is gone.
     pub(crate) async fn query<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Host, &Signer) -> R + Send + 'static,
-    ) -> R {
+    ) -> Option<R> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         match &self.inner.replica {
             Some(replica) => replica.query(Box::new(move |host: &mut Host, signer: &Signer| {
@@ -596,8 +599,7 @@ impl HostHandle {
                 let _ = tx.send(f(&mut core.host, &core.signer));
             })),
         }
-        rx.await
-            .expect("the query thread runs every job it receives")
+        rx.await.ok()
     }
 
     /// Saves a checkpoint now (if persistence is on); `None` without persistence.

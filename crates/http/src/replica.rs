@@ -30,19 +30,41 @@ pub(crate) struct Replica {
     tx: mpsc::Sender<Message>,
 }
 
+/// A replica whose thread is still loading the state.
+pub(crate) struct PendingReplica {
+    replica: Replica,
+    loaded: mpsc::Receiver<Result<(), HostError>>,
+}
+
+impl PendingReplica {
+    /// Waits until the replica has loaded the state.
+    pub fn ready(self) -> Result<Replica, HostError> {
+        self.loaded
+            .recv()
+            .map_err(|_| HostError::Persist("the query thread stopped while loading".into()))??;
+        Ok(self.replica)
+    }
+}
+
 impl Replica {
-    /// Loads the state in `dir` (already opened by the host thread) and starts the thread.
-    pub fn start(
-        config: HostConfig,
-        dir: PathBuf,
-        follow_wall_clock: bool,
-    ) -> Result<Replica, HostError> {
-        let mut host = Host::load(config.clone(), &dir)?;
-        let signer = Signer::new(&mut host);
+    /// Starts the thread, which loads the state in `dir` (while the host thread opens it
+    /// too: loading compiles the modules, and two cores do it at once). Nothing may be
+    /// appended to the journal before [`PendingReplica::ready`].
+    pub fn start(config: HostConfig, dir: PathBuf, follow_wall_clock: bool) -> PendingReplica {
         let (tx, rx) = mpsc::channel::<Message>();
-        std::thread::Builder::new()
+        let (loaded_tx, loaded) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
             .name("icinfer-queries".into())
             .spawn(move || {
+                let mut host = match Host::load(config.clone(), &dir) {
+                    Ok(host) => host,
+                    Err(e) => {
+                        let _ = loaded_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let signer = Signer::new(&mut host);
+                let _ = loaded_tx.send(Ok(()));
                 for message in rx {
                     match message {
                         Message::Apply(record) => {
@@ -62,9 +84,21 @@ impl Replica {
                         }
                     }
                 }
-            })
-            .map_err(|e| HostError::Persist(format!("starting the query thread: {e}")))?;
-        Ok(Replica { tx })
+            });
+        if let Err(e) = spawned {
+            let (failed_tx, failed) = mpsc::channel();
+            let _ = failed_tx.send(Err(HostError::Persist(format!(
+                "starting the query thread: {e}"
+            ))));
+            return PendingReplica {
+                replica: Replica { tx },
+                loaded: failed,
+            };
+        }
+        PendingReplica {
+            replica: Replica { tx },
+            loaded,
+        }
     }
 
     /// Hands the replica a record the host thread appended.

@@ -458,6 +458,7 @@ impl Server {
                 cbor_response(200, body)
             })
             .await
+            .unwrap_or_else(|| text(503, "the query thread stopped"))
     }
 
     async fn call(&self, request: Request, effective: Principal, sync: bool) -> Response {
