@@ -114,6 +114,10 @@ enum Command {
         /// model fares on a smaller budget.
         #[arg(long, default_value_t = icinfer_host::InstructionLimits::default().query)]
         max_query_instructions: u64,
+        /// Let pages of this web origin (e.g. http://localhost:5173) call the API from a
+        /// browser; `*` lets any. Repeatable. Default: only the served page's own origin.
+        #[arg(long)]
+        cors: Vec<String>,
     },
     /// Upload an ONNX model in chunks (resumable: run it again after an interruption), and
     /// finalize it. Needs a controller or admin identity.
@@ -340,6 +344,7 @@ async fn run(command: Command) -> Result<()> {
             state,
             ready_file,
             max_query_instructions,
+            cors,
         } => {
             let me = identity::load(&identity.choice())?;
             eprintln!(
@@ -360,6 +365,7 @@ async fn run(command: Command) -> Result<()> {
                 controllers,
                 ready_file,
                 max_query_instructions,
+                cors,
             })
             .await
         }

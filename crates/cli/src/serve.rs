@@ -2,7 +2,8 @@
 //!
 //! The state directory holds the host (canisters, stable memory: models and log) and the seed
 //! of its root key, so a restart keeps everything and certificates stay verifiable with the
-//! same key. The canister is installed on first start; when `--wasm` is a different module
+//! same key. Every change is journaled and synced before its reply leaves, so even `kill -9`
+//! loses nothing acknowledged (`icinfer_http::handle`, "Durability"). The canister is installed on first start; when `--wasm` is a different module
 //! later, the canister is upgraded (stable memory, models and log are kept), as `dfx deploy`
 //! would.
 
@@ -25,6 +26,8 @@ pub struct ServeOptions {
     /// Where to write `ReadyFile` once the server answers.
     pub ready_file: Option<PathBuf>,
     pub max_query_instructions: u64,
+    /// Web origins besides the served page's that may call the API from a browser.
+    pub cors: Vec<String>,
 }
 
 /// What `--ready-file` holds once serve answers, for scripts and tests to read instead of
@@ -88,6 +91,8 @@ pub async fn run(options: ServeOptions) -> Result<()> {
         config,
         HandleOptions {
             persist: Some(PersistOptions::new(options.state.join("host"))),
+            // A long inference or a checkpoint must not hold up queries (the page's reads).
+            query_replica: true,
             ..HandleOptions::default()
         },
     )
@@ -103,6 +108,7 @@ pub async fn run(options: ServeOptions) -> Result<()> {
         Options {
             frontend: options.frontend.clone(),
             files: [("/icinfer.json".to_string(), config_json.to_string().into_bytes())].into(),
+            cors_origins: options.cors.clone(),
         },
     )
     .with_context(|| {
@@ -131,7 +137,7 @@ pub async fn run(options: ServeOptions) -> Result<()> {
     }
 
     shutdown_signal().await;
-    println!("icinfer serve: stopping; saving the state");
+    println!("icinfer serve: stopping; saving the state (a checkpoint of the journal)");
     let unready = match &options.ready_file {
         Some(path) => remove_ready_file(path),
         None => Ok(()),

@@ -69,8 +69,23 @@
 //! ## State
 //! A canister's durable state outside its instance is the plain [`CanisterState`] (stable
 //! memory, certified data, controllers, module hash, timer, cycles). [`Host::save`] writes it,
-//! with the heap, the mutable globals, the module and the logs, to a directory and
-//! [`Host::load`] restores it ([`persist`]).
+//! with the heap, the mutable globals, the module, the logs and the ingress history
+//! ([`IngressStatus`] by request id), to a directory as a checkpoint and [`Host::load`]
+//! restores it ([`persist`]).
+//!
+//! ## Durability
+//! Between checkpoints, [`journal::Journal::append`] writes what each change did: the 4 KiB
+//! pages of heap and stable memory committed executions changed (the host finds them anyway,
+//! to charge 1,000 instructions per dirtied page), the small canister state, new log lines and
+//! ingress outcomes, as one checksummed record, synced (`fdatasync`) before it returns. The
+//! HTTP server appends after every job that changed something and replies only then, so a
+//! crash loses no acknowledged call and a request id seen once is never executed again.
+//! [`Host::load`] replays the journal over the checkpoint and drops a torn last record whole.
+//! Measured (tests/tests/durability.rs, debug build, a disk whose `fdatasync` takes ~8 ms):
+//! an `infer` of the digits model writes 74 KB (14 heap and 4 stable pages) in ~11 ms; a
+//! 1 MiB upload chunk 3.2 MB (260 stable pages and the 2 MiB of heap it was decoded into) in
+//! ~30-40 ms. The server checkpoints once the journal passes 1 GiB and at a clean shutdown.
+//! Not journaled: the management canister's settings and chunk store (kept until a restart).
 
 pub mod certificate;
 pub mod cost;
@@ -79,6 +94,7 @@ mod error;
 mod host;
 pub mod ic0;
 pub mod instrumentation;
+pub mod journal;
 pub mod persist;
 mod runtime;
 pub mod stable;
@@ -89,9 +105,10 @@ pub use candid::Principal;
 pub use certificate::LabeledTree;
 pub use error::{HostError, Reject, RejectCode};
 pub use host::{
-    CallOutcome, CanisterMetadata, Host, HostConfig, InstallOutcome, InstructionLimits, LogRecord,
-    MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
-    MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id, registry_id,
+    CallOutcome, CanisterMetadata, Host, HostConfig, IngressStatus, InstallOutcome,
+    InstructionLimits, LogRecord, MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES,
+    MAX_QUERY_REPLY_BYTES, MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id,
+    registry_id,
 };
 pub use ic_certification;
 pub use runtime::{CanisterState, CanisterStatus, ExecError};

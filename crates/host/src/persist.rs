@@ -5,17 +5,21 @@
 //! <dir>/modules/<sha256>.wasm   installed modules as given (raw or gzipped), by their hash
 //! ```
 //!
-//! `state.cbor` is one CBOR map (serde, [`ciborium`]) that starts with
-//! `format = "icinfer-host state"` and `version = 1`; a loader refuses any other format or
-//! version. Per canister it holds the [`CanisterState`] (controllers, module hash, status,
+//! `state.cbor` is a checkpoint: one CBOR map (serde, [`ciborium`]) that starts with
+//! `format = "icinfer-host state"` and `version = 2` (version 1, without ingress history and
+//! journal, is read too); a loader refuses any other format or version. Everything the host did
+//! after the checkpoint is in `journal.log` ([`crate::journal`]), which [`Host::load`] replays. Per canister it holds the [`CanisterState`] (controllers, module hash, status,
 //! version, certified data, global timer, cycles, stable memory as its written 4 KiB pages),
 //! the Wasm heap as its non-zero 64 KiB pages, the values of the mutable globals, and the
-//! canister logs. The root key is stored too, and a host whose seed gives another key refuses
+//! canister logs; and the ingress history (outcomes by request id). The root key is stored too, and a host whose seed gives another key refuses
 //! the state (its certificates would not verify against the key clients pinned).
 //!
 //! Writes are atomic: each file is written under a temporary name, flushed to disk and renamed
 //! over the old one, then the directory is synced, so a crash leaves the previous complete
-//! state or the new one. Modules are written once (their name is their hash).
+//! state or the new one. Modules are written once (their name is their hash). A save writes the
+//! checkpoint with the next generation, then an empty journal of that generation: a crash
+//! between the two leaves a journal of an older generation, whose records the checkpoint
+//! already holds, and which is ignored.
 //!
 //! Saving happens between API calls, where the host's message queue is empty and every call
 //! tree has run to completion, so there are no call contexts, callbacks or queued messages to
@@ -24,8 +28,9 @@
 //! at start).
 
 use crate::engine;
-use crate::error::HostError;
-use crate::host::Host;
+use crate::error::{HostError, Reject, RejectCode};
+use crate::host::{Host, IngressStatus};
+use crate::journal;
 use crate::runtime::{CanisterState, CanisterStatus, InstanceSnapshot};
 use crate::stable::{PAGE_SIZE, StableMemory};
 use crate::validate::decompress_if_gzipped;
@@ -39,7 +44,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::Val;
 
 const FORMAT: &str = "icinfer-host state";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const STATE_FILE: &str = "state.cbor";
 const MODULES_DIR: &str = "modules";
 const HEAP_CHUNK: usize = 64 * 1024;
@@ -54,6 +59,77 @@ struct SavedHost {
     next_id: u64,
     raw_rand_counter: u64,
     canisters: Vec<SavedCanister>,
+    /// The generation of the journal that continues this checkpoint (version 2).
+    #[serde(default)]
+    journal_generation: u64,
+    /// The ingress history (version 2).
+    #[serde(default)]
+    ingress: Vec<SavedIngress>,
+}
+
+/// One ingress outcome, as the checkpoint and the journal hold it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedIngress {
+    request_id: ByteBuf,
+    sender: ByteBuf,
+    canister: ByteBuf,
+    keep_until_ns: u64,
+    reply: Option<ByteBuf>,
+    reject_code: u32,
+    reject_message: String,
+}
+
+impl SavedIngress {
+    pub(crate) fn new(request_id: &[u8; 32], s: &IngressStatus) -> SavedIngress {
+        let (reply, reject_code, reject_message) = match &s.result {
+            Ok(reply) => (Some(ByteBuf::from(reply.clone())), 0, String::new()),
+            Err(r) => (None, r.code.as_u32(), r.message.clone()),
+        };
+        SavedIngress {
+            request_id: ByteBuf::from(request_id.to_vec()),
+            sender: ByteBuf::from(s.sender.as_slice().to_vec()),
+            canister: ByteBuf::from(s.canister.as_slice().to_vec()),
+            keep_until_ns: s.keep_until_ns,
+            reply,
+            reject_code,
+            reject_message,
+        }
+    }
+
+    pub(crate) fn restore(self, host: &mut Host) -> Result<(), HostError> {
+        let id: [u8; 32] = self
+            .request_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| err("a request id is not 32 bytes"))?;
+        let result = match self.reply {
+            Some(reply) => Ok(reply.into_vec()),
+            None => Err(Reject {
+                code: reject_code(self.reject_code)?,
+                message: self.reject_message,
+            }),
+        };
+        let status = IngressStatus {
+            sender: principal(&self.sender)?,
+            canister: principal(&self.canister)?,
+            keep_until_ns: self.keep_until_ns,
+            result,
+        };
+        host.restore_ingress(id, status);
+        Ok(())
+    }
+}
+
+fn reject_code(code: u32) -> Result<RejectCode, HostError> {
+    Ok(match code {
+        1 => RejectCode::SysFatal,
+        2 => RejectCode::SysTransient,
+        3 => RejectCode::DestinationInvalid,
+        4 => RejectCode::CanisterReject,
+        5 => RejectCode::CanisterError,
+        6 => RejectCode::SysUnknown,
+        other => return Err(err(format!("unknown reject code {other}"))),
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,10 +151,16 @@ struct SavedCanister {
     heap_chunks: Vec<(u64, ByteBuf)>,
     globals: Vec<SavedGlobal>,
     logs: Vec<(u64, u64, String)>,
+    /// The management canister's settings, Candid (version 2).
+    #[serde(default)]
+    settings: Option<ByteBuf>,
+    /// The Wasm chunk store (version 2).
+    #[serde(default)]
+    chunks: Vec<ByteBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
-enum SavedGlobal {
+pub(crate) enum SavedGlobal {
     I32(i32),
     I64(i64),
     F32(u32),
@@ -95,12 +177,12 @@ pub struct SaveReport {
     pub modules_written: usize,
 }
 
-fn err(what: impl std::fmt::Display) -> HostError {
+pub(crate) fn err(what: impl std::fmt::Display) -> HostError {
     HostError::Persist(what.to_string())
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> Result<(), HostError>,
 ) -> Result<u64, HostError> {
@@ -119,19 +201,19 @@ fn write_atomically(
     Ok(len)
 }
 
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     // Best effort: makes the rename durable on file systems that need it.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
 }
 
-fn module_path(dir: &Path, hash: &[u8]) -> PathBuf {
+pub(crate) fn module_path(dir: &Path, hash: &[u8]) -> PathBuf {
     dir.join(MODULES_DIR)
         .join(format!("{}.wasm", hex::encode(hash)))
 }
 
-fn save_global(v: &Val) -> Result<SavedGlobal, HostError> {
+pub(crate) fn save_global(v: &Val) -> Result<SavedGlobal, HostError> {
     Ok(match v {
         Val::I32(x) => SavedGlobal::I32(*x),
         Val::I64(x) => SavedGlobal::I64(*x),
@@ -142,7 +224,7 @@ fn save_global(v: &Val) -> Result<SavedGlobal, HostError> {
     })
 }
 
-fn load_global(g: SavedGlobal) -> Result<Val, HostError> {
+pub(crate) fn load_global(g: SavedGlobal) -> Result<Val, HostError> {
     Ok(match g {
         SavedGlobal::I32(x) => Val::I32(x),
         SavedGlobal::I64(x) => Val::I64(x),
@@ -158,13 +240,18 @@ fn load_global(g: SavedGlobal) -> Result<Val, HostError> {
     })
 }
 
-fn principal(bytes: &[u8]) -> Result<Principal, HostError> {
+pub(crate) fn principal(bytes: &[u8]) -> Result<Principal, HostError> {
     Principal::try_from_slice(bytes).map_err(|e| err(format!("invalid principal: {e}")))
 }
 
 impl Host {
-    /// Saves the whole host to `dir` (created if missing); see [`crate::persist`].
+    /// Saves the whole host to `dir` (created if missing) and starts an empty journal there;
+    /// see [`crate::persist`].
     pub fn save(&mut self, dir: &Path) -> Result<SaveReport, HostError> {
+        let generation = self
+            .checkpoint_generation()
+            .max(journal::generation_in(dir).unwrap_or(0))
+            + 1;
         fs::create_dir_all(dir.join(MODULES_DIR))
             .map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
         let mut modules_written = 0;
@@ -226,6 +313,14 @@ impl Host {
                     .iter()
                     .map(|l| (l.idx, l.timestamp_ns, l.content.clone()))
                     .collect(),
+                settings: Some(ByteBuf::from(c.managed.settings.encode())),
+                chunks: c
+                    .managed
+                    .chunks
+                    .hashes()
+                    .filter_map(|h| c.managed.chunks.get(h))
+                    .map(|chunk| ByteBuf::from(chunk.to_vec()))
+                    .collect(),
             });
         }
         let saved = SavedHost {
@@ -237,12 +332,20 @@ impl Host {
             next_id: counters.1,
             raw_rand_counter: counters.2,
             canisters,
+            journal_generation: generation,
+            ingress: self
+                .all_ingress()
+                .map(|(id, s)| SavedIngress::new(id, s))
+                .collect(),
         };
         let state_bytes = write_atomically(&dir.join(STATE_FILE), |w| {
             ciborium::into_writer(&saved, w).map_err(|e| err(format!("encoding the state: {e}")))
         })?;
         sync_dir(&dir.join(MODULES_DIR));
         sync_dir(dir);
+        journal::write_empty(dir, generation)?;
+        self.set_checkpoint_generation(generation);
+        self.mark_all_journaled();
         Ok(SaveReport {
             state_bytes,
             modules_written,
@@ -254,15 +357,24 @@ impl Host {
         dir.join(STATE_FILE).is_file()
     }
 
-    /// Restores a host saved by [`Host::save`] in `dir`, with `config` (whose seed must give
-    /// the saved root key). Modules are compiled again (or taken from the module cache).
+    /// Restores a host saved by [`Host::save`] in `dir` and replays the journal written since,
+    /// with `config` (whose seed must give the saved root key). Modules are compiled again (or
+    /// taken from the module cache).
     pub fn load(config: crate::HostConfig, dir: &Path) -> Result<Host, HostError> {
+        Ok(Self::load_with_journal(config, dir)?.0)
+    }
+
+    /// [`Host::load`], also saying how much of the journal was valid.
+    pub(crate) fn load_with_journal(
+        config: crate::HostConfig,
+        dir: &Path,
+    ) -> Result<(Host, journal::Replayed), HostError> {
         let path = dir.join(STATE_FILE);
         let file =
             File::open(&path).map_err(|e| err(format!("opening {}: {e}", path.display())))?;
         let saved: SavedHost = ciborium::from_reader(BufReader::new(file))
             .map_err(|e| err(format!("decoding {}: {e}", path.display())))?;
-        if saved.format != FORMAT || saved.version != VERSION {
+        if saved.format != FORMAT || !(1..=VERSION).contains(&saved.version) {
             return Err(err(format!(
                 "{} is `{}` version {}; this host reads `{FORMAT}` version {VERSION}",
                 path.display(),
@@ -328,19 +440,7 @@ impl Host {
             let module = match module_hash {
                 None => None,
                 Some(hash) => {
-                    let path = module_path(dir, &hash);
-                    let wasm = fs::read(&path)
-                        .map_err(|e| err(format!("reading {}: {e}", path.display())))?;
-                    if Sha256::digest(&wasm).as_slice() != hash {
-                        return Err(err(format!(
-                            "{} does not have the hash in its name",
-                            path.display()
-                        )));
-                    }
-                    let limits = host.validation_limits();
-                    let (raw, _) = decompress_if_gzipped(&wasm, limits.max_decompressed_bytes)?;
-                    let compiled =
-                        engine::compile(&raw, &limits, host.module_cache_dir().as_deref())?;
+                    let (compiled, wasm) = load_module(&host, dir, &hash)?;
                     let mut heap = vec![0u8; sc.heap_pages.unwrap_or(0) as usize * HEAP_CHUNK];
                     for (i, chunk) in sc.heap_chunks {
                         let start = i as usize * HEAP_CHUNK;
@@ -371,7 +471,36 @@ impl Host {
                 })
                 .collect();
             host.restore_canister(state, module, logs)?;
+            let c = host.canister_entry(id).expect("just restored");
+            journal::restore_managed(c, sc.settings, None, sc.chunks)?;
         }
-        Ok(host)
+        for i in saved.ingress {
+            i.restore(&mut host)?;
+        }
+        host.set_checkpoint_generation(saved.journal_generation);
+        host.mark_all_journaled();
+        let replayed = journal::replay(&mut host, dir)?;
+        Ok((host, replayed))
     }
+}
+
+/// The module `hash` from `dir`, checked against its hash and compiled (or taken from the
+/// module cache); with the bytes as installed.
+pub(crate) fn load_module(
+    host: &Host,
+    dir: &Path,
+    hash: &[u8; 32],
+) -> Result<(std::sync::Arc<engine::CompiledModule>, Vec<u8>), HostError> {
+    let path = module_path(dir, hash);
+    let wasm = fs::read(&path).map_err(|e| err(format!("reading {}: {e}", path.display())))?;
+    if Sha256::digest(&wasm).as_slice() != hash {
+        return Err(err(format!(
+            "{} does not have the hash in its name",
+            path.display()
+        )));
+    }
+    let limits = host.validation_limits();
+    let (raw, _) = decompress_if_gzipped(&wasm, limits.max_decompressed_bytes)?;
+    let compiled = engine::compile(&raw, &limits, host.module_cache_dir().as_deref())?;
+    Ok((compiled, wasm))
 }

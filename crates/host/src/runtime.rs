@@ -19,6 +19,7 @@ use crate::engine::{self, CompiledModule, MEMORY_EXPORT, TABLE_EXPORT};
 use crate::error::{HostError, Reject, RejectCode};
 use crate::stable::{PAGE_SIZE, StableMemory};
 use candid::Principal;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use wasmtime::{Global, Instance, Memory, ResourceLimiter, Store, Table, Val};
 
@@ -317,8 +318,8 @@ impl ExecError {
 }
 
 /// 4 KiB pages of `after` whose bytes differ from `before` (past its end, from zeros: pages
-/// the message grew the heap by).
-fn dirty_pages(before: &[u8], after: &[u8]) -> u64 {
+/// the message grew the heap by), by index.
+fn dirty_pages(before: &[u8], after: &[u8]) -> Vec<u64> {
     const ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
     after
         .chunks(PAGE_SIZE)
@@ -329,7 +330,8 @@ fn dirty_pages(before: &[u8], after: &[u8]) -> u64 {
                 .unwrap_or(&ZEROS[..page.len()]);
             *page != old
         })
-        .count() as u64
+        .map(|(i, _)| i as u64)
+        .collect()
 }
 
 /// What to run.
@@ -358,6 +360,17 @@ pub(crate) struct InstanceSnapshot {
     pub globals: Vec<Val>,
 }
 
+/// What changed in an instance since the journal last asked ([`Runtime::take_unjournaled`]).
+pub(crate) struct HeapDelta {
+    /// Memory size in 64 KiB Wasm pages (`None` without a memory).
+    pub size_pages: Option<u64>,
+    /// The heap is new (or was put back whole): `pages` are all its non-zero pages.
+    pub whole: bool,
+    /// Changed 4 KiB pages, by index.
+    pub pages: Vec<(u64, Vec<u8>)>,
+    pub globals: Vec<Val>,
+}
+
 /// A canister's live instance.
 pub(crate) struct Runtime {
     pub module: Arc<CompiledModule>,
@@ -366,6 +379,10 @@ pub(crate) struct Runtime {
     globals: Vec<Global>,
     table: Option<Table>,
     heap_snapshot: Vec<u8>,
+    /// 4 KiB heap pages changed by committed executions since the journal last took them.
+    unjournaled: BTreeSet<u64>,
+    /// Whether the journal holds this heap's earlier contents (false for a new instance).
+    journaled: bool,
 }
 
 fn convert_error(err: wasmtime::Error, limit: u64) -> ExecError {
@@ -408,6 +425,8 @@ impl Runtime {
             globals,
             table,
             heap_snapshot: Vec::new(),
+            unjournaled: BTreeSet::new(),
+            journaled: false,
         })
     }
 
@@ -480,9 +499,10 @@ impl Runtime {
         // As the replica, after the run: the heap pages the message dirtied.
         let dirtied = match self.store.data().memory {
             Some(m) => dirty_pages(&self.heap_snapshot, m.data(&self.store)),
-            None => 0,
+            None => Vec::new(),
         };
-        let mut instructions = (limit - fuel.min(limit)) + DIRTY_PAGE_OVERHEAD * dirtied;
+        let mut instructions =
+            (limit - fuel.min(limit)) + DIRTY_PAGE_OVERHEAD * dirtied.len() as u64;
         if instructions > limit && result.is_ok() {
             result = Err(ExecError::InstructionLimitExceeded(limit));
         }
@@ -494,6 +514,7 @@ impl Runtime {
 
         if result.is_ok() && keep {
             state.stable_memory.commit();
+            self.unjournaled.extend(dirtied);
         } else {
             state.stable_memory.rollback();
             (state.certified_data, state.global_timer, state.cycles) = small;
@@ -576,7 +597,85 @@ impl Runtime {
     /// Puts back a [`Self::snapshot`].
     pub fn restore_snapshot(&mut self, s: InstanceSnapshot) -> Result<(), HostError> {
         self.heap_snapshot = s.heap;
+        // The journal cannot tell which pages the snapshot changed: it takes the heap whole.
+        self.journaled = false;
         self.restore(s.pages, s.globals)
+    }
+
+    /// The heap pages changed since the last call (all non-zero pages the first time, or after
+    /// a snapshot was put back) and the mutable globals, and forgets the pages.
+    pub fn take_unjournaled(&mut self) -> HeapDelta {
+        let unjournaled = std::mem::take(&mut self.unjournaled);
+        let whole = !std::mem::replace(&mut self.journaled, true);
+        let size_pages = self.store.data().memory.map(|m| m.size(&self.store));
+        let heap = self.heap();
+        let page = |i: u64| {
+            let start = i as usize * PAGE_SIZE;
+            heap.get(start..(start + PAGE_SIZE).min(heap.len()))
+        };
+        let pages = if whole {
+            (0..heap.len().div_ceil(PAGE_SIZE) as u64)
+                .filter_map(|i| {
+                    page(i)
+                        .filter(|p| p.iter().any(|b| *b != 0))
+                        .map(|p| (i, p))
+                })
+                .map(|(i, p)| (i, p.to_vec()))
+                .collect()
+        } else {
+            unjournaled
+                .into_iter()
+                .filter_map(|i| page(i).map(|p| (i, p.to_vec())))
+                .collect()
+        };
+        let globals = self
+            .globals
+            .iter()
+            .map(|g| g.get(&mut self.store))
+            .collect();
+        HeapDelta {
+            size_pages,
+            whole,
+            pages,
+            globals,
+        }
+    }
+
+    /// Marks the current heap as held by the journal (after a checkpoint or a replay).
+    pub fn mark_journaled(&mut self) {
+        self.unjournaled.clear();
+        self.journaled = true;
+    }
+
+    /// Applies a delta the journal recorded over the current heap (not a whole one: that
+    /// builds a new instance from an [`InstanceSnapshot`]).
+    pub fn apply(&mut self, delta: HeapDelta) -> Result<(), HostError> {
+        let engine_err = |e: wasmtime::Error| HostError::Engine(e.to_string());
+        if let (Some(pages), Some(m)) = (delta.size_pages, self.store.data().memory) {
+            let cur = m.size(&self.store);
+            if pages < cur {
+                return Err(HostError::Persist(
+                    "the journal shrinks a heap, which Wasm cannot".into(),
+                ));
+            }
+            m.grow(&mut self.store, pages - cur).map_err(engine_err)?;
+            let data = m.data_mut(&mut self.store);
+            for (i, bytes) in delta.pages {
+                let start = i as usize * PAGE_SIZE;
+                let dst = start
+                    .checked_add(bytes.len())
+                    .and_then(|end| data.get_mut(start..end))
+                    .ok_or_else(|| {
+                        HostError::Persist("a journal page lies beyond the heap".into())
+                    })?;
+                dst.copy_from_slice(&bytes);
+            }
+        }
+        for (g, v) in self.globals.iter().zip(delta.globals) {
+            g.set(&mut self.store, v).map_err(engine_err)?;
+        }
+        self.mark_journaled();
+        Ok(())
     }
 
     fn restore(&mut self, heap_pages: Option<u64>, globals: Vec<Val>) -> Result<(), HostError> {
@@ -588,6 +687,8 @@ impl Runtime {
             let data = std::mem::take(self.store.data_mut());
             let mut fresh = Runtime::new(self.module.clone(), data)?;
             std::mem::swap(&mut fresh.heap_snapshot, &mut self.heap_snapshot);
+            std::mem::swap(&mut fresh.unjournaled, &mut self.unjournaled);
+            fresh.journaled = self.journaled;
             *self = fresh;
             let m = self.store.data().memory.expect("same module, same memory");
             let cur = m.size(&self.store);

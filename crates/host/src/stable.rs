@@ -6,8 +6,12 @@
 //! pages back. Both cost O(pages written), not O(size): a canister with gigabytes of stable
 //! memory pays only for what a message touches. Unwritten pages are not stored (they read as
 //! zeros).
+//!
+//! The pages committed since the last [`StableMemory::take_unjournaled`] are remembered, so the
+//! host's journal ([`crate::journal`]) writes only what changed. A memory the journal has no
+//! base for (a new or replaced one) hands over all its pages the first time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Size of a stable-memory page as the System API counts it (64 KiB).
 pub const WASM_PAGE_SIZE: u64 = 64 * 1024;
@@ -34,6 +38,21 @@ pub struct StableMemory {
     pages: HashMap<u64, Page>,
     /// Open transactions, innermost last.
     undo: Vec<UndoLog>,
+    /// Pages committed since the journal last took them.
+    unjournaled: BTreeSet<u64>,
+    /// Whether the journal holds this memory's earlier pages (false for a new memory).
+    journaled: bool,
+}
+
+/// What changed in a stable memory since the journal last asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StableDelta {
+    /// Size in Wasm pages.
+    pub size_pages: u64,
+    /// The memory is new: `pages` are all its written pages; every other page is zero.
+    pub whole: bool,
+    /// Changed 4 KiB pages (all written pages when `whole`), by index.
+    pub pages: Vec<(u64, Box<[u8; PAGE_SIZE]>)>,
 }
 
 impl StableMemory {
@@ -110,10 +129,15 @@ impl StableMemory {
             let page = pos / PAGE_SIZE as u64;
             let in_page = (pos % PAGE_SIZE as u64) as usize;
             let n = (PAGE_SIZE - in_page).min(src.len() - done);
-            if let Some(undo) = self.undo.last_mut() {
-                undo.saved
-                    .entry(page)
-                    .or_insert_with(|| self.pages.get(&page).cloned());
+            match self.undo.last_mut() {
+                Some(undo) => {
+                    undo.saved
+                        .entry(page)
+                        .or_insert_with(|| self.pages.get(&page).cloned());
+                }
+                None => {
+                    self.unjournaled.insert(page);
+                }
             }
             let p = self
                 .pages
@@ -136,12 +160,16 @@ impl StableMemory {
     /// Keeps the changes since the matching [`Self::begin`] (an enclosing transaction can
     /// still roll them back).
     pub fn commit(&mut self) {
-        if let Some(inner) = self.undo.pop()
-            && let Some(outer) = self.undo.last_mut()
-        {
-            for (page, old) in inner.saved {
-                outer.saved.entry(page).or_insert(old);
+        let Some(inner) = self.undo.pop() else {
+            return;
+        };
+        match self.undo.last_mut() {
+            Some(outer) => {
+                for (page, old) in inner.saved {
+                    outer.saved.entry(page).or_insert(old);
+                }
             }
+            None => self.unjournaled.extend(inner.saved.into_keys()),
         }
     }
 
@@ -184,7 +212,51 @@ impl StableMemory {
             size_pages,
             pages: pages.into_iter().filter(|(i, _)| *i < limit).collect(),
             undo: Vec::new(),
+            unjournaled: BTreeSet::new(),
+            journaled: false,
         }
+    }
+
+    /// The pages committed since the last call (all written pages the first time, or after
+    /// the memory was replaced), and forgets them. Call it outside a transaction.
+    pub fn take_unjournaled(&mut self) -> StableDelta {
+        let unjournaled = std::mem::take(&mut self.unjournaled);
+        let whole = !std::mem::replace(&mut self.journaled, true);
+        let pages = if whole {
+            let mut all: Vec<_> = self.pages.iter().map(|(i, p)| (*i, p.clone())).collect();
+            all.sort_unstable_by_key(|(i, _)| *i);
+            all
+        } else {
+            // A page written and then dropped by a shrinking rollback reads as zeros.
+            let zero = || Box::new([0u8; PAGE_SIZE]);
+            unjournaled
+                .into_iter()
+                .map(|i| (i, self.pages.get(&i).cloned().unwrap_or_else(zero)))
+                .collect()
+        };
+        StableDelta {
+            size_pages: self.size_pages,
+            whole,
+            pages,
+        }
+    }
+
+    /// Marks the current contents as held by the journal (after a checkpoint or a replay).
+    pub fn mark_journaled(&mut self) {
+        self.unjournaled.clear();
+        self.journaled = true;
+    }
+
+    /// Applies a [`StableDelta`] the journal recorded: replaces the memory when it is whole.
+    pub fn apply(&mut self, delta: StableDelta) {
+        if delta.whole {
+            self.pages.clear();
+        }
+        self.size_pages = delta.size_pages;
+        for (i, page) in delta.pages {
+            self.pages.insert(i, page);
+        }
+        self.mark_journaled();
     }
 
     /// The contents as one byte vector (for persistence and tests; allocates the full size).

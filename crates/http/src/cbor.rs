@@ -106,8 +106,80 @@ pub fn hash_of_map(v: &Value) -> Result<[u8; 32], CborError> {
     Ok(h.finalize().into())
 }
 
-/// Decodes a body, removing the self-describing tag if present.
+/// Most data items a request body may hold. An envelope has a few dozen (content, signature,
+/// a delegation chain, read_state paths); without the bound, 4 MiB of one-byte items decode
+/// into ~70 MiB of [`Value`]s and cost seconds.
+pub const MAX_ITEMS: usize = 10_000;
+/// Deepest nesting of arrays, maps and tags a request body may have.
+pub const MAX_DEPTH: usize = 32;
+
+/// Checks, without allocating, that `bytes` hold well-formed CBOR items within [`MAX_ITEMS`]
+/// and [`MAX_DEPTH`]: O(length of the heads), so a hostile body is refused before it is
+/// decoded. Indefinite lengths are refused (the specification's requests do not use them).
+pub fn check_bounds(bytes: &[u8]) -> Result<(), CborError> {
+    let too_many = || CborError(format!("more than {MAX_ITEMS} CBOR items"));
+    let short = || CborError("truncated CBOR".into());
+    let mut at = 0usize;
+    let mut items = 0usize;
+    // Items still to read at each open level.
+    let mut pending: Vec<u64> = vec![1];
+    while let Some(left) = pending.last_mut() {
+        if *left == 0 {
+            pending.pop();
+            continue;
+        }
+        *left -= 1;
+        items += 1;
+        if items > MAX_ITEMS {
+            return Err(too_many());
+        }
+        let head = *bytes.get(at).ok_or_else(short)?;
+        at += 1;
+        let (major, info) = (head >> 5, head & 0x1f);
+        let arg = match info {
+            0..=23 => u64::from(info),
+            24..=27 => {
+                let n = 1usize << (info - 24);
+                let raw = bytes.get(at..at + n).ok_or_else(short)?;
+                at += n;
+                raw.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b))
+            }
+            _ => return Err(CborError("indefinite or reserved CBOR lengths".into())),
+        };
+        let children = match major {
+            0 | 1 | 7 => 0,
+            2 | 3 => {
+                let len = usize::try_from(arg).map_err(|_| short())?;
+                at = at
+                    .checked_add(len)
+                    .filter(|e| *e <= bytes.len())
+                    .ok_or_else(short)?;
+                0
+            }
+            4 => arg,
+            5 => arg.checked_mul(2).ok_or_else(too_many)?,
+            _ => 1, // 6: a tag and its item
+        };
+        if children > 0 {
+            if children > (MAX_ITEMS - items) as u64 {
+                return Err(too_many());
+            }
+            if pending.len() > MAX_DEPTH {
+                return Err(CborError(format!("CBOR nested deeper than {MAX_DEPTH}")));
+            }
+            pending.push(children);
+        }
+    }
+    if at != bytes.len() {
+        return Err(CborError("bytes after the CBOR item".into()));
+    }
+    Ok(())
+}
+
+/// Decodes a body, removing the self-describing tag if present. Bodies beyond
+/// [`check_bounds`] are refused before decoding.
 pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
+    check_bounds(bytes)?;
     let v: Value =
         ciborium::from_reader(bytes).map_err(|e| CborError(format!("invalid CBOR: {e}")))?;
     Ok(match v {
@@ -212,6 +284,53 @@ pub fn as_nat(v: &Value, what: &str) -> Result<u64, CborError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 4 MiB of one-byte items (the unauthenticated body that cost seconds and 17x its size),
+    /// deep nesting, lengths past the end: refused by the scan, in microseconds.
+    #[test]
+    fn bodies_beyond_the_bounds_are_refused_before_decoding() {
+        let mut flat = vec![0x9a, 0x00, 0x40, 0x00, 0x00]; // array of 4 Mi items
+        flat.resize(flat.len() + (4 << 20), 0x00);
+        let mut nested_small = vec![0x99, 0x03, 0xe8]; // 1000 arrays of 1000 zeros
+        for _ in 0..1000 {
+            nested_small.extend_from_slice(&[0x99, 0x03, 0xe8]);
+            nested_small.resize(nested_small.len() + 1000, 0x00);
+        }
+        let deep = [vec![0x81; 100], vec![0x00]].concat();
+        let past_the_end = vec![0x5a, 0xff, 0xff, 0xff, 0xff, 0x00];
+        let indefinite = vec![0x9f, 0x00, 0xff];
+        let trailing = vec![0x00, 0x00];
+        for bad in [
+            &flat,
+            &nested_small,
+            &deep,
+            &past_the_end,
+            &indefinite,
+            &trailing,
+        ] {
+            let start = std::time::Instant::now();
+            assert!(decode(bad).is_err());
+            assert!(
+                start.elapsed() < std::time::Duration::from_millis(50),
+                "{:?} for {} bytes",
+                start.elapsed(),
+                bad.len()
+            );
+        }
+        // Within the bounds, a request decodes as before.
+        let ok = encode(map([
+            (
+                "content",
+                map([(
+                    "paths",
+                    Value::Array(vec![Value::Array(vec![Value::Bytes(b"time".to_vec())])]),
+                )]),
+            ),
+            ("sender_sig", Value::Bytes(vec![1; 64])),
+        ]));
+        assert!(check_bounds(&ok).is_ok());
+        assert!(matches!(decode(&ok), Ok(Value::Map(_))));
+    }
 
     #[test]
     fn leb128_known_answers() {

@@ -7,50 +7,72 @@
 //!   certificates carry a fresh `/time` and `ingress_expiry` means what clients expect;
 //! - runs due global timers (a canister's `canister_global_timer`) when their time comes;
 //!   heartbeats are not run by the server;
-//! - keeps the status of every ingress call by request id (`/request_status`) until its
-//!   expiry has passed by [`crate::auth::MAX_INGRESS_TTL_NS`];
-//! - saves the host (see [`PersistOptions`]).
+//! - records the status of every ingress call by request id in the host's ingress history
+//!   (`/request_status`, and replay protection) until its expiry has passed by
+//!   [`crate::auth::MAX_INGRESS_TTL_NS`];
+//! - makes every change durable before its reply leaves (see [`PersistOptions`]).
 //!
-//! ## When the state is saved
-//! With persistence on, a change (a committed update call, an installation, a timer, or any
-//! [`HostHandle::with`] job) marks the host dirty; a dirty host is saved at most once per
-//! [`PersistOptions::interval`] and always when the last handle is dropped (clean shutdown).
-//! An interval of zero saves after every job that changed something, before the client gets its
-//! reply. Periodic saving is the default because a save writes the whole heap of every
-//! canister (tens to hundreds of MiB with a model loaded): after a crash (not a clean shutdown),
-//! up to one interval of committed calls — and of provenance-log entries — is lost. Each save
-//! is atomic ([`icinfer_host::persist`]).
+//! ## Durability
+//! With persistence on, a job that changed something (a committed update call, an
+//! installation, a timer, any [`HostHandle::with`] job) is followed by one record appended to
+//! the host's journal and synced to disk ([`icinfer_host::journal`]) before the job's result
+//! is handed back: a reply, and any certificate of a request's status, leaves only after the
+//! change it reports is on disk, so `kill -9` loses nothing acknowledged. A record holds the
+//! 4 KiB pages the change dirtied (heap and stable memory), the small canister state and the
+//! new ingress outcomes. Once the journal exceeds [`PersistOptions::checkpoint_bytes`], and at
+//! a clean shutdown, the whole host is saved as a checkpoint and the journal starts empty. If a
+//! record cannot be written, the host is checkpointed instead; if that fails too, the reply
+//! is replaced by a 503 refusal (the change stays in memory and goes to disk with the next
+//! successful write).
 
 use crate::auth::MAX_INGRESS_TTL_NS;
 use crate::cbor;
+use crate::replica::Replica;
 use candid::Principal;
 use ciborium::Value;
+use icinfer_host::journal::Journal;
 use icinfer_host::persist::SaveReport;
-use icinfer_host::{Host, HostConfig, HostError, LabeledTree, Reject, RejectCode};
-use std::collections::BTreeMap;
+use icinfer_host::{Host, HostConfig, HostError, IngressStatus, LabeledTree, Reject, RejectCode};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Where and how often the host is saved.
+/// Where the host is kept, and when its journal is compacted.
 #[derive(Clone, Debug)]
 pub struct PersistOptions {
     /// The state directory (created if missing).
     pub dir: PathBuf,
-    /// Longest time a change stays unsaved; zero saves after every change.
-    pub interval: Duration,
+    /// Journal size above which the host is checkpointed (saved whole) and the journal
+    /// emptied.
+    pub checkpoint_bytes: u64,
 }
 
+/// Default [`PersistOptions::checkpoint_bytes`]: a checkpoint writes the whole heap and stable
+/// memory (hundreds of MiB with a model loaded), so the journal may grow to a few times that.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 1 << 30;
+
 impl PersistOptions {
-    /// Saves to `dir` at most every 2 seconds, and at shutdown.
+    /// Keeps the host in `dir`, checkpointing after [`DEFAULT_CHECKPOINT_BYTES`] of journal.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         PersistOptions {
             dir: dir.into(),
-            interval: Duration::from_secs(2),
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
         }
     }
+}
+
+/// What making a job's changes durable cost (the last job's, see [`HostHandle::last_commit`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitCost {
+    /// Bytes appended to the journal (0 when the host was checkpointed instead).
+    pub journal_bytes: u64,
+    /// 4 KiB heap and stable pages written.
+    pub heap_pages: u64,
+    pub stable_pages: u64,
+    /// Time to encode, write and sync the record, in microseconds.
+    pub micros: u64,
 }
 
 /// Options of a [`HostHandle`].
@@ -61,6 +83,10 @@ pub struct HandleOptions {
     /// Move the host's time up to the wall clock before every job (default: yes). Without it,
     /// certificates carry the host's own time, which clients check against theirs.
     pub follow_wall_clock: bool,
+    /// With persistence, answer queries on a replica of the host on another thread
+    /// ([`crate::replica`]), so that a long update or a checkpoint does not hold them up; it
+    /// costs a second copy of heaps and stable memory. Default: no.
+    pub query_replica: bool,
 }
 
 impl Default for HandleOptions {
@@ -68,30 +94,84 @@ impl Default for HandleOptions {
         HandleOptions {
             persist: None,
             follow_wall_clock: true,
+            query_replica: false,
         }
     }
 }
 
-/// The outcome of an ingress call, kept for `/request_status`.
-#[derive(Clone, Debug)]
-pub(crate) struct RequestRecord {
-    pub sender: Principal,
-    pub canister: Principal,
-    pub expiry_ns: u64,
-    pub result: Result<Vec<u8>, Reject>,
+/// The one node's Ed25519 key, which signs query responses; derived from the host's seed and
+/// published in its state tree.
+pub(crate) struct Signer {
+    node_key: ic_ed25519::PrivateKey,
+    node_der: Vec<u8>,
+    pub node_id: Principal,
+}
+
+impl Signer {
+    /// The node key of `host`, published in its state tree.
+    pub fn new(host: &mut Host) -> Signer {
+        let node_key = ic_ed25519::PrivateKey::generate_from_seed(
+            &host.derive_secret("icinfer-http node key"),
+        );
+        let node_der = node_key.public_key().serialize_rfc8410_der();
+        let node_id = Principal::self_authenticating(&node_der);
+        let signer = Signer {
+            node_key,
+            node_der,
+            node_id,
+        };
+        signer.publish(host);
+        signer
+    }
+
+    /// Publishes the node's key in `host`'s state tree.
+    pub fn publish(&self, host: &mut Host) {
+        host.set_node_public_keys(vec![(self.node_id, self.node_der.clone())]);
+    }
+
+    /// Signs a query response made at `host`'s time with the node key
+    /// (`"\x0Bic-response" · hash_of_map(signable)`) and returns the `signatures` array.
+    pub fn sign_query_response(&self, host: &Host, signable: Vec<(&str, Value)>) -> Value {
+        let timestamp = host.time_ns();
+        let mut fields: Vec<(Value, Value)> = signable
+            .into_iter()
+            .map(|(k, v)| (Value::Text(k.into()), v))
+            .collect();
+        fields.push((
+            Value::Text("timestamp".into()),
+            Value::Integer(timestamp.into()),
+        ));
+        let hash = cbor::hash_of_map(&Value::Map(fields)).expect("hashable by construction");
+        let mut message = b"\x0Bic-response".to_vec();
+        message.extend_from_slice(&hash);
+        let signature = self.node_key.sign_message(&message);
+        Value::Array(vec![cbor::map([
+            ("timestamp", Value::Integer(timestamp.into())),
+            ("signature", Value::Bytes(signature.to_vec())),
+            ("identity", Value::Bytes(self.node_id.as_slice().to_vec())),
+        ])])
+    }
+}
+
+/// Moves `host`'s clock up to the wall clock.
+pub(crate) fn follow_wall_clock(host: &mut Host) {
+    let now = wall_clock_ns();
+    let time = host.time_ns();
+    if now > time {
+        host.advance_time(Duration::from_nanos(now - time));
+    }
 }
 
 /// The state the actor thread owns.
 pub(crate) struct Core {
     pub host: Host,
-    pub requests: BTreeMap<[u8; 32], RequestRecord>,
-    node_key: ic_ed25519::PrivateKey,
-    pub node_id: Principal,
+    pub signer: Signer,
     follow_wall_clock: bool,
-    persist: Option<PersistOptions>,
+    /// The query replica, told of every record.
+    replica: Option<Replica>,
+    persist: Option<(PersistOptions, Journal)>,
     dirty: bool,
-    last_save: Instant,
-    save_failed: bool,
+    last_commit: CommitCost,
 }
 
 type Job = Box<dyn FnOnce(&mut Core) + Send>;
@@ -100,6 +180,9 @@ struct Inner {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     time_ns: Arc<AtomicU64>,
+    last_commit: Arc<Mutex<CommitCost>>,
+    /// Where queries go when there is a query replica.
+    replica: Option<Replica>,
     follow_wall_clock: bool,
     root_key_der: Vec<u8>,
     subnet_id: Principal,
@@ -188,36 +271,71 @@ pub(crate) fn error_code(reject: &Reject) -> &'static str {
 impl Core {
     fn sync_time(&mut self) {
         if self.follow_wall_clock {
-            let now = wall_clock_ns();
-            let host = self.host.time_ns();
-            if now > host {
-                self.host.advance_time(Duration::from_nanos(now - host));
-            }
+            follow_wall_clock(&mut self.host);
         }
     }
 
-    /// Notes that the host changed (it will be saved).
+    /// Notes that the host changed (it is made durable before the job's result is returned).
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }
 
-    fn save(&mut self) -> Option<Result<SaveReport, HostError>> {
-        let p = self.persist.as_ref()?;
-        let dir = p.dir.clone();
-        let r = self.host.save(&dir);
+    /// Saves a checkpoint now; `None` without persistence.
+    fn checkpoint(&mut self) -> Option<Result<SaveReport, HostError>> {
+        let (p, journal) = self.persist.as_mut()?;
+        let r = journal.checkpoint(&mut self.host);
         match &r {
             Ok(_) => self.dirty = false,
-            Err(e) => eprintln!("icinfer-http: saving the host to {}: {e}", dir.display()),
+            Err(e) => eprintln!("icinfer-http: saving the host to {}: {e}", p.dir.display()),
         }
-        self.save_failed = r.is_err();
-        self.last_save = Instant::now();
         Some(r)
     }
 
-    /// Saves now if the host changed and changes are saved immediately (interval zero).
-    fn save_if_immediate(&mut self) {
-        if self.dirty && self.persist.as_ref().is_some_and(|p| p.interval.is_zero()) {
-            self.save();
+    /// Makes the changes of the job that just ran durable: appends them to the journal (a
+    /// checkpoint when the journal has grown past its bound, or when appending failed).
+    /// `Err` when nothing could be written.
+    fn commit(&mut self) -> Result<(), HostError> {
+        let Some((p, journal)) = self.persist.as_mut() else {
+            self.dirty = false;
+            return Ok(());
+        };
+        if !self.dirty {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let appended = journal.append(&mut self.host);
+        let too_long = journal.bytes() > p.checkpoint_bytes;
+        match appended {
+            Ok(report) => {
+                self.dirty = false;
+                if let Some(replica) = &self.replica {
+                    replica.apply(journal.take_last_record());
+                }
+                self.last_commit = CommitCost {
+                    journal_bytes: report.record_bytes,
+                    heap_pages: report.heap_pages,
+                    stable_pages: report.stable_pages,
+                    micros: start.elapsed().as_micros() as u64,
+                };
+                if too_long {
+                    // The change is durable already; a failed checkpoint leaves the journal.
+                    let _ = self.checkpoint();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("icinfer-http: {e}; saving a checkpoint instead");
+                // `append` took the changes from the host: only a checkpoint holds them now.
+                let checkpointed = self.checkpoint();
+                if let Some(replica) = &self.replica {
+                    replica.reload();
+                }
+                match checkpointed {
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(e),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -241,23 +359,30 @@ impl Core {
         }
     }
 
-    fn prune_requests(&mut self) {
-        let now = self.host.time_ns();
-        self.requests
-            .retain(|_, r| r.expiry_ns.saturating_add(MAX_INGRESS_TTL_NS) >= now);
-    }
-
-    /// Records the outcome of an ingress call.
-    pub fn record(&mut self, id: [u8; 32], record: RequestRecord) {
-        self.prune_requests();
-        self.requests.insert(id, record);
+    /// Records the outcome of an ingress call (in the host's ingress history, so it is made
+    /// durable with the call's effect).
+    pub fn record(
+        &mut self,
+        id: [u8; 32],
+        sender: Principal,
+        canister: Principal,
+        expiry_ns: u64,
+        result: Result<Vec<u8>, Reject>,
+    ) {
+        let status = IngressStatus {
+            sender,
+            canister,
+            keep_until_ns: expiry_ns.saturating_add(MAX_INGRESS_TTL_NS),
+            result,
+        };
+        self.host.record_ingress_status(id, status);
         self.dirty = true;
     }
 
     /// The certified state tree: the host's, plus `/request_status`.
     pub fn certified_tree(&self) -> LabeledTree {
         let mut tree = self.host.state_tree();
-        for (id, r) in &self.requests {
+        for (id, r) in self.host.ingress_history() {
             let at = |name: &'static [u8]| [&b"request_status"[..], &id[..], name];
             let leaf = |v: Vec<u8>| LabeledTree::Leaf(v);
             match &r.result {
@@ -292,127 +417,109 @@ impl Core {
         let tree = self.certified_tree();
         self.host.sign_tree(tree.witness(&paths))
     }
-
-    /// Signs a query response with the node key (`"\x0Bic-response" · hash_of_map(signable)`)
-    /// and returns the `signatures` array.
-    pub fn sign_query_response(&self, signable: Vec<(&str, Value)>) -> Value {
-        let timestamp = self.host.time_ns();
-        let mut fields: Vec<(Value, Value)> = signable
-            .into_iter()
-            .map(|(k, v)| (Value::Text(k.into()), v))
-            .collect();
-        fields.push((
-            Value::Text("timestamp".into()),
-            Value::Integer(timestamp.into()),
-        ));
-        let hash = cbor::hash_of_map(&Value::Map(fields)).expect("hashable by construction");
-        let mut message = b"\x0Bic-response".to_vec();
-        message.extend_from_slice(&hash);
-        let signature = self.node_key.sign_message(&message);
-        Value::Array(vec![cbor::map([
-            ("timestamp", Value::Integer(timestamp.into())),
-            ("signature", Value::Bytes(signature.to_vec())),
-            ("identity", Value::Bytes(self.node_id.as_slice().to_vec())),
-        ])])
-    }
 }
 
 impl HostHandle {
     /// Starts the actor thread with `host`.
     pub fn new(host: Host) -> HostHandle {
-        Self::with_options(host, HandleOptions::default())
+        Self::start(host, HandleOptions::default(), None)
     }
 
-    /// Restores the host saved in `options.persist` if there is one, or creates a new host
-    /// with `config` (and saves it at once), then starts it.
+    /// Restores the host kept in `options.persist` if there is one (its checkpoint and
+    /// journal), or creates a new host with `config` (and checkpoints it at once), then starts it.
     pub fn open(config: HostConfig, options: HandleOptions) -> Result<HostHandle, HostError> {
-        let host = match &options.persist {
-            Some(p) if Host::saved_state_exists(&p.dir) => Host::load(config, &p.dir)?,
+        match &options.persist {
             Some(p) => {
-                let mut host = Host::new(config);
-                host.save(&p.dir)?;
-                host
+                let start_replica =
+                    || Replica::start(config.clone(), p.dir.clone(), options.follow_wall_clock);
+                // With a state to load, the replica loads it while the host does.
+                let early =
+                    (options.query_replica && Host::saved_state_exists(&p.dir)).then(start_replica);
+                let (host, journal) = Journal::open(config.clone(), &p.dir)?;
+                let replica = match early {
+                    Some(pending) => Some(pending.ready()?),
+                    None if options.query_replica => Some(start_replica().ready()?),
+                    None => None,
+                };
+                Ok(Self::start_with(host, options, Some(journal), replica))
             }
-            None => Host::new(config),
-        };
-        Ok(Self::with_options(host, options))
+            None => Ok(Self::start(Host::new(config), options, None)),
+        }
     }
 
-    /// Starts the actor thread with `host` and `options`. With persistence, the host is saved
-    /// there from now on (use [`HostHandle::open`] to restore a saved one).
-    pub fn with_options(mut host: Host, options: HandleOptions) -> HostHandle {
-        let node_key = ic_ed25519::PrivateKey::generate_from_seed(
-            &host.derive_secret("icinfer-http node key"),
-        );
-        let node_der = node_key.public_key().serialize_rfc8410_der();
-        let node_id = Principal::self_authenticating(&node_der);
-        host.set_node_public_keys(vec![(node_id, node_der)]);
+    /// Starts the actor thread with `host` and `options`. With persistence, `host` replaces
+    /// whatever the directory held: it is checkpointed there at once (use [`HostHandle::open`]
+    /// to restore a kept one).
+    pub fn with_options(mut host: Host, options: HandleOptions) -> Result<HostHandle, HostError> {
+        let journal = match &options.persist {
+            Some(p) => Some(Journal::create(&mut host, &p.dir)?),
+            None => None,
+        };
+        Ok(Self::start(host, options, journal))
+    }
+
+    fn start(host: Host, options: HandleOptions, journal: Option<Journal>) -> HostHandle {
+        Self::start_with(host, options, journal, None)
+    }
+
+    fn start_with(
+        mut host: Host,
+        options: HandleOptions,
+        journal: Option<Journal>,
+        replica: Option<Replica>,
+    ) -> HostHandle {
+        let signer = Signer::new(&mut host);
+        let node_id = signer.node_id;
         let time_ns = Arc::new(AtomicU64::new(host.time_ns()));
+        let last_commit = Arc::new(Mutex::new(CommitCost::default()));
         let (root_key_der, subnet_id) = (host.root_key_der(), host.subnet_id());
         let mut core = Core {
             host,
-            requests: BTreeMap::new(),
-            node_key,
-            node_id,
+            signer,
             follow_wall_clock: options.follow_wall_clock,
-            persist: options.persist.clone(),
+            replica: replica.clone(),
+            persist: options.persist.clone().zip(journal),
             dirty: false,
-            last_save: Instant::now(),
-            save_failed: false,
+            last_commit: CommitCost::default(),
         };
         let (tx, rx) = mpsc::channel::<Job>();
         let published = time_ns.clone();
+        let published_commit = last_commit.clone();
         let thread = std::thread::Builder::new()
             .name("icinfer-host".into())
             .spawn(move || {
                 loop {
-                    let mut wait: Option<Duration> = None;
-                    if let Some(p) = &core.persist
-                        && core.dirty
-                    {
-                        // After a failed save, retry no more than once a second.
-                        let interval = if core.save_failed {
-                            p.interval.max(Duration::from_secs(1))
-                        } else {
-                            p.interval
-                        };
-                        wait = Some(interval.saturating_sub(core.last_save.elapsed()));
-                    }
-                    if core.has_pending_timer().is_some() {
-                        let poll = Duration::from_millis(100);
-                        wait = Some(wait.map_or(poll, |w| w.min(poll)));
-                    }
-                    let job = match wait {
-                        None => rx.recv().ok(),
-                        Some(w) => match rx.recv_timeout(w) {
+                    let job = if core.has_pending_timer().is_some() {
+                        match rx.recv_timeout(Duration::from_millis(100)) {
                             Ok(job) => Some(job),
                             Err(mpsc::RecvTimeoutError::Timeout) => None,
                             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                        },
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(job) => Some(job),
+                            Err(_) => break,
+                        }
                     };
-                    if wait.is_none() && job.is_none() {
-                        break;
-                    }
                     core.sync_time();
                     core.run_due_timers();
-                    if let Some(job) = job {
-                        job(&mut core);
+                    match job {
+                        // The job makes its own changes durable before it answers.
+                        Some(job) => job(&mut core),
+                        None => {
+                            if let Err(e) = core.commit() {
+                                eprintln!("icinfer-http: a timer's changes are not on disk: {e}");
+                            }
+                        }
                     }
                     published.store(core.host.time_ns(), Ordering::Relaxed);
-                    let due = core.persist.as_ref().is_some_and(|p| {
-                        let interval = if core.save_failed {
-                            p.interval.max(Duration::from_secs(1))
-                        } else {
-                            p.interval
-                        };
-                        core.last_save.elapsed() >= interval
-                    });
-                    if core.dirty && due {
-                        core.save();
+                    if let Ok(mut c) = published_commit.lock() {
+                        *c = core.last_commit;
                     }
                 }
-                if core.dirty {
-                    core.save();
+                // A clean shutdown compacts the journal into a checkpoint.
+                if core.persist.is_some() {
+                    let _ = core.checkpoint();
                 }
             })
             .expect("spawning the host thread");
@@ -421,6 +528,8 @@ impl HostHandle {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 time_ns,
+                last_commit,
+                replica,
                 follow_wall_clock: options.follow_wall_clock,
                 root_key_der,
                 subnet_id,
@@ -442,43 +551,75 @@ impl HostHandle {
         }
     }
 
-    /// Runs `f` on the host thread and returns its result (blocking). The host is marked
-    /// changed (it will be saved).
+    /// Runs `f` on the host thread and returns its result (blocking), once the changes it
+    /// made are durable (with persistence). A change that could not be written is reported on
+    /// stderr and stays in memory (it is written with the next successful commit).
     pub fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Host) -> R + Send + 'static) -> R {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(Box::new(move |core: &mut Core| {
             core.mark_dirty();
             let r = f(&mut core.host);
-            core.save_if_immediate();
+            if let Err(e) = core.commit() {
+                eprintln!("icinfer-http: a change is not on disk: {e}");
+            }
             let _ = tx.send(r);
         }));
         rx.recv()
             .expect("the host thread runs every job it receives")
     }
 
-    /// Runs `f` on the actor's state from async code.
+    /// Runs `f` on the actor's state from async code; its result comes back once the changes
+    /// it made are durable, or as the error that kept them from the disk.
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Core) -> R + Send + 'static,
-    ) -> R {
+    ) -> Result<R, HostError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Box::new(move |core: &mut Core| {
             let r = f(core);
-            core.save_if_immediate();
-            let _ = tx.send(r);
+            let _ = tx.send(core.commit().map(|()| r));
         }));
         rx.await
             .expect("the host thread runs every job it receives")
     }
 
-    /// Saves now (if persistence is on); `None` without persistence.
+    /// Runs a query job: on the query replica when there is one (not waiting for the host
+    /// thread), else on the host thread. Nothing it changes is kept. `None` if the query
+    /// thread is gone.
+    pub(crate) async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Host, &Signer) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match &self.inner.replica {
+            Some(replica) => replica.query(Box::new(move |host: &mut Host, signer: &Signer| {
+                let _ = tx.send(f(host, signer));
+            })),
+            None => self.send(Box::new(move |core: &mut Core| {
+                let _ = tx.send(f(&mut core.host, &core.signer));
+            })),
+        }
+        rx.await.ok()
+    }
+
+    /// Saves a checkpoint now (if persistence is on); `None` without persistence.
     pub fn save(&self) -> Option<Result<SaveReport, HostError>> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(Box::new(move |core: &mut Core| {
-            let _ = tx.send(core.save());
+            let _ = tx.send(core.checkpoint());
         }));
         rx.recv()
             .expect("the host thread runs every job it receives")
+    }
+
+    /// What making the last changed job durable cost (zero before the first, or without
+    /// persistence).
+    pub fn last_commit(&self) -> CommitCost {
+        self.inner
+            .last_commit
+            .lock()
+            .map(|c| *c)
+            .unwrap_or_default()
     }
 
     /// The host's time as of its last job (or the wall clock, if the host follows it and is

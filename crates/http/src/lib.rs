@@ -23,8 +23,10 @@
 //! delegation, a fresh `/time`); query responses by the one node's Ed25519 key, published at
 //! `/subnet/<subnet id>/node/<node id>/public_key`.
 //!
-//! Every response allows any origin (CORS), and [`Options::frontend`] serves a directory of
-//! static files at every other path, so a page can use the API from its own origin or another.
+//! [`Options::frontend`] serves a directory of static files at every other path, so the page
+//! uses the API from its own origin. Browsers of other origins are refused (403) unless
+//! [`Options::cors_origins`] names them (`icinfer serve --cors <origin>`); request bodies,
+//! their CBOR and the time to send them are bounded (see the server module).
 //!
 //! The host runs on one thread behind a [`HostHandle`], which also keeps request statuses
 //! and saves the host ([`PersistOptions`]; the policy is described in [`handle`]).
@@ -50,7 +52,10 @@
 pub mod auth;
 pub mod cbor;
 pub mod handle;
+mod replica;
 mod server;
 
 pub use handle::{HandleOptions, HostHandle, PersistOptions};
-pub use server::{IC_API_VERSION, MAX_BODY_BYTES, Options, ServerHandle, serve};
+pub use server::{
+    BODY_TIMEOUT, HEADER_TIMEOUT, IC_API_VERSION, MAX_BODY_BYTES, Options, ServerHandle, serve,
+};

@@ -1,8 +1,16 @@
 //! The HTTP server: routing, the four endpoints, CORS and the static frontend.
+//!
+//! Bounds: a request body is at most [`MAX_BODY_BYTES`] and its CBOR at most
+//! [`cbor::MAX_ITEMS`] items ([`cbor::check_bounds`], before decoding); a connection has
+//! [`HEADER_TIMEOUT`] for each request's headers and [`BODY_TIMEOUT`] for its body. Browsers:
+//! only the served page's own origin (`http://127.0.0.1:<port>`, `http://localhost:<port>`) and
+//! the origins of [`Options::cors_origins`] get CORS headers; an API request from any other
+//! origin is refused (403), so that another web page cannot drive the local host as the
+//! anonymous identity (a plain cross-origin POST needs no preflight).
 
 use crate::auth::{self, Refusal, Request, RequestType};
 use crate::cbor;
-use crate::handle::{Core, HostHandle, RequestRecord, error_code};
+use crate::handle::{Core, HostHandle, Signer, error_code};
 use bytes::Bytes;
 use candid::Principal;
 use ciborium::Value;
@@ -11,16 +19,21 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
-use hyper_util::rt::TokioIo;
-use icinfer_host::{CanisterStatus, Reject, RejectCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use icinfer_host::{CanisterStatus, Host, Reject, RejectCode};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Largest request body: an ingress message of 2 MiB plus its envelope.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Time a connection has to send each request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request has to send its body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The interface specification version this server follows.
 pub const IC_API_VERSION: &str = "0.18.0";
 
@@ -34,6 +47,9 @@ pub struct Options {
     /// Files made by the embedder, served at exactly these paths (e.g. `/icinfer.json`, which
     /// tells the frontend its canister), before the frontend directory.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Web origins besides the served page's own that may call the API from a browser
+    /// (`"*"`: any). Default: none.
+    pub cors_origins: Vec<String>,
 }
 
 /// A running server. Dropping it (or [`ServerHandle::shutdown`]) stops it.
@@ -79,6 +95,8 @@ struct Server {
     host: HostHandle,
     frontend: Option<PathBuf>,
     files: BTreeMap<String, Vec<u8>>,
+    /// Origins that get CORS headers: the page's own, and the configured ones.
+    origins: Vec<String>,
 }
 
 /// Serves the IC's HTTP interface for `host` on `addr`, which must be a loopback address
@@ -112,10 +130,18 @@ pub fn serve(
         .enable_all()
         .build()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let port = addr.port();
+    let mut origins = vec![
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+        format!("http://[::1]:{port}"),
+    ];
+    origins.extend(options.cors_origins);
     let server = Arc::new(Server {
         host,
         frontend,
         files: options.files,
+        origins,
     });
     let thread = std::thread::Builder::new()
         .name("icinfer-http-accept".into())
@@ -156,6 +182,8 @@ async fn accept_loop(
                         async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -166,12 +194,11 @@ async fn accept_loop(
 
 // ----- Responses.
 
-fn with_cors(mut r: Response) -> Response {
+/// Adds the CORS headers that let a page of `origin` read the response.
+fn with_cors(mut r: Response, origin: HeaderValue) -> Response {
     let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, HEAD, OPTIONS"),
@@ -233,20 +260,50 @@ enum Effective {
 }
 
 impl Server {
+    /// Runs `f` on the host; its response leaves once the changes it made are durable, and a
+    /// 503 refusal takes its place when they could not be written.
+    async fn on_host(&self, f: impl FnOnce(&mut Core) -> Response + Send + 'static) -> Response {
+        match self.host.run(f).await {
+            Ok(r) => r,
+            Err(e) => text(
+                503,
+                format!("the host could not make the change durable (it is kept in memory): {e}"),
+            ),
+        }
+    }
+
+    /// Whether a browser page of `origin` may call the API.
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        let origin = origin.to_str().unwrap_or("");
+        self.origins.iter().any(|o| o == "*" || o == origin)
+    }
+
     async fn handle(&self, req: hyper::Request<Incoming>) -> Response {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        if method == Method::OPTIONS {
-            return with_cors(response(204, "", Vec::new()));
+        let api = path.starts_with("/api/");
+        // Browsers name the page's origin; other clients (agents, the CLI) send none.
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        let allowed = origin.clone().filter(|o| self.allows(o));
+        if api && origin.is_some() && allowed.is_none() {
+            return text(
+                403,
+                "this origin may not call the API (icinfer serve --cors <origin> allows one)",
+            );
         }
-        let r = if path == "/api/v2/status" || path.starts_with("/api/") {
+        let r = if method == Method::OPTIONS {
+            response(204, "", Vec::new())
+        } else if api {
             self.api(req, &method, &path).await
         } else if method == Method::GET || method == Method::HEAD {
             self.static_file(&path, method == Method::HEAD).await
         } else {
             text(405, "method not allowed")
         };
-        with_cors(r)
+        match allowed {
+            Some(origin) => with_cors(r, origin),
+            None => r,
+        }
     }
 
     async fn api(&self, req: hyper::Request<Incoming>, method: &Method, path: &str) -> Response {
@@ -272,15 +329,19 @@ impl Server {
             "subnet" => Effective::Subnet(principal),
             _ => return text(404, format!("no endpoint at {path}")),
         };
-        let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
+        let collect = Limited::new(req.into_body(), MAX_BODY_BYTES).collect();
+        let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => {
                 return text(
                     413,
                     format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                );
+            }
+            Err(_) => {
+                return text(
+                    408,
+                    format!("the request body did not arrive within {BODY_TIMEOUT:?}"),
                 );
             }
         };
@@ -346,11 +407,11 @@ impl Server {
         };
         let (id, sender) = (request.id, request.sender);
         self.host
-            .run(move |core: &mut Core| {
-                let result = if core.host.is_system_canister(canister) {
-                    core.host.system_query(canister, &method, &arg)
+            .query(move |host: &mut Host, signer: &Signer| {
+                let result = if host.is_system_canister(canister) {
+                    host.system_query(canister, &method, &arg)
                 } else {
-                    match core.host.query_call(canister, sender, &method, &arg) {
+                    match host.query_call(canister, sender, &method, &arg) {
                         Ok(outcome) => outcome.result,
                         Err(e) => Err(host_error_reject(canister, e)),
                     }
@@ -359,11 +420,14 @@ impl Server {
                 let body = match result {
                     Ok(reply) => {
                         let reply = cbor::map([("arg", Value::Bytes(reply))]);
-                        let signatures = core.sign_query_response(vec![
-                            ("status", Value::Text("replied".into())),
-                            ("reply", reply.clone()),
-                            ("request_id", request_id),
-                        ]);
+                        let signatures = signer.sign_query_response(
+                            host,
+                            vec![
+                                ("status", Value::Text("replied".into())),
+                                ("reply", reply.clone()),
+                                ("request_id", request_id),
+                            ],
+                        );
                         cbor::map([
                             ("status", Value::Text("replied".into())),
                             ("reply", reply),
@@ -372,13 +436,16 @@ impl Server {
                     }
                     Err(reject) => {
                         let [code, message, error] = reject_fields(&reject);
-                        let signatures = core.sign_query_response(vec![
-                            ("status", Value::Text("rejected".into())),
-                            code.clone(),
-                            message.clone(),
-                            error.clone(),
-                            ("request_id", request_id),
-                        ]);
+                        let signatures = signer.sign_query_response(
+                            host,
+                            vec![
+                                ("status", Value::Text("rejected".into())),
+                                code.clone(),
+                                message.clone(),
+                                error.clone(),
+                                ("request_id", request_id),
+                            ],
+                        );
                         cbor::map([
                             ("status", Value::Text("rejected".into())),
                             code,
@@ -391,6 +458,7 @@ impl Server {
                 cbor_response(200, body)
             })
             .await
+            .unwrap_or_else(|| text(503, "the query thread stopped"))
     }
 
     async fn call(&self, request: Request, effective: Principal, sync: bool) -> Response {
@@ -402,8 +470,7 @@ impl Server {
             Err(r) => return refusal(r),
         };
         let (id, sender, expiry) = (request.id, request.sender, request.ingress_expiry);
-        self.host
-            .run(move |core: &mut Core| {
+        self.on_host(move |core: &mut Core| {
                 let respond = |core: &mut Core| {
                     if !sync {
                         return response(202, "", Vec::new());
@@ -418,8 +485,9 @@ impl Server {
                         ]),
                     )
                 };
-                // A request the host already knows is not run again.
-                if core.requests.contains_key(&id) {
+                // A request the host already knows is not run again (the ingress history is
+                // durable, so this holds across restarts too).
+                if core.host.ingress_status(&id).is_some() {
                     return respond(core);
                 }
                 let result = if core.host.is_system_canister(canister) {
@@ -450,15 +518,7 @@ impl Server {
                         Err(e) => Err(host_error_reject(canister, e)),
                     }
                 };
-                core.record(
-                    id,
-                    RequestRecord {
-                        sender,
-                        canister: effective,
-                        expiry_ns: expiry,
-                        result,
-                    },
-                );
+                core.record(id, sender, effective, expiry, result);
                 respond(core)
             })
             .await
@@ -477,15 +537,14 @@ impl Server {
                 format!("subnet {s} is not served here (the subnet is {subnet_id})"),
             );
         }
-        self.host
-            .run(move |core: &mut Core| {
-                if let Err(r) = check_paths(core, &request, &effective) {
-                    return refusal(r);
-                }
-                let certificate = core.certificate(&request.paths);
-                cbor_response(200, cbor::map([("certificate", Value::Bytes(certificate))]))
-            })
-            .await
+        self.on_host(move |core: &mut Core| {
+            if let Err(r) = check_paths(core, &request, &effective) {
+                return refusal(r);
+            }
+            let certificate = core.certificate(&request.paths);
+            cbor_response(200, cbor::map([("certificate", Value::Bytes(certificate))]))
+        })
+        .await
     }
 
     async fn static_file(&self, path: &str, head: bool) -> Response {
@@ -662,7 +721,7 @@ fn check_paths(core: &Core, request: &Request, effective: &Effective) -> Result<
                 }
                 request_id = Some(id);
                 let key: [u8; 32] = (*id).try_into().expect("length checked");
-                if let Some(record) = core.requests.get(&key) {
+                if let Some(record) = core.host.ingress_status(&key) {
                     if record.sender != request.sender {
                         return Err(forbidden(
                             "The user tries to access Request ID not signed by the caller.",

@@ -13,13 +13,14 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn status_is_cbor_with_the_root_key_and_cors() {
+async fn status_is_cbor_with_the_root_key() {
     let s = serve_test_canister();
     let r = reqwest::get(format!("{}/api/v2/status", s.server.url()))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // A client that is not a browser page names no origin and gets no CORS headers.
+    assert!(r.headers().get("access-control-allow-origin").is_none());
     assert_eq!(r.headers()["content-type"], "application/cbor");
     let body = r.bytes().await.unwrap();
     assert_eq!(&body[..3], &[0xd9, 0xd9, 0xf7], "self-describing tag");
@@ -32,33 +33,128 @@ async fn status_is_cbor_with_the_root_key_and_cors() {
     );
 }
 
-#[tokio::test]
-async fn preflight_allows_cross_origin_posts() {
-    let s = serve_test_canister();
-    let url = format!("{}/api/v3/canister/{}/query", s.server.url(), s.canister);
-    let r = reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, &url)
-        .header("origin", "http://localhost:5173")
+async fn preflight(url: &str, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", origin)
         .header("access-control-request-method", "POST")
         .header("access-control-request-headers", "content-type")
         .send()
         .await
+        .unwrap()
+}
+
+/// CORS: the served page's own origin and the configured ones may call the API from a
+/// browser; any other page is refused, preflight or not, and its call does not run.
+#[tokio::test]
+async fn only_the_pages_origin_and_configured_ones_may_call_from_a_browser() {
+    let s = serve_with(
+        HandleOptions::default(),
+        Options {
+            cors_origins: vec!["http://localhost:5173".into()],
+            ..Options::default()
+        },
+    );
+    let own = format!("http://localhost:{}", s.server.local_addr().port());
+    let url = format!("{}/api/v3/canister/{}/query", s.server.url(), s.canister);
+    for origin in [own.as_str(), "http://localhost:5173"] {
+        let r = preflight(&url, origin).await;
+        assert_eq!(r.status(), 204, "{origin}");
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], origin);
+        assert_eq!(h["vary"], "Origin");
+        assert!(
+            h["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .contains("POST")
+        );
+        assert!(
+            h["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("content-type")
+        );
+    }
+    let evil = "https://evil.example";
+    let r = preflight(&url, evil).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // A plain cross-origin POST (a form, text/plain: no preflight) is refused before it runs.
+    let call = format!("{}/api/v2/canister/{}/call", s.server.url(), s.canister);
+    let r = reqwest::Client::new()
+        .post(&call)
+        .header("origin", evil)
+        .header("content-type", "text/plain")
+        .body(vec![0xd9, 0xd9, 0xf7, 0xa0])
+        .send()
+        .await
         .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+/// `Options::cors_origins = ["*"]` opens the API to every origin, as before.
+#[tokio::test]
+async fn a_star_allows_every_origin() {
+    let s = serve_with(
+        HandleOptions::default(),
+        Options {
+            cors_origins: vec!["*".into()],
+            ..Options::default()
+        },
+    );
+    let url = format!("{}/api/v2/status", s.server.url());
+    let r = preflight(&url, "https://anywhere.example").await;
     assert_eq!(r.status(), 204);
-    let h = r.headers();
-    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://anywhere.example"
+    );
+}
+
+/// A connection that never finishes its headers is closed after the header timeout.
+#[tokio::test]
+async fn a_connection_that_stalls_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = serve_test_canister();
+    let mut stream = tokio::net::TcpStream::connect(s.server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /api/v2/status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        icinfer_http::HEADER_TIMEOUT + std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "still open after {:?}", start.elapsed());
+    assert!(start.elapsed() >= icinfer_http::HEADER_TIMEOUT - std::time::Duration::from_secs(1));
+}
+
+/// 4 MiB of one-byte CBOR items, unauthenticated: refused at once (400), never decoded.
+#[tokio::test]
+async fn a_cbor_bomb_is_refused_at_once() {
+    let s = serve_test_canister();
+    let url = format!("{}/api/v3/canister/{}/query", s.server.url(), s.canister);
+    let mut bomb = vec![0xd9, 0xd9, 0xf7, 0x9a, 0x00, 0x3f, 0xff, 0xf0];
+    bomb.resize(bomb.len() + 0x3f_fff0, 0x00);
+    let start = std::time::Instant::now();
+    let (status, body) = post(&url, bomb).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     assert!(
-        h["access-control-allow-methods"]
-            .to_str()
-            .unwrap()
-            .contains("POST")
+        String::from_utf8_lossy(&body).contains("CBOR items"),
+        "{}",
+        String::from_utf8_lossy(&body)
     );
     assert!(
-        h["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("content-type")
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
     );
 }
 
@@ -153,6 +249,7 @@ async fn the_frontend_directory_is_served_same_origin() {
                 b"{\"canisterId\":\"x\"}".to_vec(),
             )]
             .into(),
+            ..Options::default()
         },
     );
     let base = s.server.url();

@@ -36,6 +36,8 @@ impl Host {
                 state,
                 runtime: None,
                 logs: Vec::new(),
+                logs_journaled: 0,
+                managed_journaled: Default::default(),
                 wasm: None,
                 managed: Default::default(),
             },

@@ -6,6 +6,7 @@
 use crate::engine;
 use crate::error::Reject;
 use crate::validate::ValidationLimits;
+use candid::Principal;
 use std::path::PathBuf;
 
 /// Maximum ingress (and query) argument size: 2 MiB.
@@ -116,4 +117,19 @@ pub struct LogRecord {
     pub timestamp_ns: u64,
     /// The text.
     pub content: String,
+}
+
+/// The outcome of an ingress call, kept by the host (the replica's ingress history) until
+/// `keep_until_ns`: what `/request_status/<request id>` certifies, and what a request sent
+/// again is answered with instead of running twice. Persisted with the call's effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressStatus {
+    /// Who signed the call.
+    pub sender: Principal,
+    /// The call's effective canister.
+    pub canister: Principal,
+    /// Kept until this host time (the request's expiry and the longest time to live).
+    pub keep_until_ns: u64,
+    /// The reply, or the reject.
+    pub result: Result<Vec<u8>, Reject>,
 }

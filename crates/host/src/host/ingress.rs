@@ -5,7 +5,10 @@
 //! query runs at once on the canister and keeps nothing. Touches the queue, the ingress results
 //! and, through [`Host::run`], the called canister.
 
-use super::{CallOutcome, Host, MAX_INGRESS_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES, Message, Origin};
+use super::{
+    CallOutcome, Host, IngressStatus, MAX_INGRESS_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES, Message,
+    Origin,
+};
 use crate::error::{HostError, Reject, RejectCode};
 use crate::runtime::{ApiKind, CanisterStatus, Entry, Response};
 use candid::Principal;
@@ -200,5 +203,29 @@ impl Host {
             instructions: ex.instructions,
             message_instructions: ex.instructions,
         })
+    }
+
+    /// Records the outcome of an ingress call under its request id (and forgets the
+    /// outcomes whose time is up). The journal makes it durable with the call's effect.
+    pub fn record_ingress_status(&mut self, request_id: [u8; 32], status: IngressStatus) {
+        let now = self.time_ns;
+        self.ingress_history.retain(|_, s| s.keep_until_ns >= now);
+        self.ingress_history.insert(request_id, status);
+        self.unjournaled_ingress.push(request_id);
+    }
+
+    /// The recorded outcome of the ingress call `request_id`, if it is still kept.
+    pub fn ingress_status(&self, request_id: &[u8; 32]) -> Option<&IngressStatus> {
+        self.ingress_history
+            .get(request_id)
+            .filter(|s| s.keep_until_ns >= self.time_ns)
+    }
+
+    /// Every kept ingress outcome, by request id.
+    pub fn ingress_history(&self) -> impl Iterator<Item = (&[u8; 32], &IngressStatus)> {
+        let now = self.time_ns;
+        self.ingress_history
+            .iter()
+            .filter(move |(_, s)| s.keep_until_ns >= now)
     }
 }

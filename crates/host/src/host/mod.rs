@@ -10,7 +10,7 @@
 //! | `config.rs` | limits, [`HostConfig`], the records the API returns | nothing (plain data) |
 //! | `canisters.rs` | create, controllers, status, cycles, reads | `canisters` |
 //! | `install.rs` | install, reinstall, upgrade | one canister's state and instance |
-//! | `ingress.rs` | ingress updates and queries | the queue, ingress results |
+//! | `ingress.rs` | ingress updates and queries, the ingress history | the queue, ingress results and history |
 //! | `queue.rs` | requests, responses, call contexts, heartbeats and timers | the queue, call contexts, callbacks |
 //! | `state_tree.rs` | the certified state tree, certificates, derived keys | reads only (and the node keys) |
 //! | `management/` | the management canister for ingress, the cycles ledger and CMC, `icp:*` metadata | `canisters` |
@@ -26,7 +26,7 @@ mod queue;
 mod state_tree;
 
 pub use config::{
-    CallOutcome, HostConfig, InstallOutcome, InstructionLimits, LogRecord,
+    CallOutcome, HostConfig, IngressStatus, InstallOutcome, InstructionLimits, LogRecord,
     MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
     MAX_UPDATE_REPLY_BYTES,
 };
@@ -87,6 +87,10 @@ pub(crate) struct Canister {
     pub(crate) state: CanisterState,
     pub(crate) runtime: Option<Runtime>,
     pub(crate) logs: Vec<LogRecord>,
+    /// How many of `logs` the journal holds.
+    pub(crate) logs_journaled: usize,
+    /// The settings and chunk hashes the journal holds.
+    pub(crate) managed_journaled: crate::journal::ManagedMark,
     /// The installed module as given (raw or gzipped): what persistence saves.
     pub(crate) wasm: Option<Arc<Vec<u8>>>,
     /// Settings, chunk store and metadata of the management canister.
@@ -107,12 +111,19 @@ pub struct Host {
     callbacks: HashMap<u64, Callback>,
     ingress_results: HashMap<u64, Result<Vec<u8>, Reject>>,
     ingress_instructions: HashMap<u64, (u64, u64)>,
+    /// Outcomes of ingress calls by request id ([`IngressStatus`]).
+    ingress_history: BTreeMap<[u8; 32], IngressStatus>,
+    /// Request ids recorded since the journal last took them ([`crate::journal`]).
+    unjournaled_ingress: Vec<[u8; 32]>,
     next_id: u64,
     raw_rand_counter: u64,
     node_keys: Vec<(Principal, Vec<u8>)>,
     /// Hashes of the modules installed so far (the replica's `expected_compiled_wasms`): a
     /// module compiled before pays a reduced compilation charge.
     compiled_modules: HashSet<[u8; 32]>,
+    /// Generation of the checkpoint this host was loaded from or last saved to
+    /// ([`crate::journal`]).
+    checkpoint_generation: u64,
 }
 
 fn canister_id(index: u64) -> Principal {
@@ -141,10 +152,13 @@ impl Host {
             callbacks: HashMap::new(),
             ingress_results: HashMap::new(),
             ingress_instructions: HashMap::new(),
+            ingress_history: BTreeMap::new(),
+            unjournaled_ingress: Vec::new(),
             next_id: 0,
             raw_rand_counter: 0,
             node_keys: Vec::new(),
             compiled_modules: HashSet::new(),
+            checkpoint_generation: 0,
         }
     }
 

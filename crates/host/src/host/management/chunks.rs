@@ -51,6 +51,16 @@ impl ChunkStore {
         self.chunks.keys()
     }
 
+    /// The chunk stored under `hash` (for persistence).
+    pub(crate) fn get(&self, hash: &[u8; 32]) -> Option<&[u8]> {
+        self.chunks.get(hash).map(Vec::as_slice)
+    }
+
+    /// Keeps only the chunks whose hash `keep` accepts (for persistence).
+    pub(crate) fn retain(&mut self, keep: impl Fn(&[u8; 32]) -> bool) {
+        self.chunks.retain(|h, _| keep(h));
+    }
+
     pub(crate) fn size_bytes(&self) -> u64 {
         self.chunks.values().map(|c| c.len() as u64).sum()
     }

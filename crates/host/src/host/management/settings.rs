@@ -81,6 +81,31 @@ fn viewers(name: &str, v: &Option<Visibility>) -> Result<(), Reject> {
 }
 
 impl Settings {
+    /// The settings as persistence keeps them: Candid of the `canister_status` record.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        candid::encode_one(self.definite(Vec::new())).expect("encoding a record cannot fail")
+    }
+
+    /// Puts back settings kept by [`Self::encode`].
+    pub(crate) fn restore(&mut self, bytes: &[u8]) -> Result<(), candid::Error> {
+        let d: DefiniteCanisterSettings = candid::decode_one(bytes)?;
+        *self = Settings {
+            compute_allocation: d.compute_allocation,
+            memory_allocation: d.memory_allocation,
+            freezing_threshold: d.freezing_threshold,
+            reserved_cycles_limit: d.reserved_cycles_limit,
+            minimum_incoming_canister_call_cycles: d.minimum_incoming_canister_call_cycles,
+            log_visibility: d.log_visibility,
+            log_memory_limit: d.log_memory_limit,
+            snapshot_visibility: d.snapshot_visibility,
+            status_visibility: d.status_visibility,
+            wasm_memory_limit: d.wasm_memory_limit,
+            wasm_memory_threshold: d.wasm_memory_threshold,
+            environment_variables: d.environment_variables,
+        };
+        Ok(())
+    }
+
     /// The record `canister_status` reports.
     pub(crate) fn definite(&self, controllers: Vec<Principal>) -> DefiniteCanisterSettings {
         let s = self.clone();
