@@ -118,6 +118,7 @@ impl Client {
             }
             Error::LimitExceeded { .. } => "stay within the limit (docs/README)".into(),
             Error::InvalidState { .. } => "`icinfer models` shows the model's state".into(),
+            Error::UseJob { .. } => "run it as a job: `icinfer infer` with `infer_start`".into(),
             Error::InvalidArgument { .. } | Error::InferenceFailed { .. } => String::new(),
         };
         if fix.is_empty() {

@@ -26,4 +26,4 @@ pub mod stepping;
 pub mod store;
 pub mod tensor;
 
-pub use engine::{Engine, Environment, StepOutcome};
+pub use engine::{Engine, Environment, StepOutcome, Work};
