@@ -460,7 +460,7 @@ impl<M: Memory> ModelStore<M> {
                     };
                     buffer.resize(chunk_len(record.size_bytes, next), 0);
                     self.blocks.read(block_offset(block), &mut buffer);
-                    hasher.update(&buffer);
+                    hasher.update(buffer.as_slice());
                 }
             }
             next += 1;

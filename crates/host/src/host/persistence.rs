@@ -1,7 +1,7 @@
 //! What [`crate::persist`] needs from the host: its counters, its canisters and the
 //! restoration of a saved canister. Nothing else calls these.
 
-use super::{Canister, Host, LogRecord};
+use super::{Canister, Host, LogRecord, management};
 use crate::engine;
 use crate::error::HostError;
 use crate::runtime::{CanisterState, InstanceSnapshot, Runtime, StoreData};
@@ -59,7 +59,9 @@ impl Host {
                 runtime,
                 logs,
                 wasm,
-                managed: Default::default(),
+                managed: management::Managed::with_wasm_memory_limit(
+                    self.config.memory.default_wasm_memory_limit,
+                ),
             },
         );
         Ok(())
