@@ -365,7 +365,7 @@ impl<M: Memory> Engine<M> {
             );
         }
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(&bytes, declared)
+        runtime::load(bytes, declared)
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,

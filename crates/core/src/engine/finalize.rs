@@ -162,7 +162,7 @@ impl<M: Memory> Engine<M> {
         }
         let bytes = self.store.assemble(id)?;
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(&bytes, declared)
+        runtime::load(bytes, declared)
     }
 
     fn fail_finalize(&mut self, id: &str, error: Error) {
