@@ -3,8 +3,9 @@
     python models/make_large.py --mib 1024      # models/cache/large/large-1024mib.onnx
 
 The graph is `y = tanh(... tanh(tanh(x @ W0) @ W1) ... @ W{L-1})` with x f32[1, 2048] and
-each W f32[2048, 2048] (16 MiB), so the file holds `mib / 16` layers (at least one) and is
-that many MiB plus a few hundred bytes. Weights are normal(0, 1/sqrt(2048)) from numpy's
+each W f32[2048, 2048] (16 MiB): as many layers as fit in `mib` MiB with the protobuf's few
+hundred bytes (at least one), so `--mib 1024` writes 63 layers, 1008 MiB, within the
+canister's 1 GiB MAX_MODEL_BYTES. Weights are normal(0, 1/sqrt(2048)) from numpy's
 PCG64 seeded with 0 (and the layer's index), so the outputs stay in tanh's range and every
 run writes the same bytes. It is the model of the 1 GiB half of issue #18: uploading,
 finalizing as a job and running it in steps (tests/tests/large.rs builds the same graph,
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "cache" / "large")
     args = parser.parse_args()
-    layers = max(1, args.mib // LAYER_MIB)
+    layers = max(1, (args.mib * (1 << 20) - 4096) // (LAYER_MIB << 20))
     model = large_model(layers)
     # The checker refuses protos over 2 GiB in memory only; 1 GiB passes.
     onnx.checker.check_model(model)

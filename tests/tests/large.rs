@@ -167,12 +167,14 @@ struct Run {
     job_messages: u64,
 }
 
-/// Uploads `bytes` first chunk last, finalizes (following the job if there is one), runs
-/// one `infer` if `direct`, then the same inference as a job.
+/// Uploads `bytes` (the first chunk last if `first_chunk_last`, so that the uploads cannot
+/// hash the file as it arrives), finalizes (following the job if there is one), runs one
+/// `infer` if `direct`, then the same inference as a job.
 fn upload_finalize_and_run(
     canister: &mut InferenceCanister,
     bytes: &[u8],
     width: usize,
+    first_chunk_last: bool,
     direct: bool,
 ) -> Run {
     let controller = canister.controller;
@@ -180,7 +182,12 @@ fn upload_finalize_and_run(
         .create_model_declaring(controller, "large", bytes, None)
         .unwrap();
     let chunks = bytes.len().div_ceil(CHUNK_BYTES);
-    for index in (1..chunks).chain([0]) {
+    let order: Vec<usize> = if first_chunk_last {
+        (1..chunks).chain([0]).collect()
+    } else {
+        (0..chunks).collect()
+    };
+    for index in order {
         canister
             .upload_chunk(controller, "large", bytes, index)
             .unwrap();
@@ -271,7 +278,7 @@ fn a_small_twin_takes_the_large_models_paths_on_lowered_limits() {
         InferenceCanister::install_on(Box::new(LocalHost::with_config(config)), controller());
     let budget: Result<(), Error> = call(&mut canister, "set_job_step_budget", 150_000_000u64);
     budget.unwrap();
-    let run = upload_finalize_and_run(&mut canister, &bytes, width, true);
+    let run = upload_finalize_and_run(&mut canister, &bytes, width, true, true);
     assert!(
         run.finalize_messages > 2,
         "finalize hashed what the uploads left in steps, then loaded: {} messages",
@@ -375,7 +382,7 @@ fn the_large_model_uploads_finalizes_as_a_job_and_runs_in_steps() {
         )
     });
     let mut canister = InferenceCanister::install(controller());
-    let run = upload_finalize_and_run(&mut canister, &bytes, 2048, false);
+    let run = upload_finalize_and_run(&mut canister, &bytes, 2048, false, false);
     assert_eq!(run.job.outputs[0].shape, vec![1, 2048]);
     println!(
         "[large] {mib} MiB: finalize {} instructions in {} messages; heap after load {} MiB; job {} messages",

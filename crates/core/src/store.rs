@@ -78,8 +78,10 @@ pub struct ModelRecord {
     pub hash_state: Option<ByteBuf>,
     /// Set while finalize runs as a job.
     pub finalizing: Option<FinalizeRun>,
-    /// Why the last finalize failed; cleared by the next attempt.
-    pub failed: Option<Error>,
+    /// Why the last finalize failed, cleared by the next attempt: an `Error`, Candid-encoded
+    /// on its own (`failure`), which keeps Error's type (twelve variants) out of the record's
+    /// encoding, and so out of every decoding of a record.
+    pub failed: Option<ByteBuf>,
     /// The most instructions an inference of this model took, measured by a job.
     pub infer_instructions: Option<u64>,
 }
@@ -104,6 +106,13 @@ impl ModelRecord {
         chunks_in(self.size_bytes)
     }
 
+    /// Why the last finalize failed.
+    pub fn failure(&self) -> Option<Error> {
+        self.failed
+            .as_ref()
+            .map(|bytes| candid::decode_one(bytes).expect("a stored finalize failure decodes"))
+    }
+
     pub fn hashed_chunks(&self) -> u32 {
         self.hashed_chunks.unwrap_or(0)
     }
@@ -115,10 +124,8 @@ impl ModelRecord {
     pub fn state(&self) -> ModelState {
         if self.ready.is_some() {
             ModelState::Ready
-        } else if let Some(error) = &self.failed {
-            ModelState::Failed {
-                error: error.clone(),
-            }
+        } else if let Some(error) = self.failure() {
+            ModelState::Failed { error }
         } else if let Some(run) = &self.finalizing {
             ModelState::Finalizing(FinalizeProgress {
                 chunks_hashed: self.hashed_chunks(),
@@ -474,10 +481,14 @@ impl<M: Memory> ModelStore<M> {
     }
 
     /// Finalize's share of the hashing: extends the hashed prefix one chunk at a time while
-    /// `go_on` says so (asked before each chunk but the first) and returns how many it
-    /// hashed. Every chunk must have arrived.
-    pub fn hash_while(&mut self, id: &str, mut go_on: impl FnMut() -> bool) -> Result<u32, Error> {
-        let mut record = self.require(id)?;
+    /// `go_on` says so (asked before each chunk but the first), and returns `record` as it
+    /// now stands (stored, if a chunk was hashed). Every chunk must have arrived.
+    pub fn hash_while(
+        &mut self,
+        id: &str,
+        mut record: ModelRecord,
+        mut go_on: impl FnMut() -> bool,
+    ) -> Result<ModelRecord, Error> {
         let mut hashed = 0;
         while !record.is_hashed() && (hashed == 0 || go_on()) {
             if self.extend_hash(&mut record, None, 1) == 0 {
@@ -486,9 +497,9 @@ impl<M: Memory> ModelStore<M> {
             hashed += 1;
         }
         if hashed > 0 {
-            self.records.insert(id.to_string(), record);
+            self.records.insert(id.to_string(), record.clone());
         }
-        Ok(hashed)
+        Ok(record)
     }
 
     /// The SHA-256 of the whole file, once every chunk is hashed.
@@ -562,21 +573,30 @@ impl<M: Memory> ModelStore<M> {
         Ok(bytes)
     }
 
-    /// Records that the model is ready. The caller has verified its bytes.
-    pub fn mark_ready(&mut self, id: &str, facts: ReadyFacts) -> Result<ModelInfo, Error> {
-        self.update(id, |record| {
-            record.ready = Some(facts);
-            record.finalizing = None;
-            record.failed = None;
-            record.hash_state = None;
-        })
+    /// Records that the model is ready. The caller has verified its bytes, and passes its
+    /// record as it read it.
+    pub fn mark_ready(
+        &mut self,
+        id: &str,
+        mut record: ModelRecord,
+        facts: ReadyFacts,
+    ) -> ModelInfo {
+        record.ready = Some(facts);
+        record.finalizing = None;
+        record.failed = None;
+        record.hash_state = None;
+        let info = record.info(id);
+        self.records.insert(id.to_string(), record);
+        info
     }
 
     /// Records why finalize failed; the chunks stay (ModelState::Failed).
     pub fn mark_failed(&mut self, id: &str, error: Error) -> Result<ModelInfo, Error> {
         self.update(id, |record| {
             record.finalizing = None;
-            record.failed = Some(error);
+            record.failed = Some(ByteBuf::from(
+                candid::encode_one(&error).expect("an error always encodes"),
+            ));
         })
     }
 
@@ -675,7 +695,7 @@ fn hasher_of(record: &ModelRecord) -> Sha256 {
 fn keeps_chunks(record: &ModelRecord, args: &CreateModelArgs) -> bool {
     record.sha256 == args.sha256
         && record.size_bytes == args.size_bytes
-        && !matches!(record.failed, Some(Error::HashMismatch { .. }))
+        && !matches!(record.failure(), Some(Error::HashMismatch { .. }))
 }
 
 fn incomplete(id: &str, record: &ModelRecord) -> Error {

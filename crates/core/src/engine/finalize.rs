@@ -22,7 +22,7 @@
 use super::{Engine, Environment, Runnable, StepOutcome};
 use crate::limits::MAX_INLINE_FINALIZE_BYTES;
 use crate::runtime;
-use crate::store::ReadyFacts;
+use crate::store::{ModelRecord, ReadyFacts};
 use ic_stable_structures::Memory;
 use icinfer_api::{Error, ModelInfo};
 use serde_bytes::ByteBuf;
@@ -57,15 +57,16 @@ impl<M: Memory> Engine<M> {
             });
         }
         let budget = self.step_budget;
-        self.store.hash_while(id, || env.instructions() < budget)?;
-        let record = self.store.require(id)?;
+        let record = self
+            .store
+            .hash_while(id, record, || env.instructions() < budget)?;
         if !record.is_hashed() || record.size_bytes > MAX_INLINE_FINALIZE_BYTES {
             self.finalizing.insert(id.to_string());
             return self
                 .store
                 .count_finalize_message(id, env.instructions().saturating_sub(start));
         }
-        self.complete_finalize(env, id, start, 0)
+        self.complete_finalize(env, id, record, start, 0)
     }
 
     /// One message of a finalize job: hashes chunks until it has used the step budget, or,
@@ -82,7 +83,10 @@ impl<M: Memory> Engine<M> {
         let start = env.instructions();
         if !record.is_hashed() {
             let budget = self.step_budget;
-            if let Err(error) = self.store.hash_while(id, || env.instructions() < budget) {
+            if let Err(error) = self
+                .store
+                .hash_while(id, record, || env.instructions() < budget)
+            {
                 self.fail_finalize(id, error);
                 return Ok(StepOutcome::Finished);
             }
@@ -90,9 +94,9 @@ impl<M: Memory> Engine<M> {
                 .count_finalize_message(id, env.instructions().saturating_sub(start))?;
             return Ok(StepOutcome::Continue);
         }
-        let earlier = record.finalizing.map_or(0, |run| run.instructions);
+        let earlier = record.finalizing.as_ref().map_or(0, |run| run.instructions);
         // The typed error is kept in the record; the step itself succeeded.
-        let _ = self.complete_finalize(env, id, start, earlier);
+        let _ = self.complete_finalize(env, id, record, start, earlier);
         Ok(StepOutcome::Finished)
     }
 
@@ -119,11 +123,12 @@ impl<M: Memory> Engine<M> {
         &mut self,
         env: &impl Environment,
         id: &str,
+        record: ModelRecord,
         start: u64,
         earlier: u64,
     ) -> Result<ModelInfo, Error> {
         self.finalizing.remove(id);
-        let loaded = match self.load_hashed(id) {
+        let loaded = match self.load_hashed(id, &record) {
             Ok(loaded) => loaded,
             Err(error) => {
                 self.fail_finalize(id, error.clone());
@@ -136,7 +141,7 @@ impl<M: Memory> Engine<M> {
             outputs: loaded.outputs,
             load_instructions: earlier + env.instructions().saturating_sub(start),
         };
-        let info = self.store.mark_ready(id, facts.clone())?;
+        let info = self.store.mark_ready(id, record, facts.clone());
         self.plans.insert(
             id,
             Runnable {
@@ -151,9 +156,8 @@ impl<M: Memory> Engine<M> {
 
     /// The model's bytes, checked against its declared SHA-256 (whose computation the
     /// uploads and finalize have finished), loaded by tract.
-    fn load_hashed(&self, id: &str) -> Result<runtime::LoadedModel, Error> {
-        let record = self.store.require(id)?;
-        let sha256 = self.store.file_sha256(&record);
+    fn load_hashed(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+        let sha256 = self.store.file_sha256(record);
         if sha256[..] != record.sha256[..] {
             return Err(Error::HashMismatch {
                 expected: record.sha256.clone(),
