@@ -170,7 +170,7 @@ fn run_cases(
     cases: &[Case],
     tolerance: f64,
 ) -> Result<f64, String> {
-    let loaded = runtime::load(&bytes(entry)?, declared).map_err(|e| format!("load: {e}"))?;
+    let loaded = runtime::load(bytes(entry)?, declared).map_err(|e| format!("load: {e}"))?;
     let mut worst = 0.0f64;
     for (number, (inputs, want)) in cases.iter().enumerate() {
         let ordered = runtime::match_inputs(&loaded.inputs, inputs)

@@ -7,12 +7,14 @@
 //! only logs a trap, which would leave the job pending for ever.) A timer starts each step
 //! so that every step is its own round trip: other messages, `infer` of other callers
 //! included, run between two steps of a long job, and the pending jobs take turns
-//! (`Engine::next_job`).
+//! (`Engine::next_work`). Finalize jobs (`finalize_step`, icinfer_core::engine::finalize)
+//! go through the same driver, taking turns with inference jobs.
 
 use crate::{mutate, read};
 use ic_cdk::api::{CanisterStatusCode, canister_self, canister_status, msg_caller};
 use ic_cdk::call::Call;
 use icinfer_api::{Error, JobId};
+use icinfer_core::Work;
 use icinfer_ic::Ic;
 use std::cell::Cell;
 use std::time::Duration;
@@ -24,22 +26,35 @@ thread_local! {
 
 /// Schedules the next step if a job is pending and no step is on its way.
 pub fn drive() {
-    if DRIVING.get() || !read(|engine| engine.has_pending_jobs()) {
+    if DRIVING.get() || !read(|engine| engine.has_pending_work()) {
         return;
     }
     DRIVING.set(true);
     ic_cdk_timers::set_timer(Duration::ZERO, async {
-        if let Some(id) = mutate(|engine| engine.next_job()) {
-            let stepped = Call::unbounded_wait(canister_self(), "job_step")
-                .with_arg(id)
-                .await;
-            // A canister being stopped (for an upgrade) rejects its own calls: the job is
-            // not at fault and restarts after the upgrade.
-            if let Err(reject) = stepped
-                && canister_status() == CanisterStatusCode::Running
-            {
-                mutate(|engine| engine.job_trapped(&Ic, id, reject.to_string()));
-            }
+        let work = mutate(|engine| engine.next_work());
+        let stepped = match &work {
+            Some(Work::Infer(id)) => Some(
+                Call::unbounded_wait(canister_self(), "job_step")
+                    .with_arg(id)
+                    .await,
+            ),
+            Some(Work::Finalize(id)) => Some(
+                Call::unbounded_wait(canister_self(), "finalize_step")
+                    .with_arg(id)
+                    .await,
+            ),
+            None => None,
+        };
+        // A canister being stopped (for an upgrade) rejects its own calls: the job is not
+        // at fault and restarts (an inference) or resumes (a finalize) after the upgrade.
+        if let (Some(work), Some(Err(reject))) = (work, stepped)
+            && canister_status() == CanisterStatusCode::Running
+        {
+            let message = reject.to_string();
+            mutate(|engine| match work {
+                Work::Infer(id) => engine.job_trapped(&Ic, id, message),
+                Work::Finalize(id) => engine.finalize_trapped(&id, message),
+            });
         }
         DRIVING.set(false);
         drive();
@@ -48,6 +63,19 @@ pub fn drive() {
 
 /// The `job_step` endpoint.
 pub fn step(id: JobId) -> Result<(), Error> {
+    require_self()?;
+    #[cfg(feature = "test-hooks")]
+    test_hooks::trap_if_armed(id);
+    mutate(|engine| engine.job_step(&Ic, id)).map(|_| ())
+}
+
+/// The `finalize_step` endpoint.
+pub fn finalize_step(id: String) -> Result<(), Error> {
+    require_self()?;
+    mutate(|engine| engine.finalize_step(&Ic, &id)).map(|_| ())
+}
+
+fn require_self() -> Result<(), Error> {
     let caller = msg_caller();
     if caller != canister_self() {
         return Err(Error::Unauthorized {
@@ -55,9 +83,7 @@ pub fn step(id: JobId) -> Result<(), Error> {
             required: "the canister itself (steps are the job driver's self-calls)".into(),
         });
     }
-    #[cfg(feature = "test-hooks")]
-    test_hooks::trap_if_armed(id);
-    mutate(|engine| engine.job_step(&Ic, id)).map(|_| ())
+    Ok(())
 }
 
 /// Test-only (feature `test-hooks`, never shipped: tests/tests/wasm.rs checks the exports

@@ -112,9 +112,13 @@ fn upload_model_chunk(args: UploadChunkArgs) -> Result<UploadProgress, Error> {
     replied(mutate(|engine| engine.upload_model_chunk(&Ic, args)))
 }
 
+/// Ready at once when the model fits one message; otherwise `finalizing`, and the canister
+/// finishes the job in later messages (`upload_status` follows it).
 #[update(manual_reply = true)]
 fn finalize_model(id: String) -> Result<ModelInfo, Error> {
-    replied(mutate(|engine| engine.finalize_model(&Ic, &id)))
+    let finalized = mutate(|engine| engine.finalize_model(&Ic, &id));
+    jobs::drive();
+    replied(finalized)
 }
 
 #[update(manual_reply = true)]
@@ -198,10 +202,25 @@ fn set_job_step_budget(budget: u64) -> Result<(), Error> {
     replied(mutate(|engine| engine.set_job_step_budget(&Ic, budget)))
 }
 
+/// Controllers: a model whose inference a job measured above this many instructions gets
+/// `UseJob` from `infer`.
+#[update(manual_reply = true)]
+fn set_one_message_limit(instructions: u64) -> Result<(), Error> {
+    replied(mutate(|engine| {
+        engine.set_one_message_limit(&Ic, instructions)
+    }))
+}
+
 /// One step of a job. Called by the canister itself only (the job driver's self-call).
 #[update(manual_reply = true)]
 fn job_step(id: JobId) -> Result<(), Error> {
     replied(jobs::step(id))
+}
+
+/// One step of a finalize job: the canister itself only.
+#[update(manual_reply = true)]
+fn finalize_step(id: String) -> Result<(), Error> {
+    replied(jobs::finalize_step(id))
 }
 
 // --- provenance ----------------------------------------------------------------------------

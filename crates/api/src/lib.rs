@@ -182,7 +182,7 @@ pub struct UploadChunkArgs {
     pub data: ByteBuf,
 }
 
-#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub enum ModelState {
     /// Created; chunks are arriving. Not usable for inference.
     #[serde(rename = "uploading")]
@@ -190,6 +190,26 @@ pub enum ModelState {
     /// Verified, loaded by tract, immutable.
     #[serde(rename = "ready")]
     Ready,
+    /// Finalize runs as a job, across messages (a model too large for one): hashing
+    /// what is left of the file, then parsing and optimising it in one message.
+    #[serde(rename = "finalizing")]
+    Finalizing(FinalizeProgress),
+    /// Finalize failed; `error` says why. The chunks are kept: `finalize_model` tries
+    /// again, `create_model` with the same id sets new input facts (and keeps the chunks
+    /// if the file is the same and they were not the reason), `delete_model` frees them.
+    #[serde(rename = "failed")]
+    Failed { error: Error },
+}
+
+/// How far a finalize job has got: the file is hashed chunk by chunk (in many messages if
+/// need be), then parsed and optimised in one message, which cannot be split.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct FinalizeProgress {
+    pub chunks_hashed: u32,
+    pub chunks_total: u32,
+    /// Messages and instructions of the finalize so far, `finalize_model`'s included.
+    pub messages: u64,
+    pub instructions: u64,
 }
 
 /// Returned by every accepted chunk so a client can show progress.
@@ -506,7 +526,8 @@ pub enum Error {
     InferenceFailed {
         reason: String,
     },
-    /// The inference does not fit one message: run it as a job (`infer_start`).
+    /// The model's inference does not fit one message: run it with `infer_start`, which
+    /// splits it across messages. `reason` gives the measurement.
     UseJob {
         model_id: ModelId,
         reason: String,
@@ -544,9 +565,10 @@ impl std::fmt::Display for Error {
                 write!(f, "limit {limit} exceeded: {got} > {max}")
             }
             Error::InferenceFailed { reason } => write!(f, "inference failed: {reason}"),
-            Error::UseJob { model_id, reason } => {
-                write!(f, "model '{model_id}' needs a job (infer_start): {reason}")
-            }
+            Error::UseJob { model_id, reason } => write!(
+                f,
+                "model '{model_id}' needs more than one message per inference ({reason}): use infer_start"
+            ),
         }
     }
 }

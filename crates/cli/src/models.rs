@@ -25,9 +25,14 @@ pub async fn run(client: &Client, json: bool) -> Result<()> {
 }
 
 pub fn print_model(info: &ModelInfo) {
-    let state = match info.state {
-        ModelState::Ready => "ready",
-        ModelState::Uploading => "uploading",
+    let state = match &info.state {
+        ModelState::Ready => "ready".to_string(),
+        ModelState::Uploading => "uploading".to_string(),
+        ModelState::Finalizing(p) => format!(
+            "finalizing: {}/{} chunks hashed, {} messages",
+            p.chunks_hashed, p.chunks_total, p.messages
+        ),
+        ModelState::Failed { error } => format!("failed: {error}"),
     };
     println!("{}  [{state}]  {} bytes", info.id, info.size_bytes);
     println!("  sha256  {}", hex::encode(&info.sha256));

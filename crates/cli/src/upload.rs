@@ -2,8 +2,12 @@
 //!
 //! Resuming needs no local state: the canister's `upload_status` says which chunks it has, and
 //! chunks are idempotent, so an interrupted upload is finished by running the command again.
+//! A model too large to finalize in one message finalizes as a job: the command follows it
+//! (`upload_status`) until the model is ready or failed. A failed upload of the same file is
+//! retried with the input facts given now (`create_model` again keeps its chunks).
 
 use crate::client::Client;
+use crate::log::utc;
 use crate::models::print_model;
 use anyhow::{Context, Result, bail};
 use futures_util::{StreamExt, TryStreamExt};
@@ -15,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::time::Duration;
 
 /// Chunks in flight at once: hides the latency of each update call (about two seconds on
 /// mainnet) without queueing much on a single-threaded canister.
@@ -48,9 +53,17 @@ pub async fn run(client: &Client, options: UploadOptions<'_>) -> Result<ModelInf
             println!("already uploaded and finalized: nothing to do");
             return Ok(info);
         }
-        Ok(info) if info.sha256[..] == sha256[..] => {
-            println!("resuming the upload begun at {} ns", info.created_at_ns)
-        }
+        Ok(info) if info.sha256[..] == sha256[..] => match &info.state {
+            ModelState::Failed { error } => {
+                println!("the last finalize failed ({error}); trying again with these input facts");
+                create(client, &options, &bytes, &sha256).await?;
+            }
+            ModelState::Finalizing(_) => {
+                println!("the upload is complete and being finalized");
+                return follow_finalize(client, &id, options.progress).await;
+            }
+            _ => println!("resuming the upload begun at {}", utc(info.created_at_ns)),
+        },
         Ok(info) if options.replace => {
             let deleted: Result<(), Error> = client.update("delete_model", (id.clone(),)).await?;
             deleted.map_err(|e| client.explain("delete_model", e))?;
@@ -76,9 +89,71 @@ pub async fn run(client: &Client, options: UploadOptions<'_>) -> Result<ModelInf
     let finalized: Result<ModelInfo, Error> =
         client.update("finalize_model", (id.clone(),)).await?;
     let info = finalized.map_err(|e| client.explain("finalize_model", e))?;
+    if let ModelState::Finalizing(_) = info.state {
+        println!("finalizing as a job (the model does not fit one message)");
+        return follow_finalize(client, &id, options.progress).await;
+    }
+    finished(info)
+}
+
+fn finished(info: ModelInfo) -> Result<ModelInfo> {
     println!("finalized: the canister checked the SHA-256 and loaded the model");
     print_model(&info);
     Ok(info)
+}
+
+/// Polls `upload_status` while the finalize job runs, showing its progress, until the model
+/// is ready (returned) or failed (the canister's reason, explained).
+async fn follow_finalize(client: &Client, id: &str, show_progress: bool) -> Result<ModelInfo> {
+    let bar = if show_progress {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    loop {
+        let status: Result<UploadStatus, Error> =
+            client.query("upload_status", (id.to_string(),)).await?;
+        match status
+            .map_err(|e| client.explain("upload_status", e))?
+            .state
+        {
+            ModelState::Finalizing(p) => {
+                let text = format!(
+                    "finalizing: {}/{} chunks hashed, {} messages, {} instructions{}",
+                    p.chunks_hashed,
+                    p.chunks_total,
+                    p.messages,
+                    p.instructions,
+                    if p.chunks_hashed == p.chunks_total {
+                        "; parsing and optimising"
+                    } else {
+                        ""
+                    }
+                );
+                if show_progress {
+                    bar.set_message(text);
+                    bar.tick();
+                } else {
+                    println!("{text}");
+                }
+            }
+            ModelState::Failed { error } => {
+                bar.finish_and_clear();
+                return Err(client.explain("finalize_model", error));
+            }
+            ModelState::Uploading => {
+                bar.finish_and_clear();
+                bail!("'{id}' is back to uploading: run the command again to resume");
+            }
+            ModelState::Ready => {
+                bar.finish_and_clear();
+                let info: Result<ModelInfo, Error> =
+                    client.query("model_info", (id.to_string(),)).await?;
+                return finished(info.map_err(|e| client.explain("model_info", e))?);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn create(

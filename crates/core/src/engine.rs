@@ -6,14 +6,15 @@
 //! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
 //! anywhere in it commits nothing.
 
+mod finalize;
 mod jobs;
 
 use self::jobs::JobRuns;
-pub use self::jobs::StepOutcome;
+pub use self::jobs::{StepOutcome, Work};
 use crate::jobs::JobStore;
 use crate::limits::{
-    DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INPUT_BYTES, MAX_NONCE_BYTES,
-    MAX_OUTPUT_BYTES, MIN_NONCE_BYTES,
+    DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INLINE_FINALIZE_BYTES, MAX_INPUT_BYTES,
+    MAX_NONCE_BYTES, MAX_ONE_MESSAGE_INFER_INSTRUCTIONS, MAX_OUTPUT_BYTES, MIN_NONCE_BYTES,
 };
 use crate::memory::{self, LayoutError, VMem};
 use crate::merkle::TreeError;
@@ -31,6 +32,8 @@ use icinfer_api::{
 use icinfer_verify::head::{encode_head_witness, head_commitment};
 use icinfer_verify::merkle::Hash;
 use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet as HeapSet;
 use std::sync::Arc;
 
 /// What the engine needs from the platform. The canister implements it with ic-cdk; tests
@@ -60,6 +63,11 @@ pub struct Engine<M: Memory> {
     /// Running jobs' tract states (their intermediate tensors), which an upgrade drops.
     runs: JobRuns,
     step_budget: u64,
+    /// Models whose finalize runs as a job: a heap index of the records' `finalizing`,
+    /// rebuilt by `init`, so the job driver need not decode every record.
+    finalizing: HeapSet<String>,
+    /// `infer` refuses (UseJob) a model whose inference a job measured above this.
+    one_message_limit: u64,
 }
 
 impl<M: Memory + Clone> Engine<M> {
@@ -110,6 +118,7 @@ impl<M: Memory + Clone> Engine<M> {
         if version != Some(memory::LAYOUT_VERSION) {
             memory::write_layout_header(&m(memory::LAYOUT));
         }
+        let finalizing = store.finalizing().into_iter().collect();
         let mut engine = Self {
             raw,
             store,
@@ -120,6 +129,8 @@ impl<M: Memory + Clone> Engine<M> {
             jobs,
             runs: JobRuns::default(),
             step_budget: DEFAULT_STEP_BUDGET,
+            finalizing,
+            one_message_limit: MAX_ONE_MESSAGE_INFER_INSTRUCTIONS,
         };
         engine.restart_pending_jobs();
         Ok(engine)
@@ -205,43 +216,12 @@ impl<M: Memory> Engine<M> {
         self.store.upload_chunk(args)
     }
 
-    /// Verifies the assembled bytes against the declared SHA-256, loads and optimises the
-    /// model with tract, records its facts and caches its plan. Only then is the model
-    /// ready, and from then on immutable.
-    pub fn finalize_model(&mut self, env: &impl Environment, id: &str) -> Result<ModelInfo, Error> {
-        self.require_manager(env)?;
-        let start = env.instructions();
-        let record = self.store.require(id)?;
-        if record.ready.is_some() {
-            return Err(Error::InvalidState {
-                id: id.to_string(),
-                reason: "the model is already finalized".into(),
-            });
-        }
-        let loaded = self.load_stored(id, &record)?;
-        let facts = ReadyFacts {
-            finalized_at_ns: env.now_ns(),
-            inputs: loaded.inputs,
-            outputs: loaded.outputs,
-            load_instructions: env.instructions().saturating_sub(start),
-        };
-        let info = self.store.mark_ready(id, facts.clone())?;
-        self.plans.insert(
-            id,
-            Runnable {
-                sha256: record.sha256,
-                facts: Arc::new(facts),
-                plan: loaded.plan,
-            },
-        );
-        Ok(info)
-    }
-
     /// Deletes a model and frees its bytes. The log keeps every entry that names it.
     pub fn delete_model(&mut self, env: &impl Environment, id: &str) -> Result<(), Error> {
         self.require_manager(env)?;
         self.store.delete(id)?;
         self.plans.remove(id);
+        self.finalizing.remove(id);
         self.fail_jobs_of_deleted_model(env, id);
         Ok(())
     }
@@ -262,7 +242,7 @@ impl<M: Memory> Engine<M> {
 
     /// Runs a model and appends the receipt to the provenance log.
     pub fn infer(&mut self, env: &impl Environment, args: InferArgs) -> Result<InferResult, Error> {
-        let (outputs, model_sha256) = self.run(&args)?;
+        let (outputs, model_sha256) = self.run(&args, self.one_message_limit)?;
         let input_hash = digest(tensor::input_hash(&args.inputs, nonce(&args)));
         let entry = LogEntry {
             seq: self.log.len(),
@@ -291,7 +271,7 @@ impl<M: Memory> Engine<M> {
         env: &impl Environment,
         args: InferArgs,
     ) -> Result<QueryInferResult, Error> {
-        let (outputs, _) = self.run(&args)?;
+        let (outputs, _) = self.run(&args, u64::MAX)?;
         Ok(QueryInferResult {
             outputs,
             instructions: env.instructions(),
@@ -299,8 +279,25 @@ impl<M: Memory> Engine<M> {
     }
 
     /// Checks the arguments and runs the model; returns the outputs and the model's hash.
-    fn run(&mut self, args: &InferArgs) -> Result<(Vec<Tensor>, ByteBuf), Error> {
+    /// A model a job measured above `one_message_limit` instructions is refused before it
+    /// runs: it would only reach the message's limit and trap.
+    fn run(
+        &mut self,
+        args: &InferArgs,
+        one_message_limit: u64,
+    ) -> Result<(Vec<Tensor>, ByteBuf), Error> {
         let (model, ordered) = self.prepare(args)?;
+        if let Some(measured) = model.infer_instructions
+            && measured > one_message_limit
+        {
+            return Err(Error::UseJob {
+                model_id: args.model_id.clone(),
+                reason: format!(
+                    "a job measured its inference at {measured} instructions, over the \
+                     {one_message_limit} one message may use"
+                ),
+            });
+        }
         let outputs = runtime::run(&model.plan, &model.facts.outputs, &ordered)?;
         check_output_bytes(&outputs)?;
         Ok((outputs, model.sha256))
@@ -342,33 +339,33 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is still uploading; finalize it first".into(),
             });
         };
-        let plan = match self.load_stored(id, &record) {
-            Err(Error::HashMismatch { .. }) => {
-                panic!("stored bytes of finalized model '{id}' no longer match its SHA-256")
-            }
-            loaded => loaded?.plan,
-        };
+        let plan = self.reload(id, &record)?.plan;
         let model = Runnable {
             plan,
             sha256: record.sha256,
             facts: Arc::new(facts),
+            infer_instructions: record.infer_instructions,
         };
         self.plans.insert(id, model.clone());
         Ok(model)
     }
 
-    /// The one path from stored bytes to a plan, for finalize and for the plan cache: the
-    /// model's chunks assembled, checked against its declared SHA-256, loaded by tract.
-    fn load_stored(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
-        let (bytes, sha256) = self.store.assemble(id)?;
-        if sha256[..] != record.sha256[..] {
-            return Err(Error::HashMismatch {
-                expected: record.sha256.clone(),
-                actual: ByteBuf::from(sha256.to_vec()),
-            });
+    /// A ready model's plan, loaded again for the plan cache. Its bytes were verified at
+    /// finalize and never change; a file small enough to finalize in one message is checked
+    /// again (the block store's invariant), a larger one is not: hashing 1 GiB alone costs
+    /// twice the message limit.
+    fn reload(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+        let bytes = self.store.assemble(id)?;
+        if record.size_bytes <= MAX_INLINE_FINALIZE_BYTES {
+            let sha256: [u8; 32] =
+                runtime::profile::span("load: sha256", || Sha256::digest(&bytes).into());
+            assert!(
+                sha256[..] == record.sha256[..],
+                "stored bytes of finalized model '{id}' no longer match its SHA-256"
+            );
         }
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(&bytes, declared)
+        runtime::load(bytes, declared)
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,
@@ -614,6 +611,8 @@ struct Runnable {
     sha256: ByteBuf,
     facts: Arc<ReadyFacts>,
     plan: Plan,
+    /// The record's `infer_instructions`, kept current by jobs (`PlanCache::note`).
+    infer_instructions: Option<u64>,
 }
 
 /// Ready models with their optimised plans on the heap, least recently used first out.
@@ -647,6 +646,13 @@ impl PlanCache {
 
     fn remove(&mut self, id: &str) {
         self.entries.retain(|(i, _)| i != id);
+    }
+
+    fn note_infer_instructions(&mut self, id: &str, instructions: u64) {
+        for (_, model) in self.entries.iter_mut().filter(|(i, _)| i == id) {
+            model.infer_instructions =
+                Some(model.infer_instructions.unwrap_or(0).max(instructions));
+        }
     }
 
     fn len(&self) -> usize {

@@ -29,4 +29,4 @@ pub mod stepping;
 pub mod store;
 pub mod tensor;
 
-pub use engine::{Engine, Environment, StepOutcome};
+pub use engine::{Engine, Environment, StepOutcome, Work};

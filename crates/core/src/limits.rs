@@ -69,3 +69,17 @@ pub const MAX_CONSTANT_BYTES: u64 = 1 << 30;
 /// conditions of the corpus take up to 60 nodes; silero's models have 19 `If`s.
 pub const MAX_EVALUATED_CONDITIONS: usize = 64;
 pub const MAX_CONDITION_NODES: usize = 512;
+/// Chunks of a model's in-order prefix one `upload_model_chunk` hashes at most: the chunk
+/// it brings and chunks that arrived out of order before it (SHA-256 costs about 77
+/// instructions a byte, 81 M a chunk), so a late first chunk cannot make one upload
+/// message hash the whole file. What is left is hashed by finalize.
+pub const MAX_HASH_CHUNKS_PER_UPLOAD: u32 = 8;
+/// Files larger than this finalize as a job (`ModelState::finalizing`), even when they are
+/// hashed already: parsing and optimising them runs in a message of its own, started by the
+/// canister, so a trap there (the instruction or memory limit) is recorded as the model's
+/// failure instead of rolling back into `uploading`. Loading peaks at a few times the file
+/// size on the heap (docs/performance.md, "Large models").
+pub const MAX_INLINE_FINALIZE_BYTES: u64 = 256 << 20;
+/// A model whose inference was measured above this many instructions (by a job) gets
+/// `UseJob` from `infer`: a one-message inference would risk the IC's 40 B update limit.
+pub const MAX_ONE_MESSAGE_INFER_INSTRUCTIONS: u64 = 32_000_000_000;

@@ -37,7 +37,7 @@ fn optimise(mut model: TypedModel) -> tract_onnx::prelude::TractResult<TypedMode
 /// inputs it names (see `CreateModelArgs::input_facts`). The protobuf goes through the
 /// preparation pass (`prep`: bounds, operators, declared facts, `If` folding) first; if
 /// tract cannot reconcile the file's `value_info` hints, it is typed once more without them.
-pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> {
+pub fn load(onnx: Vec<u8>, declared: &[TensorFact]) -> Result<LoadedModel, Error> {
     icinfer_kernels::link();
     let rejected = |e: tract_onnx::prelude::TractError| Error::ModelRejected {
         reason: format!("{e:#}"),
@@ -56,6 +56,9 @@ pub fn load(onnx: &[u8], declared: &[TensorFact]) -> Result<LoadedModel, Error> 
             type_model(&framework, &proto, declared).map_err(|_| first)?
         }
     };
+    // tract's tensors hold the weights now: the protobuf's copy goes before optimising
+    // makes its packed ones.
+    drop(proto);
     prep::bounds::check_typed(&model)?;
     let inputs = facts(&model, model.input_outlets().map_err(rejected)?)?;
     let outputs = facts(&model, model.output_outlets().map_err(rejected)?)?;

@@ -18,22 +18,33 @@
 //! FREE_BLOCKS: block
 //! ```
 //!
+//! The file's SHA-256 is computed as its bytes arrive: the record keeps the hasher's state
+//! after the in-order prefix of chunks received so far (`hashed_chunks`). A chunk that
+//! extends the prefix is hashed in its own upload message, together with chunks that came
+//! out of order and now follow the prefix, at most MAX_HASH_CHUNKS_PER_UPLOAD of them; what
+//! is left, finalize hashes (`hash_while`), in as many messages as it takes. The state lives
+//! in the record, in stable memory, so an upgrade in the middle of an upload keeps it.
+//! Chunks cannot be rewritten: the same bytes again are accepted and change nothing, other
+//! bytes are refused (they could not change a hash already taken).
+//!
 //! Every method checks all of its preconditions before it writes anything, so a call that
 //! returns an error has changed nothing.
 
 use crate::limits::{
-    CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_MODEL_BYTES, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK,
-    MAX_TENSOR_NAME_BYTES, MAX_TENSORS, MAX_TOTAL_MODEL_BYTES,
+    CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_HASH_CHUNKS_PER_UPLOAD, MAX_MODEL_BYTES,
+    MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK, MAX_TENSOR_NAME_BYTES, MAX_TENSORS,
+    MAX_TOTAL_MODEL_BYTES,
 };
 use crate::runtime::profile;
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, BTreeSet, Memory, Storable};
 use icinfer_api::{
-    CreateModelArgs, Dim, Error, ModelInfo, ModelState, TensorFact, UploadChunkArgs,
-    UploadProgress, UploadStatus,
+    CreateModelArgs, Dim, Error, FinalizeProgress, ModelInfo, ModelState, TensorFact,
+    UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use serde_bytes::ByteBuf;
+use sha2::digest::common::hazmat::{SerializableState, SerializedState};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
@@ -41,7 +52,11 @@ const BLOCKS_MAGIC: &[u8; 3] = b"ICB";
 const BLOCKS_VERSION: u8 = 1;
 const BLOCKS_BASE: u64 = 64 << 10;
 const WASM_PAGE: u64 = 64 << 10;
-const RECORD_VERSION: u8 = 1;
+/// 1: no hash state, no finalize job. 2: + `hashed_chunks`, `hash_state`, `finalizing`,
+/// `failed`, `infer_instructions`: optional fields, so a record of version 1 reads as one
+/// of version 2 with none of them (no chunk hashed yet: finalize hashes them all).
+const RECORD_VERSION: u8 = 2;
+const OLDEST_RECORD_VERSION: u8 = 1;
 
 /// A model as stored. `ready` is set once, by finalize; after that the record and its
 /// bytes never change until the model is deleted.
@@ -57,6 +72,25 @@ pub struct ModelRecord {
     /// Declared input facts that replace the model's own at load.
     pub input_facts: Option<Vec<TensorFact>>,
     pub ready: Option<ReadyFacts>,
+    /// Chunks `0..hashed_chunks` are hashed into `hash_state`.
+    pub hashed_chunks: Option<u32>,
+    /// The SHA-256 state after `hashed_chunks` chunks (sha2's serialized state).
+    pub hash_state: Option<ByteBuf>,
+    /// Set while finalize runs as a job.
+    pub finalizing: Option<FinalizeRun>,
+    /// Why the last finalize failed, cleared by the next attempt: an `Error`, Candid-encoded
+    /// on its own (`failure`), which keeps Error's type (twelve variants) out of the record's
+    /// encoding, and so out of every decoding of a record.
+    pub failed: Option<ByteBuf>,
+    /// The most instructions an inference of this model took, measured by a job.
+    pub infer_instructions: Option<u64>,
+}
+
+/// A finalize job's counters: its messages and their instructions so far.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct FinalizeRun {
+    pub messages: u64,
+    pub instructions: u64,
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
@@ -72,17 +106,45 @@ impl ModelRecord {
         chunks_in(self.size_bytes)
     }
 
+    /// Why the last finalize failed.
+    pub fn failure(&self) -> Option<Error> {
+        self.failed
+            .as_ref()
+            .map(|bytes| candid::decode_one(bytes).expect("a stored finalize failure decodes"))
+    }
+
+    pub fn hashed_chunks(&self) -> u32 {
+        self.hashed_chunks.unwrap_or(0)
+    }
+
+    pub fn is_hashed(&self) -> bool {
+        self.hashed_chunks() == self.chunks_total()
+    }
+
+    pub fn state(&self) -> ModelState {
+        if self.ready.is_some() {
+            ModelState::Ready
+        } else if let Some(error) = self.failure() {
+            ModelState::Failed { error }
+        } else if let Some(run) = &self.finalizing {
+            ModelState::Finalizing(FinalizeProgress {
+                chunks_hashed: self.hashed_chunks(),
+                chunks_total: self.chunks_total(),
+                messages: run.messages,
+                instructions: run.instructions,
+            })
+        } else {
+            ModelState::Uploading
+        }
+    }
+
     pub fn info(&self, id: &str) -> ModelInfo {
         ModelInfo {
             id: id.to_string(),
             sha256: self.sha256.clone(),
             size_bytes: self.size_bytes,
             description: self.description.clone(),
-            state: if self.ready.is_some() {
-                ModelState::Ready
-            } else {
-                ModelState::Uploading
-            },
+            state: self.state(),
             created_at_ns: self.created_at_ns,
             created_by: self.created_by,
             finalized_at_ns: self.ready.as_ref().map(|r| r.finalized_at_ns),
@@ -111,9 +173,10 @@ impl Storable for ModelRecord {
     }
 
     fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        assert_eq!(
-            bytes.first(),
-            Some(&RECORD_VERSION),
+        assert!(
+            bytes
+                .first()
+                .is_some_and(|v| (OLDEST_RECORD_VERSION..=RECORD_VERSION).contains(v)),
             "model record of an unknown version: stable memory is from a newer build"
         );
         candid::decode_one(&bytes[1..]).expect("a stored model record always decodes")
@@ -240,17 +303,25 @@ impl<M: Memory> ModelStore<M> {
         if let Some(facts) = &args.input_facts {
             check_declared_facts(facts)?;
         }
-        if self.records.contains_key(&args.id) {
-            return Err(Error::AlreadyExists {
-                kind: "model".into(),
-                id: args.id,
-            });
+        let replaced = self.records.get(&args.id);
+        if let Some(existing) = &replaced {
+            if existing.failed.is_none() {
+                return Err(Error::AlreadyExists {
+                    kind: "model".into(),
+                    id: args.id,
+                });
+            }
+            if keeps_chunks(existing, &args) {
+                return Ok(self.retry_failed(args, existing.clone()));
+            }
         }
-        limit("MAX_MODELS", MAX_MODELS, self.records.len() + 1)?;
+        let freed = replaced.as_ref().map_or(0, |r| r.size_bytes);
+        let count = self.records.len() + u64::from(replaced.is_none());
+        limit("MAX_MODELS", MAX_MODELS, count)?;
         limit(
             "MAX_TOTAL_MODEL_BYTES",
             MAX_TOTAL_MODEL_BYTES,
-            self.total_bytes() + args.size_bytes,
+            self.total_bytes() - freed + args.size_bytes,
         )?;
         let slot = self.counter(8);
         let next_slot = slot.checked_add(1).ok_or_else(|| Error::LimitExceeded {
@@ -268,21 +339,47 @@ impl<M: Memory> ModelStore<M> {
             chunks_received: 0,
             input_facts: args.input_facts,
             ready: None,
+            hashed_chunks: Some(0),
+            hash_state: None,
+            finalizing: None,
+            failed: None,
+            infer_instructions: None,
         };
         let info = record.info(&args.id);
+        if replaced.is_some() {
+            // A failed upload of another file, or whose bytes were the failure: start over.
+            self.delete(&args.id)?;
+        }
         self.set_counter(8, next_slot);
         self.records.insert(args.id, record);
         Ok(info)
     }
 
-    /// Stores one chunk. Sending a chunk again overwrites it; the SHA-256 check at
-    /// finalize decides what counts.
+    /// `create_model` again on a failed upload of the same file: new input facts and
+    /// description, the chunks and their hash kept, ready to finalize again.
+    fn retry_failed(&mut self, args: CreateModelArgs, mut record: ModelRecord) -> ModelInfo {
+        record.input_facts = args.input_facts;
+        record.description = args.description;
+        record.failed = None;
+        let info = record.info(&args.id);
+        self.records.insert(args.id, record);
+        info
+    }
+
+    /// Stores one chunk and extends the hashed prefix. A chunk sent again must hold the
+    /// same bytes (and then changes nothing).
     pub fn upload_chunk(&mut self, args: UploadChunkArgs) -> Result<UploadProgress, Error> {
         let mut record = self.require(&args.id)?;
         if record.ready.is_some() {
             return Err(Error::InvalidState {
                 id: args.id,
                 reason: "the model is finalized and immutable".into(),
+            });
+        }
+        if record.finalizing.is_some() {
+            return Err(Error::InvalidState {
+                id: args.id,
+                reason: "the model is being finalized; its chunks are complete".into(),
             });
         }
         if !args.offset.is_multiple_of(CHUNK_BYTES) {
@@ -313,22 +410,102 @@ impl<M: Memory> ModelStore<M> {
         }
         let index = (args.offset / CHUNK_BYTES) as u32;
         let key = chunk_key(record.slot, index);
-        let block = match self.chunks.get(&key) {
-            Some(block) => block,
-            None => {
-                let block = self.allocate_block()?;
-                self.chunks.insert(key, block);
-                record.chunks_received += 1;
-                block
-            }
-        };
-        self.blocks.write(block_offset(block), &args.data);
-        let progress = UploadProgress {
+        let progress = |record: &ModelRecord| UploadProgress {
             chunks_received: record.chunks_received,
             chunks_total: record.chunks_total(),
         };
+        if let Some(block) = self.chunks.get(&key) {
+            let mut stored = vec![0u8; args.data.len()];
+            self.blocks.read(block_offset(block), &mut stored);
+            if stored != args.data.as_slice() {
+                return Err(Error::InvalidState {
+                    id: args.id,
+                    reason: format!(
+                        "chunk {index} was received already, with other bytes; chunks cannot be \
+                         rewritten (delete the model to upload another file)"
+                    ),
+                });
+            }
+            return Ok(progress(&record));
+        }
+        let block = self.allocate_block()?;
+        self.chunks.insert(key, block);
+        record.chunks_received += 1;
+        self.blocks.write(block_offset(block), &args.data);
+        self.extend_hash(
+            &mut record,
+            Some((index, &args.data)),
+            MAX_HASH_CHUNKS_PER_UPLOAD,
+        );
+        let progress = progress(&record);
         self.records.insert(args.id, record);
         Ok(progress)
+    }
+
+    /// Hashes chunks that follow the hashed prefix, at most `max_chunks`: `arrived` (the
+    /// chunk just received, already in memory) and stored chunks. Updates `record` only.
+    fn extend_hash(
+        &self,
+        record: &mut ModelRecord,
+        arrived: Option<(u32, &[u8])>,
+        max_chunks: u32,
+    ) -> u32 {
+        let total = record.chunks_total();
+        let mut next = record.hashed_chunks();
+        if next == total || max_chunks == 0 {
+            return 0;
+        }
+        let mut hasher = hasher_of(record);
+        let mut hashed = 0;
+        let mut buffer = Vec::new();
+        while hashed < max_chunks && next < total {
+            match arrived {
+                Some((index, bytes)) if index == next => hasher.update(bytes),
+                _ => {
+                    let Some(block) = self.chunks.get(&chunk_key(record.slot, next)) else {
+                        break;
+                    };
+                    buffer.resize(chunk_len(record.size_bytes, next), 0);
+                    self.blocks.read(block_offset(block), &mut buffer);
+                    hasher.update(buffer.as_slice());
+                }
+            }
+            next += 1;
+            hashed += 1;
+        }
+        if hashed > 0 {
+            record.hashed_chunks = Some(next);
+            record.hash_state = Some(ByteBuf::from(hasher.serialize().to_vec()));
+        }
+        hashed
+    }
+
+    /// Finalize's share of the hashing: extends the hashed prefix one chunk at a time while
+    /// `go_on` says so (asked before each chunk but the first), and returns `record` as it
+    /// now stands (stored, if a chunk was hashed). Every chunk must have arrived.
+    pub fn hash_while(
+        &mut self,
+        id: &str,
+        mut record: ModelRecord,
+        mut go_on: impl FnMut() -> bool,
+    ) -> Result<ModelRecord, Error> {
+        let mut hashed = 0;
+        while !record.is_hashed() && (hashed == 0 || go_on()) {
+            if self.extend_hash(&mut record, None, 1) == 0 {
+                return Err(incomplete(id, &record));
+            }
+            hashed += 1;
+        }
+        if hashed > 0 {
+            self.records.insert(id.to_string(), record.clone());
+        }
+        Ok(record)
+    }
+
+    /// The SHA-256 of the whole file, once every chunk is hashed.
+    pub fn file_sha256(&self, record: &ModelRecord) -> [u8; 32] {
+        assert!(record.is_hashed(), "file_sha256 before the last chunk");
+        hasher_of(record).finalize().into()
     }
 
     /// Takes a block from the free set, or grows the block memory by one. Nothing is
@@ -368,7 +545,7 @@ impl<M: Memory> ModelStore<M> {
         missing.extend(next..total);
         Ok(UploadStatus {
             id: id.to_string(),
-            state: record.info(id).state,
+            state: record.state(),
             size_bytes: record.size_bytes,
             chunk_size: CHUNK_BYTES,
             chunks_total: total,
@@ -377,15 +554,11 @@ impl<M: Memory> ModelStore<M> {
         })
     }
 
-    /// The whole model file, if every chunk has arrived, and its SHA-256.
-    pub fn assemble(&self, id: &str) -> Result<(Vec<u8>, [u8; 32]), Error> {
+    /// The whole model file, if every chunk has arrived.
+    pub fn assemble(&self, id: &str) -> Result<Vec<u8>, Error> {
         let record = self.require(id)?;
-        let total = record.chunks_total();
-        if record.chunks_received < total {
-            return Err(Error::UploadIncomplete {
-                id: id.to_string(),
-                missing_chunks: total - record.chunks_received,
-            });
+        if record.chunks_received < record.chunks_total() {
+            return Err(incomplete(id, &record));
         }
         let mut bytes = vec![0u8; record.size_bytes as usize];
         profile::span("load: read stable memory", || {
@@ -397,14 +570,78 @@ impl<M: Memory> ModelStore<M> {
                 self.blocks.read(block_offset(block), piece);
             }
         });
-        let sha256 = profile::span("load: sha256", || Sha256::digest(&bytes).into());
-        Ok((bytes, sha256))
+        Ok(bytes)
     }
 
-    /// Records that the model is ready. The caller has verified its bytes.
-    pub fn mark_ready(&mut self, id: &str, facts: ReadyFacts) -> Result<ModelInfo, Error> {
-        let mut record = self.require(id)?;
+    /// Records that the model is ready. The caller has verified its bytes, and passes its
+    /// record as it read it.
+    pub fn mark_ready(
+        &mut self,
+        id: &str,
+        mut record: ModelRecord,
+        facts: ReadyFacts,
+    ) -> ModelInfo {
         record.ready = Some(facts);
+        record.finalizing = None;
+        record.failed = None;
+        record.hash_state = None;
+        let info = record.info(id);
+        self.records.insert(id.to_string(), record);
+        info
+    }
+
+    /// Records why finalize failed; the chunks stay (ModelState::Failed).
+    pub fn mark_failed(&mut self, id: &str, error: Error) -> Result<ModelInfo, Error> {
+        self.update(id, |record| {
+            record.finalizing = None;
+            record.failed = Some(ByteBuf::from(
+                candid::encode_one(&error).expect("an error always encodes"),
+            ));
+        })
+    }
+
+    /// Starts or continues a finalize job, adding one message and its instructions.
+    pub fn count_finalize_message(
+        &mut self,
+        id: &str,
+        instructions: u64,
+    ) -> Result<ModelInfo, Error> {
+        self.update(id, |record| {
+            let run = record.finalizing.get_or_insert_with(FinalizeRun::default);
+            run.messages += 1;
+            run.instructions += instructions;
+            record.failed = None;
+        })
+    }
+
+    /// Keeps the largest inference cost a job measured.
+    pub fn note_infer_instructions(&mut self, id: &str, instructions: u64) {
+        if let Some(mut record) = self.get(id)
+            && record
+                .infer_instructions
+                .is_none_or(|known| known < instructions)
+        {
+            record.infer_instructions = Some(instructions);
+            self.records.insert(id.to_string(), record);
+        }
+    }
+
+    /// Ids of the models whose finalize runs as a job (at most MAX_MODELS).
+    pub fn finalizing(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|e| e.value().finalizing.is_some())
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    fn update(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut ModelRecord),
+    ) -> Result<ModelInfo, Error> {
+        let mut record = self.require(id)?;
+        change(&mut record);
         let info = record.info(id);
         self.records.insert(id.to_string(), record);
         Ok(info)
@@ -435,6 +672,37 @@ impl<M: Memory> ModelStore<M> {
 
 fn block_offset(block: u32) -> u64 {
     BLOCKS_BASE + u64::from(block) * CHUNK_BYTES
+}
+
+/// Bytes of chunk `index` of a file of `size_bytes`.
+fn chunk_len(size_bytes: u64, index: u32) -> usize {
+    CHUNK_BYTES.min(size_bytes - u64::from(index) * CHUNK_BYTES) as usize
+}
+
+/// The hasher as the record left it.
+fn hasher_of(record: &ModelRecord) -> Sha256 {
+    match &record.hash_state {
+        None => Sha256::new(),
+        Some(bytes) => SerializedState::<Sha256>::try_from(bytes.as_slice())
+            .ok()
+            .and_then(|state| Sha256::deserialize(&state).ok())
+            .expect("a stored hash state deserializes"),
+    }
+}
+
+/// Whether `create_model` again on a failed upload keeps its chunks: the same file, and
+/// the chunks were not what failed.
+fn keeps_chunks(record: &ModelRecord, args: &CreateModelArgs) -> bool {
+    record.sha256 == args.sha256
+        && record.size_bytes == args.size_bytes
+        && !matches!(record.failure(), Some(Error::HashMismatch { .. }))
+}
+
+fn incomplete(id: &str, record: &ModelRecord) -> Error {
+    Error::UploadIncomplete {
+        id: id.to_string(),
+        missing_chunks: record.chunks_total() - record.chunks_received,
+    }
 }
 
 fn check_model_id(id: &str) -> Result<(), Error> {

@@ -63,8 +63,18 @@
 //!   management is the [`Host`] API. No environment variables are set.
 //! - `mint_cycles*`, `cost_sign_with_*`, `cost_vetkd_derive_key` and `cost_http_request_v2` are
 //!   not provided: a module importing them is refused at installation, naming the import.
-//! - wasm64 modules, deterministic time slicing and the per-message limits on stable-memory
-//!   pages accessed and written are not modelled (each message runs to its limit in one slice).
+//! - wasm64 modules and deterministic time slicing are not modelled (each message runs to its
+//!   limit in one slice); of the per-message stable-memory limits, the one on pages accessed
+//!   is ([`MemoryLimits`]: 2 GiB per update, 1 GiB per query, 8 GiB per install or upgrade
+//!   step), the one on pages written is not.
+//!
+//! ## Memory limits
+//! An execution that accesses more distinct 4 KiB pages of stable memory than its kind may
+//! fails with the replica's `MemoryAccessLimitExceeded` message; one whose heap would grow past
+//! the canister's `wasm_memory_limit` (3 GiB for a new canister, set by `update_settings`;
+//! enforced for updates, timers, heartbeats, init and post_upgrade, not for queries and
+//! callbacks) fails with the replica's "exceeded its current Wasm memory limit". Both are
+//! configurable ([`HostConfig::memory`]), so tests can reach them with small models.
 //!
 //! ## State
 //! A canister's durable state outside its instance is the plain [`CanisterState`] (stable
@@ -107,8 +117,8 @@ pub use error::{HostError, Reject, RejectCode};
 pub use host::{
     CallOutcome, CanisterMetadata, Host, HostConfig, IngressStatus, InstallOutcome,
     InstructionLimits, LogRecord, MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES,
-    MAX_QUERY_REPLY_BYTES, MAX_UPDATE_REPLY_BYTES, cycles_ledger_id, cycles_minting_canister_id,
-    registry_id,
+    MAX_QUERY_REPLY_BYTES, MAX_UPDATE_REPLY_BYTES, MemoryLimits, cycles_ledger_id,
+    cycles_minting_canister_id, registry_id,
 };
 pub use ic_certification;
 pub use runtime::{CanisterState, CanisterStatus, ExecError};

@@ -192,6 +192,37 @@ pub(crate) struct ExecContext {
     pub root_key_der: Arc<Vec<u8>>,
     pub subnet_id: Option<Principal>,
     pub logs: Vec<String>,
+    /// Bytes of stable memory the execution may access (read or write), counted in 4 KiB
+    /// pages, each once ([`crate::host::MemoryLimits`]).
+    pub stable_access_limit: u64,
+    /// Distinct 4 KiB stable pages accessed so far.
+    pub stable_pages_accessed: std::collections::HashSet<u64>,
+    /// The canister's `wasm_memory_limit` where the replica enforces it (updates, timers,
+    /// heartbeats, init and post_upgrade; not queries or callbacks); 0 means none.
+    pub wasm_memory_limit: Option<u64>,
+}
+
+impl ExecContext {
+    /// Counts the pages of `offset..offset + size` as accessed; fails past the limit with
+    /// the replica's message.
+    pub fn access_stable(&mut self, offset: u64, size: u64) -> Result<(), HostTrap> {
+        if size == 0 || self.stable_access_limit == u64::MAX {
+            return Ok(());
+        }
+        let page = PAGE_SIZE as u64;
+        for p in offset / page..=(offset + size - 1) / page {
+            self.stable_pages_accessed.insert(p);
+        }
+        if self.stable_pages_accessed.len() as u64 * page > self.stable_access_limit {
+            return Err(HostTrap::MemoryAccessLimitExceeded(format!(
+                "Exceeded the limit for the number of accessed pages in the stable memory in a \
+                 single message execution: limit {} KB for {}.",
+                self.stable_access_limit / 1024,
+                self.kind.name()
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ExecContext {
@@ -220,6 +251,9 @@ impl Default for ExecContext {
             root_key_der: Arc::default(),
             subnet_id: None,
             logs: Vec::new(),
+            stable_access_limit: u64::MAX,
+            stable_pages_accessed: Default::default(),
+            wasm_memory_limit: None,
         }
     }
 }
@@ -245,6 +279,15 @@ impl ResourceLimiter for StoreData {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if let Some(limit) = self.ctx.wasm_memory_limit
+            && limit > 0
+            && desired as u64 > limit
+        {
+            return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimitExceeded {
+                limit,
+                peak: desired as u64,
+            }));
+        }
         Ok(maximum.is_none_or(|m| desired <= m) && desired <= 4 << 30)
     }
     fn table_growing(
@@ -266,6 +309,10 @@ pub(crate) enum HostTrap {
     ContractViolation(String),
     /// The instruction limit was reached while charging a System API call.
     OutOfInstructions,
+    /// The execution accessed more stable memory than its kind may.
+    MemoryAccessLimitExceeded(String),
+    /// The heap would grow past the canister's `wasm_memory_limit`.
+    WasmMemoryLimitExceeded { limit: u64, peak: u64 },
 }
 
 impl std::fmt::Display for HostTrap {
@@ -274,6 +321,10 @@ impl std::fmt::Display for HostTrap {
             HostTrap::CalledTrap(m) => write!(f, "called ic0.trap: {m}"),
             HostTrap::ContractViolation(m) => write!(f, "contract violation: {m}"),
             HostTrap::OutOfInstructions => write!(f, "out of instructions"),
+            HostTrap::MemoryAccessLimitExceeded(m) => write!(f, "{m}"),
+            HostTrap::WasmMemoryLimitExceeded { limit, peak } => {
+                write!(f, "wasm memory limit {limit} exceeded: {peak}")
+            }
         }
     }
 }
@@ -291,6 +342,11 @@ pub enum ExecError {
     ContractViolation(String),
     /// The message reached its instruction limit.
     InstructionLimitExceeded(u64),
+    /// The message accessed more stable memory than its kind may (the replica's
+    /// `MemoryAccessLimitExceeded`; the message says which limit).
+    MemoryAccessLimitExceeded(String),
+    /// The heap would have grown past the canister's `wasm_memory_limit`.
+    WasmMemoryLimitExceeded { limit: u64, peak: u64 },
     /// The entry point is missing or the engine failed.
     Engine(String),
 }
@@ -304,6 +360,13 @@ impl ExecError {
             ExecError::ContractViolation(m) => format!("Canister violated contract: {m}"),
             ExecError::InstructionLimitExceeded(l) => format!(
                 "Canister exceeded the limit of {l} instructions for single message execution."
+            ),
+            ExecError::MemoryAccessLimitExceeded(m) => m.clone(),
+            ExecError::WasmMemoryLimitExceeded { limit, peak } => format!(
+                "Canister exceeded its current Wasm memory limit of {limit} bytes. The peak Wasm \
+                 memory usage was {peak} bytes. If such high Wasm memory usage is expected and \
+                 safe, then the developer can increase the Wasm memory limit in the canister \
+                 settings."
             ),
             ExecError::Engine(m) => format!("Canister could not be executed: {m}"),
         }
@@ -391,6 +454,15 @@ fn convert_error(err: wasmtime::Error, limit: u64) -> ExecError {
             HostTrap::CalledTrap(m) => ExecError::CalledTrap(m.clone()),
             HostTrap::ContractViolation(m) => ExecError::ContractViolation(m.clone()),
             HostTrap::OutOfInstructions => ExecError::InstructionLimitExceeded(limit),
+            HostTrap::MemoryAccessLimitExceeded(m) => {
+                ExecError::MemoryAccessLimitExceeded(m.clone())
+            }
+            HostTrap::WasmMemoryLimitExceeded { limit, peak } => {
+                ExecError::WasmMemoryLimitExceeded {
+                    limit: *limit,
+                    peak: *peak,
+                }
+            }
         };
     }
     if let Some(t) = err.downcast_ref::<wasmtime::Trap>() {

@@ -15,7 +15,7 @@
 use candid::{Encode, Principal};
 use icinfer_api::{
     Error, InferArgs, JobState, JobStatus, LogConsistency, LogConsistencyArgs, LogHead, LogProof,
-    LogProofArgs,
+    LogProofArgs, ModelInfo, ModelState,
 };
 use icinfer_tests::models::{Model, load_model, model_ids};
 use icinfer_tests::{
@@ -126,6 +126,7 @@ fn run(all: bool) -> Results {
         upload += canister.replica.last_instructions().unwrap();
     }
     record(&mut results, "upload/per_mib", upload / 4);
+    finalize_large_twin(&mut results, controller);
 
     // Per model: finalize (hash, parse, optimise) and two inferences, on a fresh canister.
     let mut present: Vec<Model> = Vec::new();
@@ -186,6 +187,46 @@ fn run(all: bool) -> Results {
         log_at_a_million(&mut results);
     }
     results
+}
+
+/// Finalize as a job: the 10 MiB twin of the large model (tests/tests/large.rs), uploaded
+/// first chunk last so that finalize has chunks left to hash, with a 150 M step budget:
+/// the job's total and its instructions per message (the last one parses and optimises).
+fn finalize_large_twin(results: &mut Results, controller: Principal) {
+    let bytes = icinfer_tests::large::dense_chain(10, 512);
+    let mut canister = InferenceCanister::install(controller);
+    let set: Result<(), Error> = canister
+        .update(controller, "set_job_step_budget", 150_000_000u64)
+        .unwrap();
+    set.unwrap();
+    canister.create_model(controller, "large", &bytes).unwrap();
+    let chunks = bytes.len().div_ceil(CHUNK_BYTES);
+    for index in (1..chunks).chain([0]) {
+        canister
+            .upload_chunk(controller, "large", &bytes, index)
+            .unwrap();
+    }
+    let mut info = canister.finalize("large").unwrap();
+    let mut messages = 1;
+    while let ModelState::Finalizing(progress) = &info.state {
+        messages = progress.messages + 1;
+        canister.replica.tick();
+        let (now,): (Result<ModelInfo, Error>,) = canister
+            .replica
+            .query(
+                canister.id,
+                controller,
+                "model_info",
+                ("large".to_string(),),
+            )
+            .unwrap();
+        info = now.unwrap();
+    }
+    assert_eq!(info.state, ModelState::Ready, "{:?}", info.state);
+    let total = info.load_instructions.unwrap();
+    println!("[finalize] large-twin: {messages} messages, {total} instructions");
+    record(results, "finalize/large-twin/total", total);
+    record(results, "finalize/large-twin/per_message", total / messages);
 }
 
 /// Step budgets that split the CI-tier models into many messages (tests/tests/jobs.rs).

@@ -29,7 +29,7 @@ fn main() {
         let declared = model.input_facts.clone().unwrap_or_default();
         let load = |_| {
             let start = Instant::now();
-            let loaded = runtime::load(&model.bytes, &declared).expect("the model loads");
+            let loaded = runtime::load(model.bytes.clone(), &declared).expect("the model loads");
             (start.elapsed(), loaded)
         };
         let loads: Vec<Duration> = (0..RUNS).map(|i| load(i).0).collect();

@@ -20,7 +20,7 @@ use super::{Engine, Environment, Runnable, check_output_bytes, digest, nonce};
 use crate::jobs::{JobRecord, RecordState};
 use crate::limits::{
     FINISHED_JOB_TTL_NS, MAX_FINISHED_JOBS, MAX_JOBS_IN_FLIGHT, MAX_JOBS_PER_CALLER,
-    MAX_STEP_BUDGET, MIN_STEP_BUDGET,
+    MAX_ONE_MESSAGE_INFER_INSTRUCTIONS, MAX_STEP_BUDGET, MIN_STEP_BUDGET,
 };
 use crate::runtime;
 use crate::stepping::PlanRun;
@@ -38,6 +38,19 @@ pub(super) struct JobRuns {
     runs: BTreeMap<JobId, JobRun>,
     /// The job stepped last: steps go round the pending jobs in id order.
     last_stepped: Option<JobId>,
+    /// The finalize job stepped last, and whether the last step was a finalize's: finalize
+    /// jobs and inference jobs take turns, each kind going round in id order.
+    last_finalized: Option<String>,
+    last_was_finalize: bool,
+}
+
+/// The next message of work the driver sends itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// `job_step` of an inference job.
+    Infer(JobId),
+    /// `finalize_step` of a model.
+    Finalize(String),
 }
 
 struct JobRun {
@@ -93,6 +106,41 @@ impl<M: Memory> Engine<M> {
         let id = self.jobs.insert(record, args.inputs);
         self.runs.runs.insert(id, JobRun { model, run });
         Ok(id)
+    }
+
+    /// The step whose turn it is: inference jobs and finalize jobs alternate.
+    pub fn next_work(&mut self) -> Option<Work> {
+        let finalize_turn = !self.runs.last_was_finalize || !self.has_pending_jobs();
+        if finalize_turn && let Some(id) = self.next_finalize() {
+            self.runs.last_was_finalize = true;
+            return Some(Work::Finalize(id));
+        }
+        self.runs.last_was_finalize = false;
+        if let Some(id) = self.next_job() {
+            return Some(Work::Infer(id));
+        }
+        self.next_finalize().map(Work::Finalize)
+    }
+
+    fn next_finalize(&mut self) -> Option<String> {
+        let next = match &self.runs.last_finalized {
+            Some(last) => self
+                .finalizing
+                .iter()
+                .find(|id| *id > last)
+                .or(self.finalizing.first()),
+            None => self.finalizing.first(),
+        }
+        .cloned();
+        if next.is_some() {
+            self.runs.last_finalized = next.clone();
+        }
+        next
+    }
+
+    /// Whether the driver has anything to step: a pending job or a finalize job.
+    pub fn has_pending_work(&self) -> bool {
+        self.has_pending_jobs() || !self.finalizing.is_empty()
     }
 
     /// The pending job whose turn it is to step, if any.
@@ -179,6 +227,12 @@ impl<M: Memory> Engine<M> {
         };
         self.log.append(&entry);
         self.certify_head(env);
+        if entry.instructions > self.one_message_limit {
+            self.store
+                .note_infer_instructions(&record.model_id, entry.instructions);
+            self.plans
+                .note_infer_instructions(&record.model_id, entry.instructions);
+        }
         record.progress.instructions = entry.instructions;
         record.finished_at_ns = Some(entry.timestamp_ns);
         record.state = RecordState::Done { seq: entry.seq };
@@ -258,6 +312,28 @@ impl<M: Memory> Engine<M> {
 
     pub fn job_step_budget(&self) -> u64 {
         self.step_budget
+    }
+
+    /// Sets the instructions above which a job's measurement of a model makes `infer`
+    /// answer `UseJob` (MAX_ONE_MESSAGE_INFER_INSTRUCTIONS by default): lower it where the
+    /// message limit is lower, as on a test host. Measurements above the old value are
+    /// kept; ones taken below it were not recorded.
+    pub fn set_one_message_limit(
+        &mut self,
+        env: &impl Environment,
+        instructions: u64,
+    ) -> Result<(), Error> {
+        self.require_controller(env)?;
+        if !(MIN_STEP_BUDGET..=MAX_ONE_MESSAGE_INFER_INSTRUCTIONS).contains(&instructions) {
+            return Err(Error::InvalidArgument {
+                field: "instructions".into(),
+                reason: format!(
+                    "must be {MIN_STEP_BUDGET} to {MAX_ONE_MESSAGE_INFER_INSTRUCTIONS} instructions"
+                ),
+            });
+        }
+        self.one_message_limit = instructions;
+        Ok(())
     }
 
     /// After an upgrade: every pending job lost its heap state and starts again from its

@@ -27,15 +27,17 @@ pub mod operators;
 use icinfer_api::{Error, TensorFact};
 use tract_onnx::Onnx;
 use tract_onnx::pb::{GraphProto, ModelProto};
-use tract_onnx::prelude::Framework;
 
 /// Decodes the file and runs every check and rewrite that needs no tract analysis.
-pub fn prepare(onnx: &Onnx, bytes: &[u8], declared: &[TensorFact]) -> Result<ModelProto, Error> {
-    let mut proto =
-        onnx.proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| Error::ModelRejected {
-                reason: format!("not an ONNX model: the protobuf does not decode ({e})"),
-            })?;
+pub fn prepare(onnx: &Onnx, bytes: Vec<u8>, declared: &[TensorFact]) -> Result<ModelProto, Error> {
+    use prost::Message;
+    // Decoded from the file itself, which is then dropped: loading peaks at the heap's
+    // high-water mark, which never comes down, and tract's `proto_model_for_read` would copy
+    // the file and keep both while decoding (docs/performance.md, "Large models").
+    let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| Error::ModelRejected {
+        reason: format!("not an ONNX model: the protobuf does not decode ({e})"),
+    })?;
+    drop(bytes);
     let graph = proto.graph.as_mut().ok_or_else(|| Error::ModelRejected {
         reason: "the ONNX model has no graph".into(),
     })?;

@@ -92,7 +92,7 @@ fn reason(error: Error) -> String {
 }
 
 fn load_error(bytes: &[u8]) -> Error {
-    match runtime::load(bytes, &[]) {
+    match runtime::load(bytes.to_vec(), &[]) {
         Ok(_) => panic!("the model must be refused"),
         Err(e) => e,
     }
@@ -176,7 +176,7 @@ fn initializer_larger_than_its_data_is_refused() {
         "{short}"
     );
     // The same tensor declared as what it holds loads.
-    assert!(runtime::load(&model(graph(weights(vec![4]))), &[]).is_ok());
+    assert!(runtime::load(model(graph(weights(vec![4]))), &[]).is_ok());
 }
 
 /// A dimension of 2^31 panicked inside tract on wasm32.
@@ -333,7 +333,7 @@ fn declared_x(width: u64) -> Vec<TensorFact> {
 }
 
 fn run_squeeze_if(width: u64) -> Tensor {
-    let loaded = runtime::load(&squeeze_if_model(), &declared_x(width))
+    let loaded = runtime::load(squeeze_if_model(), &declared_x(width))
         .unwrap_or_else(|e| panic!("width {width}: {e}"));
     let x = Tensor {
         name: "x".into(),
@@ -386,7 +386,7 @@ fn repeated_node_names_load() {
         output: vec![value("y", DataType::Float, &[2])],
         ..Default::default()
     });
-    let loaded = runtime::load(&bytes, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = runtime::load(bytes, &[]).unwrap_or_else(|e| panic!("{e}"));
     let x = Tensor {
         name: "x".into(),
         shape: vec![2],

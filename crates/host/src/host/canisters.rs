@@ -4,7 +4,7 @@
 //! Touches only `Host::canisters` (and reads the open call contexts to decide whether a
 //! stopping canister is stopped); it never runs canister code.
 
-use super::{Canister, Host, LogRecord, canister_id};
+use super::{Canister, Host, LogRecord, canister_id, management};
 use crate::error::HostError;
 use crate::runtime::{CanisterState, CanisterStatus};
 use candid::Principal;
@@ -39,7 +39,9 @@ impl Host {
                 logs_journaled: 0,
                 managed_journaled: Default::default(),
                 wasm: None,
-                managed: Default::default(),
+                managed: management::Managed::with_wasm_memory_limit(
+                    self.config.memory.default_wasm_memory_limit,
+                ),
             },
         );
         id

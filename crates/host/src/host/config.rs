@@ -42,6 +42,32 @@ impl Default for InstructionLimits {
     }
 }
 
+/// Memory limits per message execution, as the replica's (lower them in tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Stable memory an update, callback, timer or heartbeat may access: 2 GiB on the IC.
+    pub stable_access_update: u64,
+    /// Stable memory a query may access: 1 GiB.
+    pub stable_access_query: u64,
+    /// Stable memory each step of an install or upgrade may access: 8 GiB (the replica
+    /// counts the whole upgrade; the host each of its executions).
+    pub stable_access_upgrade: u64,
+    /// The `wasm_memory_limit` setting of a new canister: 3 GiB, as the replica gives new
+    /// canisters; `update_settings` changes it per canister.
+    pub default_wasm_memory_limit: u64,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        MemoryLimits {
+            stable_access_update: 2 << 30,
+            stable_access_query: 1 << 30,
+            stable_access_upgrade: 8 << 30,
+            default_wasm_memory_limit: 3 << 30,
+        }
+    }
+}
+
 /// Configuration of a [`Host`].
 #[derive(Clone, Debug)]
 pub struct HostConfig {
@@ -49,6 +75,8 @@ pub struct HostConfig {
     pub seed: Vec<u8>,
     /// Instruction limits.
     pub limits: InstructionLimits,
+    /// Stable-memory access and Wasm memory limits.
+    pub memory: MemoryLimits,
     /// Where compiled modules are cached on disk; `None` disables the disk cache.
     pub module_cache_dir: Option<PathBuf>,
     /// Time at creation, in ns since the Unix epoch.
@@ -66,6 +94,7 @@ impl Default for HostConfig {
         HostConfig {
             seed: b"icinfer-host".to_vec(),
             limits: InstructionLimits::default(),
+            memory: MemoryLimits::default(),
             module_cache_dir: Some(engine::default_cache_dir()),
             // 2025-01-01T00:00:00Z
             start_time_ns: 1_735_689_600_000_000_000,

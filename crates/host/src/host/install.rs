@@ -107,7 +107,14 @@ impl Host {
             ..ExecContext::default()
         };
 
+        let memory = self.config.memory;
         let c = self.canisters.get_mut(&id).expect("checked");
+        let wasm_memory_limit = c.managed.settings.wasm_memory_limit();
+        let ctx = |kind: ApiKind, arg: &[u8], limit: u64| {
+            let mut ctx = ctx(kind, arg, limit);
+            super::memory_limits(&mut ctx, &memory, wasm_memory_limit);
+            ctx
+        };
         let saved = (
             c.state.certified_data.clone(),
             c.state.global_timer,

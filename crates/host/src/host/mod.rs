@@ -28,7 +28,7 @@ mod state_tree;
 pub use config::{
     CallOutcome, HostConfig, IngressStatus, InstallOutcome, InstructionLimits, LogRecord,
     MAX_INGRESS_PAYLOAD_BYTES, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_QUERY_REPLY_BYTES,
-    MAX_UPDATE_REPLY_BYTES,
+    MAX_UPDATE_REPLY_BYTES, MemoryLimits,
 };
 pub use management::CanisterMetadata;
 pub use management::ledger::{cycles_ledger_id, cycles_minting_canister_id};
@@ -124,6 +124,29 @@ pub struct Host {
     /// Generation of the checkpoint this host was loaded from or last saved to
     /// ([`crate::journal`]).
     checkpoint_generation: u64,
+}
+
+/// Sets the memory limits of an execution of `ctx.kind`, as the replica applies them: the
+/// stable-memory access limit of its kind, and the canister's `wasm_memory_limit` for updates,
+/// timers, heartbeats, init and post_upgrade (queries and callbacks are exempt, so that a
+/// canister over its limit can still be read and can finish its calls).
+pub(crate) fn memory_limits(ctx: &mut ExecContext, limits: &MemoryLimits, wasm_memory_limit: u64) {
+    ctx.stable_access_limit = match ctx.kind {
+        ApiKind::Start | ApiKind::Init | ApiKind::PreUpgrade | ApiKind::PostUpgrade => {
+            limits.stable_access_upgrade
+        }
+        kind if kind.is_query() || kind == ApiKind::InspectMessage => limits.stable_access_query,
+        _ => limits.stable_access_update,
+    };
+    ctx.wasm_memory_limit = matches!(
+        ctx.kind,
+        ApiKind::Update
+            | ApiKind::GlobalTimer
+            | ApiKind::Heartbeat
+            | ApiKind::Init
+            | ApiKind::PostUpgrade
+    )
+    .then_some(wasm_memory_limit);
 }
 
 fn canister_id(index: u64) -> Principal {
@@ -249,10 +272,15 @@ impl Host {
         &mut self,
         id: Principal,
         entry: &Entry,
-        ctx: ExecContext,
+        mut ctx: ExecContext,
         keep: bool,
     ) -> Option<Executed> {
         let c = self.canisters.get_mut(&id)?;
+        memory_limits(
+            &mut ctx,
+            &self.config.memory,
+            c.managed.settings.wasm_memory_limit(),
+        );
         let rt = c.runtime.as_mut()?;
         let mut ex = rt.execute(&mut c.state, ctx, entry, keep);
         if ex.result.is_ok()

@@ -1,7 +1,7 @@
 //! What [`crate::persist`] and [`crate::journal`] need from the host: its counters, its
 //! canisters, the ingress history and the restoration of saved state. Nothing else calls these.
 
-use super::{Canister, Host, IngressStatus, LogRecord};
+use super::{Canister, Host, IngressStatus, LogRecord, management};
 use crate::engine;
 use crate::error::HostError;
 use crate::runtime::{CanisterState, InstanceSnapshot, Runtime, StoreData};
@@ -112,7 +112,9 @@ impl Host {
                 managed_journaled: Default::default(),
                 logs,
                 wasm,
-                managed: Default::default(),
+                managed: management::Managed::with_wasm_memory_limit(
+                    self.config.memory.default_wasm_memory_limit,
+                ),
             },
         );
         Ok(())

@@ -21,8 +21,16 @@ fn check_access(c: &Api, heap_offset: u64, offset: u64, size: u64) -> R<std::ops
     c.heap_range(heap_offset, size)
 }
 
+/// Counts the access against the execution's stable-memory access limit.
+fn account(c: &mut Api, offset: u64, size: u64) -> R<()> {
+    c.ctx_mut()
+        .access_stable(offset, size)
+        .map_err(wasmtime::Error::new)
+}
+
 fn stable_write(c: &mut Api, offset: u64, src: u64, size: u64) -> R<()> {
     let r = check_access(c, src, offset, size)?;
+    account(c, offset, size)?;
     let dirtied = c
         .data()
         .state
@@ -36,6 +44,7 @@ fn stable_write(c: &mut Api, offset: u64, src: u64, size: u64) -> R<()> {
 
 fn stable_read(c: &mut Api, dst: u64, offset: u64, size: u64) -> R<()> {
     let r = check_access(c, dst, offset, size)?;
+    account(c, offset, size)?;
     let (heap, d) = c.heap_and_data()?;
     d.state.stable_memory.read(offset, &mut heap[r]);
     Ok(())

@@ -73,6 +73,15 @@ pub(crate) struct Managed {
     pub sections: SectionCache,
 }
 
+impl Managed {
+    /// A new canister's, with the host's default `wasm_memory_limit`.
+    pub(crate) fn with_wasm_memory_limit(limit: u64) -> Self {
+        let mut managed = Managed::default();
+        managed.settings.set_wasm_memory_limit(limit);
+        managed
+    }
+}
+
 fn reject(code: RejectCode, message: impl Into<String>) -> Reject {
     Reject::new(code, message)
 }

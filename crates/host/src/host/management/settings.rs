@@ -106,6 +106,15 @@ impl Settings {
         Ok(())
     }
 
+    /// The `wasm_memory_limit` in bytes (0: none).
+    pub(crate) fn wasm_memory_limit(&self) -> u64 {
+        u64::try_from(self.wasm_memory_limit.0.clone()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn set_wasm_memory_limit(&mut self, limit: u64) {
+        self.wasm_memory_limit = Nat::from(limit);
+    }
+
     /// The record `canister_status` reports.
     pub(crate) fn definite(&self, controllers: Vec<Principal>) -> DefiniteCanisterSettings {
         let s = self.clone();
