@@ -131,6 +131,7 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         }),
         receipt: saved.as_ref().map(|saved| &saved.entry),
         model_sha256: model_sha256.as_ref(),
+        ..Held::default()
     };
     println!("verifying log entry #{seq} of canister {}", client.canister);
     println!("  against {root_key_source}:");

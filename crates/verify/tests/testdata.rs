@@ -369,6 +369,7 @@ fn the_proof_the_host_made_verifies_with_what_its_caller_kept() {
         }),
         receipt: Some(entry_from(&opening["receipt"])),
         model_sha256: None,
+        ..Holding::default()
     };
     let trust = Trust {
         root_key: bytes(&fixture["root_key"]),
@@ -381,7 +382,7 @@ fn the_proof_the_host_made_verifies_with_what_its_caller_kept() {
     let statuses: Vec<_> = report.checks.iter().map(|c| c.outcome.status()).collect();
     assert_eq!(
         statuses,
-        [["passed"; 8].as_slice(), &["skipped"]].concat(),
+        [["passed"; 8].as_slice(), &["skipped"; 3]].concat(),
         "{report}"
     );
     assert_eq!(report.proven.unwrap().head.tree_size, 2);
@@ -412,11 +413,27 @@ fn the_report_says_what_was_proven_and_what_failed() {
         "✓ Model SHA-256 is the entry's",
         "Entry #1 is in that log",
         "inputs and nonce and outputs given hash",
-        "Not proven: that the canister's code",
+        "Not proven: that the module certified now",
     ] {
         assert!(proven.contains(line), "missing {line:?} in:\n{proven}");
     }
+    let code = case("code identity: the certified module hash is the one expected");
+    for line in [
+        "✓ Module hash the IC certifies for the canister now: a read_state certificate",
+        "/module_hash = 3c3c",
+        "the module hash expected",
+        "✓ Controllers the IC certifies for the canister now:",
+        "- Code now: the IC certified at",
+    ] {
+        assert!(code.contains(line), "missing {line:?} in:\n{code}");
+    }
+    let mismatch = case("code identity: another module hash than the one expected");
+    assert!(
+        mismatch.contains("NOT VERIFIED: Module hash the IC certifies for the canister now: the IC certifies module hash 3c3c"),
+        "{mismatch}"
+    );
     let skipped = case("the same, nothing held");
+    assert!(skipped.contains("The canister's code was not read"));
     assert!(skipped.contains("– Input hash recomputed from the inputs and nonce: not proven"));
     assert!(skipped.contains("No tensors were given"));
     let failed = case("inclusion proof: a node's last bit flipped");

@@ -211,6 +211,8 @@ pub struct Holding {
     pub opening: Option<Tensors>,
     pub receipt: Option<LogEntry>,
     pub model_sha256: Option<[u8; 32]>,
+    pub code_certificate: Option<Vec<u8>>,
+    pub expected_module_hash: Option<[u8; 32]>,
 }
 
 impl Holding {
@@ -227,6 +229,8 @@ impl Holding {
             opening: self.opening(),
             receipt: self.receipt.as_ref(),
             model_sha256: self.model_sha256.as_ref(),
+            code_certificate: self.code_certificate.as_deref(),
+            expected_module_hash: self.expected_module_hash.as_ref(),
         }
     }
 
@@ -239,6 +243,8 @@ impl Holding {
             })),
             "receipt": self.receipt.as_ref().map(entry_json),
             "model_sha256": self.model_sha256.as_ref().map(|h| hex(h)),
+            "code_certificate": self.code_certificate.as_ref().map(|c| hex(c)),
+            "expected_module_hash": self.expected_module_hash.as_ref().map(|h| hex(h)),
         })
     }
 
@@ -254,6 +260,12 @@ impl Holding {
             model_sha256: value["model_sha256"]
                 .as_str()
                 .map(|_| hash(&value["model_sha256"])),
+            code_certificate: value["code_certificate"]
+                .as_str()
+                .map(|_| bytes(&value["code_certificate"])),
+            expected_module_hash: value["expected_module_hash"]
+                .as_str()
+                .map(|_| hash(&value["expected_module_hash"])),
         }
     }
 }
