@@ -158,6 +158,9 @@ test('verify the receipt in the browser: every check passes, against the host’
     'output-hash': 'passed',
     // The page holds no model file to hash: not proven, and said so.
     model: 'skipped',
+    // The code the canister runs now, from a certified read_state.
+    'module-hash': 'passed',
+    controllers: 'passed',
   });
   assert.equal(await byTestId('root-key').textContent(), rootKeyHex);
   assert.match(await byTestId('statement').innerText(), /Entry #0 is in that log/);

@@ -5,14 +5,19 @@
 //! signature and freshness, the witness that binds the log's size and root to the canister's
 //! certified data, the entry's encoding (and that it is the saved receipt), its Merkle
 //! inclusion proof and the consistency of its tree with the certified head; and, given the
-//! tensors (and the nonce) and the model file, the hashes recomputed from them. What this
-//! file adds is gathering those inputs: the receipt, the .npy files, the root key to trust.
+//! tensors (and the nonce) and the model file, the hashes recomputed from them; and the code
+//! the canister runs now: a certified `read_state` of its module hash and controllers,
+//! compared with `--expect-module-hash` or a `--release` manifest when given. What this
+//! file adds is gathering those inputs: the receipt, the .npy files, the root key to trust,
+//! the code certificate.
 
 use crate::client::Client;
 use crate::receipt::SavedInference;
+use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
 use icinfer_api::{Error, LogProof, LogProofArgs, Tensor};
+use ic_agent::hash_tree::Label;
 use icinfer_verify::{Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -32,6 +37,10 @@ pub struct VerifyOptions {
     pub model: Option<PathBuf>,
     /// How old the certificate may be.
     pub max_age_secs: u64,
+    /// The module hash the canister must run (hex).
+    pub expect_module_hash: Option<String>,
+    /// A release manifest whose module the canister must run.
+    pub release: Option<PathBuf>,
 }
 
 pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
@@ -123,6 +132,17 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         }
         None => None,
     };
+    let release = options
+        .release
+        .as_deref()
+        .map(ReleaseManifest::load)
+        .transpose()?;
+    let expected_module_hashes = match (&release, &options.expect_module_hash) {
+        (Some(release), _) => release.module_hashes()?,
+        (None, Some(hash)) => vec![parse_hash(hash).context("--expect-module-hash")?],
+        (None, None) => Vec::new(),
+    };
+    let code_certificate = read_code_certificate(client).await?;
     let held = Held {
         opening: (!inputs.is_empty()).then_some(Opening {
             inputs: &inputs,
@@ -131,7 +151,8 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         }),
         receipt: saved.as_ref().map(|saved| &saved.entry),
         model_sha256: model_sha256.as_ref(),
-        ..Held::default()
+        code_certificate: Some(&code_certificate),
+        expected_module_hashes: &expected_module_hashes,
     };
     println!("verifying log entry #{seq} of canister {}", client.canister);
     println!("  against {root_key_source}:");
@@ -139,12 +160,49 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
     if let Some(model) = &options.model {
         println!("  holding the model {}", model.display());
     }
+    match (&release, &options.release, &options.expect_module_hash) {
+        (Some(release), Some(path), _) => println!(
+            "  expecting the module of release {} ({} at commit {}, {})",
+            path.display(),
+            release.package,
+            release.source_commit,
+            release.toolchain
+        ),
+        (_, _, Some(hash)) => println!("  expecting module hash {hash}"),
+        _ => {}
+    }
     let report = report_log_proof(&proof, &trust, &held);
     println!("{report}");
     match report.failure() {
         Some((check, e)) => bail!("NOT VERIFIED: {}: {e}", check.title()),
         None => Ok(()),
     }
+}
+
+/// The certificate of a `read_state` of the canister's module hash and controllers, as the
+/// IC sent it (re-encoded: ic-agent hands it over parsed, after checking it itself; the
+/// verifier checks it again from the root key, as it checks the log head).
+async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
+    let path = |name: &str| {
+        vec![
+            Label::from("canister"),
+            Label::from_bytes(client.canister.as_slice()),
+            Label::from(name),
+        ]
+    };
+    let certificate = client
+        .agent
+        .read_state_raw(vec![path("module_hash"), path("controllers")], client.canister)
+        .await
+        .with_context(|| {
+            format!(
+                "reading the module hash and controllers of {} (read_state)",
+                client.canister
+            )
+        })?;
+    let mut bytes = icinfer_verify::certificate::SELF_DESCRIBING_TAG.to_vec();
+    bytes.extend(serde_cbor::to_vec(&certificate).context("encoding the certificate")?);
+    Ok(bytes)
 }
 
 /// `name=file.npy` or `file.npy` (named after the file).

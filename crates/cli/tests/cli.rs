@@ -341,9 +341,38 @@ fn serve_upload_infer_log_verify_and_restart() {
         "✓ Input hash recomputed from the inputs and nonce",
         "✓ Output hash recomputed from the outputs",
         "✓ Model SHA-256 is the entry's",
+        "✓ Module hash the IC certifies for the canister now",
+        "✓ Controllers the IC certifies for the canister now",
     ] {
         assert!(out.contains(check), "missing '{check}' in:\n{out}");
     }
+    // The code the IC certifies, against the module served, a release manifest, another hash.
+    let module_hash = hex::encode(sha2_digest(&std::fs::read(wasm()).unwrap()));
+    let out = user.ok(&["verify", "0", "--expect-module-hash", &module_hash]);
+    assert!(
+        out.contains(&format!("/module_hash = {module_hash}, the module hash expected")),
+        "{out}"
+    );
+    let manifest = user.home.path().join("release.json");
+    let release = |module: &str| {
+        serde_json::json!({
+            "format": "icinfer-release/1", "package": "inference",
+            "module_sha256": module, "gzip_sha256": "00".repeat(32),
+            "source_commit": "0000000", "toolchain": "rustc 1.95.0", "ic_wasm": "0.11.1",
+        })
+        .to_string()
+    };
+    std::fs::write(&manifest, release(&module_hash)).unwrap();
+    let manifest_arg = manifest.to_str().unwrap();
+    let out = user.ok(&["verify", "0", "--release", manifest_arg]);
+    assert!(out.contains("expecting the module of release"), "{out}");
+    std::fs::write(&manifest, release(&"ab".repeat(32))).unwrap();
+    let err = user.fails(&["verify", "0", "--release", manifest_arg]);
+    assert!(
+        err.contains("NOT VERIFIED: Module hash the IC certifies for the canister now")
+            && err.contains(&format!("not the expected {} or abab", "00".repeat(32))),
+        "{err}"
+    );
     // The same from loose files.
     let nonce = receipt["nonce"].as_str().unwrap();
     let input = format!("pixels={}", saved.join("input-0.npy").display());
@@ -413,6 +442,11 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert_eq!(again.canister_id, canister);
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
     assert!(user.ok(&["verify", "2"]).contains("entry #2 is in the log"));
+    // The IC now certifies the new module: the old hash is refused.
+    let err = user.fails(&["verify", "2", "--expect-module-hash", &module_hash]);
+    assert!(err.contains("module-hash") || err.contains("not the expected"), "{err}");
+    let new_hash = hex::encode(sha2_digest(&bytes));
+    assert!(user.ok(&["verify", "2", "--expect-module-hash", &new_hash]).contains("the module hash expected"));
     let printed = server.stop();
     assert!(printed.contains("upgraded to module"), "{printed}");
 }

@@ -100,10 +100,10 @@ pub enum VerifyError {
     NoCodeCertificate,
     /// The certificate holds no module hash for the canister: it is empty.
     NoModule,
-    /// The IC certifies another module hash than the one expected (a release's, or pinned).
+    /// The IC certifies another module hash than those expected (a release's, or pinned).
     ModuleHashMismatch {
-        certified: Vec<u8>,
-        expected: Hash,
+        certified: Hash,
+        expected: Vec<Hash>,
     },
     /// `/canister/<id>/controllers` is missing or not CBOR of a list of principals.
     MalformedControllers,
@@ -210,7 +210,7 @@ impl std::fmt::Display for VerifyError {
                 f,
                 "the IC certifies module hash {}, not the expected {}",
                 hex(certified),
-                hex(expected)
+                expected.iter().map(|h| hex(h)).collect::<Vec<_>>().join(" or ")
             ),
             VerifyError::MalformedControllers => f.write_str(
                 "the certified controllers are missing or not a CBOR list of principals",
@@ -508,14 +508,15 @@ pub struct Opening<'a> {
 /// given: the inference's tensors and nonce, the receipt `infer` returned, the model's
 /// SHA-256 (of the model file); and the canister's code identity: the certificate of a
 /// `read_state` of `/canister/<id>/module_hash` and `/canister/<id>/controllers`, and the
-/// module hash the verifier expects (a release manifest's, or one it built).
+/// module hashes the verifier accepts (a release manifest's, of the module raw and gzipped,
+/// or one it built); none means any.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Held<'a> {
     pub opening: Option<Opening<'a>>,
     pub receipt: Option<&'a LogEntry>,
     pub model_sha256: Option<&'a Hash>,
     pub code_certificate: Option<&'a [u8]>,
-    pub expected_module_hash: Option<&'a Hash>,
+    pub expected_module_hashes: &'a [Hash],
 }
 
 /// The code installed in the canister, and who may replace it, as the IC certified them.
@@ -609,7 +610,7 @@ const NO_CODE: &str = "no certified read_state of the canister's module hash and
 fn check_module_hash(
     certificate: &[u8],
     trust: &Trust,
-    expected: Option<&Hash>,
+    expected: &[Hash],
 ) -> Established<(VerifiedCodeState, Hash)> {
     let state = verify_code_certificate(certificate, &trust.root_key, &trust.canister_id)?;
     let distance = state.time_ns.abs_diff(trust.now_ns);
@@ -625,12 +626,10 @@ fn check_module_hash(
         .map_err(|_| VerifyError::Certificate(CertificateError::Malformed {
             reason: format!("module_hash of {} bytes", certified.len()),
         }))?;
-    if let Some(expected) = expected
-        && *expected != module_hash
-    {
+    if !expected.is_empty() && !expected.contains(&module_hash) {
         return Err(VerifyError::ModuleHashMismatch {
-            certified,
-            expected: *expected,
+            certified: module_hash,
+            expected: expected.to_vec(),
         });
     }
     let detail = format!(
@@ -638,7 +637,7 @@ fn check_module_hash(
         state.time_ns,
         trust.canister_id,
         hex(&module_hash),
-        if expected.is_some() {
+        if !expected.is_empty() {
             ", the module hash expected"
         } else {
             " (no hash was expected: compare it with a reproducible build or a release manifest)"
@@ -731,19 +730,18 @@ pub fn report_log_proof(proof: &LogProof, trust: &Trust, held: &Held) -> Report 
 /// controllers the IC certifies now.
 fn report_code(list: &mut Checklist, trust: &Trust, held: &Held) -> Option<CertifiedCode> {
     let Some(certificate) = held.code_certificate else {
-        match held.expected_module_hash {
-            Some(_) => {
-                list.run(CheckKind::ModuleHash, Some(()), |()| -> Established<()> {
-                    Err(VerifyError::NoCodeCertificate)
-                });
-            }
-            None => list.skip(CheckKind::ModuleHash, NO_CODE),
+        if held.expected_module_hashes.is_empty() {
+            list.skip(CheckKind::ModuleHash, NO_CODE);
+        } else {
+            list.run(CheckKind::ModuleHash, Some(()), |()| -> Established<()> {
+                Err(VerifyError::NoCodeCertificate)
+            });
         }
         list.skip(CheckKind::Controllers, NO_CODE);
         return None;
     };
     let state = list.run(CheckKind::ModuleHash, Some(()), |()| {
-        check_module_hash(certificate, trust, held.expected_module_hash)
+        check_module_hash(certificate, trust, held.expected_module_hashes)
     });
     let (state, module_hash) = state.unzip();
     let controllers = list.run(CheckKind::Controllers, state.as_ref(), |state| {
@@ -753,7 +751,7 @@ fn report_code(list: &mut Checklist, trust: &Trust, held: &Held) -> Option<Certi
         module_hash: module_hash?,
         controllers: controllers?,
         certified_at_ns: state?.time_ns,
-        expected: held.expected_module_hash.is_some(),
+        expected: !held.expected_module_hashes.is_empty(),
     })
 }
 

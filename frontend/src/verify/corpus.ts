@@ -62,6 +62,8 @@ interface JsonHeld {
   opening: { inputs: JsonTensor[]; nonce: string | null; outputs: JsonTensor[] } | null;
   receipt: JsonEntry | null;
   model_sha256: string | null;
+  code_certificate?: string | null;
+  expected_module_hashes?: string[];
 }
 
 export interface ExpectedCheck {
@@ -218,6 +220,8 @@ export function heldFrom(h: JsonHeld): Held {
   }
   if (h.receipt) held.receipt = entryFrom(h.receipt);
   if (h.model_sha256) held.modelSha256 = fromHex(h.model_sha256);
+  if (h.code_certificate) held.codeCertificate = fromHex(h.code_certificate);
+  if (h.expected_module_hashes?.length) held.expectedModuleHashes = h.expected_module_hashes.map(fromHex);
   return held;
 }
 

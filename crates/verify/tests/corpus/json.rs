@@ -212,7 +212,7 @@ pub struct Holding {
     pub receipt: Option<LogEntry>,
     pub model_sha256: Option<[u8; 32]>,
     pub code_certificate: Option<Vec<u8>>,
-    pub expected_module_hash: Option<[u8; 32]>,
+    pub expected_module_hashes: Vec<[u8; 32]>,
 }
 
 impl Holding {
@@ -230,7 +230,7 @@ impl Holding {
             receipt: self.receipt.as_ref(),
             model_sha256: self.model_sha256.as_ref(),
             code_certificate: self.code_certificate.as_deref(),
-            expected_module_hash: self.expected_module_hash.as_ref(),
+            expected_module_hashes: &self.expected_module_hashes,
         }
     }
 
@@ -244,7 +244,7 @@ impl Holding {
             "receipt": self.receipt.as_ref().map(entry_json),
             "model_sha256": self.model_sha256.as_ref().map(|h| hex(h)),
             "code_certificate": self.code_certificate.as_ref().map(|c| hex(c)),
-            "expected_module_hash": self.expected_module_hash.as_ref().map(|h| hex(h)),
+            "expected_module_hashes": self.expected_module_hashes.iter().map(|h| hex(h)).collect::<Vec<_>>(),
         })
     }
 
@@ -263,9 +263,9 @@ impl Holding {
             code_certificate: value["code_certificate"]
                 .as_str()
                 .map(|_| bytes(&value["code_certificate"])),
-            expected_module_hash: value["expected_module_hash"]
-                .as_str()
-                .map(|_| hash(&value["expected_module_hash"])),
+            expected_module_hashes: value["expected_module_hashes"]
+                .as_array()
+                .map_or_else(Vec::new, |_| hashes(&value["expected_module_hashes"])),
         }
     }
 }

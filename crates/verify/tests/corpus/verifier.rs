@@ -732,10 +732,10 @@ impl Code {
 }
 
 /// What entry 1's caller kept, and the canister's code identity read as `code` says.
-fn with_code(code: Code, expected: Option<[u8; 32]>) -> Holding {
+fn with_code(code: Code, expected: &[[u8; 32]]) -> Holding {
     Holding {
         code_certificate: Some(code.certificate()),
-        expected_module_hash: expected,
+        expected_module_hashes: expected.to_vec(),
         ..kept(1)
     }
 }
@@ -746,12 +746,17 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: the certified module hash and controllers, no hash expected",
         None,
-        with_code(code(), None),
+        with_code(code(), &[]),
     );
     c.holding(
         "code identity: the certified module hash is the one expected",
         None,
-        with_code(code(), Some(MODULE_HASH)),
+        with_code(code(), &[MODULE_HASH]),
+    );
+    c.holding(
+        "code identity: the certified module hash is one of two expected (a release's raw and gzipped module)",
+        None,
+        with_code(code(), &[[0x3d; 32], MODULE_HASH]),
     );
     let no_controllers = Code {
         controllers: Some(cbor(&Vec::<ByteBuf>::new())),
@@ -760,7 +765,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: no controllers (nobody can change the code)",
         None,
-        with_code(no_controllers, Some(MODULE_HASH)),
+        with_code(no_controllers, &[MODULE_HASH]),
     );
     let through_subnet = Code {
         signing: delegated(in_range(), true, ROOT),
@@ -769,15 +774,15 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: certified through a delegation to the canister's subnet",
         None,
-        with_code(through_subnet, Some(MODULE_HASH)),
+        with_code(through_subnet, &[MODULE_HASH]),
     );
     c.holding(
         "code identity: another module hash than the one expected",
         module("module-hash-mismatch"),
-        with_code(code(), Some([0x3d; 32])),
+        with_code(code(), &[[0x3d; 32]]),
     );
     let expected_only = Holding {
-        expected_module_hash: Some(MODULE_HASH),
+        expected_module_hashes: vec![MODULE_HASH],
         ..kept(1)
     };
     c.holding(
@@ -792,7 +797,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: an empty canister (no module hash)",
         module("no-module"),
-        with_code(empty, None),
+        with_code(empty, &[]),
     );
     let elsewhere = Code {
         signing: Signing {
@@ -804,7 +809,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: the module hash of another canister",
         module("no-module"),
-        with_code(elsewhere, None),
+        with_code(elsewhere, &[]),
     );
     let rogue = Code {
         signing: Signing {
@@ -816,7 +821,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: signed by another key than the root key",
         module("invalid-signature"),
-        with_code(rogue, Some(MODULE_HASH)),
+        with_code(rogue, &[MODULE_HASH]),
     );
     let out_of_range = Code {
         signing: delegated(
@@ -832,7 +837,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: delegated to a subnet the canister is not on",
         module("canister-out-of-range"),
-        with_code(out_of_range, None),
+        with_code(out_of_range, &[]),
     );
     let stale = Code {
         time_ns: NOW - MAX_AGE - MS,
@@ -841,7 +846,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: a read_state certified longer ago than max_age",
         module("not-fresh"),
-        with_code(stale, None),
+        with_code(stale, &[]),
     );
     let short = Code {
         module_hash: Some(MODULE_HASH[..31].to_vec()),
@@ -850,7 +855,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: a module hash of 31 bytes",
         module("malformed-certificate"),
-        with_code(short, None),
+        with_code(short, &[]),
     );
     let text = Code {
         controllers: Some(cbor(&"not a list")),
@@ -859,7 +864,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: controllers that are not a CBOR list of principals",
         Some((Controllers, "malformed-controllers")),
-        with_code(text, None),
+        with_code(text, &[]),
     );
     let missing = Code {
         controllers: None,
@@ -868,7 +873,7 @@ fn code_identity(c: &mut Cases) {
     c.holding(
         "code identity: no controllers in the certificate",
         Some((Controllers, "malformed-controllers")),
-        with_code(missing, None),
+        with_code(missing, &[]),
     );
 }
 
