@@ -75,6 +75,9 @@ struct SavedCanister {
     heap_chunks: Vec<(u64, ByteBuf)>,
     globals: Vec<SavedGlobal>,
     logs: Vec<(u64, u64, String)>,
+    /// Absent in states saved before the host kept canister history: empty then.
+    #[serde(default)]
+    history: crate::history::CanisterHistory,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -226,6 +229,7 @@ impl Host {
                     .iter()
                     .map(|l| (l.idx, l.timestamp_ns, l.content.clone()))
                     .collect(),
+                history: state.history.clone(),
             });
         }
         let saved = SavedHost {
@@ -324,6 +328,7 @@ impl Host {
                 global_timer: sc.global_timer,
                 cycles: u128::from_be_bytes(cycles),
                 stable_memory: StableMemory::from_pages(sc.stable_size_pages, pages),
+                history: sc.history,
             };
             let module = match module_hash {
                 None => None,
