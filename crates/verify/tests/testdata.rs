@@ -14,7 +14,7 @@ use corpus::json::{
 };
 use ic_certification::HashTree;
 use icinfer_api::LogConsistency;
-use icinfer_verify::entry::{EncodeError, decode_entry, encode_entry};
+use icinfer_verify::entry::{decode_entry, encode_entry};
 use icinfer_verify::head::{decode_leb128, encode_head_witness, head_commitment, leb128};
 use icinfer_verify::merkle::{
     leaf_hash, node_hash, root_from_inclusion_proof, verify_consistency, verify_inclusion,
@@ -89,7 +89,8 @@ fn tensor_lists_encode_and_hash_as_the_corpus_says() {
 #[test]
 fn entries_encode_decode_and_refuse_as_the_corpus_says() {
     let corpus = read("hashing.json");
-    for case in list(&corpus["entries"]) {
+    let entries = list(&corpus["entries"]);
+    for case in entries.iter().chain(list(&corpus["code_epoch_entries"])) {
         let entry = entry_from(&case["entry"]);
         let encoded = encode_entry(&entry).unwrap();
         assert_eq!(hex(&encoded), text(&case["bytes"]), "{}", case["name"]);
@@ -98,8 +99,7 @@ fn entries_encode_decode_and_refuse_as_the_corpus_says() {
     }
     for case in list(&corpus["entries_without_encoding"]) {
         let reason = match encode_entry(&entry_from(&case["entry"])) {
-            Err(EncodeError::DigestLength { .. }) => "digest-length",
-            Err(EncodeError::ModelIdTooLong { .. }) => "model-id-too-long",
+            Err(e) => e.reason(),
             Ok(_) => "encoded",
         };
         assert_eq!(reason, text(&case["reason"]), "{}", case["name"]);
