@@ -6,10 +6,13 @@
 //! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
 //! anywhere in it commits nothing.
 
+mod epochs;
 mod jobs;
 
 use self::jobs::JobRuns;
+pub use self::epochs::{CodeHistory, Deployment, EpochError, MAX_LISTED_EPOCHS};
 pub use self::jobs::StepOutcome;
+use crate::epochs::CodeEpochs;
 use crate::jobs::JobStore;
 use crate::limits::{
     DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INPUT_BYTES, MAX_NONCE_BYTES,
@@ -57,6 +60,7 @@ pub struct Engine<M: Memory> {
     plans: PlanCache,
     last_infer_instructions: Option<u64>,
     jobs: JobStore<VMem<M>>,
+    epochs: CodeEpochs<VMem<M>>,
     /// Running jobs' tract states (their intermediate tensors), which an upgrade drops.
     runs: JobRuns,
     step_budget: u64,
@@ -107,6 +111,10 @@ impl<M: Memory + Clone> Engine<M> {
             m(memory::JOB_TENSORS),
             m(memory::JOB_COUNTER),
         )?;
+        let epochs = match version {
+            Some(v) if v >= 4 => CodeEpochs::open(m(memory::CODE_EPOCHS)),
+            _ => CodeEpochs::new(m(memory::CODE_EPOCHS)),
+        };
         if version != Some(memory::LAYOUT_VERSION) {
             memory::write_layout_header(&m(memory::LAYOUT));
         }
@@ -118,6 +126,7 @@ impl<M: Memory + Clone> Engine<M> {
             plans: PlanCache::default(),
             last_infer_instructions: None,
             jobs,
+            epochs,
             runs: JobRuns::default(),
             step_budget: DEFAULT_STEP_BUDGET,
         };
@@ -275,6 +284,7 @@ impl<M: Memory> Engine<M> {
             input_salted: args.nonce.is_some(),
             instructions: env.instructions(),
             messages: Some(1),
+            kind: None,
         };
         self.log.append(&entry);
         self.certify_head(env);
@@ -523,6 +533,7 @@ impl<M: Memory> Engine<M> {
                 input_salted: seq.is_multiple_of(2),
                 instructions: 1_000_000 + seq,
                 messages: Some(1),
+                kind: None,
             });
         }
         self.certify_head(env);
@@ -543,6 +554,7 @@ impl<M: Memory> Engine<M> {
             input_salted: false,
             instructions: 0,
             messages: Some(1),
+            kind: None,
         };
         let start = env.instructions();
         self.log.append(&entry);
