@@ -16,7 +16,7 @@ use crate::receipt::SavedInference;
 use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
-use icinfer_api::{Error, LogProof, LogProofArgs, Tensor};
+use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogProof, LogProofArgs, Tensor};
 use ic_agent::hash_tree::Label;
 use icinfer_verify::{Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
@@ -173,10 +173,83 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
     }
     let report = report_log_proof(&proof, &trust, &held);
     println!("{report}");
-    match report.failure() {
-        Some((check, e)) => bail!("NOT VERIFIED: {}: {e}", check.title()),
-        None => Ok(()),
+    if let Some((check, e)) = report.failure() {
+        bail!("NOT VERIFIED: {}: {e}", check.title());
     }
+    let certified_now = report.proven.as_ref().and_then(|p| p.code.as_ref());
+    attribute(client, &trust, seq, certified_now.map(|c| c.module_hash)).await
+}
+
+/// Which code wrote entry `seq`: the epoch it falls in (`code_epochs`), whose own entry is
+/// proven in the log as this one is (docs/provenance.md, "Code epochs"). The list of
+/// epochs is an uncertified query: it only says which entry to prove.
+async fn attribute(
+    client: &Client,
+    trust: &Trust,
+    seq: u64,
+    certified_now: Option<[u8; 32]>,
+) -> Result<()> {
+    let epochs: Vec<CodeEpochStatus> = match client.query("code_epochs", ()).await {
+        Ok(epochs) => epochs,
+        Err(_) => {
+            println!("
+Code epoch: the canister serves no code_epochs (an older release): the entry is not attributed to a module.");
+            return Ok(());
+        }
+    };
+    let Some(epoch) = epochs.iter().rev().find(|e| e.first_index <= seq) else {
+        println!("
+Code epoch: none begins at or before entry #{seq}: written before epochs were recorded, by an unknown module.");
+        return Ok(());
+    };
+    let Some(epoch_seq) = epoch.entry else {
+        println!(
+            "
+Code epoch from entry #{}: its canister_info call has not answered yet ({} failed attempts): the module is not known yet.",
+            epoch.first_index, epoch.failed_attempts
+        );
+        return Ok(());
+    };
+    let proof: Result<LogProof, Error> = client
+        .query(
+            "log_proof",
+            (LogProofArgs {
+                index: epoch_seq,
+                tree_size: None,
+            },),
+        )
+        .await?;
+    let proof = proof.map_err(|e| client.explain("log_proof", e))?;
+    let report = report_log_proof(&proof, trust, &Held::default());
+    if let Some((check, e)) = report.failure() {
+        bail!(
+            "NOT VERIFIED: the code epoch entry #{epoch_seq}: {}: {e}",
+            check.title()
+        );
+    }
+    let Some(EntryKind::CodeEpoch(proven)) = report.proven.and_then(|p| p.entry.kind) else {
+        bail!("entry #{epoch_seq}, which code_epochs names, is not a code epoch");
+    };
+    ensure!(
+        proven.first_index == epoch.first_index && proven.first_index <= seq,
+        "the code epoch entry #{epoch_seq} begins at entry #{}, not at #{} as code_epochs says",
+        proven.first_index,
+        epoch.first_index
+    );
+    let now = match certified_now {
+        Some(now) if now[..] == proven.module_hash[..] => ", the module the IC certifies now",
+        Some(_) => "; the canister has been upgraded since",
+        None => "",
+    };
+    println!(
+        "
+Code epoch: entry #{seq} falls in the epoch that began at entry #{} (its code epoch entry #{epoch_seq} is proven in the log): written by module {} ({:?} at canister version {}){now}.",
+        proven.first_index,
+        hex::encode(&proven.module_hash),
+        proven.mode,
+        proven.deployed_version
+    );
+    Ok(())
 }
 
 /// The certificate of a `read_state` of the canister's module hash and controllers, as the
