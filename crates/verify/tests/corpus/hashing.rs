@@ -261,7 +261,7 @@ pub fn entry_cases() -> Vec<(&'static str, LogEntry)> {
     ]
 }
 
-/// Version 2, kind 3: code epochs (the TypeScript port does not read them yet).
+/// Version 2, kind 3: code epochs (frontend/src/verify/hashing.test.ts reads them too).
 pub fn code_epoch_cases() -> Vec<(&'static str, LogEntry)> {
     let empty = || ByteBuf::from(vec![0; 32]);
     let epoch = |controllers: Vec<Principal>, mode| LogEntry {
