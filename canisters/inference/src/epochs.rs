@@ -70,15 +70,19 @@ enum ChangeDetails {
 
 impl CanisterInfoResult {
     fn history(self) -> CodeHistory {
-        let latest_deployment = self.recent_changes.iter().rev().find_map(|c| match &c.details {
-            ChangeDetails::CodeDeployment { mode, module_hash } => Some(Deployment {
-                mode: *mode,
-                module_hash: module_hash.as_slice().try_into().ok()?,
-                canister_version: c.canister_version,
-                timestamp_ns: c.timestamp_nanos,
-            }),
-            _ => None,
-        });
+        let latest_deployment = self
+            .recent_changes
+            .iter()
+            .rev()
+            .find_map(|c| match &c.details {
+                ChangeDetails::CodeDeployment { mode, module_hash } => Some(Deployment {
+                    mode: *mode,
+                    module_hash: module_hash.as_slice().try_into().ok()?,
+                    canister_version: c.canister_version,
+                    timestamp_ns: c.timestamp_nanos,
+                }),
+                _ => None,
+            });
         CodeHistory {
             total_num_changes: self.total_num_changes,
             latest_deployment,

@@ -16,9 +16,9 @@ use candid::{CandidType, Principal};
 use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
-    CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, JobId, JobStatus,
-    LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof,
-    LogProofArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress,
+    CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult,
+    JobId, JobStatus, LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs,
+    LogProof, LogProofArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress,
     UploadStatus,
 };
 use icinfer_core::Engine;

@@ -51,10 +51,13 @@ impl ReleaseManifest {
     /// The module hashes a canister installed from this release is certified with: the
     /// gzipped module's, then the raw module's.
     pub fn module_hashes(&self) -> Result<Vec<[u8; 32]>> {
-        [("gzip_sha256", &self.gzip_sha256), ("module_sha256", &self.module_sha256)]
-            .into_iter()
-            .map(|(field, value)| parse_hash(value).with_context(|| format!("{field}")))
-            .collect()
+        [
+            ("gzip_sha256", &self.gzip_sha256),
+            ("module_sha256", &self.module_sha256),
+        ]
+        .into_iter()
+        .map(|(field, value)| parse_hash(value).with_context(|| format!("{field}")))
+        .collect()
     }
 }
 
@@ -98,7 +101,10 @@ mod tests {
 
     #[test]
     fn hashes_may_carry_the_0x_dfx_prints() {
-        assert_eq!(parse_hash(&format!("0x{}", "ab".repeat(32))).unwrap(), [0xab; 32]);
+        assert_eq!(
+            parse_hash(&format!("0x{}", "ab".repeat(32))).unwrap(),
+            [0xab; 32]
+        );
         assert!(parse_hash("zz").is_err());
     }
 }

@@ -16,8 +16,8 @@ use crate::receipt::SavedInference;
 use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
-use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogProof, LogProofArgs, Tensor};
 use ic_agent::hash_tree::Label;
+use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogProof, LogProofArgs, Tensor};
 use icinfer_verify::{Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -265,7 +265,10 @@ async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
     };
     let certificate = client
         .agent
-        .read_state_raw(vec![path("module_hash"), path("controllers")], client.canister)
+        .read_state_raw(
+            vec![path("module_hash"), path("controllers")],
+            client.canister,
+        )
         .await
         .with_context(|| {
             format!(

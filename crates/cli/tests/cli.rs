@@ -351,7 +351,9 @@ fn serve_upload_infer_log_verify_and_restart() {
     let module_hash = hex::encode(sha2_digest(&std::fs::read(wasm()).unwrap()));
     let out = user.ok(&["verify", "1", "--expect-module-hash", &module_hash]);
     assert!(
-        out.contains(&format!("/module_hash = {module_hash}, the module hash expected")),
+        out.contains(&format!(
+            "/module_hash = {module_hash}, the module hash expected"
+        )),
         "{out}"
     );
     assert!(
@@ -451,7 +453,10 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert!(user.ok(&["verify", "2"]).contains("entry #2 is in the log"));
     // The IC now certifies the new module: the old hash is refused.
     let err = user.fails(&["verify", "2", "--expect-module-hash", &module_hash]);
-    assert!(err.contains("module-hash") || err.contains("not the expected"), "{err}");
+    assert!(
+        err.contains("module-hash") || err.contains("not the expected"),
+        "{err}"
+    );
     let new_hash = hex::encode(sha2_digest(&bytes));
     let out = user.ok(&["verify", "2"]);
     assert!(
@@ -459,7 +464,10 @@ fn serve_upload_infer_log_verify_and_restart() {
             && out.contains("the canister has been upgraded since"),
         "{out}"
     );
-    assert!(user.ok(&["verify", "2", "--expect-module-hash", &new_hash]).contains("the module hash expected"));
+    assert!(
+        user.ok(&["verify", "2", "--expect-module-hash", &new_hash])
+            .contains("the module hash expected")
+    );
     let printed = server.stop();
     assert!(printed.contains("upgraded to module"), "{printed}");
 }

@@ -9,8 +9,8 @@
 mod epochs;
 mod jobs;
 
-use self::jobs::JobRuns;
 pub use self::epochs::{CodeHistory, Deployment, EpochError, MAX_LISTED_EPOCHS};
+use self::jobs::JobRuns;
 pub use self::jobs::StepOutcome;
 use crate::epochs::CodeEpochs;
 use crate::jobs::JobStore;

@@ -149,6 +149,9 @@ mod tests {
         assert_eq!(epochs.pending(), Some(1));
         let bytes = epochs.get(1).unwrap().into_bytes();
         assert_eq!(bytes.len(), RECORD_BYTES);
-        assert_eq!(EpochRecord::from_bytes(Cow::Owned(bytes)), epochs.get(1).unwrap());
+        assert_eq!(
+            EpochRecord::from_bytes(Cow::Owned(bytes)),
+            epochs.get(1).unwrap()
+        );
     }
 }

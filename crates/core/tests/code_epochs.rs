@@ -5,7 +5,7 @@ use candid::Principal;
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{DeploymentMode, EntryKind};
 use icinfer_core::Engine;
-use icinfer_core::engine::{CodeHistory, Deployment, EpochError, Environment};
+use icinfer_core::engine::{CodeHistory, Deployment, Environment, EpochError};
 use icinfer_verify::entry::{decode_entry, encode_entry};
 use std::cell::{Cell, RefCell};
 
@@ -89,7 +89,10 @@ fn an_epoch_is_pending_until_its_history_is_logged_then_listed_with_its_entry() 
     let entry = engine
         .record_code_epoch(&env, me(), epoch, history(0xaa, DeploymentMode::Install, 1))
         .unwrap();
-    assert_eq!((entry.seq, entry.caller, entry.messages), (0, me(), Some(3)));
+    assert_eq!(
+        (entry.seq, entry.caller, entry.messages),
+        (0, me(), Some(3))
+    );
     assert_eq!(entry.model_id, "");
     let Some(EntryKind::CodeEpoch(logged)) = &entry.kind else {
         panic!("not a code epoch: {entry:?}")
@@ -97,7 +100,10 @@ fn an_epoch_is_pending_until_its_history_is_logged_then_listed_with_its_entry() 
     assert_eq!(logged.module_hash.as_slice(), [0xaa; 32]);
     assert_eq!(logged.first_index, 0);
     // Canonical: the stored bytes decode to the entry returned.
-    assert_eq!(decode_entry(&encode_entry(&entry).unwrap()), Some(entry.clone()));
+    assert_eq!(
+        decode_entry(&encode_entry(&entry).unwrap()),
+        Some(entry.clone())
+    );
     assert_eq!(engine.pending_code_epoch(), None);
     let listed = engine.code_epochs();
     assert_eq!(listed[0].entry, Some(0));
@@ -116,7 +122,12 @@ fn an_epoch_is_pending_until_its_history_is_logged_then_listed_with_its_entry() 
     let second = engine.begin_code_epoch(&env, 2);
     let third = engine.begin_code_epoch(&env, 3);
     assert_eq!(
-        engine.record_code_epoch(&env, me(), second, history(0xbb, DeploymentMode::Upgrade, 2)),
+        engine.record_code_epoch(
+            &env,
+            me(),
+            second,
+            history(0xbb, DeploymentMode::Upgrade, 2)
+        ),
         Err(EpochError::NotPending)
     );
     let entry = engine
@@ -126,7 +137,10 @@ fn an_epoch_is_pending_until_its_history_is_logged_then_listed_with_its_entry() 
     let listed = engine.code_epochs();
     assert_eq!(listed.len(), 3);
     assert_eq!(
-        listed.iter().map(|e| (e.first_index, e.entry)).collect::<Vec<_>>(),
+        listed
+            .iter()
+            .map(|e| (e.first_index, e.entry))
+            .collect::<Vec<_>>(),
         [(0, Some(0)), (1, None), (1, Some(1))]
     );
 }

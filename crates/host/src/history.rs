@@ -96,8 +96,14 @@ impl CanisterHistory {
 
     /// The `n` most recent changes, oldest first (at most the kept ones).
     pub fn recent(&self, n: u64) -> Vec<Change> {
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(self.changes.len());
-        self.changes.iter().skip(self.changes.len() - n).cloned().collect()
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(self.changes.len());
+        self.changes
+            .iter()
+            .skip(self.changes.len() - n)
+            .cloned()
+            .collect()
     }
 }
 
@@ -142,7 +148,11 @@ mod tests {
         let all = history.recent(100);
         assert_eq!(all.len(), KEPT_CHANGES);
         assert_eq!(all.first().unwrap().canister_version, 5);
-        let last_two: Vec<u64> = history.recent(2).iter().map(|c| c.canister_version).collect();
+        let last_two: Vec<u64> = history
+            .recent(2)
+            .iter()
+            .map(|c| c.canister_version)
+            .collect();
         assert_eq!(last_two, [23, 24]);
         assert!(history.recent(0).is_empty());
     }

@@ -511,7 +511,10 @@ mod tests {
         assert_eq!(bytes[mode_at], 3);
         let mut unknown_mode = bytes.clone();
         unknown_mode[mode_at] = 4;
-        assert_eq!(decode_entry_checked(&unknown_mode), Err(DecodeError::Malformed));
+        assert_eq!(
+            decode_entry_checked(&unknown_mode),
+            Err(DecodeError::Malformed)
+        );
         let with_model = LogEntry {
             model_id: "m".into(),
             ..code_epoch(3, 1)
@@ -526,7 +529,10 @@ mod tests {
             messages: None,
             ..code_epoch(3, 1)
         };
-        assert_eq!(encode_entry(&without_messages), Err(EncodeError::NotCanonical));
+        assert_eq!(
+            encode_entry(&without_messages),
+            Err(EncodeError::NotCanonical)
+        );
         assert_eq!(
             encode_entry(&code_epoch(3, MAX_EPOCH_CONTROLLERS + 1)),
             Err(EncodeError::TooManyControllers {

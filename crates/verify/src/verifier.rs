@@ -603,7 +603,8 @@ impl std::fmt::Display for ProvenEntry {
 
 const NO_OPENING: &str = "no tensors (and nonce) were given to recompute it from";
 const NO_MODEL: &str = "no model was given to hash";
-const NO_CODE: &str = "no certified read_state of the canister's module hash and controllers was given";
+const NO_CODE: &str =
+    "no certified read_state of the canister's module hash and controllers was given";
 
 /// The code certificate is the IC's (as [`check_certificate`] checks a head's), as fresh as
 /// the head must be, and names a module; with an expected hash, that one.
@@ -621,11 +622,11 @@ fn check_module_hash(
         });
     }
     let certified = state.module_hash.clone().ok_or(VerifyError::NoModule)?;
-    let module_hash: Hash = certified[..]
-        .try_into()
-        .map_err(|_| VerifyError::Certificate(CertificateError::Malformed {
+    let module_hash: Hash = certified[..].try_into().map_err(|_| {
+        VerifyError::Certificate(CertificateError::Malformed {
             reason: format!("module_hash of {} bytes", certified.len()),
-        }))?;
+        })
+    })?;
     if !expected.is_empty() && !expected.contains(&module_hash) {
         return Err(VerifyError::ModuleHashMismatch {
             certified: module_hash,

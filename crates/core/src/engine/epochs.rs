@@ -5,10 +5,10 @@
 use super::{Engine, Environment};
 use crate::epochs::EpochRecord;
 use candid::Principal;
+use ic_stable_structures::Memory;
 use icinfer_api::{CodeEpoch, CodeEpochStatus, DeploymentMode, EntryKind, LogEntry};
 use icinfer_verify::entry::MAX_EPOCH_CONTROLLERS;
 use icinfer_verify::merkle::Hash;
-use ic_stable_structures::Memory;
 use serde_bytes::ByteBuf;
 
 /// The most recent epochs `code_epochs` lists (one per install or upgrade).
@@ -123,12 +123,13 @@ impl<M: Memory> Engine<M> {
         (first..self.epochs.len())
             .filter_map(|i| self.epochs.get(i))
             .map(|record: EpochRecord| {
-                let epoch = record.entry.and_then(|seq| {
-                    match self.log.get(seq).and_then(|e| e.kind) {
-                        Some(EntryKind::CodeEpoch(epoch)) => Some(epoch),
-                        _ => None,
-                    }
-                });
+                let epoch =
+                    record
+                        .entry
+                        .and_then(|seq| match self.log.get(seq).and_then(|e| e.kind) {
+                            Some(EntryKind::CodeEpoch(epoch)) => Some(epoch),
+                            _ => None,
+                        });
                 CodeEpochStatus {
                     first_index: record.first_index,
                     canister_version: record.canister_version,

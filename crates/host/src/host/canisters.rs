@@ -34,7 +34,10 @@ impl Host {
             ..CanisterState::default()
         };
         // The creator is not passed here; the IC names it, and it is a controller by default.
-        let creator = controllers.first().copied().unwrap_or(Principal::anonymous());
+        let creator = controllers
+            .first()
+            .copied()
+            .unwrap_or(Principal::anonymous());
         state.history.record(Change {
             timestamp_nanos: self.time_ns,
             canister_version: 0,

@@ -7,8 +7,8 @@
 //! message's origin.
 
 use super::{CallContext, Callback, Host, Message, Origin};
-use crate::history::{CanisterInfoArgs, CanisterInfoResult};
 use crate::error::{Reject, RejectCode};
+use crate::history::{CanisterInfoArgs, CanisterInfoResult};
 use crate::runtime::{ApiKind, CanisterStatus, Entry, ExecContext, ExecError, Executed, Response};
 use candid::Principal;
 use serde_bytes::ByteBuf;
@@ -132,10 +132,7 @@ impl Host {
                 };
                 let info = CanisterInfoResult {
                     total_num_changes: c.state.history.total_num_changes(),
-                    recent_changes: c
-                        .state
-                        .history
-                        .recent(a.num_requested_changes.unwrap_or(0)),
+                    recent_changes: c.state.history.recent(a.num_requested_changes.unwrap_or(0)),
                     module_hash: c.state.module_hash.map(|h| ByteBuf::from(h.to_vec())),
                     controllers: c.state.controllers.clone(),
                 };

@@ -7,12 +7,12 @@
 
 use super::json::{entry_json, hex, tensors_json, u64_text};
 use candid::Principal;
+use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind};
 use icinfer_api::{LogEntry, Tensor, TensorData};
 use icinfer_verify::entry::encode_entry;
 use icinfer_verify::head::{encode_head_witness, head_commitment, leb128};
 use icinfer_verify::merkle::{EMPTY_ROOT, leaf_hash, node_hash};
 use icinfer_verify::tensor::{encode_tensor_list, input_hash, output_hash};
-use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind};
 use serde_bytes::ByteBuf;
 use serde_json::{Value, json};
 
@@ -290,7 +290,10 @@ pub fn code_epoch_cases() -> Vec<(&'static str, LogEntry)> {
     vec![
         (
             "version 2, kind 3 (code epoch): an upgrade, one controller",
-            epoch(vec![Principal::from_slice(&[0xc0; 29])], DeploymentMode::Upgrade),
+            epoch(
+                vec![Principal::from_slice(&[0xc0; 29])],
+                DeploymentMode::Upgrade,
+            ),
         ),
         (
             "version 2, kind 3: the first install, no controllers",
