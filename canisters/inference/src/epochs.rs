@@ -114,7 +114,8 @@ async fn record_pending() {
         canister_id: canister_self(),
         num_requested_changes: Some(REQUESTED_CHANGES),
     };
-    let reply = Call::bounded_wait(Principal::management_canister(), "canister_info")
+    // Unbounded: the IC guarantees a response, so the callback always runs (or traps).
+    let reply = Call::unbounded_wait(Principal::management_canister(), "canister_info")
         .with_arg(&args)
         .await;
     let history = match reply.map(|r| r.candid::<CanisterInfoResult>()) {
