@@ -6,11 +6,12 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
+source scripts/wasm-remap.sh
 
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 # A cdylib only here: the CLI links the crate as an ordinary library.
-cargo rustc --locked -q --release -p icinfer-preprocess --target wasm32-unknown-unknown --crate-type cdylib
+cargo rustc --locked -q --config "$WASM_REMAP" --release -p icinfer-preprocess --target wasm32-unknown-unknown --crate-type cdylib
 built="${CARGO_TARGET_DIR:-$repo/target}/wasm32-unknown-unknown/release/icinfer_preprocess.wasm"
 cp "$built" frontend/src/inputs/preprocess.wasm

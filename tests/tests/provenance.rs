@@ -10,8 +10,8 @@
 
 use candid::{Encode, Principal};
 use icinfer_api::{
-    Error, InferArgs, InferResult, LogConsistency, LogConsistencyArgs, LogHead, LogProof,
-    LogProofArgs, Tensor, TensorData,
+    CodeEpochStatus, DeploymentMode, EntryKind, Error, InferArgs, InferResult, LogConsistency,
+    LogConsistencyArgs, LogHead, LogProof, LogProofArgs, Tensor, TensorData,
 };
 use icinfer_host::certificate::RootKey;
 use icinfer_tests::{LocalHost, Replica, ReplicaExt, canister_wasm, model_bytes};
@@ -337,4 +337,84 @@ fn appending_and_certifying_cost_little_beyond_the_inference() {
             );
         }
     }
+}
+
+/// A Wasm custom section (id 0): another module hash, the same behaviour.
+fn with_custom_section(wasm: &[u8], name: &str) -> Vec<u8> {
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    out.push(payload.len() as u8);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Code epochs (docs/provenance.md, "Code epochs").
+///
+/// Setup: the inference canister installed on the host, then upgraded to a module with
+/// another hash. Runbook: tick after each (the epoch's self-call runs from a timer), infer
+/// before the second epoch's entry is written. Success criteria: each epoch's entry names
+/// the module the IC's history names, proven in the log like any entry; entries logged
+/// before their epoch's entry belong to it by index; `code_epochs` lists both.
+#[test]
+fn each_install_and_upgrade_logs_the_module_that_writes_from_then_on() {
+    let mut canister = Canister::install();
+    // install_affine uploaded a model but logged nothing; the epoch is pending until a tick.
+    let pending: Vec<CodeEpochStatus> = canister.query("code_epochs", ());
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].first_index, pending[0].entry), (0, None));
+    canister.local.tick();
+    let epochs: Vec<CodeEpochStatus> = canister.query("code_epochs", ());
+    assert_eq!(epochs[0].entry, Some(0));
+    let first = epochs[0].epoch.clone().expect("logged");
+    let installed: [u8; 32] = Sha256::digest(&canister.wasm).into();
+    assert_eq!(first.module_hash.as_slice(), installed);
+    assert_eq!(first.mode, DeploymentMode::Install);
+    assert_eq!(first.controllers, vec![controller()]);
+
+    let before = canister.infer(1.0);
+    assert_eq!(before.seq, 1);
+
+    let v2 = with_custom_section(&canister.wasm, "icinfer-epoch-test");
+    canister
+        .local
+        .upgrade(canister.id, &v2, Encode!().unwrap(), controller())
+        .unwrap();
+    // Logged by the new code before its epoch's entry: the epoch's by index.
+    let early = canister.infer(2.0);
+    assert_eq!(early.seq, 2);
+    canister.local.tick();
+    let epochs: Vec<CodeEpochStatus> = canister.query("code_epochs", ());
+    assert_eq!(epochs.len(), 2);
+    assert_eq!((epochs[1].first_index, epochs[1].entry), (2, Some(3)));
+    let second = epochs[1].epoch.clone().unwrap();
+    let upgraded: [u8; 32] = Sha256::digest(&v2).into();
+    assert_eq!(second.module_hash.as_slice(), upgraded);
+    assert_eq!(second.mode, DeploymentMode::Upgrade);
+    assert!(second.total_num_changes > first.total_num_changes);
+    assert!(second.deployed_version > first.deployed_version);
+
+    // The epoch entry is proven from the root key like any entry, and says what it says.
+    let proof = canister.proof(3, None).unwrap();
+    let proven = verify_log_proof(&proof, &canister.trust(), None).unwrap();
+    assert_eq!(proven.entry.caller, canister.id);
+    assert_eq!(proven.entry.model_id, "");
+    match proven.entry.kind {
+        Some(EntryKind::CodeEpoch(epoch)) => assert_eq!(epoch, second),
+        other => panic!("entry 3 is not a code epoch: {other:?}"),
+    }
+    // The earlier entries still verify, and the one before the epoch entry is its.
+    verify_log_proof(
+        &canister.proof(early.seq, None).unwrap(),
+        &canister.trust(),
+        Some(&early.opening()),
+    )
+    .unwrap();
+    let owner = epochs
+        .iter()
+        .rev()
+        .find(|e| e.first_index <= early.seq)
+        .unwrap();
+    assert_eq!(owner.epoch.as_ref(), Some(&second));
 }

@@ -6,18 +6,19 @@
 //! a small payload could inflate, and the quota bounds it. There is no `pre_upgrade`: all durable state
 //! lives in stable structures; `post_upgrade` reopens them, refusing a layout it does not
 //! know, and a timer then rebuilds the heap cache of optimised plans one model per message.
-//! `init` and `post_upgrade` also set the certified data to the log's head, which every
-//! `infer` then updates in the same message as its log entry.
+//! `init` and `post_upgrade` begin a code epoch (epochs.rs) and set the certified data to
+//! the log's head, which every `infer` then updates in the same message as its log entry.
 
+mod epochs;
 mod jobs;
 
 use candid::{CandidType, Principal};
 use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, JobId, JobStatus,
-    LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof,
-    LogProofArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress,
+    CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult,
+    JobId, JobStatus, LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs,
+    LogProof, LogProofArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress,
     UploadStatus,
 };
 use icinfer_core::Engine;
@@ -80,11 +81,13 @@ fn run_constructors() {
 #[init]
 fn init() {
     open_engine();
+    epochs::begin();
 }
 
 #[post_upgrade]
 fn post_upgrade() {
     open_engine();
+    epochs::begin();
     schedule_warm_up();
     // Pending jobs start again from their first node (icinfer_core::engine::jobs).
     jobs::drive();
@@ -249,6 +252,11 @@ fn find_log_entries(args: FindLogArgs) -> Result<FindLogResult, Error> {
 #[query(manual_reply = true)]
 fn log_head() -> LogHead {
     replied(read(|engine| engine.log_head(&Ic)))
+}
+
+#[query(manual_reply = true)]
+fn code_epochs() -> Vec<CodeEpochStatus> {
+    replied(read(|engine| engine.code_epochs()))
 }
 
 /// An entry with its inclusion proof, linked to the certified head.

@@ -359,6 +359,66 @@ pub struct LogEntry {
     /// Messages the inference took: 1 for `infer`, more for a job. Absent on entries of
     /// encoding version 1, written before jobs existed (docs/hashing.md).
     pub messages: Option<u64>,
+    /// What the entry records; `null` is an inference (every entry written before kinds
+    /// existed). A code epoch's model, input and output fields are empty: `model_id` "",
+    /// the three digests 32 zero bytes, `input_salted` false (docs/hashing.md).
+    pub kind: Option<EntryKind>,
+}
+
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    #[serde(rename = "inference")]
+    Inference,
+    #[serde(rename = "code_epoch")]
+    CodeEpoch(CodeEpoch),
+}
+
+/// How a module was installed, as the IC's canister history says.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeploymentMode {
+    #[serde(rename = "install")]
+    Install,
+    #[serde(rename = "reinstall")]
+    Reinstall,
+    #[serde(rename = "upgrade")]
+    Upgrade,
+}
+
+/// The code that writes the log from `first_index` on (until the next epoch's
+/// `first_index`): recorded by `init` or `post_upgrade`, completed from the IC's canister
+/// history (`canister_info`) by a self-call right after (docs/provenance.md, "Code epochs").
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct CodeEpoch {
+    /// The log's size when the code started: its first entry's index.
+    pub first_index: u64,
+    /// `ic0.canister_version` as `init` or `post_upgrade` saw it.
+    pub canister_version: u64,
+    /// IC time of `init` or `post_upgrade`.
+    pub started_ns: u64,
+    /// The module hash of the latest code deployment in the canister's history.
+    pub module_hash: Digest,
+    pub mode: DeploymentMode,
+    /// That deployment's canister version and IC time, as the history records them.
+    pub deployed_version: u64,
+    pub deployed_ns: u64,
+    /// Changes the IC has recorded for the canister in all, and its controllers, at the
+    /// time of the self-call.
+    pub total_num_changes: u64,
+    pub controllers: Vec<Principal>,
+}
+
+/// A code epoch, with the log entry that records it once the self-call has answered.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct CodeEpochStatus {
+    pub first_index: u64,
+    pub canister_version: u64,
+    pub started_ns: u64,
+    /// The index of its kind-3 entry; `null` while the self-call is pending (entries from
+    /// `first_index` on are this code's all the same).
+    pub entry: Option<u64>,
+    pub epoch: Option<CodeEpoch>,
+    /// Self-calls that failed so far.
+    pub failed_attempts: u32,
 }
 
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]

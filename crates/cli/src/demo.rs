@@ -131,6 +131,8 @@ async fn run_in(wasm: &[u8], work: &Path) -> Result<()> {
             root_key: Some(hex::encode(handle.root_key_der())),
             model: Some(model),
             max_age_secs: 300,
+            expect_module_hash: None,
+            release: None,
         },
     )
     .await

@@ -9,6 +9,7 @@ mod log;
 mod models;
 mod network;
 mod receipt;
+mod release;
 mod serve;
 mod tensors;
 mod upload;
@@ -241,6 +242,13 @@ enum Command {
         /// Oldest acceptable certificate, in seconds.
         #[arg(long, default_value_t = 300)]
         max_age: u64,
+        /// Fail unless the IC certifies this module hash (hex) for the canister.
+        #[arg(long, conflicts_with = "release")]
+        expect_module_hash: Option<String>,
+        /// Fail unless the canister runs the module of this release manifest
+        /// (scripts/release.sh writes it).
+        #[arg(long)]
+        release: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -488,6 +496,8 @@ async fn run(command: Command) -> Result<()> {
             model,
             root_key,
             max_age,
+            expect_module_hash,
+            release,
             target,
         } => {
             let client = target.connect().await?;
@@ -502,6 +512,8 @@ async fn run(command: Command) -> Result<()> {
                     root_key,
                     model,
                     max_age_secs: max_age,
+                    expect_module_hash,
+                    release,
                 },
             )
             .await

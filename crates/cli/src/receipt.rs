@@ -116,6 +116,7 @@ fn entry_from_json(v: &Value) -> Result<LogEntry> {
         instructions: number("instructions")?,
         // Absent from receipts of version 1 entries.
         messages: v["messages"].as_u64(),
+        kind: None,
     })
 }
 
@@ -235,6 +236,7 @@ mod tests {
                 input_salted: true,
                 instructions: 1_500_000,
                 messages: Some(1),
+                kind: None,
             },
             nonce: Some(vec![4; 32]),
             inputs: vec![Tensor {

@@ -5,14 +5,19 @@
 //! signature and freshness, the witness that binds the log's size and root to the canister's
 //! certified data, the entry's encoding (and that it is the saved receipt), its Merkle
 //! inclusion proof and the consistency of its tree with the certified head; and, given the
-//! tensors (and the nonce) and the model file, the hashes recomputed from them. What this
-//! file adds is gathering those inputs: the receipt, the .npy files, the root key to trust.
+//! tensors (and the nonce) and the model file, the hashes recomputed from them; and the code
+//! the canister runs now: a certified `read_state` of its module hash and controllers,
+//! compared with `--expect-module-hash` or a `--release` manifest when given. What this
+//! file adds is gathering those inputs: the receipt, the .npy files, the root key to trust,
+//! the code certificate.
 
 use crate::client::Client;
 use crate::receipt::SavedInference;
+use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
-use icinfer_api::{Error, LogProof, LogProofArgs, Tensor};
+use ic_agent::hash_tree::Label;
+use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogProof, LogProofArgs, Tensor};
 use icinfer_verify::{Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -32,6 +37,10 @@ pub struct VerifyOptions {
     pub model: Option<PathBuf>,
     /// How old the certificate may be.
     pub max_age_secs: u64,
+    /// The module hash the canister must run (hex).
+    pub expect_module_hash: Option<String>,
+    /// A release manifest whose module the canister must run.
+    pub release: Option<PathBuf>,
 }
 
 pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
@@ -123,6 +132,17 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         }
         None => None,
     };
+    let release = options
+        .release
+        .as_deref()
+        .map(ReleaseManifest::load)
+        .transpose()?;
+    let expected_module_hashes = match (&release, &options.expect_module_hash) {
+        (Some(release), _) => release.module_hashes()?,
+        (None, Some(hash)) => vec![parse_hash(hash).context("--expect-module-hash")?],
+        (None, None) => Vec::new(),
+    };
+    let code_certificate = read_code_certificate(client).await?;
     let held = Held {
         opening: (!inputs.is_empty()).then_some(Opening {
             inputs: &inputs,
@@ -131,6 +151,8 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         }),
         receipt: saved.as_ref().map(|saved| &saved.entry),
         model_sha256: model_sha256.as_ref(),
+        code_certificate: Some(&code_certificate),
+        expected_module_hashes: &expected_module_hashes,
     };
     println!("verifying log entry #{seq} of canister {}", client.canister);
     println!("  against {root_key_source}:");
@@ -138,12 +160,125 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
     if let Some(model) = &options.model {
         println!("  holding the model {}", model.display());
     }
+    match (&release, &options.release, &options.expect_module_hash) {
+        (Some(release), Some(path), _) => println!(
+            "  expecting the module of release {} ({} at commit {}, {})",
+            path.display(),
+            release.package,
+            release.source_commit,
+            release.toolchain
+        ),
+        (_, _, Some(hash)) => println!("  expecting module hash {hash}"),
+        _ => {}
+    }
     let report = report_log_proof(&proof, &trust, &held);
     println!("{report}");
-    match report.failure() {
-        Some((check, e)) => bail!("NOT VERIFIED: {}: {e}", check.title()),
-        None => Ok(()),
+    if let Some((check, e)) = report.failure() {
+        bail!("NOT VERIFIED: {}: {e}", check.title());
     }
+    let certified_now = report.proven.as_ref().and_then(|p| p.code.as_ref());
+    attribute(client, &trust, seq, certified_now.map(|c| c.module_hash)).await
+}
+
+/// Which code wrote entry `seq`: the epoch it falls in (`code_epochs`), whose own entry is
+/// proven in the log as this one is (docs/provenance.md, "Code epochs"). The list of
+/// epochs is an uncertified query: it only says which entry to prove.
+async fn attribute(
+    client: &Client,
+    trust: &Trust,
+    seq: u64,
+    certified_now: Option<[u8; 32]>,
+) -> Result<()> {
+    let epochs: Vec<CodeEpochStatus> = match client.query("code_epochs", ()).await {
+        Ok(epochs) => epochs,
+        Err(_) => {
+            println!("
+Code epoch: the canister serves no code_epochs (an older release): the entry is not attributed to a module.");
+            return Ok(());
+        }
+    };
+    let Some(epoch) = epochs.iter().rev().find(|e| e.first_index <= seq) else {
+        println!("
+Code epoch: none begins at or before entry #{seq}: written before epochs were recorded, by an unknown module.");
+        return Ok(());
+    };
+    let Some(epoch_seq) = epoch.entry else {
+        println!(
+            "
+Code epoch from entry #{}: its canister_info call has not answered yet ({} failed attempts): the module is not known yet.",
+            epoch.first_index, epoch.failed_attempts
+        );
+        return Ok(());
+    };
+    let proof: Result<LogProof, Error> = client
+        .query(
+            "log_proof",
+            (LogProofArgs {
+                index: epoch_seq,
+                tree_size: None,
+            },),
+        )
+        .await?;
+    let proof = proof.map_err(|e| client.explain("log_proof", e))?;
+    let report = report_log_proof(&proof, trust, &Held::default());
+    if let Some((check, e)) = report.failure() {
+        bail!(
+            "NOT VERIFIED: the code epoch entry #{epoch_seq}: {}: {e}",
+            check.title()
+        );
+    }
+    let Some(EntryKind::CodeEpoch(proven)) = report.proven.and_then(|p| p.entry.kind) else {
+        bail!("entry #{epoch_seq}, which code_epochs names, is not a code epoch");
+    };
+    ensure!(
+        proven.first_index == epoch.first_index && proven.first_index <= seq,
+        "the code epoch entry #{epoch_seq} begins at entry #{}, not at #{} as code_epochs says",
+        proven.first_index,
+        epoch.first_index
+    );
+    let now = match certified_now {
+        Some(now) if now[..] == proven.module_hash[..] => ", the module the IC certifies now",
+        Some(_) => "; the canister has been upgraded since",
+        None => "",
+    };
+    println!(
+        "
+Code epoch: entry #{seq} falls in the epoch that began at entry #{} (its code epoch entry #{epoch_seq} is proven in the log): written by module {} ({:?} at canister version {}){now}.",
+        proven.first_index,
+        hex::encode(&proven.module_hash),
+        proven.mode,
+        proven.deployed_version
+    );
+    Ok(())
+}
+
+/// The certificate of a `read_state` of the canister's module hash and controllers, as the
+/// IC sent it (re-encoded: ic-agent hands it over parsed, after checking it itself; the
+/// verifier checks it again from the root key, as it checks the log head).
+async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
+    let path = |name: &str| {
+        vec![
+            Label::from("canister"),
+            Label::from_bytes(client.canister.as_slice()),
+            Label::from(name),
+        ]
+    };
+    let certificate = client
+        .agent
+        .read_state_raw(
+            vec![path("module_hash"), path("controllers")],
+            client.canister,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "reading the module hash and controllers of {} (read_state)",
+                client.canister
+            )
+        })?;
+    let mut bytes = icinfer_verify::certificate::SELF_DESCRIBING_TAG.to_vec();
+    bytes.extend(serde_cbor::to_vec(&certificate).context("encoding the certificate")?);
+    Ok(bytes)
 }
 
 /// `name=file.npy` or `file.npy` (named after the file).

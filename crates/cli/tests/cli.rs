@@ -291,7 +291,8 @@ fn serve_upload_infer_log_verify_and_restart() {
         "--save",
         saved.to_str().unwrap(),
     ]);
-    assert!(out.contains("receipt: provenance log entry #0"), "{out}");
+    // Entry #0 is the code epoch the canister logged after its install.
+    assert!(out.contains("receipt: provenance log entry #1"), "{out}");
     assert!(out.contains(&format!("caller        {me}")), "{out}");
     let reference =
         read_f32(&workspace().join("models/digits/reference/case0_out_probabilities.npy"));
@@ -331,7 +332,7 @@ fn serve_upload_infer_log_verify_and_restart() {
         "--json",
     ]))
     .unwrap();
-    assert_eq!(out["receipt"]["seq"], 1);
+    assert_eq!(out["receipt"]["seq"], 2);
     assert_eq!(out["receipt"]["input_salted"], false);
     // A wrong shape: the canister's typed error and where to look.
     let err = user.fails(&["infer", "digits", "-i", "pixels=[[1, 2]]"]);
@@ -344,17 +345,17 @@ fn serve_upload_infer_log_verify_and_restart() {
 
     // The log: list, tail, find.
     let listed = user.ok(&["log", "list"]);
-    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert_eq!(listed.lines().count(), 3, "{listed}");
     assert!(
         listed.lines().next().unwrap().starts_with("#0 "),
         "{listed}"
     );
     let tail = json_lines(&user.ok(&["log", "tail", "-n", "1", "--json"]));
-    assert_eq!((tail.len(), &tail[0]["seq"]), (1, &serde_json::json!(1)));
+    assert_eq!((tail.len(), &tail[0]["seq"]), (1, &serde_json::json!(2)));
     let mine = json_lines(&user.ok(&["log", "find", "--caller", &me, "--json"]));
     assert_eq!(mine.len(), 2);
     let by_output = json_lines(&user.ok(&["log", "find", "--output-hash", &output_hash, "--json"]));
-    assert_eq!(by_output[0]["seq"], 0);
+    assert_eq!(by_output[0]["seq"], 1);
     let by_model = json_lines(&user.ok(&["log", "find", "--model", "digits", "--json"]));
     assert_eq!(by_model.len(), 2);
     let none = user.ok(&["log", "find", "--caller", "2vxsx-fae"]);
@@ -370,14 +371,51 @@ fn serve_upload_infer_log_verify_and_restart() {
     ]);
     for check in [
         "✓ IC certificate (BLS signature, delegation, certified data): signed (BLS12-381) by the root key",
-        "✓ RFC 9162 inclusion proof: entry #0 is in the log",
+        "✓ RFC 9162 inclusion proof: entry #1 is in the log",
         "it is the receipt you hold",
         "✓ Input hash recomputed from the inputs and nonce",
         "✓ Output hash recomputed from the outputs",
         "✓ Model SHA-256 is the entry's",
+        "✓ Module hash the IC certifies for the canister now",
+        "✓ Controllers the IC certifies for the canister now",
     ] {
         assert!(out.contains(check), "missing '{check}' in:\n{out}");
     }
+    // The code the IC certifies, against the module served, a release manifest, another hash.
+    let module_hash = hex::encode(sha2_digest(&std::fs::read(wasm()).unwrap()));
+    let out = user.ok(&["verify", "1", "--expect-module-hash", &module_hash]);
+    assert!(
+        out.contains(&format!(
+            "/module_hash = {module_hash}, the module hash expected"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Code epoch: entry #1 falls in the epoch that began at entry #0 (its code epoch entry #0 is proven in the log): written by module {module_hash} (Install"
+        )) && out.contains("the module the IC certifies now"),
+        "{out}"
+    );
+    let manifest = user.home.path().join("release.json");
+    let release = |module: &str| {
+        serde_json::json!({
+            "format": "icinfer-release/1", "package": "inference",
+            "module_sha256": module, "gzip_sha256": "00".repeat(32),
+            "source_commit": "0000000", "toolchain": "rustc 1.95.0", "ic_wasm": "0.11.1",
+        })
+        .to_string()
+    };
+    std::fs::write(&manifest, release(&module_hash)).unwrap();
+    let manifest_arg = manifest.to_str().unwrap();
+    let out = user.ok(&["verify", "1", "--release", manifest_arg]);
+    assert!(out.contains("expecting the module of release"), "{out}");
+    std::fs::write(&manifest, release(&"ab".repeat(32))).unwrap();
+    let err = user.fails(&["verify", "1", "--release", manifest_arg]);
+    assert!(
+        err.contains("NOT VERIFIED: Module hash the IC certifies for the canister now")
+            && err.contains(&format!("not the expected {} or abab", "00".repeat(32))),
+        "{err}"
+    );
     // The same from loose files.
     let nonce = receipt["nonce"].as_str().unwrap();
     let input = format!("pixels={}", saved.join("input-pixels.npy").display());
@@ -385,7 +423,7 @@ fn serve_upload_infer_log_verify_and_restart() {
         .iter()
         .map(|n| format!("{n}={}", saved.join(format!("output-{n}.npy")).display()))
         .collect();
-    let mut args = vec!["verify", "0", "--input", &input, "--nonce", nonce];
+    let mut args = vec!["verify", "1", "--input", &input, "--nonce", nonce];
     for o in &outputs {
         args.extend(["--output", o]);
     }
@@ -412,11 +450,11 @@ fn serve_upload_infer_log_verify_and_restart() {
         "{err}"
     );
     let other_key = other_root_key();
-    let err = user.fails(&["verify", "0", "--root-key", &other_key]);
+    let err = user.fails(&["verify", "1", "--root-key", &other_key]);
     assert!(err.contains("NOT VERIFIED"), "{err}");
-    let out = user.ok(&["verify", "0", "--root-key", &ready.root_key]);
+    let out = user.ok(&["verify", "1", "--root-key", &ready.root_key]);
     assert!(out.contains("against the root key you pinned"), "{out}");
-    let err = user.fails(&["verify", "0", "--model", IMAGE]);
+    let err = user.fails(&["verify", "1", "--model", IMAGE]);
     assert!(err.contains("NOT VERIFIED: Model SHA-256"), "{err}");
 
     // Restart on the same state: the canister, its models, its log and the root key stay.
@@ -427,13 +465,13 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert_eq!(again.canister_id, canister);
     assert_eq!(again.root_key, ready.root_key, "the root key is kept");
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
-    assert_eq!(user.ok(&["log", "list"]).lines().count(), 2);
+    assert_eq!(user.ok(&["log", "list"]).lines().count(), 3);
     assert!(
         user.ok(&["verify", "--receipt", saved.to_str().unwrap()])
-            .contains("entry #0 is in the log")
+            .contains("entry #1 is in the log")
     );
     let out = user.ok(&["infer", "digits", "-i", IMAGE]);
-    assert!(out.contains("entry #2"), "{out}");
+    assert!(out.contains("entry #3"), "{out}");
     let printed = server.stop();
     assert!(printed.contains("(unchanged)"), "{printed}");
 
@@ -446,6 +484,23 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert_eq!(again.canister_id, canister);
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
     assert!(user.ok(&["verify", "2"]).contains("entry #2 is in the log"));
+    // The IC now certifies the new module: the old hash is refused.
+    let err = user.fails(&["verify", "2", "--expect-module-hash", &module_hash]);
+    assert!(
+        err.contains("module-hash") || err.contains("not the expected"),
+        "{err}"
+    );
+    let new_hash = hex::encode(sha2_digest(&bytes));
+    let out = user.ok(&["verify", "2"]);
+    assert!(
+        out.contains(&format!("written by module {module_hash}"))
+            && out.contains("the canister has been upgraded since"),
+        "{out}"
+    );
+    assert!(
+        user.ok(&["verify", "2", "--expect-module-hash", &new_hash])
+            .contains("the module hash expected")
+    );
     let printed = server.stop();
     assert!(printed.contains("upgraded to module"), "{printed}");
 }
@@ -547,9 +602,9 @@ fn demo_verifies_its_receipt() {
     let out = user.ok(&["demo", "--wasm", wasm().to_str().unwrap()]);
     for step in [
         "finalized: the canister checked the SHA-256",
-        "receipt: provenance log entry #0",
+        "receipt: provenance log entry #1",
         "against the root key you pinned",
-        "✓ RFC 9162 inclusion proof: entry #0 is in the log",
+        "✓ RFC 9162 inclusion proof: entry #1 is in the log",
         "✓ Input hash recomputed from the inputs and nonce",
         "✓ Model SHA-256 is the entry's",
         "Proven:",

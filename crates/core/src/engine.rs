@@ -6,11 +6,14 @@
 //! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
 //! anywhere in it commits nothing.
 
+mod epochs;
 mod finalize;
 mod jobs;
 
+pub use self::epochs::{CodeHistory, Deployment, EpochError, MAX_LISTED_EPOCHS};
 use self::jobs::JobRuns;
 pub use self::jobs::{StepOutcome, Work};
+use crate::epochs::CodeEpochs;
 use crate::jobs::JobStore;
 use crate::limits::{
     DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INLINE_FINALIZE_BYTES, MAX_INPUT_BYTES,
@@ -60,6 +63,7 @@ pub struct Engine<M: Memory> {
     plans: PlanCache,
     last_infer_instructions: Option<u64>,
     jobs: JobStore<VMem<M>>,
+    epochs: CodeEpochs<VMem<M>>,
     /// Running jobs' tract states (their intermediate tensors), which an upgrade drops.
     runs: JobRuns,
     step_budget: u64,
@@ -115,6 +119,10 @@ impl<M: Memory + Clone> Engine<M> {
             m(memory::JOB_TENSORS),
             m(memory::JOB_COUNTER),
         )?;
+        let epochs = match version {
+            Some(v) if v >= 4 => CodeEpochs::open(m(memory::CODE_EPOCHS)),
+            _ => CodeEpochs::new(m(memory::CODE_EPOCHS)),
+        };
         if version != Some(memory::LAYOUT_VERSION) {
             memory::write_layout_header(&m(memory::LAYOUT));
         }
@@ -127,6 +135,7 @@ impl<M: Memory + Clone> Engine<M> {
             plans: PlanCache::default(),
             last_infer_instructions: None,
             jobs,
+            epochs,
             runs: JobRuns::default(),
             step_budget: DEFAULT_STEP_BUDGET,
             finalizing,
@@ -255,6 +264,7 @@ impl<M: Memory> Engine<M> {
             input_salted: args.nonce.is_some(),
             instructions: env.instructions(),
             messages: Some(1),
+            kind: None,
         };
         self.log.append(&entry);
         self.certify_head(env);
@@ -520,6 +530,7 @@ impl<M: Memory> Engine<M> {
                 input_salted: seq.is_multiple_of(2),
                 instructions: 1_000_000 + seq,
                 messages: Some(1),
+                kind: None,
             });
         }
         self.certify_head(env);
@@ -540,6 +551,7 @@ impl<M: Memory> Engine<M> {
             input_salted: false,
             instructions: 0,
             messages: Some(1),
+            kind: None,
         };
         let start = env.instructions();
         self.log.append(&entry);

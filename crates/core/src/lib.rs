@@ -17,6 +17,7 @@
 //! - [`limits`]: every bound, named.
 
 pub mod engine;
+pub mod epochs;
 pub mod jobs;
 pub mod limits;
 pub mod memory;

@@ -9,7 +9,7 @@
 //! raw stable memory:  "MGR" MemoryManager header | buckets of the virtual memories
 //! memory 0 (LAYOUT):  0      5       6        8
 //!                     +------+-------+--------+
-//!                     |ICINF | ver=3 | 0 0    |
+//!                     |ICINF | ver=4 | 0 0    |
 //!                     +------+-------+--------+
 //! ```
 //!
@@ -40,9 +40,11 @@ pub const JOBS: MemoryId = MemoryId::new(10);
 pub const JOB_TENSORS: MemoryId = MemoryId::new(11);
 /// The next job id, so ids are never reused even when every record was dropped. Layout 3.
 pub const JOB_COUNTER: MemoryId = MemoryId::new(12);
+/// Code epochs: each install's and upgrade's first log index (crate::epochs). Layout 4.
+pub const CODE_EPOCHS: MemoryId = MemoryId::new(13);
 
 /// Every id in use, with the magic its structure writes at offset 0 and a name for errors.
-pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 13] = [
+pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 14] = [
     (LAYOUT, b"ICI", "layout header"),
     (MODELS, b"BTR", "model records"),
     (CHUNKS, b"BTR", "chunk map"),
@@ -56,16 +58,22 @@ pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 13] = [
     (JOBS, b"BTR", "job records"),
     (JOB_TENSORS, b"BTR", "job tensors"),
     (JOB_COUNTER, b"SCL", "job counter"),
+    (CODE_EPOCHS, b"SVC", "code epochs"),
 ];
 
 /// Memories a layout of an earlier version does not have yet, by the version that added
 /// them: opening such a layout finds them empty, and the engine builds them.
-pub const ADDED_IN: [(MemoryId, u8); 4] =
-    [(MERKLE, 2), (JOBS, 3), (JOB_TENSORS, 3), (JOB_COUNTER, 3)];
+pub const ADDED_IN: [(MemoryId, u8); 5] = [
+    (MERKLE, 2),
+    (JOBS, 3),
+    (JOB_TENSORS, 3),
+    (JOB_COUNTER, 3),
+    (CODE_EPOCHS, 4),
+];
 
 const LAYOUT_MAGIC: &[u8; 5] = b"ICINF";
-/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs.
-pub const LAYOUT_VERSION: u8 = 3;
+/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs. 4: + code epochs.
+pub const LAYOUT_VERSION: u8 = 4;
 /// The oldest layout this build upgrades from.
 pub const OLDEST_LAYOUT_VERSION: u8 = 1;
 const MANAGER_MAGIC: &[u8; 3] = b"MGR";

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! A record holds what changed since the previous one: time and counters; for every canister
-//! its small state (controllers, status, version, certified data, timer, cycles, module hash),
+//! its small state (controllers, status, version, history, certified data, timer, cycles,
+//! module hash),
 //! the 4 KiB pages of heap and of stable memory that committed executions changed (the host
 //! compares them anyway, to charge 1,000 instructions per dirtied page), the globals and the
 //! new log lines; the ids of deleted canisters by omission; and the new ingress outcomes by
@@ -96,6 +97,9 @@ struct CanisterDelta {
     chunk_hashes: Option<Vec<ByteBuf>>,
     #[serde(default)]
     new_chunks: Vec<ByteBuf>,
+    /// The canister's history as `canister_info` serves it (at most 20 changes, so whole).
+    #[serde(default)]
+    history: crate::history::CanisterHistory,
 }
 
 /// What the journal last wrote of a canister's management state (settings, chunk hashes).
@@ -314,6 +318,7 @@ fn take_record(host: &mut Host) -> Result<(Record, Modules), HostError> {
             settings,
             chunk_hashes,
             new_chunks,
+            history: s.history.clone(),
         });
     }
     let canister_ids = canisters.iter().map(|c| c.id.clone()).collect();
@@ -450,6 +455,7 @@ fn apply_canister(host: &mut Host, dir: &Path, d: CanisterDelta) -> Result<(), H
     c.state.module_hash = module_hash;
     c.state.status = status(d.status)?;
     c.state.version = d.version;
+    c.state.history = d.history;
     c.state.certified_data = d.certified_data.into_vec();
     c.state.global_timer = d.global_timer;
     c.state.cycles = u128::from_be_bytes(cycles);

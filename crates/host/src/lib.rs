@@ -101,6 +101,7 @@ pub mod certificate;
 pub mod cost;
 pub mod engine;
 mod error;
+mod history;
 mod host;
 pub mod ic0;
 pub mod instrumentation;

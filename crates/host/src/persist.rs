@@ -157,6 +157,9 @@ struct SavedCanister {
     /// The Wasm chunk store (version 2).
     #[serde(default)]
     chunks: Vec<ByteBuf>,
+    /// Absent in states saved before the host kept canister history: empty then.
+    #[serde(default)]
+    history: crate::history::CanisterHistory,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -321,6 +324,7 @@ impl Host {
                     .filter_map(|h| c.managed.chunks.get(h))
                     .map(|chunk| ByteBuf::from(chunk.to_vec()))
                     .collect(),
+                history: state.history.clone(),
             });
         }
         let saved = SavedHost {
@@ -436,6 +440,7 @@ impl Host {
                 global_timer: sc.global_timer,
                 cycles: u128::from_be_bytes(cycles),
                 stable_memory: StableMemory::from_pages(sc.stable_size_pages, pages),
+                history: sc.history,
             };
             let module = match module_hash {
                 None => None,

@@ -57,6 +57,8 @@ pub struct CanisterState {
     pub cycles: u128,
     /// Stable memory.
     pub stable_memory: StableMemory,
+    /// Creation, code deployments and controller changes, as `canister_info` reports them.
+    pub history: crate::history::CanisterHistory,
 }
 
 /// Which kind of entry point runs; decides which System API calls are allowed.

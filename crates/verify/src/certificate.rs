@@ -12,7 +12,8 @@
 //!   assigned to the delegated subnet, read from /subnet/<subnet_id>/canister_ranges (flat
 //!   format) and/or /canister_ranges/<subnet_id>/<range start> (sharded format); each
 //!   format that is present must contain it, and at least one must be
-//! data: /time (LEB128 ns), /canister/<canister_id>/certified_data
+//! data: /time (LEB128 ns), /canister/<canister_id>/certified_data (a query's data
+//!   certificate), or /canister/<canister_id>/module_hash and /controllers (a read_state)
 //! ```
 //! Canister ranges are CBOR arrays of `[start, end]` principal pairs, inclusive, compared
 //! bytewise. A delegation's own `/time` is not checked, as the IC's own verifier does not.
@@ -168,6 +169,86 @@ pub fn verify_certificate(
     root_key: &[u8],
     canister: &Principal,
 ) -> Result<VerifiedCertificate, CertificateError> {
+    let signed = verify_signed_tree(certificate, root_key, canister)?;
+    let certified_data = signed
+        .lookup(&[b"canister", canister.as_slice(), b"certified_data"])
+        .ok_or(CertificateError::MissingCertifiedData {
+            canister: *canister,
+        })?;
+    Ok(VerifiedCertificate {
+        time_ns: signed.time_ns,
+        certified_data,
+        delegated_subnet: signed.delegated_subnet,
+    })
+}
+
+/// What a valid certificate of a `read_state` of `/canister/<id>/module_hash` and
+/// `/canister/<id>/controllers` establishes: the code installed in the canister, and who may
+/// change it, at the certificate's time. Either value is `None` when the tree does not hold
+/// it (an empty canister has no module hash); the verifier decides what that means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCodeState {
+    pub time_ns: u64,
+    pub delegated_subnet: Option<Principal>,
+    /// `/canister/<id>/module_hash`: the SHA-256 of the module as installed.
+    pub module_hash: Option<Vec<u8>>,
+    /// `/canister/<id>/controllers`: CBOR (tag 55799) of an array of principals' bytes.
+    pub controllers: Option<Vec<u8>>,
+}
+
+/// Verifies the certificate of a `read_state` of the canister's module hash and controllers
+/// as [`verify_certificate`] verifies a data certificate (signature, delegation, ranges,
+/// `/time`), and returns what it holds at those paths.
+pub fn verify_code_certificate(
+    certificate: &[u8],
+    root_key: &[u8],
+    canister: &Principal,
+) -> Result<VerifiedCodeState, CertificateError> {
+    let signed = verify_signed_tree(certificate, root_key, canister)?;
+    let at = |name: &[u8]| signed.lookup(&[b"canister", canister.as_slice(), name]);
+    Ok(VerifiedCodeState {
+        time_ns: signed.time_ns,
+        delegated_subnet: signed.delegated_subnet,
+        module_hash: at(b"module_hash"),
+        controllers: at(b"controllers"),
+    })
+}
+
+/// The controllers in the CBOR the IC certifies at `/canister/<id>/controllers`: an array
+/// of byte strings, each a principal, optionally tagged 55799 (the interface
+/// specification, "Canister information").
+pub fn decode_controllers(cbor: &[u8]) -> Result<Vec<Principal>, CertificateError> {
+    let list: Vec<ByteBuf> = decode_cbor(cbor, "controllers")?;
+    list.iter()
+        .map(|bytes| {
+            Principal::try_from_slice(bytes).map_err(|e| CertificateError::Malformed {
+                reason: format!("controllers: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// A certificate whose signature (and delegation) verified, and its `/time`.
+struct SignedTree {
+    certificate: Certificate,
+    time_ns: u64,
+    delegated_subnet: Option<Principal>,
+}
+
+impl SignedTree {
+    fn lookup(&self, path: &[&[u8]]) -> Option<Vec<u8>> {
+        match self.certificate.tree.lookup_path(path.iter().copied()) {
+            LookupResult::Found(bytes) => Some(bytes.to_vec()),
+            _ => None,
+        }
+    }
+}
+
+fn verify_signed_tree(
+    certificate: &[u8],
+    root_key: &[u8],
+    canister: &Principal,
+) -> Result<SignedTree, CertificateError> {
     let root_key = raw_bls_key(root_key).ok_or(CertificateError::MalformedRootKey)?;
     let certificate = parse_certificate(certificate)?;
     let (key, delegated_subnet) = match &certificate.delegation {
@@ -182,18 +263,9 @@ pub fn verify_certificate(
         LookupResult::Found(bytes) => decode_leb128(bytes).ok_or(CertificateError::MissingTime)?,
         _ => return Err(CertificateError::MissingTime),
     };
-    let path: [&[u8]; 3] = [b"canister", canister.as_slice(), b"certified_data"];
-    let certified_data = match certificate.tree.lookup_path(path) {
-        LookupResult::Found(bytes) => bytes.to_vec(),
-        _ => {
-            return Err(CertificateError::MissingCertifiedData {
-                canister: *canister,
-            });
-        }
-    };
-    Ok(VerifiedCertificate {
+    Ok(SignedTree {
+        certificate,
         time_ns,
-        certified_data,
         delegated_subnet,
     })
 }

@@ -22,7 +22,15 @@
 //! +----+------+--------+--------------+--------+---- ... -----+--------------+----------+
 //! kind 01, inference (an `infer`, or an inference job):
 //!   | len(id) | model id | model_sha256 (32) | input_hash (32) | output_hash (32) | flags |
+//! kind 03, code epoch (the code that writes the log from first_index on):
+//!   | first_index | canister_version | started_ns | module_hash (32) | mode (1 install,
+//!   2 reinstall, 3 upgrade) | deployed_version | deployed_ns | total_num_changes |
+//!   n | n × (len(p) | controller principal bytes) |
 //! ```
+//!
+//! A code epoch's `LogEntry` has empty model, input and output fields (`model_id` "", the
+//! three digests 32 zero bytes, `input_salted` false): they are not encoded, and an entry
+//! that says otherwise has no encoding.
 //!
 //! `instructions` and `messages` are what the work took in all: one message for `infer`,
 //! every message of a job. Further kinds (text generation, code epochs) are added under
@@ -35,7 +43,7 @@
 //! the generator (crates/verify/tests/corpus/hashing.rs, `entry_cases`, `entry_probes`).
 
 use candid::Principal;
-use icinfer_api::LogEntry;
+use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind, LogEntry};
 use serde_bytes::ByteBuf;
 
 /// The encoding version the canister writes.
@@ -44,6 +52,10 @@ pub const ENTRY_VERSION: u8 = 2;
 pub const ENTRY_VERSION_1: u8 = 1;
 /// Version 2 kinds. Kinds are never reused.
 pub const KIND_INFERENCE: u8 = 1;
+/// Kind 2 is text generation (issue #19).
+pub const KIND_CODE_EPOCH: u8 = 3;
+/// At most this many controllers in a code epoch (the IC allows 10).
+pub const MAX_EPOCH_CONTROLLERS: usize = 32;
 
 /// Why an entry has no canonical encoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +64,23 @@ pub enum EncodeError {
     DigestLength { field: &'static str, len: usize },
     /// The model id is longer than its one-byte length prefix allows.
     ModelIdTooLong { len: usize },
+    /// A code epoch with model, input or output fields that are not empty, or a version 1
+    /// entry of a kind (version 1 has only inferences).
+    NotCanonical,
+    /// A code epoch with more than [`MAX_EPOCH_CONTROLLERS`] controllers.
+    TooManyControllers { len: usize },
+}
+
+impl EncodeError {
+    /// The reason code the corpus (testdata/hashing.json) names.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EncodeError::DigestLength { .. } => "digest-length",
+            EncodeError::ModelIdTooLong { .. } => "model-id-too-long",
+            EncodeError::NotCanonical => "not-canonical",
+            EncodeError::TooManyControllers { .. } => "too-many-controllers",
+        }
+    }
 }
 
 impl std::fmt::Display for EncodeError {
@@ -63,6 +92,13 @@ impl std::fmt::Display for EncodeError {
             EncodeError::ModelIdTooLong { len } => {
                 write!(f, "model id of {len} bytes does not fit its length byte")
             }
+            EncodeError::NotCanonical => f.write_str(
+                "a code epoch entry must have empty model, input and output fields and a messages count",
+            ),
+            EncodeError::TooManyControllers { len } => write!(
+                f,
+                "a code epoch of {len} controllers (at most {MAX_EPOCH_CONTROLLERS})"
+            ),
         }
     }
 }
@@ -89,7 +125,7 @@ impl std::fmt::Display for DecodeError {
             ),
             DecodeError::UnknownKind(k) => write!(
                 f,
-                "log entry kind {k} is unknown to this verifier (it reads kind {KIND_INFERENCE}, inference); update the verifier"
+                "log entry kind {k} is unknown to this verifier (it reads kinds {KIND_INFERENCE}, inference, and {KIND_CODE_EPOCH}, code epoch); update the verifier"
             ),
             DecodeError::Malformed => f.write_str("the bytes are not a canonical log entry"),
         }
@@ -101,6 +137,9 @@ impl std::error::Error for DecodeError {}
 /// Encodes an entry canonically: version 2 (kind inference) when it records the messages
 /// it took, version 1 when it does not (an entry read back from the version 1 era).
 pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
+    if let Some(EntryKind::CodeEpoch(epoch)) = &entry.kind {
+        return encode_code_epoch(entry, epoch);
+    }
     // A principal is at most 29 bytes, so its length always fits one byte.
     let caller = entry.caller.as_slice();
     let model_id_len =
@@ -153,6 +192,70 @@ pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
+/// The empty fields of a code epoch entry: no model, no inputs, no outputs.
+const EMPTY_DIGEST: [u8; 32] = [0; 32];
+
+fn has_empty_inference_fields(entry: &LogEntry) -> bool {
+    entry.model_id.is_empty()
+        && !entry.input_salted
+        && [&entry.model_sha256, &entry.input_hash, &entry.output_hash]
+            .iter()
+            .all(|d| d[..] == EMPTY_DIGEST)
+}
+
+fn mode_code(mode: DeploymentMode) -> u8 {
+    match mode {
+        DeploymentMode::Install => 1,
+        DeploymentMode::Reinstall => 2,
+        DeploymentMode::Upgrade => 3,
+    }
+}
+
+fn encode_code_epoch(entry: &LogEntry, epoch: &CodeEpoch) -> Result<Vec<u8>, EncodeError> {
+    let messages = entry.messages.ok_or(EncodeError::NotCanonical)?;
+    if !has_empty_inference_fields(entry) {
+        return Err(EncodeError::NotCanonical);
+    }
+    if epoch.module_hash.len() != 32 {
+        return Err(EncodeError::DigestLength {
+            field: "module_hash",
+            len: epoch.module_hash.len(),
+        });
+    }
+    if epoch.controllers.len() > MAX_EPOCH_CONTROLLERS {
+        return Err(EncodeError::TooManyControllers {
+            len: epoch.controllers.len(),
+        });
+    }
+    let caller = entry.caller.as_slice();
+    let mut out = Vec::with_capacity(128 + 30 * epoch.controllers.len());
+    out.extend_from_slice(&[ENTRY_VERSION, KIND_CODE_EPOCH]);
+    out.extend_from_slice(&entry.seq.to_le_bytes());
+    out.extend_from_slice(&entry.timestamp_ns.to_le_bytes());
+    out.push(caller.len() as u8);
+    out.extend_from_slice(caller);
+    out.extend_from_slice(&entry.instructions.to_le_bytes());
+    out.extend_from_slice(&messages.to_le_bytes());
+    for n in [epoch.first_index, epoch.canister_version, epoch.started_ns] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(&epoch.module_hash);
+    out.push(mode_code(epoch.mode));
+    for n in [
+        epoch.deployed_version,
+        epoch.deployed_ns,
+        epoch.total_num_changes,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.push(epoch.controllers.len() as u8);
+    for controller in &epoch.controllers {
+        out.push(controller.as_slice().len() as u8);
+        out.extend_from_slice(controller.as_slice());
+    }
+    Ok(out)
+}
+
 /// Decodes an entry written by [`encode_entry`]. Returns None on anything it does not read:
 /// use [`decode_entry_checked`] to learn why.
 pub fn decode_entry(bytes: &[u8]) -> Option<LogEntry> {
@@ -172,6 +275,9 @@ pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
         }
         ENTRY_VERSION => {
             let kind = reader.take(1).ok_or(DecodeError::Malformed)?[0];
+            if kind == KIND_CODE_EPOCH {
+                return reader.code_epoch_entry();
+            }
             if kind != KIND_INFERENCE {
                 return Err(DecodeError::UnknownKind(kind));
             }
@@ -198,6 +304,7 @@ pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
         input_salted,
         instructions,
         messages,
+        kind: None,
     };
     if !reader.0.is_empty() {
         return Err(DecodeError::Malformed);
@@ -227,6 +334,61 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(
             self.bytes(8)?.try_into().expect("8 bytes"),
         ))
+    }
+
+    fn principal(&mut self) -> Result<Principal, DecodeError> {
+        let len = self.bytes(1)?[0] as usize;
+        Principal::try_from_slice(self.bytes(len)?).map_err(|_| DecodeError::Malformed)
+    }
+
+    /// The rest of a version 2 entry of kind 3, which must end the bytes.
+    fn code_epoch_entry(mut self) -> Result<LogEntry, DecodeError> {
+        let (seq, timestamp_ns, caller) = self.seq_time_caller()?;
+        let (instructions, messages) = (self.u64()?, self.u64()?);
+        let (first_index, canister_version, started_ns) = (self.u64()?, self.u64()?, self.u64()?);
+        let module_hash = ByteBuf::from(self.bytes(32)?);
+        let mode = match self.bytes(1)?[0] {
+            1 => DeploymentMode::Install,
+            2 => DeploymentMode::Reinstall,
+            3 => DeploymentMode::Upgrade,
+            _ => return Err(DecodeError::Malformed),
+        };
+        let (deployed_version, deployed_ns, total_num_changes) =
+            (self.u64()?, self.u64()?, self.u64()?);
+        let count = self.bytes(1)?[0] as usize;
+        if count > MAX_EPOCH_CONTROLLERS {
+            return Err(DecodeError::Malformed);
+        }
+        let controllers = (0..count)
+            .map(|_| self.principal())
+            .collect::<Result<Vec<_>, _>>()?;
+        if !self.0.is_empty() {
+            return Err(DecodeError::Malformed);
+        }
+        let empty = || ByteBuf::from(EMPTY_DIGEST.to_vec());
+        Ok(LogEntry {
+            seq,
+            timestamp_ns,
+            caller,
+            model_id: String::new(),
+            model_sha256: empty(),
+            input_hash: empty(),
+            output_hash: empty(),
+            input_salted: false,
+            instructions,
+            messages: Some(messages),
+            kind: Some(EntryKind::CodeEpoch(CodeEpoch {
+                first_index,
+                canister_version,
+                started_ns,
+                module_hash,
+                mode,
+                deployed_version,
+                deployed_ns,
+                total_num_changes,
+                controllers,
+            })),
+        })
     }
 
     fn seq_time_caller(&mut self) -> Result<(u64, u64, Principal), DecodeError> {
@@ -269,6 +431,7 @@ mod tests {
             input_salted: seq % 2 == 1,
             instructions: 123_456 + seq,
             messages,
+            kind: None,
         }
     }
 
@@ -299,6 +462,83 @@ mod tests {
                 Err(DecodeError::Malformed)
             );
         }
+    }
+
+    /// A code epoch entry, as the canister writes it (docs/hashing.md, kind 3).
+    pub(crate) fn code_epoch(seq: u64, controllers: usize) -> LogEntry {
+        let empty = || ByteBuf::from(vec![0; 32]);
+        LogEntry {
+            model_id: String::new(),
+            model_sha256: empty(),
+            input_hash: empty(),
+            output_hash: empty(),
+            input_salted: false,
+            messages: Some(1),
+            kind: Some(EntryKind::CodeEpoch(CodeEpoch {
+                first_index: seq - 1,
+                canister_version: 4,
+                started_ns: 1_700_000_000_000_000_000,
+                module_hash: ByteBuf::from(vec![0x3c; 32]),
+                mode: DeploymentMode::Upgrade,
+                deployed_version: 5,
+                deployed_ns: 1_699_999_999_000_000_000,
+                total_num_changes: 9,
+                controllers: (0..controllers)
+                    .map(|i| Principal::from_slice(&[i as u8; 29]))
+                    .collect(),
+            })),
+            ..entry(seq, Some(1))
+        }
+    }
+
+    #[test]
+    fn code_epochs_round_trip_and_refuse_what_is_not_canonical() {
+        for controllers in [0, 1, 10] {
+            let epoch = code_epoch(3, controllers);
+            let bytes = encode_entry(&epoch).unwrap();
+            assert_eq!(&bytes[..2], &[ENTRY_VERSION, KIND_CODE_EPOCH]);
+            assert_eq!(decode_entry_checked(&bytes), Ok(epoch));
+            for cut in 0..bytes.len() {
+                assert_eq!(decode_entry(&bytes[..cut]), None, "truncated at {cut}");
+            }
+            let mut extended = bytes.clone();
+            extended.push(0);
+            assert_eq!(decode_entry_checked(&extended), Err(DecodeError::Malformed));
+        }
+        let bytes = encode_entry(&code_epoch(3, 1)).unwrap();
+        // The mode byte follows the header (2 + 16 + 2 + 16), three u64s and the hash.
+        let mode_at = 2 + 16 + 2 + 16 + 24 + 32;
+        assert_eq!(bytes[mode_at], 3);
+        let mut unknown_mode = bytes.clone();
+        unknown_mode[mode_at] = 4;
+        assert_eq!(
+            decode_entry_checked(&unknown_mode),
+            Err(DecodeError::Malformed)
+        );
+        let with_model = LogEntry {
+            model_id: "m".into(),
+            ..code_epoch(3, 1)
+        };
+        assert_eq!(encode_entry(&with_model), Err(EncodeError::NotCanonical));
+        let salted = LogEntry {
+            input_salted: true,
+            ..code_epoch(3, 1)
+        };
+        assert_eq!(encode_entry(&salted), Err(EncodeError::NotCanonical));
+        let without_messages = LogEntry {
+            messages: None,
+            ..code_epoch(3, 1)
+        };
+        assert_eq!(
+            encode_entry(&without_messages),
+            Err(EncodeError::NotCanonical)
+        );
+        assert_eq!(
+            encode_entry(&code_epoch(3, MAX_EPOCH_CONTROLLERS + 1)),
+            Err(EncodeError::TooManyControllers {
+                len: MAX_EPOCH_CONTROLLERS + 1
+            })
+        );
     }
 
     #[test]

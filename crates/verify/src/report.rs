@@ -20,10 +20,12 @@ pub enum CheckKind {
     InputHash,
     OutputHash,
     Model,
+    ModuleHash,
+    Controllers,
 }
 
 impl CheckKind {
-    pub const ALL: [CheckKind; 9] = [
+    pub const ALL: [CheckKind; 11] = [
         CheckKind::Certificate,
         CheckKind::Freshness,
         CheckKind::Witness,
@@ -33,6 +35,8 @@ impl CheckKind {
         CheckKind::InputHash,
         CheckKind::OutputHash,
         CheckKind::Model,
+        CheckKind::ModuleHash,
+        CheckKind::Controllers,
     ];
 
     /// The check's key in the corpus and on the web page.
@@ -47,6 +51,8 @@ impl CheckKind {
             CheckKind::InputHash => "input-hash",
             CheckKind::OutputHash => "output-hash",
             CheckKind::Model => "model",
+            CheckKind::ModuleHash => "module-hash",
+            CheckKind::Controllers => "controllers",
         }
     }
 
@@ -62,6 +68,8 @@ impl CheckKind {
             CheckKind::InputHash => "Input hash recomputed from the inputs and nonce",
             CheckKind::OutputHash => "Output hash recomputed from the outputs",
             CheckKind::Model => "Model SHA-256 is the entry's",
+            CheckKind::ModuleHash => "Module hash the IC certifies for the canister now",
+            CheckKind::Controllers => "Controllers the IC certifies for the canister now",
         }
     }
 }
@@ -104,9 +112,11 @@ pub struct Report {
 }
 
 /// What no check here proves (docs/provenance.md, "What it does not prove").
-pub const NOT_PROVEN: &str = "Not proven: that the canister's code is what you think it is \
-     (controllers can upgrade it; compare its module hash with a reproducible build, \
-     docs/provenance.md).";
+pub const NOT_PROVEN: &str = "Not proven: that the module certified now is the one that wrote \
+     the entry (controllers can upgrade the canister; the code epochs of the log attribute \
+     each entry to the module of its version, docs/provenance.md), nor that a module is a \
+     build of the source you read unless you built it or pinned a release \
+     (--expect-module-hash, --release).";
 
 impl Report {
     /// The check that failed, if one did (checks after it were not run).

@@ -19,7 +19,10 @@ use candid::Principal;
 use ic_certification::hash_tree::{HashTree, LookupResult};
 use icinfer_api::{LogConsistency, LogEntry, LogHead, LogProof, Tensor};
 
-use crate::certificate::{CertificateError, VerifiedCertificate, decode_cbor, verify_certificate};
+use crate::certificate::{
+    CertificateError, VerifiedCertificate, VerifiedCodeState, decode_cbor, decode_controllers,
+    verify_certificate, verify_code_certificate,
+};
 use crate::entry::{DecodeError, decode_entry_checked, encode_entry};
 use crate::head::{ROOT_LABEL, SIZE_LABEL, decode_leb128, head_commitment};
 use crate::merkle::{self, Hash, ProofError};
@@ -92,6 +95,18 @@ pub enum VerifyError {
     NotTheReceipt,
     /// The model the verifier holds is not the one the entry names.
     ModelMismatch,
+    /// A module hash was expected, but no certified read_state of the canister's code was
+    /// given to compare it with.
+    NoCodeCertificate,
+    /// The certificate holds no module hash for the canister: it is empty.
+    NoModule,
+    /// The IC certifies another module hash than those expected (a release's, or pinned).
+    ModuleHashMismatch {
+        certified: Hash,
+        expected: Vec<Hash>,
+    },
+    /// `/canister/<id>/controllers` is missing or not CBOR of a list of principals.
+    MalformedControllers,
 }
 
 impl VerifyError {
@@ -116,6 +131,10 @@ impl VerifyError {
             VerifyError::SaltMismatch { .. } => "salt-mismatch",
             VerifyError::NotTheReceipt => "not-the-receipt",
             VerifyError::ModelMismatch => "model-mismatch",
+            VerifyError::NoCodeCertificate => "no-code-certificate",
+            VerifyError::NoModule => "no-module",
+            VerifyError::ModuleHashMismatch { .. } => "module-hash-mismatch",
+            VerifyError::MalformedControllers => "malformed-controllers",
         }
     }
 }
@@ -178,6 +197,24 @@ impl std::fmt::Display for VerifyError {
             VerifyError::ModelMismatch => {
                 f.write_str("the model you hold is not the one the entry names")
             }
+            VerifyError::NoCodeCertificate => f.write_str(
+                "a module hash was expected, but no certified read_state of the canister's module hash was given",
+            ),
+            VerifyError::NoModule => {
+                f.write_str("the IC certifies no module for the canister: it is empty")
+            }
+            VerifyError::ModuleHashMismatch {
+                certified,
+                expected,
+            } => write!(
+                f,
+                "the IC certifies module hash {}, not the expected {}",
+                hex(certified),
+                expected.iter().map(|h| hex(h)).collect::<Vec<_>>().join(" or ")
+            ),
+            VerifyError::MalformedControllers => f.write_str(
+                "the certified controllers are missing or not a CBOR list of principals",
+            ),
         }
     }
 }
@@ -469,12 +506,52 @@ pub struct Opening<'a> {
 
 /// What the verifier holds besides the proof, each checked against the proven entry when
 /// given: the inference's tensors and nonce, the receipt `infer` returned, the model's
-/// SHA-256 (of the model file).
+/// SHA-256 (of the model file); and the canister's code identity: the certificate of a
+/// `read_state` of `/canister/<id>/module_hash` and `/canister/<id>/controllers`, and the
+/// module hashes the verifier accepts (a release manifest's, of the module raw and gzipped,
+/// or one it built); none means any.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Held<'a> {
     pub opening: Option<Opening<'a>>,
     pub receipt: Option<&'a LogEntry>,
     pub model_sha256: Option<&'a Hash>,
+    pub code_certificate: Option<&'a [u8]>,
+    pub expected_module_hashes: &'a [Hash],
+}
+
+/// The code installed in the canister, and who may replace it, as the IC certified them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertifiedCode {
+    pub module_hash: Hash,
+    pub controllers: Vec<Principal>,
+    pub certified_at_ns: u64,
+    /// Whether the module hash was compared with one the verifier expected, and matched.
+    pub expected: bool,
+}
+
+impl std::fmt::Display for CertifiedCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the IC certified at {} ns that the canister runs module {}{}, controlled by {}",
+            self.certified_at_ns,
+            hex(&self.module_hash),
+            if self.expected {
+                " (the one expected)"
+            } else {
+                ""
+            },
+            controllers_text(&self.controllers)
+        )
+    }
+}
+
+fn controllers_text(controllers: &[Principal]) -> String {
+    if controllers.is_empty() {
+        return "no one (no controller: the code can no longer be changed)".into();
+    }
+    let names: Vec<String> = controllers.iter().map(Principal::to_text).collect();
+    names.join(", ")
 }
 
 /// An entry proven to be in a certified log.
@@ -484,6 +561,8 @@ pub struct ProvenEntry {
     pub head: CertifiedHead,
     /// Whether the given inputs, nonce and outputs were checked against the entry's hashes.
     pub tensors_checked: bool,
+    /// The canister's code now, if a certified read_state of it was given.
+    pub code: Option<CertifiedCode>,
 }
 
 impl std::fmt::Display for ProvenEntry {
@@ -504,19 +583,88 @@ impl std::fmt::Display for ProvenEntry {
             short_hex(&e.output_hash)
         )?;
         if self.tensors_checked {
-            write!(
+            writeln!(
                 f,
                 "- The inputs{} and outputs given hash to the entry's input and output hashes.",
                 if e.input_salted { " and nonce" } else { "" }
-            )
+            )?;
         } else {
-            write!(f, "- No tensors were given: their hashes were not checked.")
+            writeln!(f, "- No tensors were given: their hashes were not checked.")?;
+        }
+        match &self.code {
+            Some(code) => write!(f, "- Code now: {code}."),
+            None => write!(
+                f,
+                "- The canister's code was not read: its module hash was not checked."
+            ),
         }
     }
 }
 
 const NO_OPENING: &str = "no tensors (and nonce) were given to recompute it from";
 const NO_MODEL: &str = "no model was given to hash";
+const NO_CODE: &str =
+    "no certified read_state of the canister's module hash and controllers was given";
+
+/// The code certificate is the IC's (as [`check_certificate`] checks a head's), as fresh as
+/// the head must be, and names a module; with an expected hash, that one.
+fn check_module_hash(
+    certificate: &[u8],
+    trust: &Trust,
+    expected: &[Hash],
+) -> Established<(VerifiedCodeState, Hash)> {
+    let state = verify_code_certificate(certificate, &trust.root_key, &trust.canister_id)?;
+    let distance = state.time_ns.abs_diff(trust.now_ns);
+    if distance > trust.max_age_ns {
+        return Err(VerifyError::NotFresh {
+            certificate_time_ns: state.time_ns,
+            now_ns: trust.now_ns,
+        });
+    }
+    let certified = state.module_hash.clone().ok_or(VerifyError::NoModule)?;
+    let module_hash: Hash = certified[..].try_into().map_err(|_| {
+        VerifyError::Certificate(CertificateError::Malformed {
+            reason: format!("module_hash of {} bytes", certified.len()),
+        })
+    })?;
+    if !expected.is_empty() && !expected.contains(&module_hash) {
+        return Err(VerifyError::ModuleHashMismatch {
+            certified: module_hash,
+            expected: expected.to_vec(),
+        });
+    }
+    let detail = format!(
+        "a read_state certificate, checked as the head's, certified at {} ns: /canister/{}/module_hash = {}{}",
+        state.time_ns,
+        trust.canister_id,
+        hex(&module_hash),
+        if !expected.is_empty() {
+            ", the module hash expected"
+        } else {
+            " (no hash was expected: compare it with a reproducible build or a release manifest)"
+        }
+    );
+    Ok(((state, module_hash), detail))
+}
+
+fn check_controllers(state: &VerifiedCodeState, trust: &Trust) -> Established<Vec<Principal>> {
+    let cbor = state
+        .controllers
+        .as_ref()
+        .ok_or(VerifyError::MalformedControllers)?;
+    let controllers = decode_controllers(cbor).map_err(|_| VerifyError::MalformedControllers)?;
+    let detail = format!(
+        "/canister/{}/controllers = {}: {}",
+        trust.canister_id,
+        controllers_text(&controllers),
+        if controllers.is_empty() {
+            "nobody can upgrade it"
+        } else {
+            "they can upgrade the canister to other code"
+        }
+    );
+    Ok((controllers, detail))
+}
 
 /// Runs every check of a `log_proof` response, in [`CheckKind::ALL`] order: the certified
 /// head, the entry's encoding (and that it is the receipt held), its inclusion in the tree of
@@ -566,15 +714,46 @@ pub fn report_log_proof(proof: &LogProof, trust: &Trust, held: &Held) -> Report 
         }
         None => list.skip(CheckKind::Model, NO_MODEL),
     }
+    let code = report_code(&mut list, trust, held);
     let proven = match (entry, certificate, head) {
         (Some(entry), Some(certificate), Some((tree_size, root))) => Some(ProvenEntry {
             entry,
             head: certified_head(trust, &certificate, tree_size, root),
             tensors_checked: held.opening.is_some(),
+            code,
         }),
         _ => None,
     };
     list.finish(proven)
+}
+
+/// The code identity checks: the module hash (against the expected one, if held) and the
+/// controllers the IC certifies now.
+fn report_code(list: &mut Checklist, trust: &Trust, held: &Held) -> Option<CertifiedCode> {
+    let Some(certificate) = held.code_certificate else {
+        if held.expected_module_hashes.is_empty() {
+            list.skip(CheckKind::ModuleHash, NO_CODE);
+        } else {
+            list.run(CheckKind::ModuleHash, Some(()), |()| -> Established<()> {
+                Err(VerifyError::NoCodeCertificate)
+            });
+        }
+        list.skip(CheckKind::Controllers, NO_CODE);
+        return None;
+    };
+    let state = list.run(CheckKind::ModuleHash, Some(()), |()| {
+        check_module_hash(certificate, trust, held.expected_module_hashes)
+    });
+    let (state, module_hash) = state.unzip();
+    let controllers = list.run(CheckKind::Controllers, state.as_ref(), |state| {
+        check_controllers(state, trust)
+    });
+    Some(CertifiedCode {
+        module_hash: module_hash?,
+        controllers: controllers?,
+        certified_at_ns: state?.time_ns,
+        expected: !held.expected_module_hashes.is_empty(),
+    })
 }
 
 /// Checks a `log_proof` response (see [`report_log_proof`]) and returns what it proved, or

@@ -14,7 +14,7 @@ use corpus::json::{
 };
 use ic_certification::HashTree;
 use icinfer_api::LogConsistency;
-use icinfer_verify::entry::{EncodeError, decode_entry, encode_entry};
+use icinfer_verify::entry::{decode_entry, encode_entry};
 use icinfer_verify::head::{decode_leb128, encode_head_witness, head_commitment, leb128};
 use icinfer_verify::merkle::{
     leaf_hash, node_hash, root_from_inclusion_proof, verify_consistency, verify_inclusion,
@@ -89,7 +89,8 @@ fn tensor_lists_encode_and_hash_as_the_corpus_says() {
 #[test]
 fn entries_encode_decode_and_refuse_as_the_corpus_says() {
     let corpus = read("hashing.json");
-    for case in list(&corpus["entries"]) {
+    let entries = list(&corpus["entries"]);
+    for case in entries.iter().chain(list(&corpus["code_epoch_entries"])) {
         let entry = entry_from(&case["entry"]);
         let encoded = encode_entry(&entry).unwrap();
         assert_eq!(hex(&encoded), text(&case["bytes"]), "{}", case["name"]);
@@ -98,8 +99,7 @@ fn entries_encode_decode_and_refuse_as_the_corpus_says() {
     }
     for case in list(&corpus["entries_without_encoding"]) {
         let reason = match encode_entry(&entry_from(&case["entry"])) {
-            Err(EncodeError::DigestLength { .. }) => "digest-length",
-            Err(EncodeError::ModelIdTooLong { .. }) => "model-id-too-long",
+            Err(e) => e.reason(),
             Ok(_) => "encoded",
         };
         assert_eq!(reason, text(&case["reason"]), "{}", case["name"]);
@@ -369,6 +369,7 @@ fn the_proof_the_host_made_verifies_with_what_its_caller_kept() {
         }),
         receipt: Some(entry_from(&opening["receipt"])),
         model_sha256: None,
+        ..Holding::default()
     };
     let trust = Trust {
         root_key: bytes(&fixture["root_key"]),
@@ -381,7 +382,7 @@ fn the_proof_the_host_made_verifies_with_what_its_caller_kept() {
     let statuses: Vec<_> = report.checks.iter().map(|c| c.outcome.status()).collect();
     assert_eq!(
         statuses,
-        [["passed"; 8].as_slice(), &["skipped"]].concat(),
+        [["passed"; 8].as_slice(), &["skipped"; 3]].concat(),
         "{report}"
     );
     assert_eq!(report.proven.unwrap().head.tree_size, 2);
@@ -412,11 +413,27 @@ fn the_report_says_what_was_proven_and_what_failed() {
         "✓ Model SHA-256 is the entry's",
         "Entry #1 is in that log",
         "inputs and nonce and outputs given hash",
-        "Not proven: that the canister's code",
+        "Not proven: that the module certified now",
     ] {
         assert!(proven.contains(line), "missing {line:?} in:\n{proven}");
     }
+    let code = case("code identity: the certified module hash is the one expected");
+    for line in [
+        "✓ Module hash the IC certifies for the canister now: a read_state certificate",
+        "/module_hash = 3c3c",
+        "the module hash expected",
+        "✓ Controllers the IC certifies for the canister now:",
+        "- Code now: the IC certified at",
+    ] {
+        assert!(code.contains(line), "missing {line:?} in:\n{code}");
+    }
+    let mismatch = case("code identity: another module hash than the one expected");
+    assert!(
+        mismatch.contains("NOT VERIFIED: Module hash the IC certifies for the canister now: the IC certifies module hash 3c3c"),
+        "{mismatch}"
+    );
     let skipped = case("the same, nothing held");
+    assert!(skipped.contains("The canister's code was not read"));
     assert!(skipped.contains("– Input hash recomputed from the inputs and nonce: not proven"));
     assert!(skipped.contains("No tensors were given"));
     let failed = case("inclusion proof: a node's last bit flipped");

@@ -1,4 +1,5 @@
-// The IC certificate of a log head, checked with @icp-sdk/core's Certificate: the BLS12-381
+// The IC certificate of a log head (and of a read_state of the canister's module hash and
+// controllers), checked with @icp-sdk/core's Certificate: the BLS12-381
 // signature over the state tree under the root key, or under a subnet key that a delegation
 // certifies (signed by the root key, no nested delegation, the canister inside the subnet's
 // canister ranges). The Rust original is crates/verify/src/certificate.rs; failures carry its
@@ -81,12 +82,70 @@ function reasonOf(e: unknown): CertificateReason {
   return 'malformed-certificate';
 }
 
+/** A certificate whose signature (and delegation) verified, its /time, and its lookups. */
+interface SignedTree {
+  lookup(path: Array<string | Uint8Array>): Uint8Array | undefined;
+  timeNs: bigint;
+  delegatedSubnet?: Principal;
+}
+
 export async function verifyCertificate(
   certificate: Uint8Array,
   rootKey: Uint8Array,
   canisterId: Principal,
   blsVerify?: VerifyFunc,
 ): Promise<VerifiedCertificate> {
+  const signed = await verifySignedTree(certificate, rootKey, canisterId, blsVerify);
+  const certifiedData = signed.lookup(['canister', canisterId.toUint8Array(), 'certified_data']);
+  if (!certifiedData) {
+    throw new CertificateError('missing-certified-data', `the certificate holds no certified data for ${canisterId.toText()}`);
+  }
+  return { certifiedData, timeNs: signed.timeNs, delegatedSubnet: signed.delegatedSubnet };
+}
+
+/** What a read_state certificate of /canister/<id>/module_hash and /controllers holds. */
+export interface VerifiedCodeState {
+  timeNs: bigint;
+  delegatedSubnet?: Principal;
+  moduleHash?: Uint8Array;
+  /** CBOR (tag 55799) of an array of principals' bytes. */
+  controllers?: Uint8Array;
+}
+
+/** The certificate of a read_state of the canister's module hash and controllers, checked
+ * as a data certificate is (crates/verify: `verify_code_certificate`). */
+export async function verifyCodeCertificate(
+  certificate: Uint8Array,
+  rootKey: Uint8Array,
+  canisterId: Principal,
+  blsVerify?: VerifyFunc,
+): Promise<VerifiedCodeState> {
+  const signed = await verifySignedTree(certificate, rootKey, canisterId, blsVerify);
+  const at = (name: string) => signed.lookup(['canister', canisterId.toUint8Array(), name]);
+  return {
+    timeNs: signed.timeNs,
+    delegatedSubnet: signed.delegatedSubnet,
+    moduleHash: at('module_hash'),
+    controllers: at('controllers'),
+  };
+}
+
+/** The controllers in the CBOR the IC certifies: an array of byte strings, each a principal. */
+export function decodeControllers(cbor: Uint8Array): Principal[] {
+  const list = decodeIcCbor<unknown>(cbor);
+  if (!Array.isArray(list)) throw new Error('controllers: not a CBOR array');
+  return list.map((item) => {
+    if (!(item instanceof Uint8Array) || item.length > 29) throw new Error('controllers: not a principal');
+    return Principal.fromUint8Array(item);
+  });
+}
+
+async function verifySignedTree(
+  certificate: Uint8Array,
+  rootKey: Uint8Array,
+  canisterId: Principal,
+  blsVerify?: VerifyFunc,
+): Promise<SignedTree> {
   const der = rootKeyDer(rootKey);
   if (certificate.length > MAX_CERTIFICATE_BYTES) {
     throw new CertificateError('certificate-too-large', `certificate of ${certificate.length} bytes exceeds ${MAX_CERTIFICATE_BYTES} bytes`);
@@ -113,13 +172,9 @@ export async function verifyCertificate(
   const time = lookup(['time']);
   const timeNs = time ? decodeLeb128(time) : null;
   if (timeNs === null) throw new CertificateError('missing-time', 'the certificate has no valid /time');
-  const certifiedData = lookup(['canister', canisterId.toUint8Array(), 'certified_data']);
-  if (!certifiedData) {
-    throw new CertificateError('missing-certified-data', `the certificate holds no certified data for ${canisterId.toText()}`);
-  }
   const subnet = verified.cert.delegation?.subnet_id;
   return {
-    certifiedData,
+    lookup,
     timeNs,
     delegatedSubnet: subnet ? Principal.fromUint8Array(subnet) : undefined,
   };

@@ -4,7 +4,7 @@
 // writes and reads the same forms.
 
 import { Principal } from '@icp-sdk/core/principal';
-import type { LogEntry, LogHead, LogProof, Tensor, TensorData } from '../bindings/inference';
+import { DeploymentMode, type LogEntry, type LogHead, type LogProof, type Tensor, type TensorData } from '../bindings/inference';
 // As text, parsed here: Vite's JSON import re-serialises large files, which turns -0 into 0.
 import hashingText from '../../../testdata/hashing.json?raw';
 import hostText from '../../../testdata/host-log-proof.json?raw';
@@ -32,6 +32,21 @@ export interface JsonEntry {
   instructions: string;
   /** null (or absent, in the host capture) for a version 1 entry. */
   messages?: string | null;
+  /** null or absent: an inference. */
+  kind?: {
+    inference?: null;
+    code_epoch?: {
+      first_index: string;
+      canister_version: string;
+      started_ns: string;
+      module_hash: string;
+      mode: string;
+      deployed_version: string;
+      deployed_ns: string;
+      total_num_changes: string;
+      controllers: string[];
+    };
+  } | null;
 }
 
 interface JsonHead {
@@ -62,6 +77,8 @@ interface JsonHeld {
   opening: { inputs: JsonTensor[]; nonce: string | null; outputs: JsonTensor[] } | null;
   receipt: JsonEntry | null;
   model_sha256: string | null;
+  code_certificate?: string | null;
+  expected_module_hashes?: string[];
 }
 
 export interface ExpectedCheck {
@@ -88,6 +105,7 @@ export interface HashingCorpus {
     salted: Array<{ nonce: string; input_hash: string | null }>;
   }>;
   entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  code_epoch_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   entries_without_encoding: Array<{ name: string; entry: JsonEntry; reason: string }>;
   entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   leb128: Array<{ value: string; bytes: string }>;
@@ -172,6 +190,26 @@ export function entryFrom(e: JsonEntry): LogEntry {
     input_salted: e.input_salted,
     instructions: BigInt(e.instructions),
     messages: e.messages == null ? undefined : BigInt(e.messages),
+    ...(e.kind ? { kind: kindFrom(e.kind) } : {}),
+  };
+}
+
+function kindFrom(kind: NonNullable<JsonEntry['kind']>): NonNullable<LogEntry['kind']> {
+  if (!kind.code_epoch) return { __kind__: 'inference', inference: null };
+  const e = kind.code_epoch;
+  return {
+    __kind__: 'code_epoch',
+    code_epoch: {
+      first_index: BigInt(e.first_index),
+      canister_version: BigInt(e.canister_version),
+      started_ns: BigInt(e.started_ns),
+      module_hash: fromHex(e.module_hash),
+      mode: e.mode as DeploymentMode,
+      deployed_version: BigInt(e.deployed_version),
+      deployed_ns: BigInt(e.deployed_ns),
+      total_num_changes: BigInt(e.total_num_changes),
+      controllers: e.controllers.map((c) => Principal.fromText(c)),
+    },
   };
 }
 
@@ -218,6 +256,8 @@ export function heldFrom(h: JsonHeld): Held {
   }
   if (h.receipt) held.receipt = entryFrom(h.receipt);
   if (h.model_sha256) held.modelSha256 = fromHex(h.model_sha256);
+  if (h.code_certificate) held.codeCertificate = fromHex(h.code_certificate);
+  if (h.expected_module_hashes?.length) held.expectedModuleHashes = h.expected_module_hashes.map(fromHex);
   return held;
 }
 

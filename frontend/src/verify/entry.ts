@@ -17,25 +17,72 @@
 // that must not decode.
 
 import { Principal } from '@icp-sdk/core/principal';
-import type { LogEntry } from '../bindings/inference';
+import { DeploymentMode, type CodeEpoch, type LogEntry } from '../bindings/inference';
 import { bytesEqual, concatBytes, u64le, utf8 } from './bytes';
 
 export const ENTRY_VERSION = 2;
 export const ENTRY_VERSION_1 = 1;
 export const KIND_INFERENCE = 1;
+export const KIND_CODE_EPOCH = 3;
+const MAX_EPOCH_CONTROLLERS = 32;
+const MODES: DeploymentMode[] = [DeploymentMode.install, DeploymentMode.reinstall, DeploymentMode.upgrade];
 const MAX_PRINCIPAL_BYTES = 29;
 
 /** Why an entry has no canonical encoding (the Rust EncodeError's cases). */
 export class EntryEncodeError extends Error {
   constructor(
-    readonly reason: 'digest-length' | 'model-id-too-long',
+    readonly reason: 'digest-length' | 'model-id-too-long' | 'not-canonical' | 'too-many-controllers',
     message: string,
   ) {
     super(message);
   }
 }
 
+const EMPTY_DIGEST = new Uint8Array(32);
+
+/** A code epoch's inference fields are empty: not encoded, so nothing else has an encoding. */
+function hasEmptyInferenceFields(entry: LogEntry): boolean {
+  return (
+    entry.model_id === '' &&
+    !entry.input_salted &&
+    [entry.model_sha256, entry.input_hash, entry.output_hash].every((d) => bytesEqual(d, EMPTY_DIGEST))
+  );
+}
+
+function encodeCodeEpoch(entry: LogEntry, epoch: CodeEpoch): Uint8Array {
+  if (entry.messages === undefined || !hasEmptyInferenceFields(entry)) {
+    throw new EntryEncodeError('not-canonical', 'a code epoch entry must have empty model, input and output fields and a messages count');
+  }
+  if (epoch.module_hash.length !== 32) {
+    throw new EntryEncodeError('digest-length', `module_hash must be a 32-byte SHA-256, got ${epoch.module_hash.length} bytes`);
+  }
+  if (epoch.controllers.length > MAX_EPOCH_CONTROLLERS) {
+    throw new EntryEncodeError('too-many-controllers', `a code epoch of ${epoch.controllers.length} controllers`);
+  }
+  const caller = entry.caller.toUint8Array();
+  return concatBytes(
+    Uint8Array.of(ENTRY_VERSION, KIND_CODE_EPOCH),
+    u64le(entry.seq),
+    u64le(entry.timestamp_ns),
+    Uint8Array.of(caller.length),
+    caller,
+    u64le(entry.instructions),
+    u64le(entry.messages),
+    u64le(epoch.first_index),
+    u64le(epoch.canister_version),
+    u64le(epoch.started_ns),
+    epoch.module_hash,
+    Uint8Array.of(MODES.indexOf(epoch.mode) + 1),
+    u64le(epoch.deployed_version),
+    u64le(epoch.deployed_ns),
+    u64le(epoch.total_num_changes),
+    Uint8Array.of(epoch.controllers.length),
+    ...epoch.controllers.flatMap((c) => [Uint8Array.of(c.toUint8Array().length), c.toUint8Array()]),
+  );
+}
+
 export function encodeEntry(entry: LogEntry): Uint8Array {
+  if (entry.kind?.__kind__ === 'code_epoch') return encodeCodeEpoch(entry, entry.kind.code_epoch);
   const caller = entry.caller.toUint8Array();
   const modelId = utf8(entry.model_id);
   if (modelId.length > 255) {
@@ -88,6 +135,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
   const v2 = version[0] === ENTRY_VERSION;
   if (v2) {
     const kind = take(1);
+    if (kind && kind[0] === KIND_CODE_EPOCH) return decodeCodeEpoch(take, u64, () => at === bytes.length);
     if (!kind || kind[0] !== KIND_INFERENCE) return null;
   }
   const seq = u64();
@@ -128,6 +176,85 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
   };
 }
 
+/** The rest of a version 2 entry of kind 3 (crates/verify: `code_epoch_entry`). */
+function decodeCodeEpoch(
+  take: (n: number) => Uint8Array | null,
+  u64: () => bigint | null,
+  atEnd: () => boolean,
+): LogEntry | null {
+  const principal = (): Principal | null => {
+    const len = take(1);
+    if (!len || len[0] > MAX_PRINCIPAL_BYTES) return null;
+    const raw = take(len[0]);
+    return raw && Principal.fromUint8Array(raw);
+  };
+  const seq = u64();
+  const timestamp_ns = u64();
+  const caller = principal();
+  const numbers = [u64(), u64(), u64(), u64(), u64()];
+  const module_hash = take(32);
+  const mode = take(1);
+  const rest = [u64(), u64(), u64()];
+  const count = take(1);
+  if (seq === null || timestamp_ns === null || !caller || !module_hash || !mode || !count) return null;
+  if (numbers.some((n) => n === null) || rest.some((n) => n === null)) return null;
+  if (mode[0] < 1 || mode[0] > 3 || count[0] > MAX_EPOCH_CONTROLLERS) return null;
+  const controllers: Principal[] = [];
+  for (let i = 0; i < count[0]; i++) {
+    const c = principal();
+    if (!c) return null;
+    controllers.push(c);
+  }
+  if (!atEnd()) return null;
+  const [instructions, messages, first_index, canister_version, started_ns] = numbers as bigint[];
+  const [deployed_version, deployed_ns, total_num_changes] = rest as bigint[];
+  return {
+    seq,
+    timestamp_ns,
+    caller,
+    model_id: '',
+    model_sha256: new Uint8Array(32),
+    input_hash: new Uint8Array(32),
+    output_hash: new Uint8Array(32),
+    input_salted: false,
+    instructions,
+    messages,
+    kind: {
+      __kind__: 'code_epoch',
+      code_epoch: {
+        first_index,
+        canister_version,
+        started_ns,
+        module_hash,
+        mode: MODES[mode[0] - 1],
+        deployed_version,
+        deployed_ns,
+        total_num_changes,
+        controllers,
+      },
+    },
+  };
+}
+
+function kindsEqual(a: LogEntry['kind'], b: LogEntry['kind']): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.__kind__ !== b.__kind__) return false;
+  if (a.__kind__ === 'inference' || b.__kind__ === 'inference') return true;
+  const [x, y] = [a.code_epoch, b.code_epoch];
+  return (
+    x.first_index === y.first_index &&
+    x.canister_version === y.canister_version &&
+    x.started_ns === y.started_ns &&
+    bytesEqual(x.module_hash, y.module_hash) &&
+    x.mode === y.mode &&
+    x.deployed_version === y.deployed_version &&
+    x.deployed_ns === y.deployed_ns &&
+    x.total_num_changes === y.total_num_changes &&
+    x.controllers.length === y.controllers.length &&
+    x.controllers.every((c, i) => c.toText() === y.controllers[i].toText())
+  );
+}
+
 export function entriesEqual(a: LogEntry, b: LogEntry): boolean {
   return (
     a.seq === b.seq &&
@@ -139,6 +266,7 @@ export function entriesEqual(a: LogEntry, b: LogEntry): boolean {
     bytesEqual(a.output_hash, b.output_hash) &&
     a.input_salted === b.input_salted &&
     a.instructions === b.instructions &&
-    a.messages === b.messages
+    a.messages === b.messages &&
+    kindsEqual(a.kind, b.kind)
   );
 }

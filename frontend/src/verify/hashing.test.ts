@@ -27,7 +27,7 @@ describe('tensor lists', () => {
 });
 
 describe('log entries', () => {
-  for (const c of hashing.entries) {
+  for (const c of [...hashing.entries, ...hashing.code_epoch_entries]) {
     it(c.name, () => {
       const entry = entryFrom(c.entry);
       const bytes = encodeEntry(entry);

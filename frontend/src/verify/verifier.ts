@@ -19,7 +19,15 @@ import type { VerifyFunc } from '@icp-sdk/core/agent';
 import type { Principal } from '@icp-sdk/core/principal';
 import type { LogEntry, LogProof, Tensor } from '../bindings/inference';
 import { bytesEqual, shortHex, toHex } from './bytes';
-import { CertificateError, errorText, verifyCertificate, type VerifiedCertificate } from './certificate';
+import {
+  CertificateError,
+  decodeControllers,
+  errorText,
+  verifyCertificate,
+  verifyCodeCertificate,
+  type VerifiedCertificate,
+  type VerifiedCodeState,
+} from './certificate';
 import { decodeEntry, encodeEntry, entriesEqual } from './entry';
 import { checkWitness, WitnessError } from './head';
 import { leafHash, ProofError, proofNodes, rootFromInclusionProof, verifyConsistency } from './merkle';
@@ -57,6 +65,10 @@ export interface Held {
   receipt?: LogEntry;
   /** The SHA-256 of the model file. */
   modelSha256?: Uint8Array;
+  /** The certificate of a read_state of /canister/<id>/module_hash and /controllers. */
+  codeCertificate?: Uint8Array;
+  /** The module hashes accepted (a release's raw and gzipped module); none means any. */
+  expectedModuleHashes?: Uint8Array[];
 }
 
 export type CheckKey =
@@ -68,7 +80,9 @@ export type CheckKey =
   | 'consistency'
   | 'input-hash'
   | 'output-hash'
-  | 'model';
+  | 'model'
+  | 'module-hash'
+  | 'controllers';
 
 export type CheckStatus = 'passed' | 'failed' | 'skipped' | 'not-run';
 
@@ -106,6 +120,8 @@ const TITLES: Record<CheckKey, string> = {
   'input-hash': 'Input hash recomputed from the inputs and nonce',
   'output-hash': 'Output hash recomputed from the outputs',
   model: "Model SHA-256 is the entry's",
+  'module-hash': 'Module hash the IC certifies for the canister now',
+  controllers: 'Controllers the IC certifies for the canister now',
 };
 
 /** Why a check did not pass, with its reason code; thrown by a step. */
@@ -135,7 +151,10 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
   let head: { treeSize: bigint; root: Uint8Array } | undefined;
   let entry: LogEntry | undefined;
   const canisterText = trust.canisterId.toText();
-  const { opening, receipt, modelSha256 } = held;
+  const { opening, receipt, modelSha256, codeCertificate } = held;
+  const expected = held.expectedModuleHashes ?? [];
+  let code: VerifiedCodeState | undefined;
+  let codeSummary: string | undefined;
 
   const steps: Array<[CheckKey, () => Promise<string> | string]> = [
     [
@@ -255,6 +274,47 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
         return `The model held has the SHA-256 the entry names, ${toHex(modelSha256)}.`;
       },
     ],
+    [
+      'module-hash',
+      async () => {
+        if (!codeCertificate) {
+          if (expected.length > 0) {
+            throw new Failed('no-code-certificate', "a module hash was expected, but no certified read_state of the canister's module hash was given");
+          }
+          throw new Skipped(NO_CODE);
+        }
+        code = await verifyCodeCertificate(codeCertificate, trust.rootKey, trust.canisterId, trust.blsVerify);
+        const timeMs = Number(code.timeNs / 1_000_000n);
+        if (Math.abs(trust.nowMs - timeMs) > trust.maxAgeMs) {
+          throw new Failed('not-fresh', `the read_state was certified at ${new Date(timeMs).toISOString()}: more than ${trust.maxAgeMs / 60_000} min from this browser's clock`);
+        }
+        const hash = code.moduleHash;
+        if (!hash) throw new Failed('no-module', 'the IC certifies no module for the canister: it is empty');
+        if (hash.length !== 32) throw new Failed('malformed-certificate', `module_hash of ${hash.length} bytes`);
+        if (expected.length > 0 && !expected.some((e) => bytesEqual(e, hash))) {
+          throw new Failed('module-hash-mismatch', `the IC certifies module hash ${toHex(hash)}, not the expected ${expected.map(toHex).join(' or ')}`);
+        }
+        codeSummary = `module ${shortHex(hash)}${expected.length > 0 ? ' (the one expected)' : ''}`;
+        const pinned = expected.length > 0 ? ', the module hash expected' : ' (no hash was expected: compare it with a reproducible build or a release manifest)';
+        return `A read_state certificate, checked as the head's: /canister/${canisterText}/module_hash = ${toHex(hash)}${pinned}.`;
+      },
+    ],
+    [
+      'controllers',
+      () => {
+        if (!code) throw new Skipped(NO_CODE);
+        let controllers: Principal[];
+        try {
+          controllers = decodeControllers(code.controllers ?? new Uint8Array());
+          if (!code.controllers) throw new Error('absent');
+        } catch {
+          throw new Failed('malformed-controllers', 'the certified controllers are missing or not a CBOR list of principals');
+        }
+        const names = controllers.length === 0 ? 'no one: nobody can upgrade it' : `${controllers.map((c) => c.toText()).join(', ')}: they can upgrade the canister to other code`;
+        codeSummary = `${codeSummary}, controlled by ${controllers.length === 0 ? 'no one' : controllers.map((c) => c.toText()).join(', ')}`;
+        return `/canister/${canisterText}/controllers = ${names}.`;
+      },
+    ],
   ];
 
   const checks: Check[] = [];
@@ -287,10 +347,12 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
     seq: proof.entry.seq,
   };
   if (!failed && entry && head && certificate) {
-    report.statement = statement(entry, head, certificate, canisterText, Boolean(opening));
+    report.statement = statement(entry, head, certificate, canisterText, Boolean(opening), codeSummary);
   }
   return report;
 }
+
+const NO_CODE = "No certified read_state of the canister's module hash and controllers was given.";
 
 const NO_OPENING =
   'No tensors or nonce are held for this entry (this page holds them only for inferences made in it, until it is reloaded).';
@@ -301,6 +363,7 @@ function statement(
   certificate: VerifiedCertificate,
   canister: string,
   tensorsChecked: boolean,
+  code: string | undefined,
 ): string {
   const at = new Date(Number(certificate.timeNs / 1_000_000n)).toISOString();
   const ranAt = new Date(Number(entry.timestamp_ns / 1_000_000n)).toISOString();
@@ -310,6 +373,7 @@ function statement(
     tensorsChecked
       ? 'The inputs, nonce and outputs this page holds hash to the entry’s input and output hashes.'
       : 'No tensors were checked: this page did not make this inference.',
+    code ? `The canister runs ${code} now (what it ran when it wrote the entry is the code epoch's to say).` : "The canister's code was not read.",
   ];
   return lines.join(' ');
 }

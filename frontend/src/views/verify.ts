@@ -72,6 +72,15 @@ export class VerifyView {
     }
     const checked = tampering === 'none' ? proof : tamperWith(proof, tampering);
     const { connection, config } = this.app;
+    // The code the canister runs now, and its controllers: a certified read_state, which
+    // the verifier checks from the root key as it checks the head (a failed read leaves the
+    // two checks skipped, and says so).
+    const utf8 = (text: string) => new TextEncoder().encode(text);
+    const path = (name: string) => [utf8('canister'), config.canisterId.toUint8Array(), utf8(name)];
+    const codeCertificate = await connection.agent
+      .readState({ canisterId: config.canisterId }, { paths: [path('module_hash'), path('controllers')] })
+      .then((r) => r.certificate)
+      .catch(() => undefined);
     const report = await verifyLogProof(
       checked,
       {
@@ -81,7 +90,7 @@ export class VerifyView {
         nowMs: Date.now(),
         maxAgeMs: DEFAULT_MAX_AGE_MS,
       },
-      this.app.openings.get(seq),
+      { ...this.app.openings.get(seq), codeCertificate },
     );
     this.render(report, checked, tampering);
   }

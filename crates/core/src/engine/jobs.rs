@@ -224,6 +224,7 @@ impl<M: Memory> Engine<M> {
             input_salted: record.input_salted,
             instructions: record.progress.instructions + env.instructions(),
             messages: Some(record.progress.messages),
+            kind: None,
         };
         self.log.append(&entry);
         self.certify_head(env);

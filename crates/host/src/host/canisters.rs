@@ -6,6 +6,9 @@
 
 use super::{Canister, Host, LogRecord, canister_id, management};
 use crate::error::HostError;
+use crate::history::{
+    Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord, CreationRecord,
+};
 use crate::runtime::{CanisterState, CanisterStatus};
 use candid::Principal;
 
@@ -24,12 +27,26 @@ impl Host {
             id = canister_id(self.next_canister);
         }
         self.next_canister += 1;
-        let state = CanisterState {
+        let mut state = CanisterState {
             id: Some(id),
-            controllers,
+            controllers: controllers.clone(),
             cycles: self.config.initial_cycles,
             ..CanisterState::default()
         };
+        // The creator is not passed here; the IC names it, and it is a controller by default.
+        let creator = controllers
+            .first()
+            .copied()
+            .unwrap_or(Principal::anonymous());
+        state.history.record(Change {
+            timestamp_nanos: self.time_ns,
+            canister_version: 0,
+            origin: self.change_origin(creator),
+            details: ChangeDetails::Creation(CreationRecord {
+                controllers,
+                environment_variables_hash: None,
+            }),
+        });
         self.canisters.insert(
             id,
             Canister {
@@ -88,12 +105,38 @@ impl Host {
         controllers: Vec<Principal>,
     ) -> Result<(), HostError> {
         self.check_controller(canister, sender)?;
-        self.canisters
-            .get_mut(&canister)
-            .expect("checked")
-            .state
-            .controllers = controllers;
+        self.change_controllers(canister, sender, controllers);
         Ok(())
+    }
+
+    /// Replaces the controllers and records the change in the canister's history.
+    pub(crate) fn change_controllers(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        controllers: Vec<Principal>,
+    ) {
+        let origin = self.change_origin(sender);
+        let time = self.time_ns;
+        let state = &mut self.canisters.get_mut(&canister).expect("checked").state;
+        state.controllers = controllers.clone();
+        state.history.record(Change {
+            timestamp_nanos: time,
+            canister_version: state.version,
+            origin,
+            details: ChangeDetails::ControllersChange(ControllersChangeRecord { controllers }),
+        });
+    }
+
+    /// Who made a change, as the canister history names it: a canister of this host, or a user.
+    pub(crate) fn change_origin(&self, sender: Principal) -> ChangeOrigin {
+        match self.canisters.get(&sender) {
+            Some(c) => ChangeOrigin::FromCanister {
+                canister_id: sender,
+                canister_version: Some(c.state.version),
+            },
+            None => ChangeOrigin::FromUser { user_id: sender },
+        }
     }
 
     /// What validation measured on the installed module (methods, sizes, imports).

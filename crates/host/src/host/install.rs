@@ -10,6 +10,7 @@
 use super::{Host, InstallOutcome, MAX_INTER_CANISTER_PAYLOAD_BYTES, MAX_UPDATE_REPLY_BYTES};
 use crate::engine;
 use crate::error::HostError;
+use crate::history::{Change, ChangeDetails, CodeDeploymentRecord, DeploymentMode};
 use crate::instrumentation::compilation_cost;
 use crate::runtime::{ApiKind, Entry, ExecContext, ExecError, Runtime, StoreData};
 use crate::validate::decompress_if_gzipped;
@@ -72,6 +73,7 @@ impl Host {
         mode: Mode,
     ) -> Result<InstallOutcome, HostError> {
         self.check_controller(id, sender)?;
+        let origin = self.change_origin(sender);
         let installed = self.canisters[&id].runtime.is_some();
         match (mode, installed) {
             (Mode::Install, true) => return Err(HostError::AlreadyInstalled(id)),
@@ -210,6 +212,19 @@ impl Host {
                 c.wasm = Some(Arc::new(wasm.to_vec()));
                 c.state.module_hash = Some(module_hash);
                 c.state.version += 1;
+                c.state.history.record(Change {
+                    timestamp_nanos: self.time_ns,
+                    canister_version: c.state.version,
+                    origin,
+                    details: ChangeDetails::CodeDeployment(CodeDeploymentRecord {
+                        mode: match mode {
+                            Mode::Install => DeploymentMode::Install,
+                            Mode::Reinstall => DeploymentMode::Reinstall,
+                            Mode::Upgrade => DeploymentMode::Upgrade,
+                        },
+                        module_hash: serde_bytes::ByteBuf::from(module_hash.to_vec()),
+                    }),
+                });
                 self.compiled_modules.insert(module_hash);
                 Ok(InstallOutcome {
                     instructions: used,

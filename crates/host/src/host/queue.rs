@@ -8,8 +8,10 @@
 
 use super::{CallContext, Callback, Host, Message, Origin};
 use crate::error::{Reject, RejectCode};
+use crate::history::{CanisterInfoArgs, CanisterInfoResult};
 use crate::runtime::{ApiKind, CanisterStatus, Entry, ExecContext, ExecError, Executed, Response};
 use candid::Principal;
+use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
 impl Host {
@@ -111,8 +113,31 @@ impl Host {
         }
     }
 
-    fn management(&mut self, method: &str) -> Result<Vec<u8>, Reject> {
+    /// The management canister for calls from canisters.
+    fn management(&mut self, method: &str, arg: &[u8]) -> Result<Vec<u8>, Reject> {
         match method {
+            // Any canister may ask about any canister, itself included.
+            "canister_info" => {
+                let a = candid::decode_one::<CanisterInfoArgs>(arg).map_err(|e| {
+                    Reject::new(
+                        RejectCode::CanisterError,
+                        format!("Error decoding candid: {e}"),
+                    )
+                })?;
+                let Some(c) = self.canisters.get(&a.canister_id) else {
+                    return Err(Reject::new(
+                        RejectCode::DestinationInvalid,
+                        format!("Canister {} not found.", a.canister_id),
+                    ));
+                };
+                let info = CanisterInfoResult {
+                    total_num_changes: c.state.history.total_num_changes(),
+                    recent_changes: c.state.history.recent(a.num_requested_changes.unwrap_or(0)),
+                    module_hash: c.state.module_hash.map(|h| ByteBuf::from(h.to_vec())),
+                    controllers: c.state.controllers.clone(),
+                };
+                Ok(candid::encode_one(info).expect("encoding canister_info cannot fail"))
+            }
             "raw_rand" => {
                 self.raw_rand_counter += 1;
                 let mut h = Sha256::new();
@@ -139,7 +164,7 @@ impl Host {
         origin: Origin,
     ) {
         if callee == Principal::management_canister() {
-            let result = self.management(&method);
+            let result = self.management(&method, &arg);
             return self.respond(origin, result, cycles);
         }
         if self.is_system_canister(callee) {

@@ -7,8 +7,9 @@
 
 use super::json::{entry_json, hex, tensors_json, u64_text};
 use candid::Principal;
+use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind};
 use icinfer_api::{LogEntry, Tensor, TensorData};
-use icinfer_verify::entry::{EncodeError, encode_entry};
+use icinfer_verify::entry::encode_entry;
 use icinfer_verify::head::{encode_head_witness, head_commitment, leb128};
 use icinfer_verify::merkle::{EMPTY_ROOT, leaf_hash, node_hash};
 use icinfer_verify::tensor::{encode_tensor_list, input_hash, output_hash};
@@ -22,6 +23,7 @@ pub fn corpus() -> Value {
                   Regenerate: ICINFER_WRITE_TESTDATA=1 cargo test -p icinfer-verify --test testdata",
         "tensor_lists": tensor_cases().into_iter().map(|(name, tensors, nonces)| tensor_list_json(name, &tensors, &nonces)).collect::<Vec<_>>(),
         "entries": entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
+        "code_epoch_entries": code_epoch_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
         "entries_without_encoding": unencodable_entries(),
         "entry_bytes_that_do_not_decode": entry_probes(),
         "leb128": ([0, 1, 127, 128, 300, 624_485, u64::MAX >> 1, u64::MAX]).iter().map(|&v| json!({ "value": u64_text(v), "bytes": hex(&leb128(v)) })).collect::<Vec<_>>(),
@@ -156,6 +158,7 @@ fn entry(seq: u64, timestamp_ns: u64, caller: Principal, model_id: &str) -> LogE
         input_salted: false,
         instructions: 0,
         messages: None,
+        kind: None,
     }
 }
 
@@ -258,6 +261,47 @@ pub fn entry_cases() -> Vec<(&'static str, LogEntry)> {
     ]
 }
 
+/// Version 2, kind 3: code epochs (frontend/src/verify/hashing.test.ts reads them too).
+pub fn code_epoch_cases() -> Vec<(&'static str, LogEntry)> {
+    let empty = || ByteBuf::from(vec![0; 32]);
+    let epoch = |controllers: Vec<Principal>, mode| LogEntry {
+        seq: 5,
+        timestamp_ns: 1_750_000_000_000_000_000,
+        caller: Principal::from_slice(&[0, 0, 0, 0, 0, 0x30, 0, 7, 1, 1]),
+        model_id: String::new(),
+        model_sha256: empty(),
+        input_hash: empty(),
+        output_hash: empty(),
+        input_salted: false,
+        instructions: 31_000,
+        messages: Some(1),
+        kind: Some(EntryKind::CodeEpoch(CodeEpoch {
+            first_index: 4,
+            canister_version: 2,
+            started_ns: 1_749_999_999_000_000_000,
+            module_hash: ByteBuf::from(vec![0x3c; 32]),
+            mode,
+            deployed_version: 3,
+            deployed_ns: 1_749_999_999_000_000_000,
+            total_num_changes: 4,
+            controllers,
+        })),
+    };
+    vec![
+        (
+            "version 2, kind 3 (code epoch): an upgrade, one controller",
+            epoch(
+                vec![Principal::from_slice(&[0xc0; 29])],
+                DeploymentMode::Upgrade,
+            ),
+        ),
+        (
+            "version 2, kind 3: the first install, no controllers",
+            epoch(Vec::new(), DeploymentMode::Install),
+        ),
+    ]
+}
+
 fn entry_json_case(name: &str, entry: &LogEntry) -> Value {
     let bytes = encode_entry(entry).unwrap();
     json!({
@@ -290,8 +334,7 @@ fn unencodable_entries() -> Vec<Value> {
         .into_iter()
         .map(|(name, entry)| {
             let reason = match encode_entry(&entry) {
-                Err(EncodeError::DigestLength { .. }) => "digest-length",
-                Err(EncodeError::ModelIdTooLong { .. }) => "model-id-too-long",
+                Err(e) => e.reason(),
                 Ok(_) => panic!("{name} encodes"),
             };
             json!({ "name": name, "entry": entry_json(&entry), "reason": reason })

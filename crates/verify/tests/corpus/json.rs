@@ -4,7 +4,9 @@
 //! same forms (frontend/src/verify/corpus.ts).
 
 use candid::Principal;
-use icinfer_api::{LogEntry, LogHead, LogProof, Tensor, TensorData};
+use icinfer_api::{
+    CodeEpoch, DeploymentMode, EntryKind, LogEntry, LogHead, LogProof, Tensor, TensorData,
+};
 use icinfer_verify::{Held, Opening, Trust};
 use serde_bytes::ByteBuf;
 use serde_json::{Value, json};
@@ -107,7 +109,64 @@ pub fn entry_json(entry: &LogEntry) -> Value {
         "input_salted": entry.input_salted,
         "instructions": u64_text(entry.instructions),
         "messages": entry.messages.map(u64_text),
+        "kind": entry.kind.as_ref().map(kind_json),
     })
+}
+
+fn mode_text(mode: DeploymentMode) -> &'static str {
+    match mode {
+        DeploymentMode::Install => "install",
+        DeploymentMode::Reinstall => "reinstall",
+        DeploymentMode::Upgrade => "upgrade",
+    }
+}
+
+/// `{"inference": null}` or `{"code_epoch": {...}}`, as Candid names the variant.
+fn kind_json(kind: &EntryKind) -> Value {
+    match kind {
+        EntryKind::Inference => json!({ "inference": null }),
+        EntryKind::CodeEpoch(e) => json!({ "code_epoch": {
+            "first_index": u64_text(e.first_index),
+            "canister_version": u64_text(e.canister_version),
+            "started_ns": u64_text(e.started_ns),
+            "module_hash": hex(&e.module_hash),
+            "mode": mode_text(e.mode),
+            "deployed_version": u64_text(e.deployed_version),
+            "deployed_ns": u64_text(e.deployed_ns),
+            "total_num_changes": u64_text(e.total_num_changes),
+            "controllers": e.controllers.iter().map(|p| p.to_text()).collect::<Vec<_>>(),
+        }}),
+    }
+}
+
+fn kind_from(value: &Value) -> Option<EntryKind> {
+    if value.is_null() {
+        return None;
+    }
+    if value.get("inference").is_some() {
+        return Some(EntryKind::Inference);
+    }
+    let e = &value["code_epoch"];
+    let mode = match text(&e["mode"]) {
+        "install" => DeploymentMode::Install,
+        "reinstall" => DeploymentMode::Reinstall,
+        "upgrade" => DeploymentMode::Upgrade,
+        other => panic!("unknown mode {other}"),
+    };
+    Some(EntryKind::CodeEpoch(CodeEpoch {
+        first_index: u64_of(&e["first_index"]),
+        canister_version: u64_of(&e["canister_version"]),
+        started_ns: u64_of(&e["started_ns"]),
+        module_hash: ByteBuf::from(bytes(&e["module_hash"])),
+        mode,
+        deployed_version: u64_of(&e["deployed_version"]),
+        deployed_ns: u64_of(&e["deployed_ns"]),
+        total_num_changes: u64_of(&e["total_num_changes"]),
+        controllers: list(&e["controllers"])
+            .iter()
+            .map(|p| Principal::from_text(text(p)).unwrap())
+            .collect(),
+    }))
 }
 
 pub fn entry_from(value: &Value) -> LogEntry {
@@ -122,6 +181,7 @@ pub fn entry_from(value: &Value) -> LogEntry {
         input_salted: value["input_salted"].as_bool().unwrap(),
         instructions: u64_of(&value["instructions"]),
         messages: (!value["messages"].is_null()).then(|| u64_of(&value["messages"])),
+        kind: kind_from(&value["kind"]),
     }
 }
 
@@ -211,6 +271,8 @@ pub struct Holding {
     pub opening: Option<Tensors>,
     pub receipt: Option<LogEntry>,
     pub model_sha256: Option<[u8; 32]>,
+    pub code_certificate: Option<Vec<u8>>,
+    pub expected_module_hashes: Vec<[u8; 32]>,
 }
 
 impl Holding {
@@ -227,6 +289,8 @@ impl Holding {
             opening: self.opening(),
             receipt: self.receipt.as_ref(),
             model_sha256: self.model_sha256.as_ref(),
+            code_certificate: self.code_certificate.as_deref(),
+            expected_module_hashes: &self.expected_module_hashes,
         }
     }
 
@@ -239,6 +303,8 @@ impl Holding {
             })),
             "receipt": self.receipt.as_ref().map(entry_json),
             "model_sha256": self.model_sha256.as_ref().map(|h| hex(h)),
+            "code_certificate": self.code_certificate.as_ref().map(|c| hex(c)),
+            "expected_module_hashes": self.expected_module_hashes.iter().map(|h| hex(h)).collect::<Vec<_>>(),
         })
     }
 
@@ -254,6 +320,12 @@ impl Holding {
             model_sha256: value["model_sha256"]
                 .as_str()
                 .map(|_| hash(&value["model_sha256"])),
+            code_certificate: value["code_certificate"]
+                .as_str()
+                .map(|_| bytes(&value["code_certificate"])),
+            expected_module_hashes: value["expected_module_hashes"]
+                .as_array()
+                .map_or_else(Vec::new, |_| hashes(&value["expected_module_hashes"])),
         }
     }
 }

@@ -62,6 +62,26 @@ pub fn state_tree(canister: &Principal, certified_data: &[u8], time: Option<&[u8
     }
 }
 
+/// The state tree of a `read_state` of a canister's code identity: `/canister/<id>/controllers`
+/// (CBOR) and `/canister/<id>/module_hash`, each if given (labels in bytewise order), and /time.
+pub fn code_state_tree(
+    canister: &Principal,
+    controllers: Option<&[u8]>,
+    module_hash: Option<&[u8]>,
+    time: &[u8],
+) -> HashTree {
+    let nodes: Vec<HashTree> = [("controllers", controllers), ("module_hash", module_hash)]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| label(name, leaf(v.to_vec()))))
+        .collect();
+    let contents = nodes
+        .into_iter()
+        .reduce(fork)
+        .unwrap_or_else(|| pruned([0x24; 32]));
+    let canister_node = label("canister", label(canister.as_slice().to_vec(), contents));
+    fork(canister_node, label("time", leaf(time.to_vec())))
+}
+
 pub fn certificate(tree: HashTree, key: &Key, delegation: Option<Delegation>) -> Vec<u8> {
     let signature = key.sign_tree(&tree);
     cbor(&Certificate {

@@ -9,7 +9,9 @@
 
 use super::json::{Holding, Tensors, head_json, hex, proof_json, trust_json, u64_text};
 use super::merkle::{mth, path, proof as consistency_nodes};
-use super::signing::{Key, Ranges, cbor, certificate, delegation, range, state_tree};
+use super::signing::{
+    Key, Ranges, cbor, certificate, code_state_tree, delegation, range, state_tree,
+};
 use candid::Principal;
 use ic_certification::hash_tree::pruned;
 use ic_certification::{Certificate, Delegation};
@@ -23,7 +25,8 @@ use serde_bytes::ByteBuf;
 use serde_json::{Value, json};
 
 use CheckKind::{
-    Certificate as Cert, Consistency, Entry, Freshness, InputHash, Model, OutputHash, Witness,
+    Certificate as Cert, Consistency, Controllers, Entry, Freshness, InputHash, Model, ModuleHash,
+    OutputHash, Witness,
 };
 
 /// Milliseconds-aligned, so that the TypeScript port's millisecond clock sees the same ages.
@@ -85,6 +88,7 @@ fn entry(seq: u64) -> LogEntry {
         instructions: 100_000 + seq,
         // Entries of both encoding versions in one log: v1 (written before jobs) and v2.
         messages: (seq % 2 == 1).then_some(seq),
+        kind: None,
     }
 }
 
@@ -303,6 +307,7 @@ pub fn corpus() -> Value {
     heads(&mut cases);
     entries_and_proofs(&mut cases);
     held(&mut cases);
+    code_identity(&mut cases);
     let sweeps = [
         ("head.certificate", 0x01, Cert),
         ("head.witness", 0x01, Witness),
@@ -688,6 +693,188 @@ fn held(c: &mut Cases) {
         "another model",
         Some((Model, "model-mismatch")),
         other_model,
+    );
+}
+
+/// The module hash of the code the cases' canister runs, and its controller.
+const MODULE_HASH: [u8; 32] = [0x3c; 32];
+
+fn controller() -> Principal {
+    Principal::from_slice(&[0xc0; 29])
+}
+
+/// How a code certificate (a read_state of module_hash and controllers) is made.
+struct Code {
+    signing: Signing,
+    module_hash: Option<Vec<u8>>,
+    controllers: Option<Vec<u8>>,
+    time_ns: u64,
+}
+
+fn code() -> Code {
+    Code {
+        signing: by_root(),
+        module_hash: Some(MODULE_HASH.to_vec()),
+        controllers: Some(cbor(&vec![ByteBuf::from(controller().as_slice())])),
+        time_ns: NOW - MINUTE,
+    }
+}
+
+impl Code {
+    fn certificate(self) -> Vec<u8> {
+        let tree = code_state_tree(
+            &self.signing.certified_for,
+            self.controllers.as_deref(),
+            self.module_hash.as_deref(),
+            &leb128(self.time_ns),
+        );
+        certificate(tree, &self.signing.signer, self.signing.delegation)
+    }
+}
+
+/// What entry 1's caller kept, and the canister's code identity read as `code` says.
+fn with_code(code: Code, expected: &[[u8; 32]]) -> Holding {
+    Holding {
+        code_certificate: Some(code.certificate()),
+        expected_module_hashes: expected.to_vec(),
+        ..kept(1)
+    }
+}
+
+/// The module hash and controllers of a `read_state`, checked as the head's certificate.
+fn code_identity(c: &mut Cases) {
+    let module = |reason| Some((ModuleHash, reason));
+    c.holding(
+        "code identity: the certified module hash and controllers, no hash expected",
+        None,
+        with_code(code(), &[]),
+    );
+    c.holding(
+        "code identity: the certified module hash is the one expected",
+        None,
+        with_code(code(), &[MODULE_HASH]),
+    );
+    c.holding(
+        "code identity: the certified module hash is one of two expected (a release's raw and gzipped module)",
+        None,
+        with_code(code(), &[[0x3d; 32], MODULE_HASH]),
+    );
+    let no_controllers = Code {
+        controllers: Some(cbor(&Vec::<ByteBuf>::new())),
+        ..code()
+    };
+    c.holding(
+        "code identity: no controllers (nobody can change the code)",
+        None,
+        with_code(no_controllers, &[MODULE_HASH]),
+    );
+    let through_subnet = Code {
+        signing: delegated(in_range(), true, ROOT),
+        ..code()
+    };
+    c.holding(
+        "code identity: certified through a delegation to the canister's subnet",
+        None,
+        with_code(through_subnet, &[MODULE_HASH]),
+    );
+    c.holding(
+        "code identity: another module hash than the one expected",
+        module("module-hash-mismatch"),
+        with_code(code(), &[[0x3d; 32]]),
+    );
+    let expected_only = Holding {
+        expected_module_hashes: vec![MODULE_HASH],
+        ..kept(1)
+    };
+    c.holding(
+        "code identity: a module hash expected, but no code certificate",
+        module("no-code-certificate"),
+        expected_only,
+    );
+    let empty = Code {
+        module_hash: None,
+        ..code()
+    };
+    c.holding(
+        "code identity: an empty canister (no module hash)",
+        module("no-module"),
+        with_code(empty, &[]),
+    );
+    let elsewhere = Code {
+        signing: Signing {
+            certified_for: canister_with_low_byte(0x08),
+            ..by_root()
+        },
+        ..code()
+    };
+    c.holding(
+        "code identity: the module hash of another canister",
+        module("no-module"),
+        with_code(elsewhere, &[]),
+    );
+    let rogue = Code {
+        signing: Signing {
+            signer: Key::new(OTHER_ROOT),
+            ..by_root()
+        },
+        ..code()
+    };
+    c.holding(
+        "code identity: signed by another key than the root key",
+        module("invalid-signature"),
+        with_code(rogue, &[MODULE_HASH]),
+    );
+    let out_of_range = Code {
+        signing: delegated(
+            Ranges::Flat(vec![range(
+                &canister_with_low_byte(0x08),
+                &canister_with_low_byte(0x09),
+            )]),
+            true,
+            ROOT,
+        ),
+        ..code()
+    };
+    c.holding(
+        "code identity: delegated to a subnet the canister is not on",
+        module("canister-out-of-range"),
+        with_code(out_of_range, &[]),
+    );
+    let stale = Code {
+        time_ns: NOW - MAX_AGE - MS,
+        ..code()
+    };
+    c.holding(
+        "code identity: a read_state certified longer ago than max_age",
+        module("not-fresh"),
+        with_code(stale, &[]),
+    );
+    let short = Code {
+        module_hash: Some(MODULE_HASH[..31].to_vec()),
+        ..code()
+    };
+    c.holding(
+        "code identity: a module hash of 31 bytes",
+        module("malformed-certificate"),
+        with_code(short, &[]),
+    );
+    let text = Code {
+        controllers: Some(cbor(&"not a list")),
+        ..code()
+    };
+    c.holding(
+        "code identity: controllers that are not a CBOR list of principals",
+        Some((Controllers, "malformed-controllers")),
+        with_code(text, &[]),
+    );
+    let missing = Code {
+        controllers: None,
+        ..code()
+    };
+    c.holding(
+        "code identity: no controllers in the certificate",
+        Some((Controllers, "malformed-controllers")),
+        with_code(missing, &[]),
     );
 }
 

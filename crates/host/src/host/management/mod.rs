@@ -237,7 +237,7 @@ impl Host {
                 let c = self.canisters.get_mut(&a.canister_id).expect("checked");
                 let controllers = c.managed.settings.update(&a.settings)?;
                 if let Some(controllers) = controllers {
-                    c.state.controllers = controllers;
+                    self.change_controllers(a.canister_id, sender, controllers);
                 }
                 encode(&())
             }
