@@ -218,7 +218,12 @@ pub fn load_advice(reason: &str) -> Option<String> {
     } else if says(&["element type"]) {
         "an input or output has an element type icinfer does not carry: cast it in the graph \
          (ONNX Cast) to f32, f64, i64, i32, i8, u8 or bool"
-    } else if says(&["protobuf", "decod", "wire type", "unexpected end", "eof"]) {
+    } else if says(&[
+        "reading proto model",
+        "protobuf",
+        "wire type",
+        "buffer underflow",
+    ]) {
         "the file is not an ONNX model, or is cut short: check it with `python3 -c \"import \
          onnx, sys; onnx.checker.check_model(sys.argv[1])\" FILE`"
     } else if says(&[
@@ -233,6 +238,9 @@ pub fn load_advice(reason: &str) -> Option<String> {
     } else if says(&["symbol", "undetermined", "could not resolve", "streaming"]) {
         "declare the free dimensions: --input-fact name=dtype[dims], e.g. \
          --input-fact x=f32[1,3,224,224]"
+    } else if says(&["failed analyse", "infering facts", "impossible to unify"]) {
+        "tract could not work out the types or shapes at the node named: a --input-fact must \
+         agree with the model (its element type, and sizes its first operators accept)"
     } else if says(&["out of memory", "memory allocation", "capacity overflow"]) {
         "loading needs more memory than the canister's heap allows: a smaller model loads"
     } else {
@@ -282,6 +290,16 @@ mod tests {
             (
                 "Undetermined symbol in expression: height",
                 "declare the free dimensions",
+            ),
+            (
+                "Failed analyse for node #5 \"h1\" MatMulInference: Infering facts: Impossible \
+                 to unify F64 with F32.",
+                "must agree with the model",
+            ),
+            (
+                "Reading proto model: failed to decode Protobuf message: ModelProto.graph: \
+                 buffer underflow",
+                "cut short",
             ),
             (
                 "model.onnx.data: external data is not supported",
