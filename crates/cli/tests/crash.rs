@@ -144,7 +144,7 @@ fn client_loop(env: &Env, round: u64, acked: &Mutex<Acknowledged>, stop: &Atomic
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if k % 3 == 1 {
+        if k % 3 == round % 2 {
             let id = format!("m{round}x{k}");
             match env.try_run(&["upload", DIGITS, "--id", &id, "--no-progress"]) {
                 Some(out) if out.contains("finalized") => acked.lock().unwrap().uploads.push(id),
