@@ -95,7 +95,8 @@
 //! an `infer` of the digits model writes 74 KB (14 heap and 4 stable pages) in ~11 ms; a
 //! 1 MiB upload chunk 3.2 MB (260 stable pages and the 2 MiB of heap it was decoded into) in
 //! ~30-40 ms. The server checkpoints once the journal passes 1 GiB and at a clean shutdown.
-//! Not journaled: the management canister's settings and chunk store (kept until a restart).
+//! The management canister's settings and Wasm chunk store are journaled (when they change)
+//! and checkpointed too.
 
 pub mod certificate;
 pub mod cost;

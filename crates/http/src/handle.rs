@@ -1,4 +1,5 @@
-//! [`HostHandle`]: one thread owns the [`Host`]; everything else sends it jobs.
+//! [`HostHandle`]: one thread owns the [`Host`]; everything else sends it jobs (queries go to
+//! the query replica instead when there is one, `replica.rs`).
 //!
 //! The host is single-threaded (`&mut self` everywhere), so access is serialised through an
 //! actor thread rather than a lock: HTTP handlers, the CLI and tests send closures to it and
@@ -84,7 +85,7 @@ pub struct HandleOptions {
     /// certificates carry the host's own time, which clients check against theirs.
     pub follow_wall_clock: bool,
     /// With persistence, answer queries on a replica of the host on another thread
-    /// ([`crate::replica`]), so that a long update or a checkpoint does not hold them up; it
+    /// (`replica.rs`), so that a long update or a checkpoint does not hold them up; it
     /// costs a second copy of heaps and stable memory. Default: no.
     pub query_replica: bool,
 }

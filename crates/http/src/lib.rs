@@ -29,7 +29,10 @@
 //! their CBOR and the time to send them are bounded (see the server module).
 //!
 //! The host runs on one thread behind a [`HostHandle`], which also keeps request statuses
-//! and saves the host ([`PersistOptions`]; the policy is described in [`handle`]).
+//! and makes every change durable before its reply ([`PersistOptions`]; see [`handle`]).
+//! With [`HandleOptions::query_replica`] (as `icinfer serve` runs), queries are answered on
+//! another thread by a replica of the host that the journal keeps up to date, so a long
+//! update or a checkpoint does not hold them up.
 //!
 //! ```no_run
 //! use icinfer_http::{HostHandle, Options, serve};
