@@ -9,7 +9,7 @@
 //! raw stable memory:  "MGR" MemoryManager header | buckets of the virtual memories
 //! memory 0 (LAYOUT):  0      5       6        8
 //!                     +------+-------+--------+
-//!                     |ICINF | ver=3 | 0 0    |
+//!                     |ICINF | ver=4 | 0 0    |
 //!                     +------+-------+--------+
 //! ```
 //!
@@ -64,8 +64,11 @@ pub const ADDED_IN: [(MemoryId, u8); 4] =
     [(MERKLE, 2), (JOBS, 3), (JOB_TENSORS, 3), (JOB_COUNTER, 3)];
 
 const LAYOUT_MAGIC: &[u8; 5] = b"ICINF";
-/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs.
-pub const LAYOUT_VERSION: u8 = 3;
+/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs. 4: model
+/// records of version 2 (crate::store: the hash taken as chunks arrive, the finalize job and
+/// its failure), no new memory; a build of layout 3 cannot read them, so its `post_upgrade`
+/// refuses this layout and a downgrade changes nothing.
+pub const LAYOUT_VERSION: u8 = 4;
 /// The oldest layout this build upgrades from.
 pub const OLDEST_LAYOUT_VERSION: u8 = 1;
 const MANAGER_MAGIC: &[u8; 3] = b"MGR";
