@@ -72,7 +72,10 @@ pub const ADDED_IN: [(MemoryId, u8); 5] = [
 ];
 
 const LAYOUT_MAGIC: &[u8; 5] = b"ICINF";
-/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs. 4: + code epochs.
+/// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs. 4: + code epochs,
+/// and model records of version 2 (crate::store: the hash taken as chunks arrive, the finalize
+/// job and its failure); a build of layout 3 cannot read them, so its `post_upgrade` refuses
+/// this layout and a downgrade changes nothing.
 pub const LAYOUT_VERSION: u8 = 4;
 /// The oldest layout this build upgrades from.
 pub const OLDEST_LAYOUT_VERSION: u8 = 1;

@@ -349,7 +349,7 @@ fn run_squeeze_if(width: u64) -> Tensor {
 fn shape_only_if_takes_its_branch() {
     let framework = tract_onnx::onnx();
     let ops = |declared: &[TensorFact]| -> Vec<String> {
-        let proto = super::prepare(&framework, &squeeze_if_model(), declared).unwrap();
+        let proto = super::prepare(&framework, squeeze_if_model(), declared).unwrap();
         proto
             .graph
             .unwrap()
