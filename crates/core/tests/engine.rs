@@ -785,14 +785,14 @@ fn foreign_or_unknown_stable_layouts_are_refused() {
     let bytes = memory.borrow().clone();
     let at = bytes
         .windows(6)
-        .position(|w| w == b"ICINF\x03")
+        .position(|w| w == b"ICINF\x04")
         .expect("layout header present");
     let newer = VectorMemory::default();
     *newer.borrow_mut() = bytes.clone();
-    newer.borrow_mut()[at + 5] = 4;
+    newer.borrow_mut()[at + 5] = 5;
     assert!(matches!(
         Engine::init(newer),
-        Err(LayoutError::UnknownLayout { version: 4, .. })
+        Err(LayoutError::UnknownLayout { version: 5, .. })
     ));
 
     // Layout 1 never had a Merkle tree: one claiming version 1 while the tree's memory holds
@@ -966,7 +966,7 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     drop(engine);
     // Make it a version 1 layout: header version 1 and the tree's memory blank.
     let mut bytes = memory.borrow().clone();
-    let at = bytes.windows(6).position(|w| w == b"ICINF\x03").unwrap();
+    let at = bytes.windows(6).position(|w| w == b"ICINF\x04").unwrap();
     bytes[at + 5] = 1;
     let tree_at = bytes.windows(4).position(|w| w == b"ICM\x01").unwrap();
     let tree_bytes = 32 + 32 * icinfer_core::merkle::stored_count(5) as usize;
@@ -980,16 +980,17 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     assert_eq!(engine.log_size(), 5);
     drop(engine);
     // The header now says the current version, and the next open is a plain one.
-    assert!(old.borrow().windows(6).any(|w| w == b"ICINF\x03"));
+    assert!(old.borrow().windows(6).any(|w| w == b"ICINF\x04"));
     assert_eq!(Engine::init(old).unwrap().log_head(&env).root_hash, root);
 }
 
-/// Makes a layout look as a version before 3 left it: the job memories never written.
+/// Makes a layout look as a version before 3 left it: the job memories never written (nor
+/// the code epochs', which version 4 added).
 fn blank_job_memories(memory: &VectorMemory) {
     use ic_stable_structures::memory_manager::MemoryManager;
-    use icinfer_core::memory::{JOB_COUNTER, JOB_TENSORS, JOBS};
+    use icinfer_core::memory::{CODE_EPOCHS, JOB_COUNTER, JOB_TENSORS, JOBS};
     let manager = MemoryManager::init(memory.clone());
-    for id in [JOBS, JOB_TENSORS, JOB_COUNTER] {
+    for id in [JOBS, JOB_TENSORS, JOB_COUNTER, CODE_EPOCHS] {
         manager.get(id).write(0, &[0; 3]);
     }
 }
@@ -1008,14 +1009,14 @@ fn a_layout_without_jobs_gets_them_on_upgrade() {
     let at = memory
         .borrow()
         .windows(6)
-        .position(|w| w == b"ICINF\x03")
+        .position(|w| w == b"ICINF\x04")
         .unwrap();
     memory.borrow_mut()[at + 5] = 2;
     blank_job_memories(&memory);
 
     let mut engine = Engine::init(memory.clone()).unwrap();
     assert_eq!(engine.log_head(&env).root_hash, root);
-    assert!(memory.borrow().windows(6).any(|w| w == b"ICINF\x03"));
+    assert!(memory.borrow().windows(6).any(|w| w == b"ICINF\x04"));
     let id = engine
         .infer_start(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
         .unwrap();
