@@ -529,6 +529,13 @@ impl InferenceCanister {
         self.query0("log_size")
     }
 
+    /// Entries of inferences: the log's size less the code epochs logged (one per install
+    /// and upgrade once its self-call answered, docs/provenance.md).
+    pub fn inference_log_size(&mut self) -> u64 {
+        let epochs: Vec<icinfer_api::CodeEpochStatus> = self.query0("code_epochs");
+        self.log_size() - epochs.iter().filter(|e| e.entry.is_some()).count() as u64
+    }
+
     /// Upgrades to the same module, as the controller.
     pub fn upgrade(&mut self) {
         let (id, controller) = (self.id, self.controller);

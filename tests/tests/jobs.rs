@@ -91,7 +91,7 @@ fn ci_models_as_jobs_in_many_messages_give_the_bytes_of_infer() {
     for (model, budget) in [("digits", DIGITS_BUDGET), ("ppocr-cls", CLS_BUDGET)] {
         let one_shot = canister.infer(user(1), args(model, 0)).unwrap();
         set_budget(&mut canister, budget);
-        let log_before = canister.log_size();
+        let log_before = canister.inference_log_size();
         let id = start(&mut canister, user(1), args(model, 0));
         let status = finish(&mut canister, user(1), id);
         let result = done(&status);
@@ -112,7 +112,11 @@ fn ci_models_as_jobs_in_many_messages_give_the_bytes_of_infer() {
         assert_eq!(result.receipt.input_hash, one_shot.receipt.input_hash);
         assert_eq!(result.receipt.messages, Some(p.messages));
         assert_eq!(result.receipt.instructions, p.instructions);
-        assert_eq!(canister.log_size(), log_before + 1, "one entry per job");
+        assert_eq!(
+            canister.inference_log_size(),
+            log_before + 1,
+            "one entry per job"
+        );
         assert_eq!(one_shot.receipt.messages, Some(1));
     }
 }
@@ -134,7 +138,7 @@ fn a_cancelled_job_stops_and_logs_nothing() {
     let status = status(&mut canister, user(2), id);
     assert_eq!(status.state, JobState::Cancelled);
     assert!(status.progress.nodes_done < status.progress.nodes_total);
-    assert_eq!(canister.log_size(), 0);
+    assert_eq!(canister.inference_log_size(), 0);
     // The step endpoint is the canister's own.
     let step: Result<(), Error> = canister.update(user(2), "job_step", id).unwrap();
     assert!(matches!(step, Err(Error::Unauthorized { .. })));
@@ -156,12 +160,16 @@ fn a_trap_in_the_middle_fails_the_job_and_the_canister_keeps_serving() {
     };
     assert!(message.contains("test hook: job"), "{message}");
     assert!(status.progress.nodes_done >= 3);
-    assert_eq!(canister.log_size(), 0, "a trapped job logs nothing");
+    assert_eq!(
+        canister.inference_log_size(),
+        0,
+        "a trapped job logs nothing"
+    );
     // The canister keeps serving: infer, and another job to its end.
     canister.infer(user(4), args("digits", 0)).unwrap();
     let next = start(&mut canister, user(4), args("ppocr-cls", 0));
     done(&finish(&mut canister, user(4), next));
-    assert_eq!(canister.log_size(), 2);
+    assert_eq!(canister.inference_log_size(), 2);
 }
 
 #[test]
@@ -186,7 +194,7 @@ fn an_upgrade_in_the_middle_restarts_the_job_from_its_first_node() {
     assert_eq!(result.receipt.output_hash, one_shot.receipt.output_hash);
     assert_eq!(status.progress.restarts, 1);
     assert!(status.progress.messages > before.progress.messages);
-    assert_eq!(canister.log_size(), 2);
+    assert_eq!(canister.inference_log_size(), 2);
 }
 
 #[test]
@@ -233,5 +241,5 @@ fn several_callers_jobs_interleave_with_plain_infer_calls() {
     // The jobs took turns: none finished before the others had started stepping, so each
     // ran while many infers went through.
     assert!(infers_while_pending > progress.iter().max().unwrap() * 2);
-    assert_eq!(canister.log_size(), 3 + infers_while_pending + 3);
+    assert_eq!(canister.inference_log_size(), 3 + infers_while_pending + 3);
 }

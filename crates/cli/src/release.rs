@@ -56,7 +56,7 @@ impl ReleaseManifest {
             ("module_sha256", &self.module_sha256),
         ]
         .into_iter()
-        .map(|(field, value)| parse_hash(value).with_context(|| format!("{field}")))
+        .map(|(field, value)| parse_hash(value).with_context(|| field.to_string()))
         .collect()
     }
 }

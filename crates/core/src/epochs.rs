@@ -35,7 +35,7 @@ const PENDING: u64 = u64::MAX;
 
 impl Storable for EpochRecord {
     fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.clone().into_bytes())
+        Cow::Owned((*self).into_bytes())
     }
 
     fn into_bytes(self) -> Vec<u8> {

@@ -988,12 +988,13 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     assert_eq!(Engine::init(old).unwrap().log_head(&env).root_hash, root);
 }
 
-/// Makes a layout look as a version before 3 left it: the job memories never written.
+/// Makes a layout look as a version before 3 left it: the job memories never written (nor
+/// the code epochs', which version 4 added).
 fn blank_job_memories(memory: &VectorMemory) {
     use ic_stable_structures::memory_manager::MemoryManager;
-    use icinfer_core::memory::{JOB_COUNTER, JOB_TENSORS, JOBS};
+    use icinfer_core::memory::{CODE_EPOCHS, JOB_COUNTER, JOB_TENSORS, JOBS};
     let manager = MemoryManager::init(memory.clone());
-    for id in [JOBS, JOB_TENSORS, JOB_COUNTER] {
+    for id in [JOBS, JOB_TENSORS, JOB_COUNTER, CODE_EPOCHS] {
         manager.get(id).write(0, &[0; 3]);
     }
 }
