@@ -76,8 +76,10 @@ pub fn load(onnx: Vec<u8>, declared: &[TensorFact]) -> Result<LoadedModel, Error
     })
 }
 
-/// tract's parse and typing of a prepared protobuf, with the declared input facts.
-fn type_model(
+/// tract's parse and typing of a prepared protobuf, with the declared input facts. (Also
+/// the `If` conditions' probe of `prep::branches`: one call site of tract's parser and
+/// typing in the module, not two.)
+pub(crate) fn type_model(
     framework: &tract_onnx::Onnx,
     proto: &tract_onnx::pb::ModelProto,
     declared: &[TensorFact],

@@ -21,7 +21,6 @@ use tract_onnx::Onnx;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::pb::type_proto::Value as TypeValue;
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, ValueInfoProto};
-use tract_onnx::prelude::{Framework, InferenceModelExt};
 
 struct Probe<'a> {
     onnx: &'a Onnx,
@@ -122,20 +121,12 @@ impl Probe<'_> {
             graph: Some(graph),
             ..Default::default()
         };
-        let value = self
-            .onnx
-            .model_for_proto_model(&model)
+        let value = crate::runtime::type_model(self.onnx, &model, &[])
             .ok()
-            .and_then(|m| m.into_typed().ok())
             .and_then(|typed| {
                 let outlet = *typed.output_outlets().ok()?.first()?;
-                let value = typed
-                    .outlet_fact(outlet)
-                    .ok()?
-                    .konst
-                    .as_ref()?
-                    .cast_to_scalar::<bool>();
-                value.ok()
+                let fact = typed.outlet_fact(outlet).ok()?;
+                fact.konst.as_ref()?.cast_to_scalar::<bool>().ok()
             });
         // Every node goes back where it was.
         let ModelProto {
