@@ -86,7 +86,8 @@ expect "list_models" canister call inference list_models '()'
 EXPECTED=("f32 = vec { 3.0 : float32; 2.0 : float32; 10.0 : float32 }" 'model_id = "affine"')
 expect "infer" canister call inference infer \
   '(record { model_id = "affine"; inputs = vec { record { name = "x"; shape = vec { 1; 3 }; data = variant { f32 = vec { 1.0; 2.0; 3.0 } } } }; nonce = null })'
-EXPECTED=("tree_size = 1")
+# Two entries: the install's code epoch, then the inference.
+EXPECTED=("tree_size = 2")
 expect "log_head" canister call inference log_head '()'
 # The consumer: its self-contained interface, an inference and a job collected through it.
 consumer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consumer"])' .icp/data/mappings/local.ids.json)"

@@ -78,7 +78,7 @@ fn a_canister_infers_through_an_inter_canister_call_and_keeps_the_receipt() {
         .unwrap();
     assert_eq!(kept, vec![result.receipt.clone()]);
     let (logged,): (Result<LogEntry, icinfer_api::Error>,) = replica
-        .query(inference.id, user(), "log_entry", (0u64,))
+        .query(inference.id, user(), "log_entry", (result.receipt.seq,))
         .unwrap();
     assert_eq!(logged.unwrap(), result.receipt);
 }
@@ -177,7 +177,7 @@ fn a_canister_starts_a_job_and_collects_its_receipt() {
         .unwrap();
     assert_eq!(kept, vec![result.receipt.clone()]);
     let (logged,): (Result<LogEntry, icinfer_api::Error>,) = replica
-        .query(inference.id, user(), "log_entry", (0u64,))
+        .query(inference.id, user(), "log_entry", (result.receipt.seq,))
         .unwrap();
     assert_eq!(logged.unwrap(), result.receipt);
 }

@@ -1,6 +1,6 @@
 import { Principal } from '@icp-sdk/core/principal';
 import { describe, expect, it } from 'vitest';
-import { DType, ModelState, type Dim, type ModelInfo, type TensorFact } from '../bindings/inference';
+import { DType, type Dim, type ModelInfo, type TensorFact } from '../bindings/inference';
 import { imageInputShape, inputModes, jsonTemplate, parseJsonTensors } from './tensors';
 
 const fixed = (n: number): Dim => ({ __kind__: 'fixed', fixed: BigInt(n) });
@@ -12,7 +12,7 @@ function model(id: string, inputs: TensorFact[]): ModelInfo {
     id,
     sha256: new Uint8Array(32),
     size_bytes: 1n,
-    state: ModelState.ready,
+    state: { __kind__: 'ready', ready: null },
     created_at_ns: 0n,
     created_by: Principal.anonymous(),
     inputs,

@@ -56,7 +56,7 @@ export class InferView {
 
   /** Called with the model list whenever it is (re)loaded. */
   setModels(models: ModelInfo[]): void {
-    const ready = models.filter((m) => m.state === 'ready');
+    const ready = models.filter((m) => m.state.__kind__ === 'ready');
     const previous = this.modelSelect.value;
     fill(this.modelSelect, ready.map((m) => h('option', { value: m.id }, m.id)));
     if (ready.length === 0) {

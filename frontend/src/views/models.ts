@@ -1,9 +1,9 @@
 // The models the canister holds: id, SHA-256, inputs and outputs.
 
 import type { App } from '../app';
-import type { ModelInfo } from '../bindings/inference';
+import type { ModelInfo, ModelState } from '../bindings/inference';
 import { errorBox, fill, h, hexValue } from '../dom';
-import { bytesText, timeText } from '../format';
+import { bytesText, canisterErrorText, timeText } from '../format';
 import { describeFact } from '../inputs/tensors';
 import { errorText } from '../verify/certificate';
 import { toHex } from '../verify/bytes';
@@ -60,14 +60,14 @@ export class ModelsView {
                 h('div', { class: 'hint' }, bytesText(m.size_bytes)),
                 m.description ? h('div', { class: 'hint' }, m.description) : null,
               ),
-              h('td', null, m.state, m.finalized_at_ns !== undefined ? h('div', { class: 'hint' }, timeText(m.finalized_at_ns)) : null),
+              h('td', null, stateText(m.state), m.finalized_at_ns !== undefined ? h('div', { class: 'hint' }, timeText(m.finalized_at_ns)) : null),
               h('td', null, hexValue(toHex(m.sha256))),
               h('td', null, facts(m.inputs)),
               h('td', null, facts(m.outputs)),
               h(
                 'td',
                 null,
-                m.state === 'ready'
+                m.state.__kind__ === 'ready'
                   ? h('button', { type: 'button', class: 'small', onclick: () => this.app.useModel(m.id) }, 'Use')
                   : null,
               ),
@@ -76,5 +76,17 @@ export class ModelsView {
         ),
       ),
     );
+  }
+}
+
+/** A model's state as the table shows it: a finalize job's progress, a failure's reason. */
+function stateText(state: ModelState): string {
+  switch (state.__kind__) {
+    case 'finalizing':
+      return `finalizing (${state.finalizing.chunks_hashed} of ${state.finalizing.chunks_total} chunks hashed)`;
+    case 'failed':
+      return `failed: ${canisterErrorText(state.failed.error)}`;
+    default:
+      return state.__kind__;
   }
 }
