@@ -466,6 +466,7 @@ impl InferenceCanister {
             size_bytes: bytes.len() as u64,
             description: None,
             input_facts,
+            language_model: None,
         };
         self.update(sender, "create_model", args).unwrap()
     }

@@ -10,6 +10,7 @@
 //! (`Engine::next_job`).
 
 use crate::{mutate, read};
+use candid::Principal;
 use ic_cdk::api::{CanisterStatusCode, canister_self, canister_status, msg_caller};
 use ic_cdk::call::Call;
 use icinfer_api::{Error, JobId};
@@ -30,6 +31,10 @@ pub fn drive() {
     DRIVING.set(true);
     ic_cdk_timers::set_timer(Duration::ZERO, async {
         if let Some(id) = mutate(|engine| engine.next_job()) {
+            // A sampled generation without a caller's seed draws it before its first step.
+            if read(|engine| engine.generation_needs_seed(id)) {
+                draw_seed(id).await;
+            }
             let stepped = Call::unbounded_wait(canister_self(), "job_step")
                 .with_arg(id)
                 .await;
@@ -44,6 +49,23 @@ pub fn drive() {
         DRIVING.set(false);
         drive();
     });
+}
+
+/// Draws a generation's seed from the IC's randomness; a failed draw fails the job.
+async fn draw_seed(id: JobId) {
+    let drawn = Call::unbounded_wait(Principal::management_canister(), "raw_rand").await;
+    match drawn
+        .map_err(|e| e.to_string())
+        .and_then(|reply| reply.candid::<Vec<u8>>().map_err(|e| e.to_string()))
+    {
+        Ok(seed) if seed.len() == icinfer_api::generation::SEED_BYTES => {
+            mutate(|engine| engine.set_generation_seed(id, &seed))
+        }
+        Ok(seed) => mutate(|engine| {
+            engine.job_trapped(&Ic, id, format!("raw_rand returned {} bytes", seed.len()))
+        }),
+        Err(reason) => mutate(|engine| engine.job_trapped(&Ic, id, format!("raw_rand: {reason}"))),
+    }
 }
 
 /// The `job_step` endpoint.

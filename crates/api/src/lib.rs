@@ -6,9 +6,14 @@
 //! contract: extend, never rename.
 
 pub mod describe;
+pub mod generation;
 pub mod reply;
 
 pub use describe::{describe_fact, describe_tensor};
+pub use generation::{
+    EntryKind, GenerateArgs, GenerationProgress, GenerationReceipt, GenerationState,
+    GenerationStatus, KvPair, LanguageModel, SampleSettings, Sampling, StopReason, TokenizerFile,
+};
 
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
@@ -171,6 +176,9 @@ pub struct CreateModelArgs {
     /// whose inputs tract cannot determine (e.g. an image model with free height and
     /// width that only runs at fixed sizes).
     pub input_facts: Option<Vec<TensorFact>>,
+    /// Declares a decoder language model, for `generate_start` (its tokenizer is uploaded
+    /// with `upload_tokenizer_chunk`).
+    pub language_model: Option<LanguageModel>,
 }
 
 /// One chunk of a model upload. `offset` must be a multiple of the canister's chunk size
@@ -228,6 +236,7 @@ pub struct ModelInfo {
     pub outputs: Vec<TensorFact>,
     /// Instructions `finalize_model` spent hashing, parsing and optimising the model.
     pub load_instructions: Option<u64>,
+    pub language_model: Option<LanguageModel>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,6 +348,9 @@ pub struct LogEntry {
     /// Messages the inference took: 1 for `infer`, more for a job. Absent on entries of
     /// encoding version 1, written before jobs existed (docs/hashing.md).
     pub messages: Option<u64>,
+    /// What the entry records: absent for an inference, a generation's receipt
+    /// (encoding version 2, kind 2).
+    pub kind: Option<EntryKind>,
 }
 
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
@@ -506,6 +518,11 @@ pub enum Error {
     InferenceFailed {
         reason: String,
     },
+    /// A language model's tokenizer file does not match its declared SHA-256, or is not a
+    /// byte-level BPE `tokenizer.json` this canister reads.
+    TokenizerRejected {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -539,6 +556,7 @@ impl std::fmt::Display for Error {
                 write!(f, "limit {limit} exceeded: {got} > {max}")
             }
             Error::InferenceFailed { reason } => write!(f, "inference failed: {reason}"),
+            Error::TokenizerRejected { reason } => write!(f, "tokenizer rejected: {reason}"),
         }
     }
 }

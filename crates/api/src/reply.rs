@@ -61,6 +61,7 @@ mod tests {
             input_salted: seq % 2 == 1,
             instructions: 123_456 * seq,
             messages: Some(seq),
+            kind: None,
         }
     }
 

@@ -118,6 +118,11 @@ impl Client {
             }
             Error::LimitExceeded { .. } => "stay within the limit (docs/README)".into(),
             Error::InvalidState { .. } => "`icinfer models` shows the model's state".into(),
+            Error::TokenizerRejected { .. } => {
+                "pass the model's own Hugging Face tokenizer.json (a byte-level BPE) with \
+                 --tokenizer, and upload it again"
+                    .into()
+            }
             Error::InvalidArgument { .. } | Error::InferenceFailed { .. } => String::new(),
         };
         if fix.is_empty() {

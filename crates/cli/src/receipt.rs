@@ -38,6 +38,8 @@ pub fn entry_json(e: &LogEntry) -> Value {
         "input_salted": e.input_salted,
         "instructions": e.instructions,
         "messages": e.messages,
+        // A generation's receipt (serde's form; absent for an inference).
+        "kind": e.kind,
     })
 }
 
@@ -71,6 +73,10 @@ fn entry_from_json(v: &Value) -> Result<LogEntry> {
         instructions: number("instructions")?,
         // Absent from receipts of version 1 entries.
         messages: v["messages"].as_u64(),
+        kind: match &v["kind"] {
+            Value::Null => None,
+            kind => Some(serde_json::from_value(kind.clone()).context("entry.kind")?),
+        },
     })
 }
 
@@ -166,6 +172,7 @@ mod tests {
                 input_salted: true,
                 instructions: 1_500_000,
                 messages: Some(1),
+                kind: None,
             },
             nonce: Some(vec![4; 32]),
             inputs: vec![Tensor {

@@ -96,6 +96,7 @@ async fn create(
                 size_bytes: bytes.len() as u64,
                 description: options.description.clone(),
                 input_facts: (!options.input_facts.is_empty()).then(|| options.input_facts.clone()),
+                language_model: None,
             },),
         )
         .await?;

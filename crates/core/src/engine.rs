@@ -6,10 +6,12 @@
 //! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
 //! anywhere in it commits nothing.
 
+mod generation;
 mod jobs;
 
 use self::jobs::JobRuns;
 pub use self::jobs::StepOutcome;
+use crate::generation::{Language, Tokenizer};
 use crate::jobs::JobStore;
 use crate::limits::{
     DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INPUT_BYTES, MAX_NONCE_BYTES,
@@ -19,7 +21,7 @@ use crate::memory::{self, LayoutError, VMem};
 use crate::merkle::TreeError;
 use crate::provenance::{self, ProvenanceLog};
 use crate::runtime::{self, Plan};
-use crate::store::{ModelRecord, ModelStore, ReadyFacts, limit};
+use crate::store::{ModelRecord, ModelStore, Part, ReadyFacts, limit};
 use crate::tensor;
 use candid::Principal;
 use ic_stable_structures::{BTreeSet, Memory};
@@ -205,6 +207,16 @@ impl<M: Memory> Engine<M> {
         self.store.upload_chunk(args)
     }
 
+    /// One chunk of a language model's tokenizer file, chunked as the model is.
+    pub fn upload_tokenizer_chunk(
+        &mut self,
+        env: &impl Environment,
+        args: UploadChunkArgs,
+    ) -> Result<UploadProgress, Error> {
+        self.require_manager(env)?;
+        self.store.upload_part(args, Part::Tokenizer)
+    }
+
     /// Verifies the assembled bytes against the declared SHA-256, loads and optimises the
     /// model with tract, records its facts and caches its plan. Only then is the model
     /// ready, and from then on immutable.
@@ -218,7 +230,7 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is already finalized".into(),
             });
         }
-        let loaded = self.load_stored(id, &record)?;
+        let (loaded, language) = self.load_stored(id, &record)?;
         let facts = ReadyFacts {
             finalized_at_ns: env.now_ns(),
             inputs: loaded.inputs,
@@ -232,6 +244,7 @@ impl<M: Memory> Engine<M> {
                 sha256: record.sha256,
                 facts: Arc::new(facts),
                 plan: loaded.plan,
+                language,
             },
         );
         Ok(info)
@@ -275,6 +288,7 @@ impl<M: Memory> Engine<M> {
             input_salted: args.nonce.is_some(),
             instructions: env.instructions(),
             messages: Some(1),
+            kind: None,
         };
         self.log.append(&entry);
         self.certify_head(env);
@@ -309,17 +323,7 @@ impl<M: Memory> Engine<M> {
     /// Checks the arguments of an inference (`infer` or a job) and finds the model: returns
     /// it and the inputs in the model's order.
     fn prepare<'a>(&mut self, args: &'a InferArgs) -> Result<(Runnable, Vec<&'a Tensor>), Error> {
-        if let Some(nonce) = &args.nonce
-            && !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len())
-        {
-            return Err(Error::InvalidArgument {
-                field: "nonce".into(),
-                reason: format!(
-                    "must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes, got {}",
-                    nonce.len()
-                ),
-            });
-        }
+        check_nonce(args.nonce.as_ref())?;
         let input_bytes = tensor::check_tensor_list(&args.inputs)?;
         limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, input_bytes)?;
         let model = self.runnable(&args.model_id)?;
@@ -342,24 +346,46 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is still uploading; finalize it first".into(),
             });
         };
-        let plan = match self.load_stored(id, &record) {
-            Err(Error::HashMismatch { .. }) => {
+        let (loaded, language) = match self.load_stored(id, &record) {
+            Err(Error::HashMismatch { .. } | Error::TokenizerRejected { .. }) => {
                 panic!("stored bytes of finalized model '{id}' no longer match its SHA-256")
             }
-            loaded => loaded?.plan,
+            loaded => loaded?,
         };
         let model = Runnable {
-            plan,
+            plan: loaded.plan,
             sha256: record.sha256,
             facts: Arc::new(facts),
+            language,
         };
         self.plans.insert(id, model.clone());
         Ok(model)
     }
 
     /// The one path from stored bytes to a plan, for finalize and for the plan cache: the
-    /// model's chunks assembled, checked against its declared SHA-256, loaded by tract.
-    fn load_stored(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+    /// model's chunks assembled, checked against its declared SHA-256, loaded by tract;
+    /// and for a language model, its tokenizer, checked and read likewise.
+    fn load_stored(
+        &self,
+        id: &str,
+        record: &ModelRecord,
+    ) -> Result<(runtime::LoadedModel, Option<Arc<Language>>), Error> {
+        let tokenizer = match &record.language_model {
+            None => None,
+            Some(lm) => {
+                let (bytes, sha256) = self.store.assemble_part(id, Part::Tokenizer)?;
+                if sha256[..] != lm.tokenizer.sha256[..] {
+                    return Err(Error::TokenizerRejected {
+                        reason: format!(
+                            "SHA-256 mismatch: declared {}, uploaded {}",
+                            hex(&lm.tokenizer.sha256),
+                            hex(&sha256)
+                        ),
+                    });
+                }
+                Some(Tokenizer::from_json(&bytes)?)
+            }
+        };
         let (bytes, sha256) = self.store.assemble(id)?;
         if sha256[..] != record.sha256[..] {
             return Err(Error::HashMismatch {
@@ -368,7 +394,17 @@ impl<M: Memory> Engine<M> {
             });
         }
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(&bytes, declared)
+        let loaded = runtime::load(&bytes, declared)?;
+        let language = match (&record.language_model, tokenizer) {
+            (Some(lm), Some(tokenizer)) => Some(Arc::new(Language::new(
+                lm,
+                tokenizer,
+                &loaded.inputs,
+                &loaded.outputs,
+            )?)),
+            _ => None,
+        };
+        Ok((loaded, language))
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,
@@ -523,6 +559,7 @@ impl<M: Memory> Engine<M> {
                 input_salted: seq.is_multiple_of(2),
                 instructions: 1_000_000 + seq,
                 messages: Some(1),
+                kind: None,
             });
         }
         self.certify_head(env);
@@ -543,6 +580,7 @@ impl<M: Memory> Engine<M> {
             input_salted: false,
             instructions: 0,
             messages: Some(1),
+            kind: None,
         };
         let start = env.instructions();
         self.log.append(&entry);
@@ -582,8 +620,28 @@ fn check_output_bytes(outputs: &[Tensor]) -> Result<(), Error> {
     limit("MAX_OUTPUT_BYTES", MAX_OUTPUT_BYTES, output_bytes)
 }
 
+/// A nonce salts a commitment: 16 to 64 bytes.
+fn check_nonce(nonce: Option<&ByteBuf>) -> Result<(), Error> {
+    if let Some(nonce) = nonce
+        && !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len())
+    {
+        return Err(Error::InvalidArgument {
+            field: "nonce".into(),
+            reason: format!(
+                "must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes, got {}",
+                nonce.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn nonce(args: &InferArgs) -> Option<&[u8]> {
     args.nonce.as_ref().map(|n| n.as_slice())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn digest(bytes: [u8; 32]) -> ByteBuf {
@@ -614,6 +672,8 @@ struct Runnable {
     sha256: ByteBuf,
     facts: Arc<ReadyFacts>,
     plan: Plan,
+    /// A language model's tokenizer and roles.
+    language: Option<Arc<Language>>,
 }
 
 /// Ready models with their optimised plans on the heap, least recently used first out.

@@ -6,6 +6,7 @@
 //! - [`runtime`]: tract: load and optimise ONNX, check inputs against facts, run.
 //! - [`stepping`]: a plan run node by node, for inferences that span messages.
 //! - [`jobs`]: inference jobs in stable memory: records, inputs, outputs.
+//! - [`generation`]: text generation: the tokenizer, sampling, a decoder's forward passes.
 //! - [`rewrite`]: our rewrites of tract's graphs, between its declutter and codegen and after
 //!   both, one file per family of operators.
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
@@ -15,6 +16,7 @@
 //! - [`limits`]: every bound, named.
 
 pub mod engine;
+pub mod generation;
 pub mod jobs;
 pub mod limits;
 pub mod memory;

@@ -262,6 +262,7 @@ mod tests {
             input_salted: seq % 2 == 1,
             instructions: 123_456 + seq,
             messages: seq.is_multiple_of(2).then_some(1),
+            kind: None,
         }
     }
 

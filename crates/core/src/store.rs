@@ -15,6 +15,7 @@
 //!   BLOCKS_BASE + b * CHUNK_BYTES: block b (CHUNK_BYTES long)
 //! MODELS:      id -> record (version byte, then Candid)
 //! CHUNKS:      slot << 32 | chunk index -> block
+//!              (a language model's tokenizer: chunk index TOKENIZER_CHUNKS + i)
 //! FREE_BLOCKS: block
 //! ```
 //!
@@ -22,15 +23,16 @@
 //! returns an error has changed nothing.
 
 use crate::limits::{
-    CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_MODEL_BYTES, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK,
-    MAX_TENSOR_NAME_BYTES, MAX_TENSORS, MAX_TOTAL_MODEL_BYTES,
+    CHUNK_BYTES, MAX_CONTEXT_LENGTH, MAX_DESCRIPTION_BYTES, MAX_KV_PAIRS, MAX_MODEL_BYTES,
+    MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK, MAX_TENSOR_NAME_BYTES, MAX_TENSORS,
+    MAX_TOKENIZER_BYTES, MAX_TOTAL_MODEL_BYTES,
 };
 use crate::runtime::profile;
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, BTreeSet, Memory, Storable};
 use icinfer_api::{
-    CreateModelArgs, Dim, Error, ModelInfo, ModelState, TensorFact, UploadChunkArgs,
+    CreateModelArgs, Dim, Error, LanguageModel, ModelInfo, ModelState, TensorFact, UploadChunkArgs,
     UploadProgress, UploadStatus,
 };
 use serde_bytes::ByteBuf;
@@ -42,6 +44,15 @@ const BLOCKS_VERSION: u8 = 1;
 const BLOCKS_BASE: u64 = 64 << 10;
 const WASM_PAGE: u64 = 64 << 10;
 const RECORD_VERSION: u8 = 1;
+/// First chunk index of a tokenizer: above any model's chunks (MAX_MODEL_BYTES / CHUNK_BYTES).
+const TOKENIZER_CHUNKS: u32 = 1 << 31;
+
+/// The files of a model: the ONNX graph, and a language model's tokenizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Model,
+    Tokenizer,
+}
 
 /// A model as stored. `ready` is set once, by finalize; after that the record and its
 /// bytes never change until the model is deleted.
@@ -57,6 +68,9 @@ pub struct ModelRecord {
     /// Declared input facts that replace the model's own at load.
     pub input_facts: Option<Vec<TensorFact>>,
     pub ready: Option<ReadyFacts>,
+    /// Absent on records written before text generation (candid reads them as None).
+    pub language_model: Option<LanguageModel>,
+    pub tokenizer_chunks_received: Option<u32>,
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
@@ -70,6 +84,30 @@ pub struct ReadyFacts {
 impl ModelRecord {
     pub fn chunks_total(&self) -> u32 {
         chunks_in(self.size_bytes)
+    }
+
+    fn part_size(&self, part: Part) -> Option<u64> {
+        match part {
+            Part::Model => Some(self.size_bytes),
+            Part::Tokenizer => self
+                .language_model
+                .as_ref()
+                .map(|lm| lm.tokenizer.size_bytes),
+        }
+    }
+
+    fn part_received(&self, part: Part) -> u32 {
+        match part {
+            Part::Model => self.chunks_received,
+            Part::Tokenizer => self.tokenizer_chunks_received.unwrap_or(0),
+        }
+    }
+
+    fn first_chunk(part: Part) -> u32 {
+        match part {
+            Part::Model => 0,
+            Part::Tokenizer => TOKENIZER_CHUNKS,
+        }
     }
 
     pub fn info(&self, id: &str) -> ModelInfo {
@@ -95,6 +133,7 @@ impl ModelRecord {
                 .as_ref()
                 .map_or_else(Vec::new, |r| r.outputs.clone()),
             load_instructions: self.ready.as_ref().map(|r| r.load_instructions),
+            language_model: self.language_model.clone(),
         }
     }
 }
@@ -211,9 +250,12 @@ impl<M: Memory> ModelStore<M> {
         self.records.is_empty()
     }
 
-    /// Bytes of all models together, as declared at creation.
+    /// Bytes of all models together (with their tokenizers), as declared at creation.
     pub fn total_bytes(&self) -> u64 {
-        self.records.values().map(|r| r.size_bytes).sum()
+        self.records
+            .values()
+            .map(|r| r.size_bytes + r.part_size(Part::Tokenizer).unwrap_or(0))
+            .sum()
     }
 
     pub fn create(
@@ -240,6 +282,13 @@ impl<M: Memory> ModelStore<M> {
         if let Some(facts) = &args.input_facts {
             check_declared_facts(facts)?;
         }
+        if let Some(lm) = &args.language_model {
+            check_language_model(lm)?;
+        }
+        let tokenizer_bytes = args
+            .language_model
+            .as_ref()
+            .map_or(0, |lm| lm.tokenizer.size_bytes);
         if self.records.contains_key(&args.id) {
             return Err(Error::AlreadyExists {
                 kind: "model".into(),
@@ -250,7 +299,7 @@ impl<M: Memory> ModelStore<M> {
         limit(
             "MAX_TOTAL_MODEL_BYTES",
             MAX_TOTAL_MODEL_BYTES,
-            self.total_bytes() + args.size_bytes,
+            self.total_bytes() + args.size_bytes + tokenizer_bytes,
         )?;
         let slot = self.counter(8);
         let next_slot = slot.checked_add(1).ok_or_else(|| Error::LimitExceeded {
@@ -268,6 +317,8 @@ impl<M: Memory> ModelStore<M> {
             chunks_received: 0,
             input_facts: args.input_facts,
             ready: None,
+            tokenizer_chunks_received: args.language_model.as_ref().map(|_| 0),
+            language_model: args.language_model,
         };
         let info = record.info(&args.id);
         self.set_counter(8, next_slot);
@@ -278,7 +329,22 @@ impl<M: Memory> ModelStore<M> {
     /// Stores one chunk. Sending a chunk again overwrites it; the SHA-256 check at
     /// finalize decides what counts.
     pub fn upload_chunk(&mut self, args: UploadChunkArgs) -> Result<UploadProgress, Error> {
+        self.upload_part(args, Part::Model)
+    }
+
+    /// Stores one chunk of a model's file or of its tokenizer, which is chunked alike.
+    pub fn upload_part(
+        &mut self,
+        args: UploadChunkArgs,
+        part: Part,
+    ) -> Result<UploadProgress, Error> {
         let mut record = self.require(&args.id)?;
+        let Some(size_bytes) = record.part_size(part) else {
+            return Err(Error::InvalidState {
+                id: args.id,
+                reason: "the model is not a language model: it has no tokenizer".into(),
+            });
+        };
         if record.ready.is_some() {
             return Err(Error::InvalidState {
                 id: args.id,
@@ -291,16 +357,13 @@ impl<M: Memory> ModelStore<M> {
                 &format!("must be a multiple of the chunk size {CHUNK_BYTES}"),
             ));
         }
-        if args.offset >= record.size_bytes {
+        if args.offset >= size_bytes {
             return Err(invalid(
                 "offset",
-                &format!(
-                    "{} is past the model's end {}",
-                    args.offset, record.size_bytes
-                ),
+                &format!("{} is past the file's end {size_bytes}", args.offset),
             ));
         }
-        let expected = CHUNK_BYTES.min(record.size_bytes - args.offset);
+        let expected = CHUNK_BYTES.min(size_bytes - args.offset);
         if args.data.len() as u64 != expected {
             return Err(invalid(
                 "data",
@@ -311,21 +374,26 @@ impl<M: Memory> ModelStore<M> {
                 ),
             ));
         }
-        let index = (args.offset / CHUNK_BYTES) as u32;
+        let index = ModelRecord::first_chunk(part) + (args.offset / CHUNK_BYTES) as u32;
         let key = chunk_key(record.slot, index);
         let block = match self.chunks.get(&key) {
             Some(block) => block,
             None => {
                 let block = self.allocate_block()?;
                 self.chunks.insert(key, block);
-                record.chunks_received += 1;
+                match part {
+                    Part::Model => record.chunks_received += 1,
+                    Part::Tokenizer => {
+                        record.tokenizer_chunks_received = Some(record.part_received(part) + 1)
+                    }
+                }
                 block
             }
         };
         self.blocks.write(block_offset(block), &args.data);
         let progress = UploadProgress {
-            chunks_received: record.chunks_received,
-            chunks_total: record.chunks_total(),
+            chunks_received: record.part_received(part),
+            chunks_total: chunks_in(size_bytes),
         };
         self.records.insert(args.id, record);
         Ok(progress)
@@ -379,20 +447,29 @@ impl<M: Memory> ModelStore<M> {
 
     /// The whole model file, if every chunk has arrived, and its SHA-256.
     pub fn assemble(&self, id: &str) -> Result<(Vec<u8>, [u8; 32]), Error> {
+        self.assemble_part(id, Part::Model)
+    }
+
+    /// A file of the model (its tokenizer: none unless it is a language model), if every
+    /// chunk has arrived, and its SHA-256.
+    pub fn assemble_part(&self, id: &str, part: Part) -> Result<(Vec<u8>, [u8; 32]), Error> {
         let record = self.require(id)?;
-        let total = record.chunks_total();
-        if record.chunks_received < total {
+        let size_bytes = record.part_size(part).unwrap_or(0);
+        let total = chunks_in(size_bytes);
+        let received = record.part_received(part);
+        if received < total {
             return Err(Error::UploadIncomplete {
                 id: id.to_string(),
-                missing_chunks: total - record.chunks_received,
+                missing_chunks: total - received,
             });
         }
-        let mut bytes = vec![0u8; record.size_bytes as usize];
+        let first = ModelRecord::first_chunk(part);
+        let mut bytes = vec![0u8; size_bytes as usize];
         profile::span("load: read stable memory", || {
             for (index, piece) in bytes.chunks_mut(CHUNK_BYTES as usize).enumerate() {
                 let block = self
                     .chunks
-                    .get(&chunk_key(record.slot, index as u32))
+                    .get(&chunk_key(record.slot, first + index as u32))
                     .expect("chunks_received counts the chunk map's entries");
                 self.blocks.read(block_offset(block), piece);
             }
@@ -413,10 +490,15 @@ impl<M: Memory> ModelStore<M> {
     /// Removes a model and frees its blocks.
     pub fn delete(&mut self, id: &str) -> Result<(), Error> {
         let record = self.require(id)?;
-        let range = chunk_key(record.slot, 0)..chunk_key(record.slot, record.chunks_total());
-        let owned: Vec<(u64, u32)> = self
-            .chunks
-            .range(range)
+        let tokenizer_chunks = chunks_in(record.part_size(Part::Tokenizer).unwrap_or(0));
+        let ranges = [
+            chunk_key(record.slot, 0)..chunk_key(record.slot, record.chunks_total()),
+            chunk_key(record.slot, TOKENIZER_CHUNKS)
+                ..chunk_key(record.slot, TOKENIZER_CHUNKS + tokenizer_chunks),
+        ];
+        let owned: Vec<(u64, u32)> = ranges
+            .into_iter()
+            .flat_map(|range| self.chunks.range(range))
             .map(|entry| (*entry.key(), entry.value()))
             .collect();
         for (key, block) in owned {
@@ -478,6 +560,47 @@ fn check_declared_facts(facts: &[TensorFact]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn check_language_model(lm: &LanguageModel) -> Result<(), Error> {
+    let field = |name: &str| format!("language_model.{name}");
+    let names = [
+        Some(&lm.input_ids),
+        Some(&lm.logits),
+        lm.attention_mask.as_ref(),
+        lm.position_ids.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(lm.past.iter().flat_map(|p| [&p.input, &p.output]));
+    for name in names {
+        if name.is_empty() || name.len() > MAX_TENSOR_NAME_BYTES {
+            return Err(invalid(
+                &field("names"),
+                "tensor names must be 1 to 256 bytes",
+            ));
+        }
+    }
+    limit("MAX_KV_PAIRS", MAX_KV_PAIRS as u64, lm.past.len() as u64)?;
+    if lm.context_length == 0 {
+        return Err(invalid(&field("context_length"), "must be positive"));
+    }
+    limit(
+        "MAX_CONTEXT_LENGTH",
+        u64::from(MAX_CONTEXT_LENGTH),
+        u64::from(lm.context_length),
+    )?;
+    if lm.tokenizer.sha256.len() != 32 {
+        return Err(invalid(&field("tokenizer.sha256"), "must be 32 bytes"));
+    }
+    if lm.tokenizer.size_bytes == 0 {
+        return Err(invalid(&field("tokenizer.size_bytes"), "must be positive"));
+    }
+    limit(
+        "MAX_TOKENIZER_BYTES",
+        MAX_TOKENIZER_BYTES,
+        lm.tokenizer.size_bytes,
+    )
 }
 
 fn invalid(field: &str, reason: &str) -> Error {

@@ -488,6 +488,7 @@ fn entry(seq: u64, salt: u8) -> LogEntry {
         input_salted: salt.is_multiple_of(2),
         instructions: u64::from(salt) * 1000,
         messages: Some(1),
+        kind: None,
     }
 }
 

@@ -89,7 +89,10 @@ fn tensor_lists_encode_and_hash_as_the_corpus_says() {
 #[test]
 fn entries_encode_decode_and_refuse_as_the_corpus_says() {
     let corpus = read("hashing.json");
-    for case in list(&corpus["entries"]) {
+    for case in list(&corpus["entries"])
+        .iter()
+        .chain(list(&corpus["generation_entries"]).iter())
+    {
         let entry = entry_from(&case["entry"]);
         let encoded = encode_entry(&entry).unwrap();
         assert_eq!(hex(&encoded), text(&case["bytes"]), "{}", case["name"]);
@@ -100,6 +103,8 @@ fn entries_encode_decode_and_refuse_as_the_corpus_says() {
         let reason = match encode_entry(&entry_from(&case["entry"])) {
             Err(EncodeError::DigestLength { .. }) => "digest-length",
             Err(EncodeError::ModelIdTooLong { .. }) => "model-id-too-long",
+            Err(EncodeError::KindNeedsVersion2) => "kind-needs-version-2",
+            Err(EncodeError::Sampling) => "sampling",
             Ok(_) => "encoded",
         };
         assert_eq!(reason, text(&case["reason"]), "{}", case["name"]);

@@ -85,6 +85,7 @@ fn entry(seq: u64) -> LogEntry {
         instructions: 100_000 + seq,
         // Entries of both encoding versions in one log: v1 (written before jobs) and v2.
         messages: (seq % 2 == 1).then_some(seq),
+        kind: None,
     }
 }
 
