@@ -43,7 +43,7 @@ pub fn entry_json(e: &LogEntry) -> Value {
     })
 }
 
-fn entry_from_json(v: &Value) -> Result<LogEntry> {
+pub fn entry_from_json(v: &Value) -> Result<LogEntry> {
     let text = |key: &str| {
         v[key]
             .as_str()

@@ -38,8 +38,8 @@ pub mod verifier;
 pub use report::{CheckKind, Outcome, Report};
 #[cfg(feature = "certificate")]
 pub use verifier::{
-    CertifiedHead, Held, Opening, ProvenEntry, ProvenGrowth, Trust, VerifyError, report_log_proof,
-    verify_head, verify_log_consistency, verify_log_proof,
+    CertifiedHead, GenerationOpening, Held, Opening, ProvenEntry, ProvenGrowth, Trust, VerifyError,
+    report_log_proof, verify_head, verify_log_consistency, verify_log_proof,
 };
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -288,6 +288,7 @@ impl Holding {
             opening: self.opening(),
             receipt: self.receipt.as_ref(),
             model_sha256: self.model_sha256.as_ref(),
+            generation: None,
         }
     }
 
