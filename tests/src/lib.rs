@@ -5,6 +5,7 @@
 //! The tests run the real `.wasm` files that `scripts/build-canister.sh` produces; a
 //! missing module is a test failure that says how to build it, never a skip.
 
+pub mod gpt;
 pub mod models;
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};

@@ -13,17 +13,16 @@
 
 use candid::Principal;
 use icinfer_api::{
-    CreateModelArgs, EntryKind, Error, GenerateArgs, GenerationState, GenerationStatus, InferArgs,
-    KvPair, LanguageModel, ModelInfo, SampleSettings, Sampling, StopReason, TokenizerFile,
-    UploadChunkArgs, UploadProgress,
+    EntryKind, Error, GenerateArgs, GenerationState, GenerationStatus, InferArgs, LanguageModel,
+    LogProof, LogProofArgs, ModelInfo, SampleSettings, Sampling, StopReason,
 };
+use icinfer_tests::gpt::{install_language_model, tiny_gpt_file, tiny_gpt_language_model};
 use icinfer_tests::models::load_model;
-use icinfer_tests::{CHUNK_BYTES, InferenceCanister, ReplicaExt};
+use icinfer_tests::{InferenceCanister, LocalHost, Replica, ReplicaExt, canister_wasm};
 use icinfer_verify::generation::{completion_hash, prompt_commitment, tokens_hash};
+use icinfer_verify::{GenerationOpening, Held, Trust, VerifyError, report_log_proof};
 use serde_bytes::ByteBuf;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 
 fn controller() -> Principal {
     Principal::from_slice(&[0xc0; 29])
@@ -33,73 +32,34 @@ fn user(n: u8) -> Principal {
 }
 
 fn read(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/cache/gpt/tiny-gpt")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; make it with `python3 models/make_tiny_gpt.py`",
-            path.display()
-        )
-    })
+    tiny_gpt_file(name)
 }
 
 fn language_model(tokenizer: &[u8]) -> LanguageModel {
-    LanguageModel {
-        input_ids: "input_ids".into(),
-        logits: "logits".into(),
-        attention_mask: None,
-        position_ids: None,
-        past: (0..4)
-            .flat_map(|i| {
-                ["key", "value"].map(|kv| KvPair {
-                    input: format!("past_key_values.{i}.{kv}"),
-                    output: format!("present.{i}.{kv}"),
-                })
-            })
-            .collect(),
-        context_length: 128,
-        eos_token: Some(0),
-        tokenizer: TokenizerFile {
-            sha256: ByteBuf::from(Sha256::digest(tokenizer).to_vec()),
-            size_bytes: tokenizer.len() as u64,
-        },
-    }
+    tiny_gpt_language_model(tokenizer)
 }
 
-fn upload(canister: &mut InferenceCanister, method: &str, id: &str, bytes: &[u8]) {
-    for (index, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
-        let args = UploadChunkArgs {
-            id: id.into(),
-            offset: (index * CHUNK_BYTES) as u64,
-            data: ByteBuf::from(chunk.to_vec()),
-        };
-        let sent: Result<UploadProgress, Error> =
-            canister.update(controller(), method, args).unwrap();
-        sent.unwrap();
-    }
+/// Creates, uploads (model and tokenizer) and finalizes the tiny GPT as "tiny".
+fn install_tiny(replica: &mut (impl Replica + ?Sized), canister: Principal) -> ModelInfo {
+    let (onnx, tokenizer) = (read("tiny-gpt.onnx"), read("tokenizer.json"));
+    let info = install_language_model(
+        replica,
+        canister,
+        controller(),
+        "tiny",
+        &onnx,
+        &tokenizer,
+        language_model(&tokenizer),
+    );
+    assert_eq!(info.language_model, Some(language_model(&tokenizer)));
+    info
 }
 
 /// The tiny GPT and digits, installed.
 fn canister() -> InferenceCanister {
     let mut canister = InferenceCanister::install(controller());
-    let (onnx, tokenizer) = (read("tiny-gpt.onnx"), read("tokenizer.json"));
-    let create = CreateModelArgs {
-        id: "tiny".into(),
-        sha256: ByteBuf::from(Sha256::digest(&onnx).to_vec()),
-        size_bytes: onnx.len() as u64,
-        description: Some("tiny GPT".into()),
-        input_facts: None,
-        language_model: Some(language_model(&tokenizer)),
-    };
-    let created: Result<ModelInfo, Error> = canister
-        .update(controller(), "create_model", create)
-        .unwrap();
-    created.unwrap();
-    upload(&mut canister, "upload_model_chunk", "tiny", &onnx);
-    upload(&mut canister, "upload_tokenizer_chunk", "tiny", &tokenizer);
-    let info = canister.finalize("tiny").unwrap();
-    assert_eq!(info.language_model, Some(language_model(&tokenizer)));
+    let id = canister.id;
+    let info = install_tiny(canister.replica.as_mut(), id);
     println!(
         "[generate] tiny: finalize (hash, parse, optimise, tokenizer) {} instructions",
         info.load_instructions.unwrap()
@@ -414,4 +374,86 @@ fn generations_interleave_with_plain_infer_calls() {
         assert!(done.progress.messages > 2);
     }
     assert_eq!(canister.log_size(), 1 + 1 + 6 + 3);
+}
+
+#[test]
+fn a_generation_receipt_is_proven_with_its_prompt_completion_and_tokens() {
+    let mut local = LocalHost::new();
+    let id = local.create_canister(controller());
+    local.install(
+        id,
+        &canister_wasm("inference"),
+        candid::encode_args(()).unwrap(),
+        controller(),
+    );
+    install_tiny(&mut local, id);
+    let nonce = vec![0x17; 32];
+    let prompt = "Blessed are the";
+    let args = GenerateArgs {
+        nonce: Some(ByteBuf::from(nonce.clone())),
+        ..sampled(prompt, Some(9))
+    };
+    let (started,): (Result<u64, Error>,) = local
+        .update(id, user(9), "generate_start", (args,))
+        .unwrap();
+    let job = started.unwrap();
+    let done = loop {
+        let (now,): (Result<GenerationStatus, Error>,) = local
+            .query(id, user(9), "generation_status", (job,))
+            .unwrap();
+        let now = now.unwrap();
+        if now.state != GenerationState::Pending {
+            break now;
+        }
+        local.tick();
+    };
+    let (receipt, _) = entry(&done);
+    let (proof,): (Result<LogProof, Error>,) = local
+        .query(
+            id,
+            user(9),
+            "log_proof",
+            (LogProofArgs {
+                index: receipt.seq,
+                tree_size: None,
+            },),
+        )
+        .unwrap();
+    let proof = proof.unwrap();
+    let trust = Trust {
+        root_key: local.host.root_key_der(),
+        canister_id: id,
+        now_ns: local.host.time_ns(),
+        max_age_ns: 300_000_000_000,
+    };
+    let held = |completion: &[u8], tokens: &[u32], nonce: Option<&[u8]>| {
+        let held = Held {
+            receipt: Some(receipt),
+            generation: Some(GenerationOpening {
+                prompt,
+                nonce,
+                completion,
+                tokens,
+            }),
+            ..Held::default()
+        };
+        report_log_proof(&proof, &trust, &held).into_result()
+    };
+    let proven = held(&done.completion, &done.tokens, Some(&nonce)).unwrap();
+    assert!(proven.tensors_checked);
+    assert_eq!(&proven.entry, receipt);
+    let mut other = done.completion.to_vec();
+    other.push(b'!');
+    assert_eq!(
+        held(&other, &done.tokens, Some(&nonce)).unwrap_err(),
+        VerifyError::OutputHashMismatch
+    );
+    assert_eq!(
+        held(&done.completion, &done.tokens[1..], Some(&nonce)).unwrap_err(),
+        VerifyError::CompletionTokensMismatch
+    );
+    assert_eq!(
+        held(&done.completion, &done.tokens, Some(&[0x18; 32])).unwrap_err(),
+        VerifyError::InputHashMismatch
+    );
 }

@@ -370,7 +370,7 @@ mod tests {
                 input_salted: true,
                 instructions: 9_000_000,
                 messages: Some(4),
-                kind: Some(EntryKind::Generation(GenerationReceipt {
+                kind: Some(EntryKind::Generation(Box::new(GenerationReceipt {
                     tokenizer_sha256: ByteBuf::from(vec![4; 32]),
                     completion_tokens_sha256: ByteBuf::from(vec![5; 32]),
                     sampling: Sampling::Sample(SampleSettings {
@@ -382,7 +382,7 @@ mod tests {
                     prompt_tokens: 4,
                     generated_tokens: 2,
                     stop_reason: StopReason::Eos,
-                })),
+                }))),
             },
             nonce: Some(vec![7; 32]),
             prompt: "In the beginning".into(),

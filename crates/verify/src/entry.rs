@@ -270,7 +270,7 @@ pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
             let (instructions, messages) = (reader.u64()?, reader.u64()?);
             let body = reader.inference_body()?;
             let kind = match kind {
-                KIND_GENERATION => Some(EntryKind::Generation(reader.generation()?)),
+                KIND_GENERATION => Some(EntryKind::Generation(Box::new(reader.generation()?))),
                 _ => None,
             };
             (header, instructions, Some(messages), body, kind)
@@ -423,14 +423,14 @@ mod tests {
 
     fn generation(sampling: Sampling) -> LogEntry {
         LogEntry {
-            kind: Some(EntryKind::Generation(GenerationReceipt {
+            kind: Some(EntryKind::Generation(Box::new(GenerationReceipt {
                 tokenizer_sha256: ByteBuf::from(vec![0xdd; 32]),
                 completion_tokens_sha256: ByteBuf::from(vec![0xee; 32]),
                 sampling,
                 prompt_tokens: 5,
                 generated_tokens: 9,
                 stop_reason: StopReason::StopSequence,
-            })),
+            }))),
             ..entry(3, Some(4))
         }
     }

@@ -243,7 +243,7 @@ impl<M: Memory> Engine<M> {
             input_salted: record.input_salted,
             instructions: record.progress.instructions + env.instructions(),
             messages: Some(record.progress.messages),
-            kind: Some(EntryKind::Generation(receipt)),
+            kind: Some(EntryKind::Generation(Box::new(receipt))),
         };
         generation.forget_prompt();
         self.log.append(&entry);

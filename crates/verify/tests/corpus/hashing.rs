@@ -314,14 +314,14 @@ fn unencodable_entries() -> Vec<Value> {
 /// optional sampling fields present and absent.
 pub fn generation_entry_cases() -> Vec<(&'static str, LogEntry)> {
     let receipt = |sampling, stop_reason, generated_tokens| {
-        Some(EntryKind::Generation(GenerationReceipt {
+        Some(EntryKind::Generation(Box::new(GenerationReceipt {
             tokenizer_sha256: ByteBuf::from(vec![0x44; 32]),
             completion_tokens_sha256: ByteBuf::from(vec![0x55; 32]),
             sampling,
             prompt_tokens: 7,
             generated_tokens,
             stop_reason,
-        }))
+        })))
     };
     let sampled = |top_k, top_p| {
         Sampling::Sample(SampleSettings {

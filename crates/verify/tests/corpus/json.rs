@@ -182,7 +182,7 @@ pub fn entry_from(value: &Value) -> LogEntry {
         instructions: u64_of(&value["instructions"]),
         messages: (!value["messages"].is_null()).then(|| u64_of(&value["messages"])),
         kind: (!value["generation"].is_null())
-            .then(|| EntryKind::Generation(generation_from(&value["generation"]))),
+            .then(|| EntryKind::Generation(Box::new(generation_from(&value["generation"])))),
     }
 }
 
