@@ -135,6 +135,10 @@ fn entry(status: &GenerationStatus) -> (&icinfer_api::LogEntry, &icinfer_api::Ge
     (entry, receipt)
 }
 
+/// A step budget above the tiny GPT's dearest node on a prompt prefill (its logits' MatMul,
+/// about 3 M), so that a generation takes a message every few forward passes.
+const BUDGET: u64 = 20_000_000;
+
 fn set_budget(canister: &mut InferenceCanister, budget: u64) {
     let set: Result<(), Error> = canister
         .update(controller(), "set_job_step_budget", budget)
@@ -208,7 +212,7 @@ fn greedy_generation_is_onnxruntimes_twice_over_with_the_receipts_hashes() {
 fn an_upgrade_mid_generation_restarts_it_and_it_ends_with_the_same_text() {
     let mut canister = canister();
     let whole = generate(&mut canister, user(2), greedy("The king", 24));
-    set_budget(&mut canister, 2_000_000);
+    set_budget(&mut canister, BUDGET);
     let id = start(&mut canister, user(2), greedy("The king", 24));
     for _ in 0..4 {
         canister.replica.tick();
@@ -314,7 +318,7 @@ fn bad_generations_are_typed_errors_and_cancelled_ones_log_nothing() {
     assert!(
         matches!(refused(&mut canister, bad), Error::InvalidArgument { field, .. } if field == "sampling.top_p")
     );
-    set_budget(&mut canister, 2_000_000);
+    set_budget(&mut canister, BUDGET);
     let id = start(&mut canister, user(5), greedy("The king", 40));
     canister.replica.tick();
     let others: Result<GenerationStatus, Error> = canister
@@ -354,7 +358,7 @@ fn generations_interleave_with_plain_infer_calls() {
         nonce: None,
     };
     let expected = canister.infer(user(8), infer_args.clone()).unwrap();
-    set_budget(&mut canister, 2_000_000);
+    set_budget(&mut canister, BUDGET);
     let ids: Vec<(Principal, u64)> = (0..3)
         .map(|n| {
             (
@@ -370,6 +374,7 @@ fn generations_interleave_with_plain_infer_calls() {
     }
     for (caller, id) in ids {
         let done = finish(&mut canister, caller, id);
+        entry(&done);
         assert_eq!(done.tokens, alone.tokens);
         assert!(done.progress.messages > 2);
     }
