@@ -19,6 +19,7 @@
 //! ([`JobStore::open`]).
 
 use crate::memory::LayoutError;
+use crate::nested::Nested;
 use candid::{CandidType, Decode, Encode, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, Cell, Memory, Storable};
@@ -57,9 +58,9 @@ pub struct JobRecord {
     pub finished_at_ns: Option<u64>,
     pub progress: JobProgress,
     pub state: RecordState,
-    /// A text generation's own record; absent for an inference job (and on records
-    /// written before generation existed, which candid reads as None).
-    pub generation: Option<GenerationRecord>,
+    /// A text generation's own record, nested (crate::nested); absent for an inference job
+    /// (and on records written before generation existed, which candid reads as None).
+    pub generation: Option<Nested<GenerationRecord>>,
 }
 
 /// What a generation keeps in stable memory: enough to start it again from its prompt

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod limits;
 pub mod memory;
 pub mod merkle;
+pub mod nested;
 pub mod provenance;
 pub mod rewrite;
 pub mod runtime;

@@ -27,6 +27,7 @@ use crate::limits::{
     MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK, MAX_TENSOR_NAME_BYTES, MAX_TENSORS,
     MAX_TOKENIZER_BYTES, MAX_TOTAL_MODEL_BYTES,
 };
+use crate::nested::Nested;
 use crate::runtime::profile;
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::storable::Bound;
@@ -69,7 +70,8 @@ pub struct ModelRecord {
     pub input_facts: Option<Vec<TensorFact>>,
     pub ready: Option<ReadyFacts>,
     /// Absent on records written before text generation (candid reads them as None).
-    pub language_model: Option<LanguageModel>,
+    /// Nested (crate::nested), so that uploads of other models do not pay for its type.
+    pub language_model: Option<Nested<LanguageModel>>,
     pub tokenizer_chunks_received: Option<u32>,
 }
 
@@ -133,7 +135,7 @@ impl ModelRecord {
                 .as_ref()
                 .map_or_else(Vec::new, |r| r.outputs.clone()),
             load_instructions: self.ready.as_ref().map(|r| r.load_instructions),
-            language_model: self.language_model.clone(),
+            language_model: self.language_model.as_deref().cloned(),
         }
     }
 }
@@ -318,7 +320,7 @@ impl<M: Memory> ModelStore<M> {
             input_facts: args.input_facts,
             ready: None,
             tokenizer_chunks_received: args.language_model.as_ref().map(|_| 0),
-            language_model: args.language_model,
+            language_model: args.language_model.map(Nested),
         };
         let info = record.info(&args.id);
         self.set_counter(8, next_slot);

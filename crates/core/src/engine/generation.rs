@@ -17,6 +17,7 @@ use super::{Engine, Environment, Runnable, check_nonce, digest};
 use crate::generation::{Generation, Language, sampling};
 use crate::jobs::{GenerationRecord, JobRecord, RecordState};
 use crate::limits::{MAX_NEW_TOKENS, MAX_PROMPT_BYTES, MAX_STOP_BYTES, MAX_STOP_SEQUENCES};
+use crate::nested::Nested;
 use crate::store::limit;
 use ic_stable_structures::Memory;
 use icinfer_api::{
@@ -76,7 +77,7 @@ impl<M: Memory> Engine<M> {
                 restarts: 0,
             },
             state: RecordState::Pending,
-            generation: Some(GenerationRecord {
+            generation: Some(Nested(GenerationRecord {
                 prompt: args.prompt,
                 max_new_tokens: args.max_new_tokens,
                 sampling: args.sampling,
@@ -86,7 +87,7 @@ impl<M: Memory> Engine<M> {
                 tokens: Vec::new(),
                 completion: ByteBuf::new(),
                 stop_reason: None,
-            }),
+            })),
         };
         record.progress.instructions = env.instructions();
         let id = self.jobs.insert(record, Vec::new());
@@ -126,10 +127,8 @@ impl<M: Memory> Engine<M> {
         let Some(mut record) = self.jobs.get(id).filter(JobRecord::is_pending) else {
             return;
         };
-        if let Some(GenerationRecord {
-            sampling: Sampling::Sample(settings),
-            ..
-        }) = &mut record.generation
+        if let Some(generation) = &mut record.generation
+            && let Sampling::Sample(settings) = &mut generation.sampling
             && settings.seed.is_none()
         {
             settings.seed = Some(ByteBuf::from(seed.to_vec()));
@@ -282,7 +281,7 @@ impl<M: Memory> Engine<M> {
         id: JobId,
     ) -> Result<GenerationStatus, Error> {
         let record = self.job_record_for(env, id)?;
-        let Some(generation) = record.generation else {
+        let Some(Nested(generation)) = record.generation else {
             return Err(Error::InvalidArgument {
                 field: "id".into(),
                 reason: format!("job {id} is an inference: job_status follows it"),
