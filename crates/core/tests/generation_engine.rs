@@ -246,6 +246,33 @@ fn the_tokenizer_gives_the_tokenizers_librarys_ids_and_bytes() {
     }
 }
 
+/// GPT-2's own tokenizer and SmolLM2's (models/cache/gpt/gpt2, smollm2: the slow tier's
+/// language models, made by the genmodel scripts), against `tokenizers`' vectors, where
+/// those files have been made.
+#[test]
+fn the_slow_tiers_tokenizers_give_the_librarys_ids_and_bytes() {
+    let cache = dir().join("..");
+    for model in ["gpt2", "smollm2"] {
+        let (Ok(json), Ok(vectors)) = (
+            std::fs::read(cache.join(model).join("tokenizer.json")),
+            std::fs::read(cache.join(model).join("tokenizer-vectors.json")),
+        ) else {
+            println!("{model}: not made (python3 models/make_gpt2.py), not checked");
+            continue;
+        };
+        let tokenizer = Tokenizer::from_json(&json).unwrap_or_else(|e| panic!("{model}: {e}"));
+        let vectors: Value = serde_json::from_slice(&vectors).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let text = case["text"].as_str().unwrap();
+            assert_eq!(
+                tokenizer.encode(text),
+                ids(&case["ids"]),
+                "{model}: {text:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn greedy_tokens_are_onnxruntimes_and_the_receipt_commits_to_them() {
     let (mut engine, _, env) = engine();
