@@ -6,6 +6,7 @@
 //! missing module is a test failure that says how to build it, never a skip.
 
 pub mod large;
+pub mod gpt;
 pub mod models;
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
@@ -467,6 +468,7 @@ impl InferenceCanister {
             size_bytes: bytes.len() as u64,
             description: None,
             input_facts,
+            language_model: None,
         };
         self.update(sender, "create_model", args).unwrap()
     }

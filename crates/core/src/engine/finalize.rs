@@ -22,7 +22,8 @@
 use super::{Engine, Environment, Runnable, StepOutcome};
 use crate::limits::MAX_INLINE_FINALIZE_BYTES;
 use crate::runtime;
-use crate::store::{ModelRecord, ReadyFacts};
+use crate::generation::Language;
+use crate::store::{ModelRecord, Part, ReadyFacts};
 use ic_stable_structures::Memory;
 use icinfer_api::{Error, ModelInfo};
 use serde_bytes::ByteBuf;
@@ -50,11 +51,14 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is being finalized as a job; upload_status follows it".into(),
             });
         }
-        if record.chunks_received < record.chunks_total() {
-            return Err(Error::UploadIncomplete {
-                id: id.to_string(),
-                missing_chunks: record.chunks_total() - record.chunks_received,
-            });
+        for part in [Part::Model, Part::Tokenizer] {
+            let missing_chunks = record.missing_chunks(part);
+            if missing_chunks > 0 {
+                return Err(Error::UploadIncomplete {
+                    id: id.to_string(),
+                    missing_chunks,
+                });
+            }
         }
         let budget = self.step_budget;
         let record = self
@@ -128,7 +132,7 @@ impl<M: Memory> Engine<M> {
         earlier: u64,
     ) -> Result<ModelInfo, Error> {
         self.finalizing.remove(id);
-        let loaded = match self.load_hashed(id, &record) {
+        let (loaded, language) = match self.load_hashed(id, &record) {
             Ok(loaded) => loaded,
             Err(error) => {
                 self.fail_finalize(id, error.clone());
@@ -149,14 +153,20 @@ impl<M: Memory> Engine<M> {
                 facts: Arc::new(facts),
                 plan: loaded.plan,
                 infer_instructions: None,
+                language,
             },
         );
         Ok(info)
     }
 
     /// The model's bytes, checked against its declared SHA-256 (whose computation the
-    /// uploads and finalize have finished), loaded by tract.
-    fn load_hashed(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+    /// uploads and finalize have finished), loaded by tract; and for a language model, its
+    /// tokenizer, checked and read (`Engine::load_language`).
+    fn load_hashed(
+        &self,
+        id: &str,
+        record: &ModelRecord,
+    ) -> Result<(runtime::LoadedModel, Option<Arc<Language>>), Error> {
         let sha256 = self.store.file_sha256(record);
         if sha256[..] != record.sha256[..] {
             return Err(Error::HashMismatch {
@@ -166,7 +176,9 @@ impl<M: Memory> Engine<M> {
         }
         let bytes = self.store.assemble(id)?;
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(bytes, declared)
+        let loaded = runtime::load(bytes, declared)?;
+        let language = self.load_language(id, record, &loaded)?;
+        Ok((loaded, language))
     }
 
     fn fail_finalize(&mut self, id: &str, error: Error) {
