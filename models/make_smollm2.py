@@ -7,8 +7,9 @@ bundles a full copy of HuggingFaceTB's SmolLM2-135M-Instruct (Apache-2.0) as the
 transformers' GGUF loader (dequantised to f32, with llama.cpp's rotary permutation of the
 query and key weights undone), loaded into models/llama.py, checked against transformers'
 own forward, and exported with its KV cache; the int8 file is onnxruntime's dynamic
-quantisation of it, as gpt2-int8. Its tokenizer (a byte-level BPE of 49,152 tokens with
-digits split one by one) is transformers' conversion of the GGUF's vocabulary and merges.
+quantisation of it, as gpt2-int8. Its tokenizer is transformers' conversion of the GGUF's vocabulary and merges
+(byte-level BPE, 49,152 tokens, GPT-2's ByteLevel pre-tokenizer; the original also splits
+digits one by one first, which the conversion drops).
 
 The model is an instruction-tuned chat model: prompts are written in its ChatML template
 (<|im_start|>user ... <|im_end|> <|im_start|>assistant), and it stops at <|im_end|> (id 2).

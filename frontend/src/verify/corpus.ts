@@ -4,7 +4,7 @@
 // writes and reads the same forms.
 
 import { Principal } from '@icp-sdk/core/principal';
-import type { LogEntry, LogHead, LogProof, Tensor, TensorData } from '../bindings/inference';
+import type { GenerationReceipt, LogEntry, LogHead, LogProof, StopReason, Tensor, TensorData } from '../bindings/inference';
 // As text, parsed here: Vite's JSON import re-serialises large files, which turns -0 into 0.
 import hashingText from '../../../testdata/hashing.json?raw';
 import hostText from '../../../testdata/host-log-proof.json?raw';
@@ -32,6 +32,17 @@ export interface JsonEntry {
   instructions: string;
   /** null (or absent, in the host capture) for a version 1 entry. */
   messages?: string | null;
+  /** A text generation's receipt (kind 2); absent for an inference. */
+  generation?: JsonGeneration;
+}
+
+export interface JsonGeneration {
+  tokenizer_sha256: string;
+  completion_tokens_sha256: string;
+  prompt_tokens: number;
+  generated_tokens: number;
+  stop_reason: `${StopReason}`;
+  sampling: 'greedy' | { temperature: number; top_k: number | null; top_p: number | null; seed: string | null };
 }
 
 interface JsonHead {
@@ -88,6 +99,7 @@ export interface HashingCorpus {
     salted: Array<{ nonce: string; input_hash: string | null }>;
   }>;
   entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  generation_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   entries_without_encoding: Array<{ name: string; entry: JsonEntry; reason: string }>;
   entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   leb128: Array<{ value: string; bytes: string }>;
@@ -172,6 +184,30 @@ export function entryFrom(e: JsonEntry): LogEntry {
     input_salted: e.input_salted,
     instructions: BigInt(e.instructions),
     messages: e.messages == null ? undefined : BigInt(e.messages),
+    kind: e.generation ? { __kind__: 'generation', generation: generationFrom(e.generation) } : undefined,
+  };
+}
+
+function generationFrom(g: JsonGeneration): GenerationReceipt {
+  const s = g.sampling;
+  return {
+    tokenizer_sha256: fromHex(g.tokenizer_sha256),
+    completion_tokens_sha256: fromHex(g.completion_tokens_sha256),
+    prompt_tokens: g.prompt_tokens,
+    generated_tokens: g.generated_tokens,
+    stop_reason: g.stop_reason as StopReason,
+    sampling:
+      s === 'greedy'
+        ? { __kind__: 'greedy', greedy: null }
+        : {
+            __kind__: 'sample',
+            sample: {
+              temperature: s.temperature,
+              top_k: s.top_k ?? undefined,
+              top_p: s.top_p ?? undefined,
+              seed: s.seed === null ? undefined : fromHex(s.seed),
+            },
+          },
   };
 }
 
