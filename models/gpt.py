@@ -157,16 +157,13 @@ def export(model: nn.Module, path: Path) -> None:
         )
 
 
-def check_export(model: nn.Module, path: Path, seed: int = 0) -> float:
-    """Checks the exported graph: every present is a Concat of its past and one other input on
-    axis 2, lengths are symbolic, and onnxruntime's cached decode (prefill of 5 tokens with an
-    empty past, then 3 single-token steps) gives torch's logits over the full sequence.
-    Returns the largest |difference| in the logits."""
+def check_graph(path: Path, layers: int) -> None:
+    """Every present is a Concat of its past and one other input on axis 2, and every input
+    and output has exactly two symbolic axes (batch and a length)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     producers = {out: node for node in graph.node for out in node.output}
-    layers = model.config["layers"]
     past_names, present_names, _ = io_names(layers)
     for past, present in zip(past_names, present_names):
         node = producers[present]
@@ -176,6 +173,15 @@ def check_export(model: nn.Module, path: Path, seed: int = 0) -> float:
         dims = value.type.tensor_type.shape.dim
         symbolic = [d.dim_param for d in dims if d.dim_param]
         assert len(symbolic) == 2, (value.name, dims)
+
+
+def check_export(model: nn.Module, path: Path, seed: int = 0) -> float:
+    """Checks the exported graph (check_graph), and that onnxruntime's cached decode (prefill
+    of 5 tokens with an empty past, then 3 single-token steps) gives torch's logits over the
+    full sequence. Returns the largest |difference| in the logits."""
+    layers = model.config["layers"]
+    check_graph(path, layers)
+    past_names, _, _ = io_names(layers)
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, model.config["vocab"], (1, 8), generator=generator)
     with torch.no_grad():
@@ -235,7 +241,9 @@ def shared_embedding(path: Path) -> None:
     assert logits.op_type == "MatMul" and folded is not None
     assert np.array_equal(numpy_helper.to_array(folded), embedding.T)
     graph.initializer.remove(folded)
-    transpose = helper.make_node("Transpose", [gather.input[0]], [logits.input[1]], perm=[1, 0], name="tied_output_projection")
+    transpose = helper.make_node(
+        "Transpose", [gather.input[0]], [logits.input[1]], perm=[1, 0], name="tied_output_projection"
+    )
     position = list(graph.node).index(logits)
     graph.node.insert(position, transpose)
     onnx.save(model, str(path))
@@ -285,7 +293,9 @@ def token_bytes(tokenizer) -> dict[int, bytes]:
 
 def byte_level_decoder() -> dict[str, int]:
     """GPT-2's bytes_to_unicode, inverted."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = printable[:]
     extra = 0
     for b in range(256):

@@ -59,7 +59,9 @@ class Block(nn.Module):
         scores = (q @ key.unsqueeze(2).transpose(3, 4)) * (d**-0.5)
         scores = scores.masked_fill(~mask, torch.finfo(torch.float32).min)
         attended = torch.softmax(scores, dim=-1) @ value.unsqueeze(2)
-        attended = attended.reshape(batch, self.heads, sequence, d).transpose(1, 2).reshape(batch, sequence, self.heads * d)
+        attended = (
+            attended.reshape(batch, self.heads, sequence, d).transpose(1, 2).reshape(batch, sequence, self.heads * d)
+        )
         x = x + self.o_proj(attended)
         h = self.post_attention_layernorm(x)
         x = x + self.down_proj(nn.functional.silu(self.gate_proj(h)) * self.up_proj(h))

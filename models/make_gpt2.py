@@ -34,7 +34,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 
-from gpt import TOKENIZER_TEXTS, check_export, export, from_gpt2_state_dict, generation_references, quantise, sha256, shared_embedding, tokenizer_vectors
+from gpt import (
+    TOKENIZER_TEXTS,
+    check_export,
+    check_graph,
+    export,
+    from_gpt2_state_dict,
+    generation_references,
+    quantise,
+    sha256,
+    shared_embedding,
+    tokenizer_vectors,
+)
 
 HERE = Path(__file__).parent
 OUT = HERE / "cache" / "gpt" / "gpt2"
@@ -54,7 +65,19 @@ def gpt2_ranks() -> dict[bytes, int]:
     if not cached.exists():
         with tempfile.TemporaryDirectory() as scratch:
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", scratch, WHISPER],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    "-d",
+                    scratch,
+                    WHISPER,
+                ],
                 check=True,
             )
             (sdist,) = Path(scratch).glob("openai_whisper-*.tar.gz")
@@ -79,7 +102,7 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
         parts = [bytes([b]) for b in token]
         while len(parts) > 2:
             pairs = [(ranks.get(parts[i] + parts[i + 1]), i) for i in range(len(parts) - 1)]
-            best, at = min((r, i) for r, i in pairs if r is not None and r < rank)
+            _, at = min((r, i) for r, i in pairs if r is not None and r < rank)
             parts[at : at + 2] = [parts[at] + parts[at + 1]]
         merges.append((parts[0], parts[1]))
     return merges
@@ -151,13 +174,16 @@ def main() -> None:
     # its one shared embedding.
     int8 = OUT / "gpt2-int8.onnx"
     print(f"gpt2-int8 operators: {quantise(f32, int8, config.n_layer)}")
+    check_graph(int8, config.n_layer)
     print(f"gpt2-int8.onnx: {int8.stat().st_size} bytes")
     shared_embedding(f32)
     print(f"gpt2.onnx: {f32.stat().st_size} bytes; cached decode against torch: {check_export(ours, f32):.2e}")
 
     summary = {"parameters": parameters, "transformers_check": difference, "files": {}}
     for name, path in (("gpt2", f32), ("gpt2-int8", int8)):
-        cases = generation_references(path, tokenizer_path, PROMPTS, MAX_NEW_TOKENS, OUT / f"{name}-reference", ours.config)
+        cases = generation_references(
+            path, tokenizer_path, PROMPTS, MAX_NEW_TOKENS, OUT / f"{name}-reference", ours.config
+        )
         summary["files"][path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path.read_bytes())}
         for case in cases:
             print(f"{name}: {case['prompt']!r} -> {case['greedy_ids']} min margin {case['min_margin']:.4f}")

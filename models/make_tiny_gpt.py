@@ -181,7 +181,7 @@ def main() -> None:
             "debian_packages": DEBIAN_PACKAGES,
             "bytes": len(text.encode()),
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "tokens": int(len(ids)),
+            "tokens": len(ids),
         },
         "tokenizer": {"kind": "byte-level BPE (HF tokenizers)", "vocab": VOCAB, "special": [END]},
         "model": {**model.config, "parameters": sum(p.numel() for p in model.parameters())},
@@ -195,7 +195,10 @@ def main() -> None:
             "log": log,
         },
         "versions": {"torch": torch.__version__, "python": sys.version.split()[0]},
-        "files": {"tiny-gpt.onnx": sha256(model_path.read_bytes()), "tokenizer.json": sha256(tokenizer_path.read_bytes())},
+        "files": {
+            "tiny-gpt.onnx": sha256(model_path.read_bytes()),
+            "tokenizer.json": sha256(tokenizer_path.read_bytes()),
+        },
     }
     (OUT / "training.json").write_text(json.dumps(training, indent=1) + "\n")
     print(f"tiny-gpt.onnx: {model_path.stat().st_size} bytes")
