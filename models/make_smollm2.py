@@ -32,6 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 
 from gpt import (
+    TOKENIZER_TEXTS,
     check_export,
     check_graph,
     empty_past,
@@ -73,6 +74,23 @@ def gguf_file() -> Path:
     return path
 
 
+def plain_tokenizer(converted, path: Path) -> None:
+    """transformers' tokenizer as a tokenizer.json in GPT-2's form: its BPE writes the absent
+    subword prefix and suffix as empty strings, which mean the same as GPT-2's nulls; they are
+    written as nulls, and the file is checked to encode every test text and prompt as
+    transformers does."""
+    from tokenizers import Tokenizer
+
+    data = json.loads(converted.backend_tokenizer.to_str())
+    for key in ("continuing_subword_prefix", "end_of_word_suffix"):
+        if data["model"].get(key) == "":
+            data["model"][key] = None
+    path.write_text(json.dumps(data, ensure_ascii=False))
+    written = Tokenizer.from_file(str(path))
+    for text in TOKENIZER_TEXTS + [chat(q) for q in QUESTIONS]:
+        assert written.encode(text).ids == converted.backend_tokenizer.encode(text).ids, text
+
+
 def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -91,7 +109,7 @@ def main() -> None:
     print(f"smollm2: {parameters} parameters; our module against transformers: max |difference| {difference:.2e}")
 
     tokenizer_path = OUT / "tokenizer.json"
-    tokenizer.backend_tokenizer.save(str(tokenizer_path))
+    plain_tokenizer(tokenizer, tokenizer_path)
     from tokenizers import Tokenizer
 
     tokenizer_vectors(Tokenizer.from_file(str(tokenizer_path)), OUT / "tokenizer-vectors.json")

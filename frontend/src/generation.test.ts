@@ -3,7 +3,7 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import { describe, expect, it } from 'vitest';
-import { StopReason, type FindLogArgs, type GenerationStatus, type GenerationStatusResult, type LogEntry } from './bindings/inference';
+import type { FindLogArgs, GenerationStatus, GenerationStatusResult, LogEntry, StopReason } from './bindings/inference';
 import { findText, followGeneration, generationHeld, MAX_FIND_PAGES, parseMaxNewTokens, parseSampling, parseStops } from './generation';
 import { toHex, utf8 } from './verify/bytes';
 import { completionHash, promptCommitment, textHash, tokensHash } from './verify/generation';
@@ -66,7 +66,7 @@ function receipt(completion: Uint8Array, tokens: number[]): LogEntry {
         completion_tokens_sha256: tokensHash(tokens),
         prompt_tokens: 9,
         generated_tokens: tokens.length,
-        stop_reason: StopReason.max_new_tokens,
+        stop_reason: 'max_new_tokens' as StopReason,
         sampling: { __kind__: 'greedy', greedy: null },
       },
     },

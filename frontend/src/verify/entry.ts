@@ -23,7 +23,7 @@
 // that must not decode.
 
 import { Principal } from '@icp-sdk/core/principal';
-import { StopReason, type GenerationReceipt, type LogEntry, type Sampling } from '../bindings/inference';
+import type { GenerationReceipt, LogEntry, Sampling, StopReason } from '../bindings/inference';
 import { bytesEqual, concatBytes, u32le, u64le, utf8 } from './bytes';
 
 export const ENTRY_VERSION = 2;
@@ -33,8 +33,8 @@ export const KIND_GENERATION = 2;
 const MAX_PRINCIPAL_BYTES = 29;
 export const SEED_BYTES = 32;
 
-/** stop_reason's byte in the encoding, in the order docs/hashing.md lists them. */
-const STOP_CODES: StopReason[] = [StopReason.max_new_tokens, StopReason.eos, StopReason.stop_sequence, StopReason.context_full];
+/** stop_reason's byte in the encoding (1 to 4), in the order docs/hashing.md lists them. */
+const STOP_CODES = ['max_new_tokens', 'eos', 'stop_sequence', 'context_full'] as StopReason[];
 
 /** Why an entry has no canonical encoding (the Rust EncodeError's cases). */
 export class EntryEncodeError extends Error {

@@ -3,7 +3,7 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import { describe, expect, it } from 'vitest';
-import { StopReason, type LogEntry } from '../bindings/inference';
+import type { LogEntry, StopReason } from '../bindings/inference';
 import { toHex, utf8 } from './bytes';
 import { completionHash, promptCommitment, textHash, tokensHash } from './generation';
 import { checkCompletion, checkPrompt, Failed, type GenerationOpening } from './verifier';
@@ -52,7 +52,7 @@ describe('the verifier on a generation', () => {
         completion_tokens_sha256: tokensHash(tokens),
         prompt_tokens: 4,
         generated_tokens: tokens.length,
-        stop_reason: StopReason.max_new_tokens,
+        stop_reason: 'max_new_tokens' as StopReason,
         sampling: { __kind__: 'greedy', greedy: null },
       },
     },
