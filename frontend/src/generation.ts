@@ -80,8 +80,6 @@ export interface FollowOptions {
   /** Bounds the wait: after this many polls of a pending generation, following stops. */
   maxPolls: number;
   sleep?: (ms: number) => Promise<void>;
-  /** Set to stop following (the generation itself goes on, or is cancelled separately). */
-  signal?: { stopped: boolean };
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -101,7 +99,7 @@ export async function followGeneration(
   for (let poll = 0; poll < options.maxPolls; poll++) {
     const current = unwrap(await status(id));
     onUpdate(current);
-    if (current.state.__kind__ !== 'pending' || options.signal?.stopped) return current;
+    if (current.state.__kind__ !== 'pending') return current;
     await sleep(options.intervalMs);
   }
   throw new Error(`generation ${id} is still pending after ${options.maxPolls} polls; it goes on in the canister`);

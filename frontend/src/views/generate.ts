@@ -33,7 +33,8 @@ export class GenerateView {
   private readonly cancel: HTMLButtonElement;
   private readonly output: HTMLElement;
   private readonly result: HTMLElement;
-  private following: { stopped: boolean; id: bigint } | null = null;
+  /** The job being followed, for the cancel button. */
+  private following: bigint | null = null;
 
   constructor(private readonly app: App) {
     this.modelSelect = h('select', { testid: 'generate-model' });
@@ -127,13 +128,11 @@ export class GenerateView {
     const canister = this.app.connection.canister;
     try {
       const id = unwrap(await canister.generate_start({ ...args, nonce }));
-      const following = { stopped: false, id };
-      this.following = following;
+      this.following = id;
       this.cancel.disabled = false;
       const last = await followGeneration((job) => canister.generation_status(job), id, (status) => this.stream(status), {
         intervalMs: POLL_MS,
         maxPolls: MAX_POLLS,
-        signal: following,
       });
       this.finish(prompt, nonce, last);
     } catch (e) {
@@ -163,10 +162,10 @@ export class GenerateView {
   }
 
   private async cancelJob(): Promise<void> {
-    const following = this.following;
-    if (!following) return;
+    const id = this.following;
+    if (id === null) return;
     try {
-      unwrap(await this.app.connection.canister.job_cancel(following.id));
+      unwrap(await this.app.connection.canister.job_cancel(id));
     } catch (e) {
       fill(this.result, errorBox(`job_cancel failed: ${errorText(e)}`, 'generate-error'));
     }
@@ -182,10 +181,7 @@ export class GenerateView {
       fill(this.result, errorBox(`The generation failed, nothing was logged: ${jobFailureText(state.failed)}`, 'generate-error'));
       return;
     }
-    if (state.__kind__ !== 'done') {
-      fill(this.result, h('p', { class: 'hint' }, `Stopped following generation ${status.id}; it goes on in the canister.`));
-      return;
-    }
+    if (state.__kind__ !== 'done') return;
     const held = generationHeld(prompt, nonce, status)!;
     this.app.openings.set(state.done.seq, held);
     fill(
