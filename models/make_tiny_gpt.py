@@ -10,7 +10,7 @@ references (`Ge1:1`) dropped, `<|endoftext|>` between books.
 Needs models/requirements-gpt.txt (scripts/gpt-models.sh tiny). Seeded, one thread,
 deterministic algorithms: the tokenizer comes out byte for byte the same; the weights were
 trained once. Writes models/tiny-gpt/{tiny-gpt.onnx, tokenizer.json, training.json,
-reference/}. About five minutes on an idle machine (1,200 steps of 16 x 128 tokens).
+reference/}. 1,200 steps of 16 x 128 tokens: 26 minutes here beside six other builds.
 """
 
 import hashlib
