@@ -1,4 +1,4 @@
-//! The tiny GPT of models/cache/gpt/tiny-gpt (models/make_tiny_gpt.py writes it: a 4-layer
+//! The tiny GPT of models/tiny-gpt (committed; models/make_tiny_gpt.py made it: a 4-layer
 //! GPT-2-style decoder trained on a registry text corpus, its tokenizer.json and
 //! onnxruntime's greedy references), and how a language model is installed.
 
@@ -22,11 +22,11 @@ pub struct TinyGpt {
 
 pub fn tiny_gpt_file(name: &str) -> Vec<u8> {
     let path = workspace_root()
-        .join("models/cache/gpt/tiny-gpt")
+        .join("models/tiny-gpt")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; make it with `python3 models/make_tiny_gpt.py`",
+            "{}: {e}; the tiny GPT is committed in models/tiny-gpt",
             path.display()
         )
     })

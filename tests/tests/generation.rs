@@ -1,5 +1,5 @@
-//! Text generation on the replica: the tiny GPT of models/cache/gpt/tiny-gpt (made by
-//! models/make_tiny_gpt.py) uploaded with its tokenizer and declared a language model.
+//! Text generation on the replica: the tiny GPT of models/tiny-gpt (committed;
+//! models/make_tiny_gpt.py made it) uploaded with its tokenizer and declared a language model.
 //!
 //! Setup: the inference canister with the tiny GPT and the digits model; for the split
 //! runs, the step budget lowered so that a generation takes many messages.

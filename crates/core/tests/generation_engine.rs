@@ -1,5 +1,5 @@
-//! Text generation natively, on the tiny GPT of models/cache/gpt/tiny-gpt (made by
-//! models/make_tiny_gpt.py): the tokenizer against the `tokenizers` library's ids, greedy
+//! Text generation natively, on the tiny GPT of models/tiny-gpt (committed;
+//! models/make_tiny_gpt.py made it): the tokenizer against the `tokenizers` library's ids, greedy
 //! tokens against onnxruntime's decode loop, a generation split over many messages, an
 //! upgrade in the middle, seeded sampling, stops, cancellation and the typed errors.
 
@@ -27,14 +27,14 @@ fn alice() -> Principal {
 }
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/cache/gpt/tiny-gpt")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/tiny-gpt")
 }
 
 fn read(name: &str) -> Vec<u8> {
     let path = dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; make it with `python3 models/make_tiny_gpt.py`",
+            "{}: {e}; the tiny GPT is committed in models/tiny-gpt",
             path.display()
         )
     })
