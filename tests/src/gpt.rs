@@ -21,9 +21,7 @@ pub struct TinyGpt {
 }
 
 pub fn tiny_gpt_file(name: &str) -> Vec<u8> {
-    let path = workspace_root()
-        .join("models/tiny-gpt")
-        .join(name);
+    let path = workspace_root().join("models/tiny-gpt").join(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}; the tiny GPT is committed in models/tiny-gpt",

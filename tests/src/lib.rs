@@ -5,8 +5,8 @@
 //! The tests run the real `.wasm` files that `scripts/build-canister.sh` produces; a
 //! missing module is a test failure that says how to build it, never a skip.
 
-pub mod large;
 pub mod gpt;
+pub mod large;
 pub mod models;
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};

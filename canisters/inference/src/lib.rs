@@ -17,9 +17,9 @@ use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
     CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, GenerateArgs,
-    GenerationStatus, InferArgs, InferResult, JobId, JobStatus, LogConsistency,
-    LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs,
-    ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress, UploadStatus,
+    GenerationStatus, InferArgs, InferResult, JobId, JobStatus, LogConsistency, LogConsistencyArgs,
+    LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo, QueryInferResult,
+    Stats, UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use icinfer_core::Engine;
 use icinfer_ic::Ic;

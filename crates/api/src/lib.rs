@@ -11,8 +11,8 @@ pub mod reply;
 
 pub use describe::{describe_fact, describe_tensor};
 pub use generation::{
-    GenerateArgs, GenerationProgress, GenerationReceipt, GenerationState,
-    GenerationStatus, KvPair, LanguageModel, SampleSettings, Sampling, StopReason, TokenizerFile,
+    GenerateArgs, GenerationProgress, GenerationReceipt, GenerationState, GenerationStatus, KvPair,
+    LanguageModel, SampleSettings, Sampling, StopReason, TokenizerFile,
 };
 
 use candid::{CandidType, Deserialize, Principal};

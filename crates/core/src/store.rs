@@ -366,7 +366,8 @@ impl<M: Memory> ModelStore<M> {
                 return Ok(self.retry_failed(args, existing.clone()));
             }
         }
-        let tokenizer_bytes = |lm: Option<&LanguageModel>| lm.map_or(0, |lm| lm.tokenizer.size_bytes);
+        let tokenizer_bytes =
+            |lm: Option<&LanguageModel>| lm.map_or(0, |lm| lm.tokenizer.size_bytes);
         if let Some(lm) = &args.language_model {
             check_language_model(lm)?;
         }
@@ -378,7 +379,9 @@ impl<M: Memory> ModelStore<M> {
         limit(
             "MAX_TOTAL_MODEL_BYTES",
             MAX_TOTAL_MODEL_BYTES,
-            self.total_bytes() - freed + args.size_bytes + tokenizer_bytes(args.language_model.as_ref()),
+            self.total_bytes() - freed
+                + args.size_bytes
+                + tokenizer_bytes(args.language_model.as_ref()),
         )?;
         let slot = self.counter(8);
         let next_slot = slot.checked_add(1).ok_or_else(|| Error::LimitExceeded {

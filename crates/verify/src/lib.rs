@@ -39,8 +39,7 @@ pub use report::{CheckKind, Outcome, Report};
 #[cfg(feature = "certificate")]
 pub use verifier::{
     CertifiedCode, CertifiedHead, GenerationOpening, Held, Opening, ProvenEntry, ProvenGrowth,
-    Trust, VerifyError,
-    report_log_proof, verify_head, verify_log_consistency, verify_log_proof,
+    Trust, VerifyError, report_log_proof, verify_head, verify_log_consistency, verify_log_proof,
 };
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -20,9 +20,9 @@
 //! lose it: the driver resumes after `post_upgrade` where it stood.
 
 use super::{Engine, Environment, Runnable, StepOutcome};
+use crate::generation::Language;
 use crate::limits::MAX_INLINE_FINALIZE_BYTES;
 use crate::runtime;
-use crate::generation::Language;
 use crate::store::{ModelRecord, Part, ReadyFacts};
 use ic_stable_structures::Memory;
 use icinfer_api::{Error, ModelInfo};
