@@ -520,3 +520,66 @@ fn a_wrong_tokenizer_fails_finalize_with_a_typed_error() {
         matches!(refused, Err(Error::ModelRejected { reason }) if reason.contains("input_ids")),
     );
 }
+
+#[test]
+fn the_tokenizer_is_uploaded_under_the_models_rules() {
+    let mut engine = Engine::init(VectorMemory::default()).unwrap();
+    let env = Env::new();
+    let onnx = read("tiny-gpt.onnx");
+    let tokenizer = read("tokenizer.json");
+    engine
+        .create_model(
+            env.message(controller()),
+            CreateModelArgs {
+                id: "tiny".into(),
+                sha256: ByteBuf::from(Sha256::digest(&onnx).to_vec()),
+                size_bytes: onnx.len() as u64,
+                description: None,
+                input_facts: None,
+                language_model: Some(language_model(&tokenizer)),
+            },
+        )
+        .unwrap();
+    for (i, chunk) in onnx.chunks(CHUNK_BYTES as usize).enumerate() {
+        let args = UploadChunkArgs {
+            id: "tiny".into(),
+            offset: i as u64 * CHUNK_BYTES,
+            data: ByteBuf::from(chunk.to_vec()),
+        };
+        engine
+            .upload_model_chunk(env.message(controller()), args)
+            .unwrap();
+    }
+    // Finalize waits for the tokenizer's chunks as for the model's.
+    assert!(matches!(
+        engine.finalize_model(env.message(controller()), "tiny"),
+        Err(Error::UploadIncomplete {
+            missing_chunks: 1,
+            ..
+        })
+    ));
+    let chunk = |data: &[u8]| UploadChunkArgs {
+        id: "tiny".into(),
+        offset: 0,
+        data: ByteBuf::from(data.to_vec()),
+    };
+    let sent = engine
+        .upload_tokenizer_chunk(env.message(controller()), chunk(&tokenizer))
+        .unwrap();
+    assert_eq!((sent.chunks_received, sent.chunks_total), (1, 1));
+    // Sent again, the same bytes change nothing; other bytes are refused, as for a model.
+    let again = engine
+        .upload_tokenizer_chunk(env.message(controller()), chunk(&tokenizer))
+        .unwrap();
+    assert_eq!(again, sent);
+    let mut other = tokenizer.clone();
+    other[0] ^= 1;
+    assert!(matches!(
+        engine.upload_tokenizer_chunk(env.message(controller()), chunk(&other)),
+        Err(Error::InvalidState { reason, .. }) if reason.contains("cannot be rewritten")
+    ));
+    let info = engine
+        .finalize_model(env.message(controller()), "tiny")
+        .unwrap();
+    assert!(info.language_model.is_some());
+}
