@@ -382,26 +382,22 @@ impl<M: Memory> Engine<M> {
                 "stored bytes of finalized model '{id}' no longer match its SHA-256"
             );
         }
-        let declared = record.input_facts.as_deref().unwrap_or_default();
-        let loaded = runtime::load(bytes, declared)?;
-        let language = match self.load_language(id, record, &loaded) {
+        let tokenizer = match self.load_tokenizer(id, record) {
             Err(Error::TokenizerRejected { .. }) => {
                 panic!("stored tokenizer of finalized model '{id}' no longer matches its SHA-256")
             }
-            language => language?,
+            tokenizer => tokenizer?,
         };
+        let declared = record.input_facts.as_deref().unwrap_or_default();
+        let loaded = runtime::load(bytes, declared)?;
+        let language = language_of(record, tokenizer, &loaded)?;
         Ok((loaded, language))
     }
 
-    /// A language model's tokenizer, its chunks assembled and checked against the declared
-    /// SHA-256, read, and matched with the loaded graph's inputs and outputs (its roles);
-    /// `None` for any other model. Shared by finalize and the plan cache.
-    fn load_language(
-        &self,
-        id: &str,
-        record: &ModelRecord,
-        loaded: &runtime::LoadedModel,
-    ) -> Result<Option<Arc<Language>>, Error> {
+    /// A language model's tokenizer, its chunks assembled, checked against the declared
+    /// SHA-256 and read; `None` for any other model. Shared by finalize and the plan cache,
+    /// both of which read it before the graph (it is small, and cheap to refuse).
+    fn load_tokenizer(&self, id: &str, record: &ModelRecord) -> Result<Option<Tokenizer>, Error> {
         let Some(lm) = record.language_model.as_deref() else {
             return Ok(None);
         };
@@ -416,13 +412,7 @@ impl<M: Memory> Engine<M> {
                 ),
             });
         }
-        let tokenizer = Tokenizer::from_json(&bytes)?;
-        Ok(Some(Arc::new(Language::new(
-            lm,
-            tokenizer,
-            &loaded.inputs,
-            &loaded.outputs,
-        )?)))
+        Tokenizer::from_json(&bytes).map(Some)
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,
@@ -656,6 +646,24 @@ fn check_nonce(nonce: Option<&ByteBuf>) -> Result<(), Error> {
 
 fn nonce(args: &InferArgs) -> Option<&[u8]> {
     args.nonce.as_ref().map(|n| n.as_slice())
+}
+
+/// A language model's tokenizer and its declaration matched with the loaded graph's inputs
+/// and outputs (their roles); `None` for any other model.
+fn language_of(
+    record: &ModelRecord,
+    tokenizer: Option<Tokenizer>,
+    loaded: &runtime::LoadedModel,
+) -> Result<Option<Arc<Language>>, Error> {
+    match (record.language_model.as_deref(), tokenizer) {
+        (Some(lm), Some(tokenizer)) => Ok(Some(Arc::new(Language::new(
+            lm,
+            tokenizer,
+            &loaded.inputs,
+            &loaded.outputs,
+        )?))),
+        _ => Ok(None),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

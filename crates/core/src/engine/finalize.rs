@@ -19,7 +19,7 @@
 //! state is all in the model record, in stable memory, so an upgrade in the middle does not
 //! lose it: the driver resumes after `post_upgrade` where it stood.
 
-use super::{Engine, Environment, Runnable, StepOutcome};
+use super::{Engine, Environment, Runnable, StepOutcome, language_of};
 use crate::generation::Language;
 use crate::limits::MAX_INLINE_FINALIZE_BYTES;
 use crate::runtime;
@@ -161,7 +161,7 @@ impl<M: Memory> Engine<M> {
 
     /// The model's bytes, checked against its declared SHA-256 (whose computation the
     /// uploads and finalize have finished), loaded by tract; and for a language model, its
-    /// tokenizer, checked and read (`Engine::load_language`).
+    /// tokenizer, checked and read first (`Engine::load_tokenizer`).
     fn load_hashed(
         &self,
         id: &str,
@@ -174,10 +174,11 @@ impl<M: Memory> Engine<M> {
                 actual: ByteBuf::from(sha256.to_vec()),
             });
         }
+        let tokenizer = self.load_tokenizer(id, record)?;
         let bytes = self.store.assemble(id)?;
         let declared = record.input_facts.as_deref().unwrap_or_default();
         let loaded = runtime::load(bytes, declared)?;
-        let language = self.load_language(id, record, &loaded)?;
+        let language = language_of(record, tokenizer, &loaded)?;
         Ok((loaded, language))
     }
 
