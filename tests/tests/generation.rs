@@ -226,7 +226,7 @@ fn an_upgrade_mid_generation_restarts_it_and_it_ends_with_the_same_text() {
     assert_eq!(after.tokens, whole.tokens);
     assert_eq!(after.completion, whole.completion);
     assert_eq!(entry(&after).0.output_hash, entry(&whole).0.output_hash);
-    assert_eq!(canister.log_size(), 2);
+    assert_eq!(canister.inference_log_size(), 2);
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn bad_generations_are_typed_errors_and_cancelled_ones_log_nothing() {
         status(&mut canister, user(5), id).state,
         GenerationState::Cancelled
     );
-    assert_eq!(canister.log_size(), 0);
+    assert_eq!(canister.inference_log_size(), 0);
 }
 
 #[test]
@@ -378,7 +378,7 @@ fn generations_interleave_with_plain_infer_calls() {
         assert_eq!(done.tokens, alone.tokens);
         assert!(done.progress.messages > 2);
     }
-    assert_eq!(canister.log_size(), 1 + 1 + 6 + 3);
+    assert_eq!(canister.inference_log_size(), 1 + 1 + 6 + 3);
 }
 
 #[test]
