@@ -8,6 +8,8 @@ import { connect } from './connection';
 import { byId, errorBox, fill, h } from './dom';
 import { identityProviders } from './identity';
 import { errorText } from './verify/certificate';
+import { CheckTextView } from './views/check-text';
+import { GenerateView } from './views/generate';
 import { ConnectionView, IdentityView } from './views/header';
 import { InferView } from './views/infer';
 import { LogView } from './views/log';
@@ -34,9 +36,11 @@ async function main(): Promise<void> {
     useModel: (id) => infer.select(id),
   };
   infer = new InferView(app);
+  const generate = new GenerateView(app);
+  const checkText = new CheckTextView(app);
   log = new LogView(app);
   verify = new VerifyView(app, new URLSearchParams(window.location.search).get('tamper'));
-  const models = new ModelsView(app, (list) => infer.setModels(list));
+  const models = new ModelsView(app, (list) => (infer.setModels(list), generate.setModels(list)));
   const identity = new IdentityView(app, providers, provider, () => void log.refresh());
 
   fill(
@@ -44,6 +48,8 @@ async function main(): Promise<void> {
     h('div', { class: 'columns' }, new ConnectionView(app).element, identity.element),
     models.element,
     infer.element,
+    generate.element,
+    checkText.element,
     log.element,
     verify.element,
   );

@@ -5,6 +5,7 @@
 //! The tests run the real `.wasm` files that `scripts/build-canister.sh` produces; a
 //! missing module is a test failure that says how to build it, never a skip.
 
+pub mod gpt;
 pub mod large;
 pub mod models;
 
@@ -467,6 +468,7 @@ impl InferenceCanister {
             size_bytes: bytes.len() as u64,
             description: None,
             input_facts,
+            language_model: None,
         };
         self.update(sender, "create_model", args).unwrap()
     }

@@ -61,6 +61,7 @@ fn journal_cost_of_an_upload_chunk_and_an_inference() {
         size_bytes: bytes.len() as u64,
         description: None,
         input_facts: None,
+        language_model: None,
     };
     let (created, _) = journaled(&mut h, &mut journal, |h| {
         update(

@@ -251,6 +251,7 @@ fn only_controllers_and_admins_manage_models_whoever_calls() {
         size_bytes: bytes.len() as u64,
         description: None,
         input_facts: None,
+        language_model: None,
     })
     .unwrap();
     let (reply,): (Result<Vec<u8>, (u32, String)>,) = f
@@ -303,6 +304,7 @@ fn bad_input_to_every_endpoint_gets_its_typed_error_and_changes_nothing() {
         size_bytes: 1,
         description: None,
         input_facts: None,
+        language_model: None,
     };
     let r: R<ModelInfo> = f.update(controller(), "create_model", bad_create).unwrap();
     assert!(matches!(r, Err(Error::InvalidArgument { .. })));

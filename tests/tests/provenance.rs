@@ -92,6 +92,7 @@ impl Canister {
             size_bytes: bytes.len() as u64,
             description: None,
             input_facts: None,
+            language_model: None,
         };
         let _: R<icinfer_api::ModelInfo> = self.update(controller(), "create_model", create);
         let chunk = icinfer_api::UploadChunkArgs {

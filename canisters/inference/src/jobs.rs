@@ -11,6 +11,7 @@
 //! go through the same driver, taking turns with inference jobs.
 
 use crate::{mutate, read};
+use candid::Principal;
 use ic_cdk::api::{CanisterStatusCode, canister_self, canister_status, msg_caller};
 use ic_cdk::call::Call;
 use icinfer_api::{Error, JobId};
@@ -33,11 +34,17 @@ pub fn drive() {
     ic_cdk_timers::set_timer(Duration::ZERO, async {
         let work = mutate(|engine| engine.next_work());
         let stepped = match &work {
-            Some(Work::Infer(id)) => Some(
-                Call::unbounded_wait(canister_self(), "job_step")
-                    .with_arg(id)
-                    .await,
-            ),
+            Some(Work::Infer(id)) => {
+                // A sampled generation without a caller's seed draws it before its first step.
+                if read(|engine| engine.generation_needs_seed(*id)) {
+                    draw_seed(*id).await;
+                }
+                Some(
+                    Call::unbounded_wait(canister_self(), "job_step")
+                        .with_arg(id)
+                        .await,
+                )
+            }
             Some(Work::Finalize(id)) => Some(
                 Call::unbounded_wait(canister_self(), "finalize_step")
                     .with_arg(id)
@@ -59,6 +66,23 @@ pub fn drive() {
         DRIVING.set(false);
         drive();
     });
+}
+
+/// Draws a generation's seed from the IC's randomness; a failed draw fails the job.
+async fn draw_seed(id: JobId) {
+    let drawn = Call::unbounded_wait(Principal::management_canister(), "raw_rand").await;
+    match drawn
+        .map_err(|e| e.to_string())
+        .and_then(|reply| reply.candid::<Vec<u8>>().map_err(|e| e.to_string()))
+    {
+        Ok(seed) if seed.len() == icinfer_api::generation::SEED_BYTES => {
+            mutate(|engine| engine.set_generation_seed(id, &seed))
+        }
+        Ok(seed) => mutate(|engine| {
+            engine.job_trapped(&Ic, id, format!("raw_rand returned {} bytes", seed.len()))
+        }),
+        Err(reason) => mutate(|engine| engine.job_trapped(&Ic, id, format!("raw_rand: {reason}"))),
+    }
 }
 
 /// The `job_step` endpoint.

@@ -16,10 +16,10 @@ use candid::{CandidType, Principal};
 use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
-    CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult,
-    JobId, JobStatus, LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs,
-    LogProof, LogProofArgs, ModelInfo, QueryInferResult, Stats, UploadChunkArgs, UploadProgress,
-    UploadStatus,
+    CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, GenerateArgs,
+    GenerationStatus, InferArgs, InferResult, JobId, JobStatus, LogConsistency, LogConsistencyArgs,
+    LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo, QueryInferResult,
+    Stats, UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use icinfer_core::Engine;
 use icinfer_ic::Ic;
@@ -113,6 +113,12 @@ fn create_model(args: CreateModelArgs) -> Result<ModelInfo, Error> {
 #[update(manual_reply = true)]
 fn upload_model_chunk(args: UploadChunkArgs) -> Result<UploadProgress, Error> {
     replied(mutate(|engine| engine.upload_model_chunk(&Ic, args)))
+}
+
+/// A chunk of a language model's tokenizer.json, chunked as the model is.
+#[update(manual_reply = true)]
+fn upload_tokenizer_chunk(args: UploadChunkArgs) -> Result<UploadProgress, Error> {
+    replied(mutate(|engine| engine.upload_tokenizer_chunk(&Ic, args)))
 }
 
 /// Ready at once when the model fits one message; otherwise `finalizing`, and the canister
@@ -224,6 +230,25 @@ fn job_step(id: JobId) -> Result<(), Error> {
 #[update(manual_reply = true)]
 fn finalize_step(id: String) -> Result<(), Error> {
     replied(jobs::finalize_step(id))
+}
+
+// --- text generation (docs/generation.md) ----------------------------------------------------
+
+/// Checks the arguments, tokenizes the prompt and starts the generation as a job (its id is
+/// a job id: job_cancel cancels it); generation_status follows it.
+#[update(manual_reply = true)]
+fn generate_start(args: GenerateArgs) -> Result<JobId, Error> {
+    let started = mutate(|engine| engine.generate_start(&Ic, args));
+    if started.is_ok() {
+        jobs::drive();
+    }
+    replied(started)
+}
+
+/// The tokens and text so far, then the receipt: for the generation's caller and controllers.
+#[query(manual_reply = true)]
+fn generation_status(id: JobId) -> Result<GenerationStatus, Error> {
+    replied(read(|engine| engine.generation_status(&Ic, id)))
 }
 
 // --- provenance ----------------------------------------------------------------------------

@@ -6,9 +6,14 @@
 //! contract: extend, never rename.
 
 pub mod describe;
+pub mod generation;
 pub mod reply;
 
 pub use describe::{describe_fact, describe_tensor};
+pub use generation::{
+    GenerateArgs, GenerationProgress, GenerationReceipt, GenerationState, GenerationStatus, KvPair,
+    LanguageModel, SampleSettings, Sampling, StopReason, TokenizerFile,
+};
 
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
@@ -171,6 +176,9 @@ pub struct CreateModelArgs {
     /// whose inputs tract cannot determine (e.g. an image model with free height and
     /// width that only runs at fixed sizes).
     pub input_facts: Option<Vec<TensorFact>>,
+    /// Declares a decoder language model, for `generate_start` (its tokenizer is uploaded
+    /// with `upload_tokenizer_chunk`).
+    pub language_model: Option<LanguageModel>,
 }
 
 /// One chunk of a model upload. `offset` must be a multiple of the canister's chunk size
@@ -248,6 +256,7 @@ pub struct ModelInfo {
     pub outputs: Vec<TensorFact>,
     /// Instructions `finalize_model` spent hashing, parsing and optimising the model.
     pub load_instructions: Option<u64>,
+    pub language_model: Option<LanguageModel>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,7 +372,7 @@ pub struct LogEntry {
     /// encoding version 1, written before jobs existed (docs/hashing.md).
     pub messages: Option<u64>,
     /// What the entry records; `null` is an inference (every entry written before kinds
-    /// existed). A code epoch's model, input and output fields are empty: `model_id` "",
+    /// existed). A generation carries its receipt (kind 2). A code epoch's model, input and output fields are empty: `model_id` "",
     /// the three digests 32 zero bytes, `input_salted` false (docs/hashing.md).
     pub kind: Option<EntryKind>,
 }
@@ -372,6 +381,9 @@ pub struct LogEntry {
 pub enum EntryKind {
     #[serde(rename = "inference")]
     Inference,
+    /// Boxed: a receipt is four times an inference entry's other fields.
+    #[serde(rename = "generation")]
+    Generation(Box<GenerationReceipt>),
     #[serde(rename = "code_epoch")]
     CodeEpoch(CodeEpoch),
 }
@@ -595,6 +607,11 @@ pub enum Error {
         model_id: ModelId,
         reason: String,
     },
+    /// A language model's tokenizer file does not match its declared SHA-256, or is not a
+    /// byte-level BPE `tokenizer.json` this canister reads.
+    TokenizerRejected {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -632,6 +649,7 @@ impl std::fmt::Display for Error {
                 f,
                 "model '{model_id}' needs more than one message per inference ({reason}): use infer_start"
             ),
+            Error::TokenizerRejected { reason } => write!(f, "tokenizer rejected: {reason}"),
         }
     }
 }

@@ -118,6 +118,11 @@ impl Client {
                 "run it as a job: `icinfer infer {model_id} --job …` (plain `icinfer infer` \
                  switches to one by itself)"
             ),
+            Error::TokenizerRejected { .. } => {
+                "pass the model's own Hugging Face tokenizer.json (a byte-level BPE) with \
+                 --tokenizer, and upload it again"
+                    .into()
+            }
             Error::InvalidArgument { .. } | Error::InferenceFailed { .. } => String::new(),
         };
         if fix.is_empty() {

@@ -83,6 +83,7 @@ async fn run_in(wasm: &[u8], work: &Path) -> Result<()> {
             input_facts: Vec::new(),
             replace: false,
             progress: false,
+            language_model: None,
         },
     )
     .await?;

@@ -2,6 +2,7 @@
 
 mod client;
 mod demo;
+mod generate;
 mod identity;
 mod infer;
 mod job;
@@ -138,6 +139,42 @@ enum Command {
         replace: bool,
         #[arg(long)]
         no_progress: bool,
+        #[command(flatten)]
+        language_model: generate::LanguageModelArgs,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Generate text with a language model: streams the completion with a progress line,
+    /// then prints the receipt (its log entry).
+    Generate {
+        model: String,
+        prompt: String,
+        #[arg(long, short = 'n', default_value_t = 64)]
+        max_new_tokens: u32,
+        /// Sample at this temperature (default: greedy).
+        #[arg(long)]
+        temperature: Option<f32>,
+        #[arg(long)]
+        top_k: Option<u32>,
+        #[arg(long)]
+        top_p: Option<f32>,
+        /// 32 bytes of hex: a sample that replays (default: the canister draws one).
+        #[arg(long)]
+        seed: Option<String>,
+        /// End the completion before this text. Repeatable.
+        #[arg(long)]
+        stop: Vec<String>,
+        /// Salt the prompt commitment with this nonce (hex, 16 to 64 bytes); default: 32
+        /// random bytes.
+        #[arg(long, conflicts_with = "no_nonce")]
+        nonce: Option<String>,
+        #[arg(long)]
+        no_nonce: bool,
+        /// Save the receipt, nonce, prompt and completion here, for `icinfer verify --receipt`.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -384,6 +421,7 @@ async fn run(command: Command) -> Result<()> {
             input_facts,
             replace,
             no_progress,
+            language_model,
             target,
         } => {
             let id = match id {
@@ -404,10 +442,55 @@ async fn run(command: Command) -> Result<()> {
                     input_facts,
                     replace,
                     progress: !no_progress,
+                    language_model: language_model.declaration()?,
                 },
             )
             .await
             .map(|_| ())
+        }
+        Command::Generate {
+            model,
+            prompt,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            stop,
+            nonce,
+            no_nonce,
+            save,
+            json,
+            target,
+        } => {
+            let nonce = match (nonce, no_nonce) {
+                (Some(hex_nonce), _) => {
+                    infer::Nonce::Given(hex::decode(&hex_nonce).context("--nonce is not hex")?)
+                }
+                (None, true) => infer::Nonce::Unsalted,
+                (None, false) => infer::Nonce::Random,
+            };
+            let seed = seed
+                .map(|s| hex::decode(&s).context("--seed is not hex"))
+                .transpose()?;
+            let client = target.connect().await?;
+            generate::run(
+                &client,
+                generate::GenerateOptions {
+                    model,
+                    prompt,
+                    max_new_tokens,
+                    temperature,
+                    top_k,
+                    top_p,
+                    seed,
+                    stop,
+                    nonce,
+                    save,
+                    json,
+                },
+            )
+            .await
         }
         Command::Models { json, target } => models::run(&target.connect().await?, json).await,
         Command::Infer {

@@ -83,10 +83,12 @@ pub fn entry_json(e: &LogEntry) -> Value {
         "input_salted": e.input_salted,
         "instructions": e.instructions,
         "messages": e.messages,
+        // A generation's receipt (serde's form; absent for an inference).
+        "kind": e.kind,
     })
 }
 
-fn entry_from_json(v: &Value) -> Result<LogEntry> {
+pub fn entry_from_json(v: &Value) -> Result<LogEntry> {
     let text = |key: &str| {
         v[key]
             .as_str()
@@ -116,7 +118,10 @@ fn entry_from_json(v: &Value) -> Result<LogEntry> {
         instructions: number("instructions")?,
         // Absent from receipts of version 1 entries.
         messages: v["messages"].as_u64(),
-        kind: None,
+        kind: match &v["kind"] {
+            Value::Null => None,
+            kind => Some(serde_json::from_value(kind.clone()).context("entry.kind")?),
+        },
     })
 }
 

@@ -33,6 +33,8 @@ pub struct UploadOptions<'a> {
     /// Delete a different model of the same id first.
     pub replace: bool,
     pub progress: bool,
+    /// A language model's declaration and its tokenizer's bytes (`--tokenizer`).
+    pub language_model: Option<(icinfer_api::LanguageModel, Vec<u8>)>,
 }
 
 pub async fn run(client: &Client, options: UploadOptions<'_>) -> Result<ModelInfo> {
@@ -85,6 +87,9 @@ pub async fn run(client: &Client, options: UploadOptions<'_>) -> Result<ModelInf
     let status: Result<UploadStatus, Error> = client.query("upload_status", (id.clone(),)).await?;
     let status = status.map_err(|e| client.explain("upload_status", e))?;
     send_missing_chunks(client, &id, &bytes, &status, options.progress).await?;
+    if let Some((_, tokenizer)) = &options.language_model {
+        send_tokenizer(client, &id, tokenizer, status.chunk_size as usize).await?;
+    }
 
     let finalized: Result<ModelInfo, Error> =
         client.update("finalize_model", (id.clone(),)).await?;
@@ -156,6 +161,25 @@ async fn follow_finalize(client: &Client, id: &str, show_progress: bool) -> Resu
     }
 }
 
+/// A language model's tokenizer, every chunk (it is small; chunks are idempotent).
+async fn send_tokenizer(client: &Client, id: &str, tokenizer: &[u8], chunk: usize) -> Result<()> {
+    for (index, piece) in tokenizer.chunks(chunk).enumerate() {
+        let sent: Result<UploadProgress, Error> = client
+            .update(
+                "upload_tokenizer_chunk",
+                (UploadChunkArgs {
+                    id: id.to_string(),
+                    offset: (index * chunk) as u64,
+                    data: ByteBuf::from(piece.to_vec()),
+                },),
+            )
+            .await?;
+        sent.map_err(|e| client.explain("upload_tokenizer_chunk", e))?;
+    }
+    println!("tokenizer: {} bytes sent", tokenizer.len());
+    Ok(())
+}
+
 async fn create(
     client: &Client,
     options: &UploadOptions<'_>,
@@ -171,6 +195,7 @@ async fn create(
                 size_bytes: bytes.len() as u64,
                 description: options.description.clone(),
                 input_facts: (!options.input_facts.is_empty()).then(|| options.input_facts.clone()),
+                language_model: options.language_model.as_ref().map(|(lm, _)| lm.clone()),
             },),
         )
         .await?;

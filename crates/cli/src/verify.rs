@@ -12,13 +12,14 @@
 //! the code certificate.
 
 use crate::client::Client;
+use crate::generate::SavedGeneration;
 use crate::receipt::SavedInference;
 use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
 use ic_agent::hash_tree::Label;
 use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogProof, LogProofArgs, Tensor};
-use icinfer_verify::{Held, Opening, Trust, report_log_proof};
+use icinfer_verify::{GenerationOpening, Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,12 +45,44 @@ pub struct VerifyOptions {
 }
 
 pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
+    let generation = options
+        .receipt
+        .as_deref()
+        .filter(|dir| SavedGeneration::is_in(dir))
+        .map(SavedGeneration::load)
+        .transpose()?;
+    if let Some(generation) = &generation {
+        ensure!(
+            options.inputs.is_empty() && options.outputs.is_empty() && options.nonce.is_none(),
+            "--receipt brings its own prompt, completion and nonce: do not also pass --input, --output or --nonce"
+        );
+        let saved = SavedInference {
+            network: generation.network.clone(),
+            canister: generation.canister,
+            entry: generation.entry.clone(),
+            nonce: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        };
+        return prove(client, &options, Some(&saved), Some(generation)).await;
+    }
     let saved = options
         .receipt
         .as_deref()
         .map(SavedInference::load)
         .transpose()?;
-    let seq = match (&saved, options.seq) {
+    prove(client, &options, saved.as_ref(), None).await
+}
+
+/// Proves the entry and checks what is held against it: a saved inference's tensors, or a
+/// saved generation's prompt and completion.
+async fn prove(
+    client: &Client,
+    options: &VerifyOptions,
+    saved: Option<&SavedInference>,
+    generation: Option<&SavedGeneration>,
+) -> Result<()> {
+    let seq = match (saved, options.seq) {
         (Some(saved), Some(seq)) if saved.entry.seq != seq => bail!(
             "the receipt is entry #{}, not #{seq}: drop one of them",
             saved.entry.seq
@@ -58,7 +91,7 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
         (None, Some(seq)) => seq,
         (None, None) => bail!("which entry? pass its number, or --receipt DIR"),
     };
-    if let Some(saved) = &saved {
+    if let Some(saved) = saved {
         ensure!(
             saved.canister == client.canister,
             "the receipt is from canister {}, but this would ask {}\n  fix: pass --canister {} \
@@ -69,7 +102,8 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
             saved.network
         );
     }
-    let (inputs, outputs, nonce) = match &saved {
+    let (inputs, outputs, nonce) = match saved {
+        Some(_) if generation.is_some() => (Vec::new(), Vec::new(), None),
         Some(saved) => {
             ensure!(
                 options.inputs.is_empty() && options.outputs.is_empty() && options.nonce.is_none(),
@@ -149,10 +183,16 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
             nonce: nonce.as_deref(),
             outputs: &outputs,
         }),
-        receipt: saved.as_ref().map(|saved| &saved.entry),
+        receipt: saved.map(|saved| &saved.entry),
         model_sha256: model_sha256.as_ref(),
         code_certificate: Some(&code_certificate),
         expected_module_hashes: &expected_module_hashes,
+        generation: generation.map(|g| GenerationOpening {
+            prompt: &g.prompt,
+            nonce: g.nonce.as_deref(),
+            completion: &g.completion,
+            tokens: &g.tokens,
+        }),
     };
     println!("verifying log entry #{seq} of canister {}", client.canister);
     println!("  against {root_key_source}:");

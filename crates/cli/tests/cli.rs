@@ -550,6 +550,7 @@ fn an_interrupted_upload_resumes_with_the_missing_chunks() {
             size_bytes: bytes.len() as u64,
             description: None,
             input_facts: None,
+            language_model: None,
         };
         let reply = agent
             .update(&canister, "create_model")

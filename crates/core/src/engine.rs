@@ -8,12 +8,14 @@
 
 mod epochs;
 mod finalize;
+mod generation;
 mod jobs;
 
 pub use self::epochs::{CodeHistory, Deployment, EpochError, MAX_LISTED_EPOCHS};
 use self::jobs::JobRuns;
 pub use self::jobs::{StepOutcome, Work};
 use crate::epochs::CodeEpochs;
+use crate::generation::{Language, Tokenizer};
 use crate::jobs::JobStore;
 use crate::limits::{
     DEFAULT_STEP_BUDGET, MAX_ADMINS, MAX_CACHED_PLANS, MAX_INLINE_FINALIZE_BYTES, MAX_INPUT_BYTES,
@@ -23,7 +25,7 @@ use crate::memory::{self, LayoutError, VMem};
 use crate::merkle::TreeError;
 use crate::provenance::{self, ProvenanceLog};
 use crate::runtime::{self, Plan};
-use crate::store::{ModelRecord, ModelStore, ReadyFacts, limit};
+use crate::store::{ModelRecord, ModelStore, Part, ReadyFacts, limit};
 use crate::tensor;
 use candid::Principal;
 use ic_stable_structures::{BTreeSet, Memory};
@@ -225,6 +227,16 @@ impl<M: Memory> Engine<M> {
         self.store.upload_chunk(args)
     }
 
+    /// One chunk of a language model's tokenizer file, chunked as the model is.
+    pub fn upload_tokenizer_chunk(
+        &mut self,
+        env: &impl Environment,
+        args: UploadChunkArgs,
+    ) -> Result<UploadProgress, Error> {
+        self.require_manager(env)?;
+        self.store.upload_part(args, Part::Tokenizer)
+    }
+
     /// Deletes a model and frees its bytes. The log keeps every entry that names it.
     pub fn delete_model(&mut self, env: &impl Environment, id: &str) -> Result<(), Error> {
         self.require_manager(env)?;
@@ -316,17 +328,7 @@ impl<M: Memory> Engine<M> {
     /// Checks the arguments of an inference (`infer` or a job) and finds the model: returns
     /// it and the inputs in the model's order.
     fn prepare<'a>(&mut self, args: &'a InferArgs) -> Result<(Runnable, Vec<&'a Tensor>), Error> {
-        if let Some(nonce) = &args.nonce
-            && !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len())
-        {
-            return Err(Error::InvalidArgument {
-                field: "nonce".into(),
-                reason: format!(
-                    "must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes, got {}",
-                    nonce.len()
-                ),
-            });
-        }
+        check_nonce(args.nonce.as_ref())?;
         let input_bytes = tensor::check_tensor_list(&args.inputs)?;
         limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, input_bytes)?;
         let model = self.runnable(&args.model_id)?;
@@ -349,22 +351,28 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is still uploading; finalize it first".into(),
             });
         };
-        let plan = self.reload(id, &record)?.plan;
+        let (loaded, language) = self.reload(id, &record)?;
         let model = Runnable {
-            plan,
+            plan: loaded.plan,
             sha256: record.sha256,
             facts: Arc::new(facts),
             infer_instructions: record.infer_instructions,
+            language,
         };
         self.plans.insert(id, model.clone());
         Ok(model)
     }
 
-    /// A ready model's plan, loaded again for the plan cache. Its bytes were verified at
-    /// finalize and never change; a file small enough to finalize in one message is checked
-    /// again (the block store's invariant), a larger one is not: hashing 1 GiB alone costs
-    /// twice the message limit.
-    fn reload(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+    /// A ready model's plan (and a language model's tokenizer), loaded again for the plan
+    /// cache. Its bytes were verified at finalize and never change; a file small enough to
+    /// finalize in one message is checked again (the block store's invariant), a larger one
+    /// is not: hashing 1 GiB alone costs twice the message limit. A tokenizer is small and
+    /// always checked again.
+    fn reload(
+        &self,
+        id: &str,
+        record: &ModelRecord,
+    ) -> Result<(runtime::LoadedModel, Option<Arc<Language>>), Error> {
         let bytes = self.store.assemble(id)?;
         if record.size_bytes <= MAX_INLINE_FINALIZE_BYTES {
             let sha256: [u8; 32] =
@@ -374,8 +382,37 @@ impl<M: Memory> Engine<M> {
                 "stored bytes of finalized model '{id}' no longer match its SHA-256"
             );
         }
+        let tokenizer = match self.load_tokenizer(id, record) {
+            Err(Error::TokenizerRejected { .. }) => {
+                panic!("stored tokenizer of finalized model '{id}' no longer matches its SHA-256")
+            }
+            tokenizer => tokenizer?,
+        };
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(bytes, declared)
+        let loaded = runtime::load(bytes, declared)?;
+        let language = language_of(record, tokenizer, &loaded)?;
+        Ok((loaded, language))
+    }
+
+    /// A language model's tokenizer, its chunks assembled, checked against the declared
+    /// SHA-256 and read; `None` for any other model. Shared by finalize and the plan cache,
+    /// both of which read it before the graph (it is small, and cheap to refuse).
+    fn load_tokenizer(&self, id: &str, record: &ModelRecord) -> Result<Option<Tokenizer>, Error> {
+        let Some(lm) = record.language_model.as_deref() else {
+            return Ok(None);
+        };
+        let bytes = self.store.assemble_part(id, Part::Tokenizer)?;
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        if sha256[..] != lm.tokenizer.sha256[..] {
+            return Err(Error::TokenizerRejected {
+                reason: format!(
+                    "SHA-256 mismatch: declared {}, uploaded {}",
+                    hex(&lm.tokenizer.sha256),
+                    hex(&sha256)
+                ),
+            });
+        }
+        Tokenizer::from_json(&bytes).map(Some)
     }
 
     /// Loads the plan of one ready model that is not cached yet, while the cache has room,
@@ -591,8 +628,46 @@ fn check_output_bytes(outputs: &[Tensor]) -> Result<(), Error> {
     limit("MAX_OUTPUT_BYTES", MAX_OUTPUT_BYTES, output_bytes)
 }
 
+/// A nonce salts a commitment: 16 to 64 bytes.
+fn check_nonce(nonce: Option<&ByteBuf>) -> Result<(), Error> {
+    if let Some(nonce) = nonce
+        && !(MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&nonce.len())
+    {
+        return Err(Error::InvalidArgument {
+            field: "nonce".into(),
+            reason: format!(
+                "must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes, got {}",
+                nonce.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn nonce(args: &InferArgs) -> Option<&[u8]> {
     args.nonce.as_ref().map(|n| n.as_slice())
+}
+
+/// A language model's tokenizer and its declaration matched with the loaded graph's inputs
+/// and outputs (their roles); `None` for any other model.
+fn language_of(
+    record: &ModelRecord,
+    tokenizer: Option<Tokenizer>,
+    loaded: &runtime::LoadedModel,
+) -> Result<Option<Arc<Language>>, Error> {
+    match (record.language_model.as_deref(), tokenizer) {
+        (Some(lm), Some(tokenizer)) => Ok(Some(Arc::new(Language::new(
+            lm,
+            tokenizer,
+            &loaded.inputs,
+            &loaded.outputs,
+        )?))),
+        _ => Ok(None),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn digest(bytes: [u8; 32]) -> ByteBuf {
@@ -625,6 +700,8 @@ struct Runnable {
     plan: Plan,
     /// The record's `infer_instructions`, kept current by jobs (`PlanCache::note`).
     infer_instructions: Option<u64>,
+    /// A language model's tokenizer and roles.
+    language: Option<Arc<Language>>,
 }
 
 /// Ready models with their optimised plans on the heap, least recently used first out.

@@ -19,10 +19,11 @@
 //! ([`JobStore::open`]).
 
 use crate::memory::LayoutError;
+use crate::nested::Nested;
 use candid::{CandidType, Decode, Encode, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, Cell, Memory, Storable};
-use icinfer_api::{JobFailure, JobId, JobProgress, Tensor};
+use icinfer_api::{JobFailure, JobId, JobProgress, Sampling, StopReason, Tensor};
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
 use std::borrow::Cow;
@@ -57,6 +58,44 @@ pub struct JobRecord {
     pub finished_at_ns: Option<u64>,
     pub progress: JobProgress,
     pub state: RecordState,
+    /// A text generation's own record, nested (crate::nested); absent for an inference job
+    /// (and on records written before generation existed, which candid reads as None).
+    pub generation: Option<Nested<GenerationRecord>>,
+}
+
+/// What a generation keeps in stable memory: enough to start it again from its prompt
+/// after an upgrade, and what it has generated so far for `generation_status`.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub struct GenerationRecord {
+    /// Kept while the generation is pending (a restart tokenizes it again), then dropped:
+    /// the log keeps only its salted commitment.
+    pub prompt: String,
+    pub max_new_tokens: u32,
+    /// A sampled generation's seed is None until the driver has drawn it (`raw_rand`).
+    pub sampling: Sampling,
+    pub stop: Vec<String>,
+    pub tokenizer_sha256: ByteBuf,
+    pub prompt_tokens: u32,
+    pub tokens: Vec<u32>,
+    /// The tokens' bytes; once done, cut before the stop sequence.
+    pub completion: ByteBuf,
+    pub stop_reason: Option<StopReason>,
+}
+
+impl GenerationRecord {
+    /// After an upgrade: the tokens are generated again from the prompt.
+    pub fn restart(&mut self) {
+        self.tokens.clear();
+        self.completion = ByteBuf::new();
+    }
+
+    pub fn forget_prompt(&mut self) {
+        self.prompt = String::new();
+    }
+
+    pub fn needs_seed(&self) -> bool {
+        matches!(&self.sampling, Sampling::Sample(s) if s.seed.is_none())
+    }
 }
 
 impl JobRecord {

@@ -8,6 +8,7 @@
 //!   operator classification, declared facts, `If` folding, load diagnostics.
 //! - [`stepping`]: a plan run node by node, for inferences that span messages.
 //! - [`jobs`]: inference jobs in stable memory: records, inputs, outputs.
+//! - [`generation`]: text generation: the tokenizer, sampling, a decoder's forward passes.
 //! - [`rewrite`]: our rewrites of tract's graphs, between its declutter and codegen and after
 //!   both, one file per family of operators.
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
@@ -18,10 +19,12 @@
 
 pub mod engine;
 pub mod epochs;
+pub mod generation;
 pub mod jobs;
 pub mod limits;
 pub mod memory;
 pub mod merkle;
+pub mod nested;
 pub mod prep;
 pub mod provenance;
 pub mod rewrite;

@@ -83,3 +83,17 @@ pub const MAX_INLINE_FINALIZE_BYTES: u64 = 256 << 20;
 /// A model whose inference was measured above this many instructions (by a job) gets
 /// `UseJob` from `infer`: a one-message inference would risk the IC's 40 B update limit.
 pub const MAX_ONE_MESSAGE_INFER_INSTRUCTIONS: u64 = 32_000_000_000;
+/// A language model's tokenizer file (GPT-2's tokenizer.json is 1.4 MB).
+pub const MAX_TOKENIZER_BYTES: u64 = 8 << 20;
+/// Longest context a language model may declare, and KV-cache pairs it may name.
+pub const MAX_CONTEXT_LENGTH: u32 = 8192;
+pub const MAX_KV_PAIRS: usize = 128;
+/// A generation's prompt, in UTF-8 bytes, and tokens it may ask for.
+pub const MAX_PROMPT_BYTES: usize = 64 << 10;
+pub const MAX_NEW_TOKENS: u32 = 4096;
+/// Stop sequences of one generation, and the bytes of each.
+pub const MAX_STOP_SEQUENCES: usize = 8;
+pub const MAX_STOP_BYTES: usize = 64;
+/// Prompt tokens one forward pass of the prefill takes: the attention scores of a pass
+/// grow with its square.
+pub const MAX_PREFILL_BATCH: usize = 64;

@@ -151,7 +151,7 @@ fn dim_of(dim: &TDim) -> Dim {
     }
 }
 
-fn datum_of(dtype: DType) -> DatumType {
+pub(crate) fn datum_of(dtype: DType) -> DatumType {
     match dtype {
         DType::F32 => DatumType::F32,
         DType::F64 => DatumType::F64,

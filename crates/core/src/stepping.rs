@@ -34,12 +34,18 @@ pub struct PlanRun {
 impl PlanRun {
     /// Sets the inputs, already ordered and checked by `runtime::match_inputs`.
     pub fn start(plan: &Plan, inputs: &[&Tensor]) -> Result<Self, Error> {
-        let mut state = plan.spawn().map_err(failed)?;
         let values: TVec<TValue> = inputs
             .iter()
             .map(|t| runtime::to_tract(t).map(TValue::from))
             .collect::<Result<_, _>>()
             .map_err(failed)?;
+        Self::start_values(plan, values)
+    }
+
+    /// Sets tract values as the inputs, in the model's order (a decoder's KV cache, which
+    /// stays in tract's form from one forward pass to the next).
+    pub fn start_values(plan: &Plan, values: TVec<TValue>) -> Result<Self, Error> {
+        let mut state = plan.spawn().map_err(failed)?;
         state.set_inputs(values).map_err(failed)?;
         let model = plan.model();
         let order = plan.order_without_consts().to_vec();
@@ -129,6 +135,12 @@ impl PlanRun {
             .iter()
             .filter(|v| v.is_some())
             .count()
+    }
+
+    /// The outputs in tract's form, in the model's order, once every node has run.
+    pub fn take_values(&mut self) -> Result<TVec<TValue>, Error> {
+        assert!(self.is_finished(), "outputs before the last node");
+        self.state.outputs().map_err(failed)
     }
 
     /// The outputs, named after the model's output facts, once every node has run.

@@ -15,6 +15,7 @@
 //!   BLOCKS_BASE + b * CHUNK_BYTES: block b (CHUNK_BYTES long)
 //! MODELS:      id -> record (version byte, then Candid)
 //! CHUNKS:      slot << 32 | chunk index -> block
+//!              (a language model's tokenizer: chunk index TOKENIZER_CHUNKS + i)
 //! FREE_BLOCKS: block
 //! ```
 //!
@@ -31,17 +32,18 @@
 //! returns an error has changed nothing.
 
 use crate::limits::{
-    CHUNK_BYTES, MAX_DESCRIPTION_BYTES, MAX_HASH_CHUNKS_PER_UPLOAD, MAX_MODEL_BYTES,
-    MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK, MAX_TENSOR_NAME_BYTES, MAX_TENSORS,
-    MAX_TOTAL_MODEL_BYTES,
+    CHUNK_BYTES, MAX_CONTEXT_LENGTH, MAX_DESCRIPTION_BYTES, MAX_HASH_CHUNKS_PER_UPLOAD,
+    MAX_KV_PAIRS, MAX_MODEL_BYTES, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_RANK, MAX_TENSOR_NAME_BYTES,
+    MAX_TENSORS, MAX_TOKENIZER_BYTES, MAX_TOTAL_MODEL_BYTES,
 };
+use crate::nested::Nested;
 use crate::runtime::profile;
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, BTreeSet, Memory, Storable};
 use icinfer_api::{
-    CreateModelArgs, Dim, Error, FinalizeProgress, ModelInfo, ModelState, TensorFact,
-    UploadChunkArgs, UploadProgress, UploadStatus,
+    CreateModelArgs, Dim, Error, FinalizeProgress, LanguageModel, ModelInfo, ModelState,
+    TensorFact, UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use serde_bytes::ByteBuf;
 use sha2::digest::common::hazmat::{SerializableState, SerializedState};
@@ -55,8 +57,19 @@ const WASM_PAGE: u64 = 64 << 10;
 /// 1: no hash state, no finalize job. 2: + `hashed_chunks`, `hash_state`, `finalizing`,
 /// `failed`, `infer_instructions`: optional fields, so a record of version 1 reads as one
 /// of version 2 with none of them (no chunk hashed yet: finalize hashes them all).
+/// `language_model` and `tokenizer_chunks_received` are optional too (absent: not a
+/// language model).
 const RECORD_VERSION: u8 = 2;
 const OLDEST_RECORD_VERSION: u8 = 1;
+/// First chunk index of a tokenizer: above any model's chunks (MAX_MODEL_BYTES / CHUNK_BYTES).
+const TOKENIZER_CHUNKS: u32 = 1 << 31;
+
+/// The files of a model: the ONNX graph, and a language model's tokenizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Model,
+    Tokenizer,
+}
 
 /// A model as stored. `ready` is set once, by finalize; after that the record and its
 /// bytes never change until the model is deleted.
@@ -84,6 +97,10 @@ pub struct ModelRecord {
     pub failed: Option<ByteBuf>,
     /// The most instructions an inference of this model took, measured by a job.
     pub infer_instructions: Option<u64>,
+    /// Absent on records written before text generation (candid reads them as None).
+    /// Nested (crate::nested), so that uploads of other models do not pay for its type.
+    pub language_model: Option<Nested<LanguageModel>>,
+    pub tokenizer_chunks_received: Option<u32>,
 }
 
 /// A finalize job's counters: its messages and their instructions so far.
@@ -138,6 +155,36 @@ impl ModelRecord {
         }
     }
 
+    /// Chunks of a file of the model (its tokenizer: none unless it is a language model)
+    /// still to arrive.
+    pub fn missing_chunks(&self, part: Part) -> u32 {
+        chunks_in(self.part_size(part).unwrap_or(0)) - self.part_received(part)
+    }
+
+    fn part_size(&self, part: Part) -> Option<u64> {
+        match part {
+            Part::Model => Some(self.size_bytes),
+            Part::Tokenizer => self
+                .language_model
+                .as_ref()
+                .map(|lm| lm.tokenizer.size_bytes),
+        }
+    }
+
+    fn part_received(&self, part: Part) -> u32 {
+        match part {
+            Part::Model => self.chunks_received,
+            Part::Tokenizer => self.tokenizer_chunks_received.unwrap_or(0),
+        }
+    }
+
+    fn first_chunk(part: Part) -> u32 {
+        match part {
+            Part::Model => 0,
+            Part::Tokenizer => TOKENIZER_CHUNKS,
+        }
+    }
+
     pub fn info(&self, id: &str) -> ModelInfo {
         ModelInfo {
             id: id.to_string(),
@@ -157,6 +204,7 @@ impl ModelRecord {
                 .as_ref()
                 .map_or_else(Vec::new, |r| r.outputs.clone()),
             load_instructions: self.ready.as_ref().map(|r| r.load_instructions),
+            language_model: self.language_model.as_deref().cloned(),
         }
     }
 }
@@ -274,9 +322,12 @@ impl<M: Memory> ModelStore<M> {
         self.records.is_empty()
     }
 
-    /// Bytes of all models together, as declared at creation.
+    /// Bytes of all models together (with their tokenizers), as declared at creation.
     pub fn total_bytes(&self) -> u64 {
-        self.records.values().map(|r| r.size_bytes).sum()
+        self.records
+            .values()
+            .map(|r| r.size_bytes + r.part_size(Part::Tokenizer).unwrap_or(0))
+            .sum()
     }
 
     pub fn create(
@@ -315,13 +366,22 @@ impl<M: Memory> ModelStore<M> {
                 return Ok(self.retry_failed(args, existing.clone()));
             }
         }
-        let freed = replaced.as_ref().map_or(0, |r| r.size_bytes);
+        let tokenizer_bytes =
+            |lm: Option<&LanguageModel>| lm.map_or(0, |lm| lm.tokenizer.size_bytes);
+        if let Some(lm) = &args.language_model {
+            check_language_model(lm)?;
+        }
+        let freed = replaced.as_ref().map_or(0, |r| {
+            r.size_bytes + tokenizer_bytes(r.language_model.as_deref())
+        });
         let count = self.records.len() + u64::from(replaced.is_none());
         limit("MAX_MODELS", MAX_MODELS, count)?;
         limit(
             "MAX_TOTAL_MODEL_BYTES",
             MAX_TOTAL_MODEL_BYTES,
-            self.total_bytes() - freed + args.size_bytes,
+            self.total_bytes() - freed
+                + args.size_bytes
+                + tokenizer_bytes(args.language_model.as_ref()),
         )?;
         let slot = self.counter(8);
         let next_slot = slot.checked_add(1).ok_or_else(|| Error::LimitExceeded {
@@ -344,6 +404,8 @@ impl<M: Memory> ModelStore<M> {
             finalizing: None,
             failed: None,
             infer_instructions: None,
+            tokenizer_chunks_received: args.language_model.as_ref().map(|_| 0),
+            language_model: args.language_model.map(Nested),
         };
         let info = record.info(&args.id);
         if replaced.is_some() {
@@ -369,7 +431,22 @@ impl<M: Memory> ModelStore<M> {
     /// Stores one chunk and extends the hashed prefix. A chunk sent again must hold the
     /// same bytes (and then changes nothing).
     pub fn upload_chunk(&mut self, args: UploadChunkArgs) -> Result<UploadProgress, Error> {
+        self.upload_part(args, Part::Model)
+    }
+
+    /// Stores one chunk of a model's file or of its tokenizer, which is chunked alike.
+    pub fn upload_part(
+        &mut self,
+        args: UploadChunkArgs,
+        part: Part,
+    ) -> Result<UploadProgress, Error> {
         let mut record = self.require(&args.id)?;
+        let Some(size_bytes) = record.part_size(part) else {
+            return Err(Error::InvalidState {
+                id: args.id,
+                reason: "the model is not a language model: it has no tokenizer".into(),
+            });
+        };
         if record.ready.is_some() {
             return Err(Error::InvalidState {
                 id: args.id,
@@ -388,16 +465,13 @@ impl<M: Memory> ModelStore<M> {
                 &format!("must be a multiple of the chunk size {CHUNK_BYTES}"),
             ));
         }
-        if args.offset >= record.size_bytes {
+        if args.offset >= size_bytes {
             return Err(invalid(
                 "offset",
-                &format!(
-                    "{} is past the model's end {}",
-                    args.offset, record.size_bytes
-                ),
+                &format!("{} is past the file's end {size_bytes}", args.offset),
             ));
         }
-        let expected = CHUNK_BYTES.min(record.size_bytes - args.offset);
+        let expected = CHUNK_BYTES.min(size_bytes - args.offset);
         if args.data.len() as u64 != expected {
             return Err(invalid(
                 "data",
@@ -409,10 +483,10 @@ impl<M: Memory> ModelStore<M> {
             ));
         }
         let index = (args.offset / CHUNK_BYTES) as u32;
-        let key = chunk_key(record.slot, index);
+        let key = chunk_key(record.slot, ModelRecord::first_chunk(part) + index);
         let progress = |record: &ModelRecord| UploadProgress {
-            chunks_received: record.chunks_received,
-            chunks_total: record.chunks_total(),
+            chunks_received: record.part_received(part),
+            chunks_total: chunks_in(size_bytes),
         };
         if let Some(block) = self.chunks.get(&key) {
             let mut stored = vec![0u8; args.data.len()];
@@ -430,13 +504,21 @@ impl<M: Memory> ModelStore<M> {
         }
         let block = self.allocate_block()?;
         self.chunks.insert(key, block);
-        record.chunks_received += 1;
         self.blocks.write(block_offset(block), &args.data);
-        self.extend_hash(
-            &mut record,
-            Some((index, &args.data)),
-            MAX_HASH_CHUNKS_PER_UPLOAD,
-        );
+        match part {
+            Part::Model => {
+                record.chunks_received += 1;
+                self.extend_hash(
+                    &mut record,
+                    Some((index, &args.data)),
+                    MAX_HASH_CHUNKS_PER_UPLOAD,
+                );
+            }
+            // Hashed at finalize: a tokenizer is a few MiB at most (MAX_TOKENIZER_BYTES).
+            Part::Tokenizer => {
+                record.tokenizer_chunks_received = Some(record.part_received(part) + 1)
+            }
+        }
         let progress = progress(&record);
         self.records.insert(args.id, record);
         Ok(progress)
@@ -556,16 +638,28 @@ impl<M: Memory> ModelStore<M> {
 
     /// The whole model file, if every chunk has arrived.
     pub fn assemble(&self, id: &str) -> Result<Vec<u8>, Error> {
+        self.assemble_part(id, Part::Model)
+    }
+
+    /// A file of the model (its tokenizer: none unless it is a language model), if every
+    /// chunk has arrived.
+    pub fn assemble_part(&self, id: &str, part: Part) -> Result<Vec<u8>, Error> {
         let record = self.require(id)?;
-        if record.chunks_received < record.chunks_total() {
-            return Err(incomplete(id, &record));
+        let size_bytes = record.part_size(part).unwrap_or(0);
+        let missing = record.missing_chunks(part);
+        if missing > 0 {
+            return Err(Error::UploadIncomplete {
+                id: id.to_string(),
+                missing_chunks: missing,
+            });
         }
-        let mut bytes = vec![0u8; record.size_bytes as usize];
+        let first = ModelRecord::first_chunk(part);
+        let mut bytes = vec![0u8; size_bytes as usize];
         profile::span("load: read stable memory", || {
             for (index, piece) in bytes.chunks_mut(CHUNK_BYTES as usize).enumerate() {
                 let block = self
                     .chunks
-                    .get(&chunk_key(record.slot, index as u32))
+                    .get(&chunk_key(record.slot, first + index as u32))
                     .expect("chunks_received counts the chunk map's entries");
                 self.blocks.read(block_offset(block), piece);
             }
@@ -650,10 +744,15 @@ impl<M: Memory> ModelStore<M> {
     /// Removes a model and frees its blocks.
     pub fn delete(&mut self, id: &str) -> Result<(), Error> {
         let record = self.require(id)?;
-        let range = chunk_key(record.slot, 0)..chunk_key(record.slot, record.chunks_total());
-        let owned: Vec<(u64, u32)> = self
-            .chunks
-            .range(range)
+        let tokenizer_chunks = chunks_in(record.part_size(Part::Tokenizer).unwrap_or(0));
+        let ranges = [
+            chunk_key(record.slot, 0)..chunk_key(record.slot, record.chunks_total()),
+            chunk_key(record.slot, TOKENIZER_CHUNKS)
+                ..chunk_key(record.slot, TOKENIZER_CHUNKS + tokenizer_chunks),
+        ];
+        let owned: Vec<(u64, u32)> = ranges
+            .into_iter()
+            .flat_map(|range| self.chunks.range(range))
             .map(|entry| (*entry.key(), entry.value()))
             .collect();
         for (key, block) in owned {
@@ -695,7 +794,11 @@ fn hasher_of(record: &ModelRecord) -> Sha256 {
 fn keeps_chunks(record: &ModelRecord, args: &CreateModelArgs) -> bool {
     record.sha256 == args.sha256
         && record.size_bytes == args.size_bytes
-        && !matches!(record.failure(), Some(Error::HashMismatch { .. }))
+        && record.language_model.as_deref() == args.language_model.as_ref()
+        && !matches!(
+            record.failure(),
+            Some(Error::HashMismatch { .. } | Error::TokenizerRejected { .. })
+        )
 }
 
 fn incomplete(id: &str, record: &ModelRecord) -> Error {
@@ -746,6 +849,47 @@ fn check_declared_facts(facts: &[TensorFact]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn check_language_model(lm: &LanguageModel) -> Result<(), Error> {
+    let field = |name: &str| format!("language_model.{name}");
+    let names = [
+        Some(&lm.input_ids),
+        Some(&lm.logits),
+        lm.attention_mask.as_ref(),
+        lm.position_ids.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(lm.past.iter().flat_map(|p| [&p.input, &p.output]));
+    for name in names {
+        if name.is_empty() || name.len() > MAX_TENSOR_NAME_BYTES {
+            return Err(invalid(
+                &field("names"),
+                "tensor names must be 1 to 256 bytes",
+            ));
+        }
+    }
+    limit("MAX_KV_PAIRS", MAX_KV_PAIRS as u64, lm.past.len() as u64)?;
+    if lm.context_length == 0 {
+        return Err(invalid(&field("context_length"), "must be positive"));
+    }
+    limit(
+        "MAX_CONTEXT_LENGTH",
+        u64::from(MAX_CONTEXT_LENGTH),
+        u64::from(lm.context_length),
+    )?;
+    if lm.tokenizer.sha256.len() != 32 {
+        return Err(invalid(&field("tokenizer.sha256"), "must be 32 bytes"));
+    }
+    if lm.tokenizer.size_bytes == 0 {
+        return Err(invalid(&field("tokenizer.size_bytes"), "must be positive"));
+    }
+    limit(
+        "MAX_TOKENIZER_BYTES",
+        MAX_TOKENIZER_BYTES,
+        lm.tokenizer.size_bytes,
+    )
 }
 
 fn invalid(field: &str, reason: &str) -> Error {

@@ -113,6 +113,7 @@ fn create(engine: &mut Engine<VectorMemory>, env: &TestEnv, id: &str, bytes: &[u
                 size_bytes: bytes.len() as u64,
                 description: Some(format!("test model {id}")),
                 input_facts: None,
+                language_model: None,
             },
         )
         .unwrap();
@@ -368,6 +369,7 @@ fn a_wrong_hash_or_a_broken_model_is_refused_at_finalize() {
                 size_bytes: AFFINE.len() as u64,
                 description: None,
                 input_facts: None,
+                language_model: None,
             },
         )
         .unwrap();
@@ -423,6 +425,7 @@ fn only_controllers_and_admins_manage_models() {
         size_bytes: AFFINE.len() as u64,
         description: None,
         input_facts: None,
+        language_model: None,
     };
     for who in [alice(), Principal::anonymous()] {
         assert!(matches!(
@@ -496,6 +499,7 @@ fn bad_model_arguments_get_typed_errors() {
         size_bytes: 10,
         description: None,
         input_facts: None,
+        language_model: None,
     };
     let cases = [
         CreateModelArgs {

@@ -101,6 +101,7 @@ fn create(
                 size_bytes: bytes.len() as u64,
                 description: None,
                 input_facts: facts,
+                language_model: None,
             },
         )
         .map(|info| info.state)
@@ -377,6 +378,7 @@ fn a_wrong_hash_is_kept_as_the_failure_and_create_again_starts_over() {
                 size_bytes: AFFINE.len() as u64,
                 description: None,
                 input_facts: None,
+                language_model: None,
             },
         )
         .unwrap();

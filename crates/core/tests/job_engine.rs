@@ -91,6 +91,7 @@ fn engine_with_digits() -> (Engine<VectorMemory>, VectorMemory, JobEnv) {
                 size_bytes: DIGITS.len() as u64,
                 description: None,
                 input_facts: None,
+                language_model: None,
             },
         )
         .unwrap();

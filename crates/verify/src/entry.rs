@@ -22,6 +22,13 @@
 //! +----+------+--------+--------------+--------+---- ... -----+--------------+----------+
 //! kind 01, inference (an `infer`, or an inference job):
 //!   | len(id) | model id | model_sha256 (32) | input_hash (32) | output_hash (32) | flags |
+//! kind 02, text generation: the inference body (input_hash: the prompt commitment,
+//! output_hash: SHA-256 of the completion's bytes), then
+//!   | tokenizer_sha256 (32) | completion_tokens_sha256 (32) | prompt_tokens (u32) |
+//!   | generated_tokens (u32) | stop_reason (1) | sampling |
+//!   stop_reason: 01 max_new_tokens, 02 eos, 03 stop_sequence, 04 context_full
+//!   sampling:    00 (greedy)
+//!              | 01 | temperature (f32) | 00, or 01 top_k (u32) | 00, or 01 top_p (f32) | seed (32)
 //! kind 03, code epoch (the code that writes the log from first_index on):
 //!   | first_index | canister_version | started_ns | module_hash (32) | mode (1 install,
 //!   2 reinstall, 3 upgrade) | deployed_version | deployed_ns | total_num_changes |
@@ -33,17 +40,21 @@
 //! that says otherwise has no encoding.
 //!
 //! `instructions` and `messages` are what the work took in all: one message for `infer`,
-//! every message of a job. Further kinds (text generation, code epochs) are added under
+//! every message of a job. Further kinds (code epochs) are added under
 //! version 2 with their own kind byte; a decoder that meets a kind it does not know refuses
 //! the entry with [`DecodeError::UnknownKind`], never guesses.
 //!
-//! Integers are little-endian u64. Decoding accepts exactly the bytes encoding produces:
+//! Integers are little-endian (u64 unless marked), f32 as its IEEE 754 bits; a sampled
+//! generation's seed is always present (the one it used), and its floats are finite. Decoding accepts exactly the bytes encoding produces:
 //! every entry has one encoding, so the leaf hash identifies the entry. testdata/hashing.json
 //! pins the encodings and the bytes that must not decode: a new version adds its cases to
 //! the generator (crates/verify/tests/corpus/hashing.rs, `entry_cases`, `entry_probes`).
 
 use candid::Principal;
-use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind, LogEntry};
+use icinfer_api::{
+    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, SampleSettings, Sampling,
+    StopReason, generation::SEED_BYTES,
+};
 use serde_bytes::ByteBuf;
 
 /// The encoding version the canister writes.
@@ -52,7 +63,7 @@ pub const ENTRY_VERSION: u8 = 2;
 pub const ENTRY_VERSION_1: u8 = 1;
 /// Version 2 kinds. Kinds are never reused.
 pub const KIND_INFERENCE: u8 = 1;
-/// Kind 2 is text generation (issue #19).
+pub const KIND_GENERATION: u8 = 2;
 pub const KIND_CODE_EPOCH: u8 = 3;
 /// At most this many controllers in a code epoch (the IC allows 10).
 pub const MAX_EPOCH_CONTROLLERS: usize = 32;
@@ -69,6 +80,10 @@ pub enum EncodeError {
     NotCanonical,
     /// A code epoch with more than [`MAX_EPOCH_CONTROLLERS`] controllers.
     TooManyControllers { len: usize },
+    /// A generation entry (kind 2) must record its messages (version 2).
+    KindNeedsVersion2,
+    /// A sampled generation's receipt names no 32-byte seed, or a float is not finite.
+    Sampling,
 }
 
 impl EncodeError {
@@ -79,6 +94,8 @@ impl EncodeError {
             EncodeError::ModelIdTooLong { .. } => "model-id-too-long",
             EncodeError::NotCanonical => "not-canonical",
             EncodeError::TooManyControllers { .. } => "too-many-controllers",
+            EncodeError::KindNeedsVersion2 => "kind-needs-version-2",
+            EncodeError::Sampling => "sampling",
         }
     }
 }
@@ -98,6 +115,12 @@ impl std::fmt::Display for EncodeError {
             EncodeError::TooManyControllers { len } => write!(
                 f,
                 "a code epoch of {len} controllers (at most {MAX_EPOCH_CONTROLLERS})"
+            ),
+            EncodeError::KindNeedsVersion2 => {
+                f.write_str("a generation entry must record its messages")
+            }
+            EncodeError::Sampling => f.write_str(
+                "a sampled generation's receipt needs its 32-byte seed and finite settings",
             ),
         }
     }
@@ -125,7 +148,7 @@ impl std::fmt::Display for DecodeError {
             ),
             DecodeError::UnknownKind(k) => write!(
                 f,
-                "log entry kind {k} is unknown to this verifier (it reads kinds {KIND_INFERENCE}, inference, and {KIND_CODE_EPOCH}, code epoch); update the verifier"
+                "log entry kind {k} is unknown to this verifier (it reads kinds {KIND_INFERENCE}, inference, {KIND_GENERATION}, generation, and {KIND_CODE_EPOCH}, code epoch); update the verifier"
             ),
             DecodeError::Malformed => f.write_str("the bytes are not a canonical log entry"),
         }
@@ -137,9 +160,11 @@ impl std::error::Error for DecodeError {}
 /// Encodes an entry canonically: version 2 (kind inference) when it records the messages
 /// it took, version 1 when it does not (an entry read back from the version 1 era).
 pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
-    if let Some(EntryKind::CodeEpoch(epoch)) = &entry.kind {
-        return encode_code_epoch(entry, epoch);
-    }
+    let generation = match &entry.kind {
+        Some(EntryKind::CodeEpoch(epoch)) => return encode_code_epoch(entry, epoch),
+        Some(EntryKind::Generation(receipt)) => Some(receipt),
+        None | Some(EntryKind::Inference) => None,
+    };
     // A principal is at most 29 bytes, so its length always fits one byte.
     let caller = entry.caller.as_slice();
     let model_id_len =
@@ -168,6 +193,7 @@ pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
         Ok(())
     };
     match entry.messages {
+        None if generation.is_some() => return Err(EncodeError::KindNeedsVersion2),
         None => {
             out.push(ENTRY_VERSION_1);
             out.extend_from_slice(&entry.seq.to_le_bytes());
@@ -179,7 +205,10 @@ pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
         }
         Some(messages) => {
             out.push(ENTRY_VERSION);
-            out.push(KIND_INFERENCE);
+            out.push(match generation {
+                None => KIND_INFERENCE,
+                Some(_) => KIND_GENERATION,
+            });
             out.extend_from_slice(&entry.seq.to_le_bytes());
             out.extend_from_slice(&entry.timestamp_ns.to_le_bytes());
             out.push(caller.len() as u8);
@@ -187,6 +216,9 @@ pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
             out.extend_from_slice(&entry.instructions.to_le_bytes());
             out.extend_from_slice(&messages.to_le_bytes());
             model_and_hashes(&mut out)?;
+            if let Some(receipt) = generation {
+                encode_generation(receipt, &mut out)?;
+            }
         }
     }
     Ok(out)
@@ -256,6 +288,64 @@ fn encode_code_epoch(entry: &LogEntry, epoch: &CodeEpoch) -> Result<Vec<u8>, Enc
     Ok(out)
 }
 
+fn encode_generation(receipt: &GenerationReceipt, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    for (field, digest) in [
+        ("tokenizer_sha256", &receipt.tokenizer_sha256),
+        (
+            "completion_tokens_sha256",
+            &receipt.completion_tokens_sha256,
+        ),
+    ] {
+        if digest.len() != 32 {
+            return Err(EncodeError::DigestLength {
+                field,
+                len: digest.len(),
+            });
+        }
+        out.extend_from_slice(digest);
+    }
+    out.extend_from_slice(&receipt.prompt_tokens.to_le_bytes());
+    out.extend_from_slice(&receipt.generated_tokens.to_le_bytes());
+    out.push(stop_code(receipt.stop_reason));
+    match &receipt.sampling {
+        Sampling::Greedy => out.push(0),
+        Sampling::Sample(s) => {
+            let seed = s.seed.as_ref().filter(|seed| seed.len() == SEED_BYTES);
+            let finite = s.temperature.is_finite() && s.top_p.is_none_or(f32::is_finite);
+            let Some(seed) = seed.filter(|_| finite) else {
+                return Err(EncodeError::Sampling);
+            };
+            out.push(1);
+            out.extend_from_slice(&s.temperature.to_le_bytes());
+            match s.top_k {
+                None => out.push(0),
+                Some(k) => {
+                    out.push(1);
+                    out.extend_from_slice(&k.to_le_bytes());
+                }
+            }
+            match s.top_p {
+                None => out.push(0),
+                Some(p) => {
+                    out.push(1);
+                    out.extend_from_slice(&p.to_le_bytes());
+                }
+            }
+            out.extend_from_slice(seed);
+        }
+    }
+    Ok(())
+}
+
+fn stop_code(reason: StopReason) -> u8 {
+    match reason {
+        StopReason::MaxNewTokens => 1,
+        StopReason::Eos => 2,
+        StopReason::StopSequence => 3,
+        StopReason::ContextFull => 4,
+    }
+}
+
 /// Decodes an entry written by [`encode_entry`]. Returns None on anything it does not read:
 /// use [`decode_entry_checked`] to learn why.
 pub fn decode_entry(bytes: &[u8]) -> Option<LogEntry> {
@@ -267,28 +357,28 @@ pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
     let mut reader = Reader(bytes);
     let version = reader.take(1).ok_or(DecodeError::Malformed)?[0];
     // The versions differ in where the costs stand, not in what an entry holds.
-    let ((seq, timestamp_ns, caller), instructions, messages, body) = match version {
+    let ((seq, timestamp_ns, caller), instructions, messages, body, kind) = match version {
         ENTRY_VERSION_1 => {
             let header = reader.seq_time_caller()?;
             let body = reader.inference_body()?;
-            (header, reader.u64()?, None, body)
+            (header, reader.u64()?, None, body, None)
         }
         ENTRY_VERSION => {
             let kind = reader.take(1).ok_or(DecodeError::Malformed)?[0];
             if kind == KIND_CODE_EPOCH {
                 return reader.code_epoch_entry();
             }
-            if kind != KIND_INFERENCE {
+            if kind != KIND_INFERENCE && kind != KIND_GENERATION {
                 return Err(DecodeError::UnknownKind(kind));
             }
             let header = reader.seq_time_caller()?;
             let (instructions, messages) = (reader.u64()?, reader.u64()?);
-            (
-                header,
-                instructions,
-                Some(messages),
-                reader.inference_body()?,
-            )
+            let body = reader.inference_body()?;
+            let kind = match kind {
+                KIND_GENERATION => Some(EntryKind::Generation(Box::new(reader.generation()?))),
+                _ => None,
+            };
+            (header, instructions, Some(messages), body, kind)
         }
         other => return Err(DecodeError::UnknownVersion(other)),
     };
@@ -304,7 +394,7 @@ pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
         input_salted,
         instructions,
         messages,
-        kind: None,
+        kind,
     };
     if !reader.0.is_empty() {
         return Err(DecodeError::Malformed);
@@ -413,6 +503,62 @@ impl<'a> Reader<'a> {
         }
         Ok((model_id, model_sha256, input_hash, output_hash, flags == 1))
     }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(
+            self.bytes(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn finite_f32(&mut self) -> Result<f32, DecodeError> {
+        Some(f32::from_bits(self.u32()?))
+            .filter(|x| x.is_finite())
+            .ok_or(DecodeError::Malformed)
+    }
+
+    /// A presence byte (0 or 1), then the value if present.
+    fn optional<T>(
+        &mut self,
+        value: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        match self.bytes(1)?[0] {
+            0 => Ok(None),
+            1 => value(self).map(Some),
+            _ => Err(DecodeError::Malformed),
+        }
+    }
+
+    fn generation(&mut self) -> Result<GenerationReceipt, DecodeError> {
+        let tokenizer_sha256 = ByteBuf::from(self.bytes(32)?.to_vec());
+        let completion_tokens_sha256 = ByteBuf::from(self.bytes(32)?.to_vec());
+        let prompt_tokens = self.u32()?;
+        let generated_tokens = self.u32()?;
+        let stop_reason = match self.bytes(1)?[0] {
+            1 => StopReason::MaxNewTokens,
+            2 => StopReason::Eos,
+            3 => StopReason::StopSequence,
+            4 => StopReason::ContextFull,
+            _ => return Err(DecodeError::Malformed),
+        };
+        let sampling = match self.bytes(1)?[0] {
+            0 => Sampling::Greedy,
+            1 => Sampling::Sample(SampleSettings {
+                temperature: self.finite_f32()?,
+                top_k: self.optional(Self::u32)?,
+                top_p: self.optional(Self::finite_f32)?,
+                seed: Some(ByteBuf::from(self.bytes(SEED_BYTES)?.to_vec())),
+            }),
+            _ => return Err(DecodeError::Malformed),
+        };
+        Ok(GenerationReceipt {
+            tokenizer_sha256,
+            completion_tokens_sha256,
+            sampling,
+            prompt_tokens,
+            generated_tokens,
+            stop_reason,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -432,6 +578,85 @@ mod tests {
             instructions: 123_456 + seq,
             messages,
             kind: None,
+        }
+    }
+
+    fn generation(sampling: Sampling) -> LogEntry {
+        LogEntry {
+            kind: Some(EntryKind::Generation(Box::new(GenerationReceipt {
+                tokenizer_sha256: ByteBuf::from(vec![0xdd; 32]),
+                completion_tokens_sha256: ByteBuf::from(vec![0xee; 32]),
+                sampling,
+                prompt_tokens: 5,
+                generated_tokens: 9,
+                stop_reason: StopReason::StopSequence,
+            }))),
+            ..entry(3, Some(4))
+        }
+    }
+
+    fn sampled(top_k: Option<u32>, top_p: Option<f32>) -> Sampling {
+        Sampling::Sample(SampleSettings {
+            temperature: 0.7,
+            top_k,
+            top_p,
+            seed: Some(ByteBuf::from(vec![0x5e; 32])),
+        })
+    }
+
+    #[test]
+    fn generation_entries_round_trip_and_refuse_every_damage() {
+        for sampling in [
+            Sampling::Greedy,
+            sampled(None, None),
+            sampled(Some(40), None),
+            sampled(None, Some(0.9)),
+            sampled(Some(1), Some(1.0)),
+        ] {
+            let entry = generation(sampling);
+            let bytes = encode_entry(&entry).unwrap();
+            assert_eq!((bytes[0], bytes[1]), (ENTRY_VERSION, KIND_GENERATION));
+            assert_eq!(decode_entry_checked(&bytes), Ok(entry.clone()));
+            for cut in 0..bytes.len() {
+                assert_eq!(decode_entry(&bytes[..cut]), None, "truncated at {cut}");
+            }
+            let mut extended = bytes.clone();
+            extended.push(0);
+            assert_eq!(decode_entry_checked(&extended), Err(DecodeError::Malformed));
+            // As an inference entry, the generation body is trailing bytes.
+            let mut as_inference = bytes.clone();
+            as_inference[1] = KIND_INFERENCE;
+            assert_eq!(decode_entry(&as_inference), None);
+        }
+    }
+
+    #[test]
+    fn generation_entries_without_a_canonical_form_do_not_encode() {
+        let mut v1 = generation(Sampling::Greedy);
+        v1.messages = None;
+        assert_eq!(encode_entry(&v1), Err(EncodeError::KindNeedsVersion2));
+        let mut unseeded = sampled(None, None);
+        if let Sampling::Sample(s) = &mut unseeded {
+            s.seed = None;
+        }
+        assert_eq!(
+            encode_entry(&generation(unseeded)),
+            Err(EncodeError::Sampling)
+        );
+        assert_eq!(
+            encode_entry(&generation(sampled(None, Some(f32::NAN)))),
+            Err(EncodeError::Sampling)
+        );
+    }
+
+    #[test]
+    fn unknown_stop_reasons_and_sampling_tags_are_malformed() {
+        let bytes = encode_entry(&generation(Sampling::Greedy)).unwrap();
+        let (stop_at, sampling_at) = (bytes.len() - 2, bytes.len() - 1);
+        for (at, value) in [(stop_at, 0), (stop_at, 5), (sampling_at, 2)] {
+            let mut damaged = bytes.clone();
+            damaged[at] = value;
+            assert_eq!(decode_entry_checked(&damaged), Err(DecodeError::Malformed));
         }
     }
 
@@ -544,10 +769,10 @@ mod tests {
     #[test]
     fn unknown_kinds_are_refused_by_name() {
         let mut bytes = encode_entry(&entry(0, Some(1))).unwrap();
-        bytes[1] = 2;
+        bytes[1] = 9;
         let error = decode_entry_checked(&bytes).unwrap_err();
-        assert_eq!(error, DecodeError::UnknownKind(2));
-        assert!(error.to_string().contains("kind 2 is unknown"));
+        assert_eq!(error, DecodeError::UnknownKind(9));
+        assert!(error.to_string().contains("kind 9 is unknown"));
     }
 
     #[test]

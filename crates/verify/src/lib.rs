@@ -7,6 +7,7 @@
 //!
 //! - [`tensor`]: the canonical tensor encoding, input and output hashes.
 //! - [`entry`]: the canonical log entry encoding (the Merkle leaf).
+//! - [`generation`]: a text generation's prompt commitment, completion and token hashes.
 //! - [`merkle`]: RFC 9162 hashing and inclusion/consistency proof verification.
 //! - [`head`]: the certified-data commitment to (size, root) and its witness.
 //! - [`certificate`] (feature `certificate`): IC certificates, BLS signatures, delegations.
@@ -21,6 +22,7 @@
 //! the crate builds for `wasm32-unknown-unknown` and runs in a browser.
 
 pub mod entry;
+pub mod generation;
 pub mod head;
 pub mod merkle;
 pub mod tensor;
@@ -36,8 +38,8 @@ pub mod verifier;
 pub use report::{CheckKind, Outcome, Report};
 #[cfg(feature = "certificate")]
 pub use verifier::{
-    CertifiedCode, CertifiedHead, Held, Opening, ProvenEntry, ProvenGrowth, Trust, VerifyError,
-    report_log_proof, verify_head, verify_log_consistency, verify_log_proof,
+    CertifiedCode, CertifiedHead, GenerationOpening, Held, Opening, ProvenEntry, ProvenGrowth,
+    Trust, VerifyError, report_log_proof, verify_head, verify_log_consistency, verify_log_proof,
 };
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -17,7 +17,7 @@
 
 use candid::Principal;
 use ic_certification::hash_tree::{HashTree, LookupResult};
-use icinfer_api::{LogConsistency, LogEntry, LogHead, LogProof, Tensor};
+use icinfer_api::{EntryKind, LogConsistency, LogEntry, LogHead, LogProof, Tensor};
 
 use crate::certificate::{
     CertificateError, VerifiedCertificate, VerifiedCodeState, decode_cbor, decode_controllers,
@@ -27,7 +27,7 @@ use crate::entry::{DecodeError, decode_entry_checked, encode_entry};
 use crate::head::{ROOT_LABEL, SIZE_LABEL, decode_leb128, head_commitment};
 use crate::merkle::{self, Hash, ProofError};
 use crate::report::{CheckKind, Checklist, Report};
-use crate::tensor;
+use crate::{generation, tensor};
 use crate::{hex, short_hex};
 
 /// What the verifier trusts, and its freshness policy.
@@ -107,6 +107,9 @@ pub enum VerifyError {
     },
     /// `/canister/<id>/controllers` is missing or not CBOR of a list of principals.
     MalformedControllers,
+    /// A generation's text was given for an entry that is not a generation's, or its token
+    /// ids do not hash to the receipt's completion_tokens_sha256.
+    CompletionTokensMismatch,
 }
 
 impl VerifyError {
@@ -135,6 +138,7 @@ impl VerifyError {
             VerifyError::NoModule => "no-module",
             VerifyError::ModuleHashMismatch { .. } => "module-hash-mismatch",
             VerifyError::MalformedControllers => "malformed-controllers",
+            VerifyError::CompletionTokensMismatch => "completion-tokens-mismatch",
         }
     }
 }
@@ -214,6 +218,9 @@ impl std::fmt::Display for VerifyError {
             ),
             VerifyError::MalformedControllers => f.write_str(
                 "the certified controllers are missing or not a CBOR list of principals",
+            ),
+            VerifyError::CompletionTokensMismatch => f.write_str(
+                "the entry is no generation's, or the token ids do not hash to its completion_tokens_sha256",
             ),
         }
     }
@@ -484,6 +491,51 @@ fn check_output_hash(entry: &LogEntry, opening: &Opening) -> Established<()> {
     Ok(((), detail))
 }
 
+fn check_prompt(entry: &LogEntry, opening: &GenerationOpening) -> Established<()> {
+    if entry.input_salted != opening.nonce.is_some() {
+        return Err(VerifyError::SaltMismatch {
+            entry_salted: entry.input_salted,
+        });
+    }
+    let commitment = generation::prompt_commitment(opening.prompt, opening.nonce)
+        .ok_or(VerifyError::InputHashMismatch)?;
+    if commitment[..] != entry.input_hash[..] {
+        return Err(VerifyError::InputHashMismatch);
+    }
+    let detail = format!(
+        "the prompt of {} bytes{} commits to the entry's input_hash {}",
+        opening.prompt.len(),
+        match opening.nonce {
+            Some(nonce) => format!(" salted with the {}-byte nonce", nonce.len()),
+            None => " (unsalted)".into(),
+        },
+        hex(&commitment)
+    );
+    Ok(((), detail))
+}
+
+fn check_completion(entry: &LogEntry, opening: &GenerationOpening) -> Established<()> {
+    let Some(EntryKind::Generation(receipt)) = &entry.kind else {
+        return Err(VerifyError::CompletionTokensMismatch);
+    };
+    let output_hash = generation::completion_hash(opening.completion);
+    if output_hash[..] != entry.output_hash[..] {
+        return Err(VerifyError::OutputHashMismatch);
+    }
+    if generation::tokens_hash(opening.tokens)[..] != receipt.completion_tokens_sha256[..]
+        || opening.tokens.len() as u64 != u64::from(receipt.generated_tokens)
+    {
+        return Err(VerifyError::CompletionTokensMismatch);
+    }
+    let detail = format!(
+        "the completion of {} bytes hashes to the entry's output_hash {}, and its {} to the receipt's token hash",
+        opening.completion.len(),
+        hex(&output_hash),
+        count(opening.tokens.len() as u64, "token id", "token ids"),
+    );
+    Ok(((), detail))
+}
+
 fn check_model(entry: &LogEntry, model_sha256: &Hash) -> Established<()> {
     if model_sha256[..] != entry.model_sha256[..] {
         return Err(VerifyError::ModelMismatch);
@@ -504,15 +556,28 @@ pub struct Opening<'a> {
     pub outputs: &'a [Tensor],
 }
 
+/// The prompt, nonce and completion of a text generation (docs/hashing.md, "Text
+/// generation hashes"), held by whoever wants to prove them.
+#[derive(Clone, Copy, Debug)]
+pub struct GenerationOpening<'a> {
+    pub prompt: &'a str,
+    pub nonce: Option<&'a [u8]>,
+    /// The completion's bytes as the canister returned them.
+    pub completion: &'a [u8],
+    pub tokens: &'a [u32],
+}
+
 /// What the verifier holds besides the proof, each checked against the proven entry when
-/// given: the inference's tensors and nonce, the receipt `infer` returned, the model's
-/// SHA-256 (of the model file); and the canister's code identity: the certificate of a
-/// `read_state` of `/canister/<id>/module_hash` and `/canister/<id>/controllers`, and the
-/// module hashes the verifier accepts (a release manifest's, of the module raw and gzipped,
-/// or one it built); none means any.
+/// given: the inference's tensors and nonce (or a generation's prompt, nonce and
+/// completion), the receipt `infer` returned, the model's SHA-256 (of the model file); and
+/// the canister's code identity: the certificate of a `read_state` of
+/// `/canister/<id>/module_hash` and `/canister/<id>/controllers`, and the module hashes the
+/// verifier accepts (a release manifest's, of the module raw and gzipped, or one it built);
+/// none means any.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Held<'a> {
     pub opening: Option<Opening<'a>>,
+    pub generation: Option<GenerationOpening<'a>>,
     pub receipt: Option<&'a LogEntry>,
     pub model_sha256: Option<&'a Hash>,
     pub code_certificate: Option<&'a [u8]>,
@@ -692,8 +757,16 @@ pub fn report_log_proof(proof: &LogProof, trust: &Trust, held: &Held) -> Report 
         tree_root.zip(head),
         |(root, head)| check_consistency(proof, &root, head),
     );
-    match held.opening {
-        Some(opening) => {
+    match (held.opening, held.generation) {
+        (_, Some(opening)) => {
+            list.run(CheckKind::InputHash, entry.as_ref(), |entry| {
+                check_prompt(entry, &opening)
+            });
+            list.run(CheckKind::OutputHash, entry.as_ref(), |entry| {
+                check_completion(entry, &opening)
+            });
+        }
+        (Some(opening), None) => {
             list.run(CheckKind::InputHash, entry.as_ref(), |entry| {
                 check_input_hash(entry, &opening)
             });
@@ -701,7 +774,7 @@ pub fn report_log_proof(proof: &LogProof, trust: &Trust, held: &Held) -> Report 
                 check_output_hash(entry, &opening)
             });
         }
-        None => {
+        (None, None) => {
             list.skip(CheckKind::InputHash, NO_OPENING);
             list.skip(CheckKind::OutputHash, NO_OPENING);
         }
@@ -719,7 +792,7 @@ pub fn report_log_proof(proof: &LogProof, trust: &Trust, held: &Held) -> Report 
         (Some(entry), Some(certificate), Some((tree_size, root))) => Some(ProvenEntry {
             entry,
             head: certified_head(trust, &certificate, tree_size, root),
-            tensors_checked: held.opening.is_some(),
+            tensors_checked: held.opening.is_some() || held.generation.is_some(),
             code,
         }),
         _ => None,

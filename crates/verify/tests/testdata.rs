@@ -90,7 +90,11 @@ fn tensor_lists_encode_and_hash_as_the_corpus_says() {
 fn entries_encode_decode_and_refuse_as_the_corpus_says() {
     let corpus = read("hashing.json");
     let entries = list(&corpus["entries"]);
-    for case in entries.iter().chain(list(&corpus["code_epoch_entries"])) {
+    for case in entries
+        .iter()
+        .chain(list(&corpus["code_epoch_entries"]))
+        .chain(list(&corpus["generation_entries"]))
+    {
         let entry = entry_from(&case["entry"]);
         let encoded = encode_entry(&entry).unwrap();
         assert_eq!(hex(&encoded), text(&case["bytes"]), "{}", case["name"]);

@@ -4,7 +4,16 @@
 // writes and reads the same forms.
 
 import { Principal } from '@icp-sdk/core/principal';
-import { DeploymentMode, type LogEntry, type LogHead, type LogProof, type Tensor, type TensorData } from '../bindings/inference';
+import {
+  DeploymentMode,
+  type GenerationReceipt,
+  type LogEntry,
+  type LogHead,
+  type LogProof,
+  type StopReason,
+  type Tensor,
+  type TensorData,
+} from '../bindings/inference';
 // As text, parsed here: Vite's JSON import re-serialises large files, which turns -0 into 0.
 import hashingText from '../../../testdata/hashing.json?raw';
 import hostText from '../../../testdata/host-log-proof.json?raw';
@@ -47,6 +56,17 @@ export interface JsonEntry {
       controllers: string[];
     };
   } | null;
+  /** A text generation's receipt (kind 2); absent for an inference. */
+  generation?: JsonGeneration;
+}
+
+export interface JsonGeneration {
+  tokenizer_sha256: string;
+  completion_tokens_sha256: string;
+  prompt_tokens: number;
+  generated_tokens: number;
+  stop_reason: `${StopReason}`;
+  sampling: 'greedy' | { temperature: number; top_k: number | null; top_p: number | null; seed: string | null };
 }
 
 interface JsonHead {
@@ -106,6 +126,7 @@ export interface HashingCorpus {
   }>;
   entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   code_epoch_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  generation_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   entries_without_encoding: Array<{ name: string; entry: JsonEntry; reason: string }>;
   entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   leb128: Array<{ value: string; bytes: string }>;
@@ -190,7 +211,11 @@ export function entryFrom(e: JsonEntry): LogEntry {
     input_salted: e.input_salted,
     instructions: BigInt(e.instructions),
     messages: e.messages == null ? undefined : BigInt(e.messages),
-    ...(e.kind ? { kind: kindFrom(e.kind) } : {}),
+    ...(e.generation
+      ? { kind: { __kind__: 'generation', generation: generationFrom(e.generation) } }
+      : e.kind
+        ? { kind: kindFrom(e.kind) }
+        : {}),
   };
 }
 
@@ -210,6 +235,29 @@ function kindFrom(kind: NonNullable<JsonEntry['kind']>): NonNullable<LogEntry['k
       total_num_changes: BigInt(e.total_num_changes),
       controllers: e.controllers.map((c) => Principal.fromText(c)),
     },
+  };
+}
+
+function generationFrom(g: JsonGeneration): GenerationReceipt {
+  const s = g.sampling;
+  return {
+    tokenizer_sha256: fromHex(g.tokenizer_sha256),
+    completion_tokens_sha256: fromHex(g.completion_tokens_sha256),
+    prompt_tokens: g.prompt_tokens,
+    generated_tokens: g.generated_tokens,
+    stop_reason: g.stop_reason as StopReason,
+    sampling:
+      s === 'greedy'
+        ? { __kind__: 'greedy', greedy: null }
+        : {
+            __kind__: 'sample',
+            sample: {
+              temperature: s.temperature,
+              top_k: s.top_k ?? undefined,
+              top_p: s.top_p ?? undefined,
+              seed: s.seed === null ? undefined : fromHex(s.seed),
+            },
+          },
   };
 }
 

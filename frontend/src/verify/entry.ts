@@ -6,32 +6,50 @@
 //   | model_id_len:u8 | model_id | model_sha256 (32) | input_hash (32) | output_hash (32)
 //   | flags:u8 (bit 0: input salted) | instructions:u64          integers little-endian
 //
-//   version:u8 (= 2) | kind:u8 (1 = inference) | seq:u64 | timestamp_ns:u64 | caller_len:u8
-//   | caller | instructions:u64 | messages:u64 | model_id_len:u8 | model_id | model_sha256
-//   | input_hash | output_hash | flags:u8
+//   version:u8 (= 2) | kind:u8 (1 = inference, 2 = generation) | seq:u64 | timestamp_ns:u64
+//   | caller_len:u8 | caller | instructions:u64 | messages:u64 | model_id_len:u8 | model_id
+//   | model_sha256 | input_hash | output_hash | flags:u8
+//   then, for a generation (input_hash: the prompt commitment, output_hash: the completion's):
+//   | tokenizer_sha256 (32) | completion_tokens_sha256 (32) | prompt_tokens:u32
+//   | generated_tokens:u32 | stop_reason:u8 (1 max_new_tokens, 2 eos, 3 stop_sequence,
+//   4 context_full) | sampling: 0 (greedy) | 1 temperature:f32 (0 | 1 top_k:u32)
+//   (0 | 1 top_p:f32) seed (32)                             f32 as IEEE 754 bits, finite
 //
 // A v2 entry of another kind (added by later releases) is refused, not guessed at. In the
-// Candid record, `messages` is undefined for a v1 entry and set for a v2 one.
+// Candid record, `messages` is undefined for a v1 entry and set for a v2 one; `kind` is
+// undefined for an inference (and an inference entry decodes with it undefined).
 // Decoding accepts exactly the bytes encoding produces, so every entry has one encoding and
 // the leaf hash identifies the entry. testdata/hashing.json pins the encodings and the bytes
 // that must not decode.
 
 import { Principal } from '@icp-sdk/core/principal';
-import { DeploymentMode, type CodeEpoch, type LogEntry } from '../bindings/inference';
-import { bytesEqual, concatBytes, u64le, utf8 } from './bytes';
+import {
+  DeploymentMode,
+  type CodeEpoch,
+  type GenerationReceipt,
+  type LogEntry,
+  type Sampling,
+  type StopReason,
+} from '../bindings/inference';
+import { bytesEqual, concatBytes, u32le, u64le, utf8 } from './bytes';
 
 export const ENTRY_VERSION = 2;
 export const ENTRY_VERSION_1 = 1;
 export const KIND_INFERENCE = 1;
+export const KIND_GENERATION = 2;
 export const KIND_CODE_EPOCH = 3;
 const MAX_EPOCH_CONTROLLERS = 32;
 const MODES: DeploymentMode[] = [DeploymentMode.install, DeploymentMode.reinstall, DeploymentMode.upgrade];
 const MAX_PRINCIPAL_BYTES = 29;
+export const SEED_BYTES = 32;
+
+/** stop_reason's byte in the encoding (1 to 4), in the order docs/hashing.md lists them. */
+const STOP_CODES = ['max_new_tokens', 'eos', 'stop_sequence', 'context_full'] as StopReason[];
 
 /** Why an entry has no canonical encoding (the Rust EncodeError's cases). */
 export class EntryEncodeError extends Error {
   constructor(
-    readonly reason: 'digest-length' | 'model-id-too-long' | 'not-canonical' | 'too-many-controllers',
+    readonly reason: 'digest-length' | 'model-id-too-long' | 'not-canonical' | 'too-many-controllers' | 'kind-needs-version-2' | 'sampling',
     message: string,
   ) {
     super(message);
@@ -105,16 +123,60 @@ export function encodeEntry(entry: LogEntry): Uint8Array {
     Uint8Array.of(entry.input_salted ? 1 : 0),
   ];
   const seqTimeCaller = [u64le(entry.seq), u64le(entry.timestamp_ns), Uint8Array.of(caller.length), caller];
+  const generation = entry.kind?.__kind__ === 'generation' ? entry.kind.generation : undefined;
   if (entry.messages === undefined) {
+    if (generation) throw new EntryEncodeError('kind-needs-version-2', 'a generation entry must record its messages');
     return concatBytes(Uint8Array.of(ENTRY_VERSION_1), ...seqTimeCaller, ...body, u64le(entry.instructions));
   }
   return concatBytes(
-    Uint8Array.of(ENTRY_VERSION, KIND_INFERENCE),
+    Uint8Array.of(ENTRY_VERSION, generation ? KIND_GENERATION : KIND_INFERENCE),
     ...seqTimeCaller,
     u64le(entry.instructions),
     u64le(entry.messages),
     ...body,
+    ...(generation ? [encodeGeneration(generation)] : []),
   );
+}
+
+function encodeGeneration(receipt: GenerationReceipt): Uint8Array {
+  const digests: Array<[string, Uint8Array]> = [
+    ['tokenizer_sha256', receipt.tokenizer_sha256],
+    ['completion_tokens_sha256', receipt.completion_tokens_sha256],
+  ];
+  for (const [field, digest] of digests) {
+    if (digest.length !== 32) {
+      throw new EntryEncodeError('digest-length', `${field} must be a 32-byte SHA-256, got ${digest.length} bytes`);
+    }
+  }
+  const head = [
+    ...digests.map(([, digest]) => digest),
+    u32le(receipt.prompt_tokens),
+    u32le(receipt.generated_tokens),
+    Uint8Array.of(STOP_CODES.indexOf(receipt.stop_reason) + 1),
+  ];
+  return concatBytes(...head, encodeSampling(receipt.sampling));
+}
+
+function encodeSampling(sampling: Sampling): Uint8Array {
+  if (sampling.__kind__ === 'greedy') return Uint8Array.of(0);
+  const { temperature, top_k, top_p, seed } = sampling.sample;
+  const finite = Number.isFinite(temperature) && (top_p === undefined || Number.isFinite(top_p));
+  if (!seed || seed.length !== SEED_BYTES || !finite) {
+    throw new EntryEncodeError('sampling', "a sampled generation's receipt needs its 32-byte seed and finite settings");
+  }
+  return concatBytes(
+    Uint8Array.of(1),
+    f32le(temperature),
+    top_k === undefined ? Uint8Array.of(0) : concatBytes(Uint8Array.of(1), u32le(top_k)),
+    top_p === undefined ? Uint8Array.of(0) : concatBytes(Uint8Array.of(1), f32le(top_p)),
+    seed,
+  );
+}
+
+function f32le(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setFloat32(0, value, true);
+  return out;
 }
 
 /** Decodes bytes written by encodeEntry; null on anything malformed, trailing bytes included. */
@@ -133,10 +195,12 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
   const version = take(1);
   if (!version || (version[0] !== ENTRY_VERSION_1 && version[0] !== ENTRY_VERSION)) return null;
   const v2 = version[0] === ENTRY_VERSION;
+  let isGeneration = false;
   if (v2) {
     const kind = take(1);
     if (kind && kind[0] === KIND_CODE_EPOCH) return decodeCodeEpoch(take, u64, () => at === bytes.length);
-    if (!kind || kind[0] !== KIND_INFERENCE) return null;
+    if (!kind || (kind[0] !== KIND_INFERENCE && kind[0] !== KIND_GENERATION)) return null;
+    isGeneration = kind[0] === KIND_GENERATION;
   }
   const seq = u64();
   const timestamp_ns = u64();
@@ -161,7 +225,13 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
   const flags = take(1);
   const instructions = v2Costs ? v2Costs[0] : u64();
   if (!model_sha256 || !input_hash || !output_hash || !flags || instructions === null) return null;
-  if (flags[0] > 1 || at !== bytes.length) return null;
+  if (flags[0] > 1) return null;
+  let generation: GenerationReceipt | null = null;
+  if (isGeneration) {
+    generation = decodeGeneration(take);
+    if (!generation) return null;
+  }
+  if (at !== bytes.length) return null;
   return {
     seq,
     timestamp_ns,
@@ -173,6 +243,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
     input_salted: flags[0] === 1,
     instructions,
     messages: v2Costs ? v2Costs[1]! : undefined,
+    kind: generation ? { __kind__: 'generation', generation } : undefined,
   };
 }
 
@@ -239,7 +310,8 @@ function decodeCodeEpoch(
 function kindsEqual(a: LogEntry['kind'], b: LogEntry['kind']): boolean {
   if (a === undefined || b === undefined) return a === b;
   if (a.__kind__ !== b.__kind__) return false;
-  if (a.__kind__ === 'inference' || b.__kind__ === 'inference') return true;
+  if (a.__kind__ === 'generation' && b.__kind__ === 'generation') return generationsEqual(a.generation, b.generation);
+  if (a.__kind__ !== 'code_epoch' || b.__kind__ !== 'code_epoch') return true;
   const [x, y] = [a.code_epoch, b.code_epoch];
   return (
     x.first_index === y.first_index &&
@@ -253,6 +325,50 @@ function kindsEqual(a: LogEntry['kind'], b: LogEntry['kind']): boolean {
     x.controllers.length === y.controllers.length &&
     x.controllers.every((c, i) => c.toText() === y.controllers[i].toText())
   );
+}
+
+/** A generation's fields after the inference body; null on anything malformed. */
+function decodeGeneration(take: (n: number) => Uint8Array | null): GenerationReceipt | null {
+  const view = (raw: Uint8Array) => new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const u32 = (): number | null => {
+    const raw = take(4);
+    return raw && view(raw).getUint32(0, true);
+  };
+  const finiteF32 = (): number | null => {
+    const raw = take(4);
+    const value = raw && view(raw).getFloat32(0, true);
+    return value !== null && Number.isFinite(value) ? value : null;
+  };
+  /** 0: absent (undefined), 1: the value follows; null for any other flag or a bad value. */
+  const optional = <T>(value: () => T | null): T | undefined | null => {
+    const flag = take(1);
+    if (!flag || flag[0] > 1) return null;
+    return flag[0] === 0 ? undefined : value();
+  };
+  const tokenizer_sha256 = take(32);
+  const completion_tokens_sha256 = take(32);
+  const prompt_tokens = u32();
+  const generated_tokens = u32();
+  const stop = take(1);
+  if (!tokenizer_sha256 || !completion_tokens_sha256 || prompt_tokens === null || generated_tokens === null || !stop) return null;
+  const stop_reason = STOP_CODES[stop[0] - 1];
+  const kind = take(1);
+  if (!stop_reason || !kind || kind[0] > 1) return null;
+  let sampling: Sampling;
+  if (kind[0] === 0) {
+    sampling = { __kind__: 'greedy', greedy: null };
+  } else {
+    const temperature = finiteF32();
+    if (temperature === null) return null;
+    const top_k = optional(u32);
+    if (top_k === null) return null;
+    const top_p = optional(finiteF32);
+    if (top_p === null) return null;
+    const seed = take(SEED_BYTES);
+    if (!seed) return null;
+    sampling = { __kind__: 'sample', sample: { temperature, top_k, top_p, seed } };
+  }
+  return { tokenizer_sha256, completion_tokens_sha256, prompt_tokens, generated_tokens, stop_reason, sampling };
 }
 
 export function entriesEqual(a: LogEntry, b: LogEntry): boolean {
@@ -269,4 +385,28 @@ export function entriesEqual(a: LogEntry, b: LogEntry): boolean {
     a.messages === b.messages &&
     kindsEqual(a.kind, b.kind)
   );
+}
+
+/** The generation receipt of an entry; undefined for an inference (kind absent or inference). */
+export function generationOf(entry: LogEntry): GenerationReceipt | undefined {
+  return entry.kind?.__kind__ === 'generation' ? entry.kind.generation : undefined;
+}
+
+function generationsEqual(a: GenerationReceipt | undefined, b: GenerationReceipt | undefined): boolean {
+  if (!a || !b) return a === b;
+  return (
+    bytesEqual(a.tokenizer_sha256, b.tokenizer_sha256) &&
+    bytesEqual(a.completion_tokens_sha256, b.completion_tokens_sha256) &&
+    a.prompt_tokens === b.prompt_tokens &&
+    a.generated_tokens === b.generated_tokens &&
+    a.stop_reason === b.stop_reason &&
+    samplingsEqual(a.sampling, b.sampling)
+  );
+}
+
+function samplingsEqual(a: Sampling, b: Sampling): boolean {
+  if (a.__kind__ === 'greedy' || b.__kind__ === 'greedy') return a.__kind__ === b.__kind__;
+  const [x, y] = [a.sample, b.sample];
+  const sameSeed = x.seed && y.seed ? bytesEqual(x.seed, y.seed) : x.seed === y.seed;
+  return x.temperature === y.temperature && x.top_k === y.top_k && x.top_p === y.top_p && sameSeed;
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../bindings/inference';
 import { fromHex, toHex } from './bytes';
 import { entryFrom, hashing, tensorFrom } from './corpus';
-import { decodeEntry, encodeEntry, EntryEncodeError, entriesEqual } from './entry';
+import { decodeEntry, encodeEntry, EntryEncodeError, entriesEqual, generationOf } from './entry';
 import { checkWitness, decodeLeb128, headCommitment, leb128 } from './head';
 import { leafHash, nodeHash } from './merkle';
 import { encodeTensorList, inputHash, outputHash } from './tensor';
@@ -68,6 +68,89 @@ describe('log entries', () => {
       { instructions: 0n },
     ];
     for (const change of changes) expect(entriesEqual(base, { ...base, ...change })).toBe(false);
+  });
+});
+
+describe('generation entries (version 2, kind 2)', () => {
+  it('are in the corpus (crates/verify writes them since text generation, #19)', () => {
+    expect(hashing.generation_entries?.length ?? 0).toBeGreaterThanOrEqual(4);
+  });
+
+  for (const c of hashing.generation_entries ?? []) {
+    it(c.name, () => {
+      const entry = entryFrom(c.entry);
+      const bytes = encodeEntry(entry);
+      expect(toHex(bytes)).toBe(c.bytes);
+      const decoded = decodeEntry(bytes)!;
+      expect(generationOf(decoded)).toBeDefined();
+      expect(entriesEqual(decoded, entry)).toBe(true);
+      expect(toHex(leafHash(bytes))).toBe(c.leaf_hash);
+      // Every strict prefix is refused: the receipt's fields are all required.
+      for (const cut of [1, 4, 33, 66]) expect(decodeEntry(bytes.subarray(0, bytes.length - cut)), `${cut} bytes short`).toBeNull();
+    });
+  }
+
+  // The sampled case (top_k and top_p set), read when a test runs.
+  const sampledCase = () => {
+    const sampled = entryFrom(hashing.generation_entries[1].entry);
+    return { sampled, receipt: generationOf(sampled)! };
+  };
+
+  it('are compared receipt field by receipt field', () => {
+    const { sampled, receipt } = sampledCase();
+    const settings = receipt.sampling.__kind__ === 'sample' ? receipt.sampling.sample : undefined;
+    const changes = [
+      { tokenizer_sha256: new Uint8Array(32) },
+      { completion_tokens_sha256: new Uint8Array(32) },
+      { prompt_tokens: 8 },
+      { generated_tokens: 4 },
+      { stop_reason: 'max_new_tokens' },
+      { sampling: { __kind__: 'greedy', greedy: null } },
+      { sampling: { __kind__: 'sample', sample: { ...settings!, seed: new Uint8Array(32) } } },
+      { sampling: { __kind__: 'sample', sample: { ...settings!, top_k: 41 } } },
+    ];
+    for (const change of changes) {
+      const other = { ...sampled, kind: { __kind__: 'generation', generation: { ...receipt, ...change } } } as LogEntry;
+      expect(entriesEqual(sampled, other), JSON.stringify(Object.keys(change))).toBe(false);
+    }
+    expect(entriesEqual(sampled, { ...sampled, kind: undefined })).toBe(false);
+  });
+
+  it('refuse to encode a receipt without a canonical form', () => {
+    const { sampled, receipt } = sampledCase();
+    const reasonOf = (entry: LogEntry): string | undefined => {
+      try {
+        encodeEntry(entry);
+      } catch (e) {
+        return (e as EntryEncodeError).reason;
+      }
+    };
+    const settings = receipt.sampling.__kind__ === 'sample' ? receipt.sampling.sample : undefined;
+    const withSampling = (sample: object) => ({ ...sampled, kind: { __kind__: 'generation', generation: { ...receipt, sampling: { __kind__: 'sample', sample } } } }) as LogEntry;
+    expect(reasonOf({ ...sampled, messages: undefined })).toBe('kind-needs-version-2');
+    expect(reasonOf(withSampling({ ...settings!, seed: undefined }))).toBe('sampling');
+    expect(reasonOf(withSampling({ ...settings!, seed: new Uint8Array(31) }))).toBe('sampling');
+    expect(reasonOf(withSampling({ ...settings!, temperature: Number.NaN }))).toBe('sampling');
+    expect(reasonOf({ ...sampled, kind: { __kind__: 'generation', generation: { ...receipt, tokenizer_sha256: new Uint8Array(31) } } })).toBe('digest-length');
+  });
+
+  it('refuse bytes with an unknown stop reason or sampling kind, or a non-finite setting', () => {
+    const bytes = fromHex(hashing.generation_entries[1].bytes);
+    // The sampled case's tail: stop_reason, then sampling kind 1, temperature, top_k, top_p, seed.
+    const stopAt = bytes.length - 32 - 5 - 5 - 4 - 1 - 1;
+    const patched = (at: number, value: number) => {
+      const copy = bytes.slice();
+      copy[at] = value;
+      return copy;
+    };
+    expect(decodeEntry(bytes)).not.toBeNull();
+    expect(decodeEntry(patched(stopAt, 0))).toBeNull();
+    expect(decodeEntry(patched(stopAt, 5))).toBeNull();
+    expect(decodeEntry(patched(stopAt + 1, 2))).toBeNull();
+    const nan = bytes.slice();
+    nan.set([0x00, 0x00, 0xc0, 0x7f], stopAt + 2);
+    expect(decodeEntry(nan)).toBeNull();
+    expect(decodeEntry(patched(stopAt + 6, 2))).toBeNull();
   });
 });
 

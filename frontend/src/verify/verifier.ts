@@ -7,8 +7,9 @@
 //   root key ──BLS──▶ certificate ──/canister/<id>/certified_data──▶ head commitment
 //   head commitment ══ hash of the witness tree ──▶ (tree size, Merkle root)
 //   Merkle root ──inclusion + consistency proofs──▶ SHA-256(0x00 || entry bytes) ──▶ entry
-//   entry.input_hash  ══ recomputed from the inputs and nonce held
-//   entry.output_hash ══ recomputed from the outputs held
+//   entry.input_hash  ══ recomputed from the inputs and nonce held (a generation: the prompt)
+//   entry.output_hash ══ recomputed from the outputs held (a generation: the completion's
+//                        bytes, and its token ids against the receipt's token hash)
 //   entry.model_sha256 ══ the SHA-256 of the model held
 //
 // Each check passed (with what it established), failed (with why, and a reason code),
@@ -28,7 +29,8 @@ import {
   type VerifiedCertificate,
   type VerifiedCodeState,
 } from './certificate';
-import { decodeEntry, encodeEntry, entriesEqual } from './entry';
+import { decodeEntry, encodeEntry, entriesEqual, generationOf } from './entry';
+import { completionHash, promptCommitment, tokensHash } from './generation';
 import { checkWitness, WitnessError } from './head';
 import { leafHash, ProofError, proofNodes, rootFromInclusionProof, verifyConsistency } from './merkle';
 import { inputHash, outputHash } from './tensor';
@@ -58,9 +60,20 @@ export interface Opening {
   outputs: Tensor[];
 }
 
+/** The prompt, nonce and completion of a text generation, as the canister returned them. */
+export interface GenerationOpening {
+  prompt: string;
+  nonce?: Uint8Array;
+  /** The completion's bytes (generation_status's `completion`). */
+  completion: Uint8Array;
+  tokens: ArrayLike<number>;
+}
+
 /** What the verifier holds besides the proof, each checked against the proven entry. */
 export interface Held {
   opening?: Opening;
+  /** For a generation's entry, in place of `opening`. */
+  generation?: GenerationOpening;
   /** The receipt `infer` returned: the proven entry must be the same. */
   receipt?: LogEntry;
   /** The SHA-256 of the model file. */
@@ -125,7 +138,7 @@ const TITLES: Record<CheckKey, string> = {
 };
 
 /** Why a check did not pass, with its reason code; thrown by a step. */
-class Failed extends Error {
+export class Failed extends Error {
   constructor(
     readonly reason: string,
     message: string,
@@ -151,7 +164,7 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
   let head: { treeSize: bigint; root: Uint8Array } | undefined;
   let entry: LogEntry | undefined;
   const canisterText = trust.canisterId.toText();
-  const { opening, receipt, modelSha256, codeCertificate } = held;
+  const { opening, generation, receipt, modelSha256, codeCertificate } = held;
   const expected = held.expectedModuleHashes ?? [];
   let code: VerifiedCodeState | undefined;
   let codeSummary: string | undefined;
@@ -235,6 +248,7 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
     [
       'input-hash',
       () => {
+        if (generation) return checkPrompt(entry!, generation);
         if (!opening) throw new Skipped(NO_OPENING);
         if (entry!.input_salted !== (opening.nonce !== undefined)) {
           throw new Failed(
@@ -256,6 +270,7 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
     [
       'output-hash',
       () => {
+        if (generation) return checkCompletion(entry!, generation);
         if (!opening) throw new Skipped(NO_OPENING);
         const recomputed = outputHash(opening.outputs);
         if (!bytesEqual(recomputed, entry!.output_hash)) {
@@ -347,12 +362,58 @@ export async function verifyLogProof(proof: LogProof, trust: Trust, held: Held =
     seq: proof.entry.seq,
   };
   if (!failed && entry && head && certificate) {
-    report.statement = statement(entry, head, certificate, canisterText, Boolean(opening), codeSummary);
+    report.statement = statement(
+      entry,
+      head,
+      certificate,
+      canisterText,
+      generation ? 'generation' : opening ? 'tensors' : 'none',
+      codeSummary,
+    );
   }
   return report;
 }
 
 const NO_CODE = "No certified read_state of the canister's module hash and controllers was given.";
+
+function saltCheck(entry: LogEntry, nonce: Uint8Array | undefined): void {
+  if (entry.input_salted !== (nonce !== undefined)) {
+    throw new Failed(
+      'salt-mismatch',
+      entry.input_salted ? 'the entry is salted, but no nonce is held for it' : 'the entry is not salted, but a nonce is held for it',
+    );
+  }
+}
+
+/** The prompt (and nonce) held against the entry's input_hash, the prompt commitment. */
+export function checkPrompt(entry: LogEntry, opening: GenerationOpening): string {
+  saltCheck(entry, opening.nonce);
+  const recomputed = promptCommitment(opening.prompt, opening.nonce);
+  if (!recomputed || !bytesEqual(recomputed, entry.input_hash)) {
+    const got = recomputed ? toHex(recomputed) : 'nothing (the nonce is too long to encode)';
+    throw new Failed('input-hash-mismatch', `the prompt and nonce commit to ${got}, not to the entry's input_hash ${toHex(entry.input_hash)}`);
+  }
+  const salt = opening.nonce ? ` salted with the ${opening.nonce.length}-byte nonce` : ' (unsalted)';
+  return `The prompt of ${new TextEncoder().encode(opening.prompt).length} bytes${salt} commits to ${toHex(recomputed)} = entry.input_hash.`;
+}
+
+/** The completion's bytes against output_hash, its token ids against the receipt's token hash. */
+export function checkCompletion(entry: LogEntry, opening: GenerationOpening): string {
+  const receipt = generationOf(entry);
+  if (!receipt) throw new Failed('completion-tokens-mismatch', 'a generation’s text is held, but the entry is not a generation’s');
+  const recomputed = completionHash(opening.completion);
+  if (!bytesEqual(recomputed, entry.output_hash)) {
+    throw new Failed('output-hash-mismatch', `the completion hashes to ${toHex(recomputed)}, not to the entry's output_hash ${toHex(entry.output_hash)}`);
+  }
+  const tokens = tokensHash(opening.tokens);
+  if (!bytesEqual(tokens, receipt.completion_tokens_sha256) || opening.tokens.length !== receipt.generated_tokens) {
+    throw new Failed(
+      'completion-tokens-mismatch',
+      `the ${opening.tokens.length} token ids held hash to ${toHex(tokens)}, not to the receipt's ${receipt.generated_tokens} tokens' ${toHex(receipt.completion_tokens_sha256)}`,
+    );
+  }
+  return `SHA-256 of the completion's ${opening.completion.length} bytes = ${toHex(recomputed)} = entry.output_hash; its ${opening.tokens.length} token ids hash to the receipt's completion_tokens_sha256.`;
+}
 
 const NO_OPENING =
   'No tensors or nonce are held for this entry (this page holds them only for inferences made in it, until it is reloaded).';
@@ -362,7 +423,7 @@ function statement(
   witness: { treeSize: bigint; root: Uint8Array },
   certificate: VerifiedCertificate,
   canister: string,
-  tensorsChecked: boolean,
+  checked: 'tensors' | 'generation' | 'none',
   code: string | undefined,
 ): string {
   const at = new Date(Number(certificate.timeNs / 1_000_000n)).toISOString();
@@ -370,9 +431,11 @@ function statement(
   const lines = [
     `The IC certified at ${at} that the log of canister ${canister} holds ${entries(witness.treeSize)} with Merkle root ${shortHex(witness.root)}.`,
     `Entry #${entry.seq} is in that log: at ${ranAt}, caller ${entry.caller.toText()} ran model '${entry.model_id}' (SHA-256 ${shortHex(entry.model_sha256)}); input hash ${shortHex(entry.input_hash)}${entry.input_salted ? ' (salted)' : ''}, output hash ${shortHex(entry.output_hash)}.`,
-    tensorsChecked
-      ? 'The inputs, nonce and outputs this page holds hash to the entry’s input and output hashes.'
-      : 'No tensors were checked: this page did not make this inference.',
+    {
+      tensors: 'The inputs, nonce and outputs this page holds hash to the entry’s input and output hashes.',
+      generation: 'The prompt, nonce and generated text this page holds hash to the entry’s prompt commitment, output hash and token hash.',
+      none: 'No tensors were checked: this page did not make this inference.',
+    }[checked],
     code ? `The canister runs ${code} now (what it ran when it wrote the entry is the code epoch's to say).` : "The canister's code was not read.",
   ];
   return lines.join(' ');

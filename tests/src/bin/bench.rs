@@ -14,9 +14,11 @@
 
 use candid::{Encode, Principal};
 use icinfer_api::{
-    Error, InferArgs, JobState, JobStatus, LogConsistency, LogConsistencyArgs, LogHead, LogProof,
-    LogProofArgs, ModelInfo, ModelState,
+    Error, GenerateArgs, GenerationState, GenerationStatus, InferArgs, JobState, JobStatus,
+    LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs, ModelInfo, ModelState,
+    Sampling,
 };
+use icinfer_tests::gpt::{install_language_model, tiny_gpt, tiny_gpt_language_model};
 use icinfer_tests::models::{Model, load_model, model_ids};
 use icinfer_tests::{
     CHUNK_BYTES, InferenceCanister, LocalHost, Replica, ReplicaExt, canister_wasm, workspace_root,
@@ -171,6 +173,8 @@ fn run(all: bool) -> Results {
         present.push(model);
     }
 
+    generation(&mut results, controller, user);
+
     // An upgrade with the CI-tier models present (the same set in every tier, so the
     // figure is comparable).
     let mut canister = InferenceCanister::install(controller);
@@ -276,6 +280,73 @@ fn job(results: &mut Results, canister: &mut InferenceCanister, args: &InferArgs
         &format!("job/{id}/per_node"),
         overhead / p.nodes_total,
     );
+}
+
+/// Text generation with the tiny GPT, greedy: the instructions of a generation of one
+/// token (the prompt's prefill, one sample, the receipt) per prompt token, and the
+/// difference that each further token makes (one decode pass over the KV cache, the
+/// logits' argmax, the token's bookkeeping). All of a generation's messages count.
+fn generation(results: &mut Results, controller: Principal, user: Principal) {
+    const PROMPT: &str = "And the LORD said unto Moses, Go in unto Pharaoh, and tell him";
+    const DECODED: u32 = 32;
+    let gpt = tiny_gpt();
+    let mut canister = InferenceCanister::install(controller);
+    let id = canister.id;
+    // No end-of-sequence token: every generation runs to max_new_tokens.
+    let mut declared = tiny_gpt_language_model(&gpt.tokenizer);
+    declared.eos_token = None;
+    install_language_model(
+        canister.replica.as_mut(),
+        id,
+        controller,
+        "tiny-gpt",
+        &gpt.onnx,
+        &gpt.tokenizer,
+        declared,
+    );
+    let mut generate = |max_new_tokens: u32| {
+        let args = GenerateArgs {
+            model_id: "tiny-gpt".into(),
+            prompt: PROMPT.into(),
+            max_new_tokens,
+            sampling: Sampling::Greedy,
+            stop: Vec::new(),
+            nonce: None,
+        };
+        let started: Result<u64, Error> = canister.update(user, "generate_start", args).unwrap();
+        let job = started.unwrap();
+        loop {
+            let (status,): (Result<GenerationStatus, Error>,) = canister
+                .replica
+                .query(id, user, "generation_status", (job,))
+                .unwrap();
+            let status = status.unwrap();
+            if status.state != GenerationState::Pending {
+                assert!(
+                    matches!(status.state, GenerationState::Done(_)),
+                    "{status:?}"
+                );
+                assert_eq!(status.tokens.len() as u32, max_new_tokens, "no early stop");
+                return status.progress;
+            }
+            canister.replica.tick();
+        }
+    };
+    let one = generate(1);
+    let many = generate(1 + DECODED);
+    let prefill = one.instructions / u64::from(one.prompt_tokens);
+    let decode = (many.instructions - one.instructions) / u64::from(DECODED);
+    println!(
+        "[generate] tiny-gpt: {} prompt tokens, {} instructions for one token; {} per further token: {:.0} tokens per 40 B message, {:.2} instructions per parameter per token ({} parameters)",
+        one.prompt_tokens,
+        one.instructions,
+        decode,
+        40e9 / decode as f64,
+        decode as f64 / gpt.parameters as f64,
+        gpt.parameters
+    );
+    record(results, "generate/tiny-gpt/prefill_per_token", prefill);
+    record(results, "generate/tiny-gpt/decode_per_token", decode);
 }
 
 /// The certified log's costs at 10^6 entries, on the log-bench fixture (the inference

@@ -19,10 +19,11 @@
 //! state is all in the model record, in stable memory, so an upgrade in the middle does not
 //! lose it: the driver resumes after `post_upgrade` where it stood.
 
-use super::{Engine, Environment, Runnable, StepOutcome};
+use super::{Engine, Environment, Runnable, StepOutcome, language_of};
+use crate::generation::Language;
 use crate::limits::MAX_INLINE_FINALIZE_BYTES;
 use crate::runtime;
-use crate::store::{ModelRecord, ReadyFacts};
+use crate::store::{ModelRecord, Part, ReadyFacts};
 use ic_stable_structures::Memory;
 use icinfer_api::{Error, ModelInfo};
 use serde_bytes::ByteBuf;
@@ -50,11 +51,14 @@ impl<M: Memory> Engine<M> {
                 reason: "the model is being finalized as a job; upload_status follows it".into(),
             });
         }
-        if record.chunks_received < record.chunks_total() {
-            return Err(Error::UploadIncomplete {
-                id: id.to_string(),
-                missing_chunks: record.chunks_total() - record.chunks_received,
-            });
+        for part in [Part::Model, Part::Tokenizer] {
+            let missing_chunks = record.missing_chunks(part);
+            if missing_chunks > 0 {
+                return Err(Error::UploadIncomplete {
+                    id: id.to_string(),
+                    missing_chunks,
+                });
+            }
         }
         let budget = self.step_budget;
         let record = self
@@ -128,7 +132,7 @@ impl<M: Memory> Engine<M> {
         earlier: u64,
     ) -> Result<ModelInfo, Error> {
         self.finalizing.remove(id);
-        let loaded = match self.load_hashed(id, &record) {
+        let (loaded, language) = match self.load_hashed(id, &record) {
             Ok(loaded) => loaded,
             Err(error) => {
                 self.fail_finalize(id, error.clone());
@@ -149,14 +153,20 @@ impl<M: Memory> Engine<M> {
                 facts: Arc::new(facts),
                 plan: loaded.plan,
                 infer_instructions: None,
+                language,
             },
         );
         Ok(info)
     }
 
     /// The model's bytes, checked against its declared SHA-256 (whose computation the
-    /// uploads and finalize have finished), loaded by tract.
-    fn load_hashed(&self, id: &str, record: &ModelRecord) -> Result<runtime::LoadedModel, Error> {
+    /// uploads and finalize have finished), loaded by tract; and for a language model, its
+    /// tokenizer, checked and read first (`Engine::load_tokenizer`).
+    fn load_hashed(
+        &self,
+        id: &str,
+        record: &ModelRecord,
+    ) -> Result<(runtime::LoadedModel, Option<Arc<Language>>), Error> {
         let sha256 = self.store.file_sha256(record);
         if sha256[..] != record.sha256[..] {
             return Err(Error::HashMismatch {
@@ -164,9 +174,12 @@ impl<M: Memory> Engine<M> {
                 actual: ByteBuf::from(sha256.to_vec()),
             });
         }
+        let tokenizer = self.load_tokenizer(id, record)?;
         let bytes = self.store.assemble(id)?;
         let declared = record.input_facts.as_deref().unwrap_or_default();
-        runtime::load(bytes, declared)
+        let loaded = runtime::load(bytes, declared)?;
+        let language = language_of(record, tokenizer, &loaded)?;
+        Ok((loaded, language))
     }
 
     fn fail_finalize(&mut self, id: &str, error: Error) {

@@ -36,6 +36,8 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub(super) struct JobRuns {
     runs: BTreeMap<JobId, JobRun>,
+    /// Generation jobs' heap state (engine::generation).
+    pub(super) generations: BTreeMap<JobId, super::generation::GenerationRun>,
     /// The job stepped last: steps go round the pending jobs in id order.
     last_stepped: Option<JobId>,
     /// The finalize job stepped last, and whether the last step was a finalize's: finalize
@@ -71,17 +73,7 @@ impl<M: Memory> Engine<M> {
     pub fn infer_start(&mut self, env: &impl Environment, args: InferArgs) -> Result<JobId, Error> {
         let caller = env.caller();
         let now = env.now_ns();
-        self.jobs.prune(now, FINISHED_JOB_TTL_NS, MAX_FINISHED_JOBS);
-        limit(
-            "MAX_JOBS_IN_FLIGHT",
-            MAX_JOBS_IN_FLIGHT,
-            self.jobs.pending_count(None) + 1,
-        )?;
-        limit(
-            "MAX_JOBS_PER_CALLER",
-            MAX_JOBS_PER_CALLER,
-            self.jobs.pending_count(Some(&caller)) + 1,
-        )?;
+        self.check_job_room(env)?;
         let (model, ordered) = self.prepare(&args)?;
         let run = PlanRun::start(&model.plan, &ordered)?;
         let input_hash = digest(tensor::input_hash(&args.inputs, nonce(&args)));
@@ -101,6 +93,7 @@ impl<M: Memory> Engine<M> {
                 restarts: 0,
             },
             state: RecordState::Pending,
+            generation: None,
         };
         record.progress.instructions = env.instructions();
         let id = self.jobs.insert(record, args.inputs);
@@ -143,6 +136,23 @@ impl<M: Memory> Engine<M> {
         self.has_pending_jobs() || !self.finalizing.is_empty()
     }
 
+    /// Prunes finished jobs, then checks that one more job may start.
+    pub(super) fn check_job_room(&mut self, env: &impl Environment) -> Result<(), Error> {
+        let caller = env.caller();
+        self.jobs
+            .prune(env.now_ns(), FINISHED_JOB_TTL_NS, MAX_FINISHED_JOBS);
+        limit(
+            "MAX_JOBS_IN_FLIGHT",
+            MAX_JOBS_IN_FLIGHT,
+            self.jobs.pending_count(None) + 1,
+        )?;
+        limit(
+            "MAX_JOBS_PER_CALLER",
+            MAX_JOBS_PER_CALLER,
+            self.jobs.pending_count(Some(&caller)) + 1,
+        )
+    }
+
     /// The pending job whose turn it is to step, if any.
     pub fn next_job(&mut self) -> Option<JobId> {
         let pending = self.jobs.pending();
@@ -168,6 +178,9 @@ impl<M: Memory> Engine<M> {
             return Ok(StepOutcome::Finished);
         }
         record.progress.messages += 1;
+        if record.generation.is_some() {
+            return Ok(self.generation_step(env, id, record));
+        }
         let mut job = match self.runs.runs.remove(&id) {
             Some(job) => job,
             None => match self.restart(id, &record) {
@@ -261,6 +274,7 @@ impl<M: Memory> Engine<M> {
             });
         }
         self.runs.runs.remove(&id);
+        self.runs.generations.remove(&id);
         record.state = RecordState::Cancelled;
         record.finished_at_ns = Some(env.now_ns());
         self.jobs.finish(id, record, None);
@@ -273,8 +287,9 @@ impl<M: Memory> Engine<M> {
         let record = self.job_record_for(env, id)?;
         let state = match &record.state {
             RecordState::Pending => JobState::Pending,
+            // A generation's job has no output tensors: generation_status has its text.
             RecordState::Done { seq } => JobState::Done(InferResult {
-                outputs: self.jobs.outputs(id).expect("a done job keeps its outputs"),
+                outputs: self.jobs.outputs(id).unwrap_or_default(),
                 receipt: self
                     .log
                     .get(*seq)
@@ -341,12 +356,15 @@ impl<M: Memory> Engine<M> {
     /// first node. Bounded by MAX_JOBS_IN_FLIGHT.
     pub(super) fn restart_pending_jobs(&mut self) {
         for id in self.jobs.pending() {
-            if self.runs.runs.contains_key(&id) {
+            if self.runs.runs.contains_key(&id) || self.runs.generations.contains_key(&id) {
                 continue;
             }
             let mut record = self.jobs.get(id).expect("a pending job's record");
             record.progress.nodes_done = 0;
             record.progress.restarts += 1;
+            if let Some(generation) = &mut record.generation {
+                generation.restart();
+            }
             self.jobs.put(id, record);
         }
     }
@@ -383,14 +401,14 @@ impl<M: Memory> Engine<M> {
         Ok(JobRun { model, run })
     }
 
-    fn model_was_deleted(&self, record: &JobRecord) -> bool {
+    pub(super) fn model_was_deleted(&self, record: &JobRecord) -> bool {
         self.store
             .get(&record.model_id)
             .is_none_or(|model| model.sha256 != record.model_sha256)
     }
 
     /// Fails a job within one of its step messages, whose instructions count.
-    fn fail(
+    pub(super) fn fail(
         &mut self,
         env: &impl Environment,
         id: JobId,
@@ -402,14 +420,28 @@ impl<M: Memory> Engine<M> {
         StepOutcome::Finished
     }
 
-    fn finish_failed(&mut self, now: u64, id: JobId, mut record: JobRecord, failure: JobFailure) {
+    pub(super) fn finish_failed(
+        &mut self,
+        now: u64,
+        id: JobId,
+        mut record: JobRecord,
+        failure: JobFailure,
+    ) {
         self.runs.runs.remove(&id);
+        self.runs.generations.remove(&id);
+        if let Some(generation) = &mut record.generation {
+            generation.forget_prompt();
+        }
         record.state = RecordState::Failed(failure);
         record.finished_at_ns = Some(now);
         self.jobs.finish(id, record, None);
     }
 
-    fn job_record_for(&self, env: &impl Environment, id: JobId) -> Result<JobRecord, Error> {
+    pub(super) fn job_record_for(
+        &self,
+        env: &impl Environment,
+        id: JobId,
+    ) -> Result<JobRecord, Error> {
         let record = self.jobs.get(id).ok_or_else(|| job_not_found(id))?;
         let caller = env.caller();
         if caller != record.caller && !env.is_controller(&caller) {
@@ -436,7 +468,7 @@ impl<M: Memory> Engine<M> {
     }
 }
 
-fn job_not_found(id: JobId) -> Error {
+pub(super) fn job_not_found(id: JobId) -> Error {
     Error::NotFound {
         kind: "job".into(),
         id: id.to_string(),

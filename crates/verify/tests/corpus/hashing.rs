@@ -3,12 +3,16 @@
 //! (with bytes that must not decode), LEB128, the certified head and its witness, and the
 //! Merkle leaf and node hashes.
 //!
-//! A new log-entry encoding version is new cases in [`entry_cases`] and [`entry_probes`].
+//! A new log-entry encoding version is new cases in [`entry_cases`] and [`entry_probes`];
+//! text generations (version 2, kind 2) are in [`generation_entry_cases`], under their own
+//! key until every verifier reads kind 2.
 
 use super::json::{entry_json, hex, tensors_json, u64_text};
 use candid::Principal;
-use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind};
-use icinfer_api::{LogEntry, Tensor, TensorData};
+use icinfer_api::{
+    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, SampleSettings, Sampling,
+    StopReason, Tensor, TensorData,
+};
 use icinfer_verify::entry::encode_entry;
 use icinfer_verify::head::{encode_head_witness, head_commitment, leb128};
 use icinfer_verify::merkle::{EMPTY_ROOT, leaf_hash, node_hash};
@@ -24,6 +28,7 @@ pub fn corpus() -> Value {
         "tensor_lists": tensor_cases().into_iter().map(|(name, tensors, nonces)| tensor_list_json(name, &tensors, &nonces)).collect::<Vec<_>>(),
         "entries": entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
         "code_epoch_entries": code_epoch_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
+        "generation_entries": generation_entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
         "entries_without_encoding": unencodable_entries(),
         "entry_bytes_that_do_not_decode": entry_probes(),
         "leb128": ([0, 1, 127, 128, 300, 624_485, u64::MAX >> 1, u64::MAX]).iter().map(|&v| json!({ "value": u64_text(v), "bytes": hex(&leb128(v)) })).collect::<Vec<_>>(),
@@ -223,6 +228,7 @@ pub fn entry_cases() -> Vec<(&'static str, LogEntry)> {
                 input_salted: true,
                 instructions: 3,
                 messages: Some(4),
+                kind: None,
                 ..digests(entry(1, 2, Principal::anonymous(), "m"), 0x11, 0x22, 0x33)
             },
         ),
@@ -245,6 +251,7 @@ pub fn entry_cases() -> Vec<(&'static str, LogEntry)> {
                 input_salted: true,
                 instructions: u64::MAX,
                 messages: Some(u64::MAX),
+                kind: None,
                 ..digests(
                     entry(
                         u64::MAX,
@@ -340,6 +347,75 @@ fn unencodable_entries() -> Vec<Value> {
             json!({ "name": name, "entry": entry_json(&entry), "reason": reason })
         })
         .collect()
+}
+
+/// Text generations (version 2, kind 2): greedy and sampled receipts, every stop reason,
+/// optional sampling fields present and absent.
+pub fn generation_entry_cases() -> Vec<(&'static str, LogEntry)> {
+    let receipt = |sampling, stop_reason, generated_tokens| {
+        Some(EntryKind::Generation(Box::new(GenerationReceipt {
+            tokenizer_sha256: ByteBuf::from(vec![0x44; 32]),
+            completion_tokens_sha256: ByteBuf::from(vec![0x55; 32]),
+            sampling,
+            prompt_tokens: 7,
+            generated_tokens,
+            stop_reason,
+        })))
+    };
+    let sampled = |top_k, top_p| {
+        Sampling::Sample(SampleSettings {
+            temperature: 0.75,
+            top_k,
+            top_p,
+            seed: Some(ByteBuf::from((0..32).collect::<Vec<u8>>())),
+        })
+    };
+    let base = LogEntry {
+        instructions: 123_456_789,
+        messages: Some(12),
+        ..digests(
+            entry(
+                9,
+                1_750_000_000_000_000_000,
+                Principal::from_slice(&[0xab; 29]),
+                "tiny-gpt",
+            ),
+            0x11,
+            0x22,
+            0x33,
+        )
+    };
+    vec![
+        (
+            "version 2, kind 2, a greedy generation stopped by max_new_tokens",
+            LogEntry {
+                kind: receipt(Sampling::Greedy, StopReason::MaxNewTokens, 48),
+                ..base.clone()
+            },
+        ),
+        (
+            "version 2, kind 2, sampled with top_k and top_p, stopped at eos",
+            LogEntry {
+                input_salted: true,
+                kind: receipt(sampled(Some(40), Some(0.9)), StopReason::Eos, 3),
+                ..base.clone()
+            },
+        ),
+        (
+            "version 2, kind 2, sampled by temperature alone, stopped by a stop sequence",
+            LogEntry {
+                kind: receipt(sampled(None, None), StopReason::StopSequence, 0),
+                ..base.clone()
+            },
+        ),
+        (
+            "version 2, kind 2, sampled with top_p alone, the context full",
+            LogEntry {
+                kind: receipt(sampled(None, Some(1.0)), StopReason::ContextFull, u32::MAX),
+                ..base
+            },
+        ),
+    ]
 }
 
 /// Bytes no entry encodes to: each must be refused by the decoder.

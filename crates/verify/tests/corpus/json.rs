@@ -5,7 +5,8 @@
 
 use candid::Principal;
 use icinfer_api::{
-    CodeEpoch, DeploymentMode, EntryKind, LogEntry, LogHead, LogProof, Tensor, TensorData,
+    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, LogHead, LogProof,
+    SampleSettings, Sampling, StopReason, Tensor, TensorData,
 };
 use icinfer_verify::{Held, Opening, Trust};
 use serde_bytes::ByteBuf;
@@ -97,7 +98,63 @@ pub fn tensors_from(value: &Value) -> Vec<Tensor> {
 }
 
 /// A log entry, field by field (a new entry version adds its fields here and in corpus.ts).
+/// A generation's receipt is under "generation", absent for an inference.
 pub fn entry_json(entry: &LogEntry) -> Value {
+    let mut value = inference_json(entry);
+    if let Some(EntryKind::Generation(receipt)) = &entry.kind {
+        value["generation"] = generation_json(receipt);
+    }
+    value
+}
+
+fn generation_json(r: &GenerationReceipt) -> Value {
+    let sampling = match &r.sampling {
+        Sampling::Greedy => json!("greedy"),
+        Sampling::Sample(s) => json!({
+            "temperature": f64::from(s.temperature),
+            "top_k": s.top_k,
+            "top_p": s.top_p.map(f64::from),
+            "seed": s.seed.as_ref().map(|seed| hex(seed)),
+        }),
+    };
+    json!({
+        "tokenizer_sha256": hex(&r.tokenizer_sha256),
+        "completion_tokens_sha256": hex(&r.completion_tokens_sha256),
+        "sampling": sampling,
+        "prompt_tokens": r.prompt_tokens,
+        "generated_tokens": r.generated_tokens,
+        "stop_reason": r.stop_reason.to_string(),
+    })
+}
+
+fn generation_from(value: &Value) -> GenerationReceipt {
+    let sampling = match &value["sampling"] {
+        Value::String(s) if s == "greedy" => Sampling::Greedy,
+        s => Sampling::Sample(SampleSettings {
+            temperature: s["temperature"].as_f64().unwrap() as f32,
+            top_k: s["top_k"].as_u64().map(|k| k as u32),
+            top_p: s["top_p"].as_f64().map(|p| p as f32),
+            seed: (!s["seed"].is_null()).then(|| ByteBuf::from(bytes(&s["seed"]))),
+        }),
+    };
+    let stop_reason = match text(&value["stop_reason"]) {
+        "max_new_tokens" => StopReason::MaxNewTokens,
+        "eos" => StopReason::Eos,
+        "stop_sequence" => StopReason::StopSequence,
+        "context_full" => StopReason::ContextFull,
+        other => panic!("stop reason {other}"),
+    };
+    GenerationReceipt {
+        tokenizer_sha256: ByteBuf::from(bytes(&value["tokenizer_sha256"])),
+        completion_tokens_sha256: ByteBuf::from(bytes(&value["completion_tokens_sha256"])),
+        sampling,
+        prompt_tokens: value["prompt_tokens"].as_u64().unwrap() as u32,
+        generated_tokens: value["generated_tokens"].as_u64().unwrap() as u32,
+        stop_reason,
+    }
+}
+
+fn inference_json(entry: &LogEntry) -> Value {
     json!({
         "seq": u64_text(entry.seq),
         "timestamp_ns": u64_text(entry.timestamp_ns),
@@ -109,7 +166,7 @@ pub fn entry_json(entry: &LogEntry) -> Value {
         "input_salted": entry.input_salted,
         "instructions": u64_text(entry.instructions),
         "messages": entry.messages.map(u64_text),
-        "kind": entry.kind.as_ref().map(kind_json),
+        "kind": entry.kind.as_ref().and_then(kind_json),
     })
 }
 
@@ -121,10 +178,12 @@ fn mode_text(mode: DeploymentMode) -> &'static str {
     }
 }
 
-/// `{"inference": null}` or `{"code_epoch": {...}}`, as Candid names the variant.
-fn kind_json(kind: &EntryKind) -> Value {
-    match kind {
+/// `{"inference": null}` or `{"code_epoch": {...}}`, as Candid names the variant; none for
+/// a generation, whose receipt is under "generation" (`entry_json`).
+fn kind_json(kind: &EntryKind) -> Option<Value> {
+    Some(match kind {
         EntryKind::Inference => json!({ "inference": null }),
+        EntryKind::Generation(_) => return None,
         EntryKind::CodeEpoch(e) => json!({ "code_epoch": {
             "first_index": u64_text(e.first_index),
             "canister_version": u64_text(e.canister_version),
@@ -136,7 +195,7 @@ fn kind_json(kind: &EntryKind) -> Value {
             "total_num_changes": u64_text(e.total_num_changes),
             "controllers": e.controllers.iter().map(|p| p.to_text()).collect::<Vec<_>>(),
         }}),
-    }
+    })
 }
 
 fn kind_from(value: &Value) -> Option<EntryKind> {
@@ -181,7 +240,10 @@ pub fn entry_from(value: &Value) -> LogEntry {
         input_salted: value["input_salted"].as_bool().unwrap(),
         instructions: u64_of(&value["instructions"]),
         messages: (!value["messages"].is_null()).then(|| u64_of(&value["messages"])),
-        kind: kind_from(&value["kind"]),
+        kind: match &value["generation"] {
+            Value::Null => kind_from(&value["kind"]),
+            receipt => Some(EntryKind::Generation(Box::new(generation_from(receipt)))),
+        },
     }
 }
 
@@ -291,6 +353,7 @@ impl Holding {
             model_sha256: self.model_sha256.as_ref(),
             code_certificate: self.code_certificate.as_deref(),
             expected_module_hashes: &self.expected_module_hashes,
+            generation: None,
         }
     }
 
