@@ -22,6 +22,10 @@ struct ManifestModel {
     make: String,
     #[serde(default)]
     input_facts: Vec<DeclaredFact>,
+    /// Present on language models, whose references are generations, not tensor cases
+    /// (tests/src/gpt.rs reads them).
+    #[serde(default)]
+    language_model: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -63,9 +67,14 @@ pub fn models_dir() -> PathBuf {
     workspace_root().join("models")
 }
 
-/// The manifest's ids, in order.
+/// The models with tensor reference cases: language models are benched by generation.
 pub fn model_ids() -> Vec<String> {
-    manifest().models.into_iter().map(|m| m.id).collect()
+    manifest()
+        .models
+        .into_iter()
+        .filter(|m| m.language_model.is_none())
+        .map(|m| m.id)
+        .collect()
 }
 
 fn manifest() -> Manifest {

@@ -56,9 +56,15 @@ fn check_canister(name: &str) {
         report.exports,
         report.imports
     );
-    // validate_module applies current replicas' 12 MiB; the module keeps to the 10 MiB older
-    // replicas allow, so it installs on every subnet.
-    assert!(report.code_section_bytes <= 10 * MIB);
+    // validate_module applies current replicas' 12 MiB. Text generation took the module past
+    // the 10 MiB of older replicas (docs/performance.md, "Module size with text generation"):
+    // our own budget keeps a MiB of the current limit in reserve, so that growth is a
+    // decision, not a surprise.
+    assert!(
+        report.code_section_bytes <= 11 * MIB,
+        "{name}: code section {} bytes, over our 11 MiB budget",
+        report.code_section_bytes
+    );
     assert!(report.functions <= 50_000 && report.globals <= 1_000 && report.exports <= 1_000);
     // validate_module refuses any import outside `ic0` (no __wbindgen, no WASI) and any
     // `ic0` function the IC does not have; the list printed above is what it accepted.

@@ -86,7 +86,7 @@ export class GenerateView {
 
   /** Called with the model list whenever it is (re)loaded: the language models are offered. */
   setModels(models: ModelInfo[]): void {
-    const ready = models.filter((m) => m.state === 'ready' && m.language_model !== undefined);
+    const ready = models.filter((m) => m.state.__kind__ === 'ready' && m.language_model !== undefined);
     const previous = this.modelSelect.value;
     fill(this.modelSelect, ready.map((m) => h('option', { value: m.id }, m.id)));
     this.button.disabled = ready.length === 0;
