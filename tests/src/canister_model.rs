@@ -389,7 +389,7 @@ impl CanisterModel {
             return;
         }
         let state = expected_state(upload);
-        let expected = (
+        let shown = (
             got.id.as_str(),
             got.sha256.as_slice(),
             got.size_bytes,
@@ -409,7 +409,7 @@ impl CanisterModel {
             upload.created_by,
             &None,
         );
-        assert_eq!(expected, predicted, "model_info {id}");
+        assert_eq!(shown, predicted, "model_info {id}");
     }
 
     pub fn model_info_reply(&self, fx: &Fixtures, id: &str, reply: Result<ModelInfo, Error>) {
@@ -467,6 +467,7 @@ impl CanisterModel {
                 id: id.into(),
                 reason: "the model is still uploading; finalize it first".into(),
             }),
+            // Compared by variant alone (assert_same_error): the texts are the code's.
             Some(upload) if !inputs.fits(upload.file) => Some(Error::InputMismatch {
                 tensor: String::new(),
                 expected: String::new(),
