@@ -5,9 +5,11 @@
 //! The tests run the real `.wasm` files that `scripts/build-canister.sh` produces; a
 //! missing module is a test failure that says how to build it, never a skip.
 
+pub mod canister_model;
 pub mod gpt;
 pub mod large;
 pub mod models;
+pub mod releases;
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 use candid::{Principal, decode_args, encode_args};

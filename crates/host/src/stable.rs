@@ -217,6 +217,22 @@ impl StableMemory {
         }
     }
 
+    /// A memory holding `bytes`, rounded up to whole Wasm pages; all-zero 4 KiB pages are
+    /// not stored. The inverse of [`Self::to_bytes`], for stable-memory images.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let size_pages = (bytes.len() as u64).div_ceil(WASM_PAGE_SIZE);
+        let pages = bytes
+            .chunks(PAGE_SIZE)
+            .enumerate()
+            .filter(|(_, page)| page.iter().any(|&b| b != 0))
+            .map(|(i, page)| {
+                let mut full = Box::new([0u8; PAGE_SIZE]);
+                full[..page.len()].copy_from_slice(page);
+                (i as u64, full)
+            });
+        Self::from_pages(size_pages, pages)
+    }
+
     /// The pages committed since the last call (all written pages the first time, or after
     /// the memory was replaced), and forgets them. Call it outside a transaction.
     pub fn take_unjournaled(&mut self) -> StableDelta {
@@ -307,6 +323,19 @@ mod tests {
         m.rollback();
         m.read(0, &mut buf);
         assert_eq!(&buf, b"a");
+    }
+
+    #[test]
+    fn an_image_round_trips_and_stores_only_written_pages() {
+        let mut image = vec![0u8; 3 * PAGE_SIZE + 10];
+        image[5] = 1;
+        image[3 * PAGE_SIZE + 9] = 2;
+        let m = StableMemory::from_bytes(&image);
+        assert_eq!(m.size_pages(), 1);
+        assert_eq!(m.pages().count(), 2);
+        let back = m.to_bytes();
+        assert_eq!(&back[..image.len()], &image[..]);
+        assert!(back[image.len()..].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -97,6 +97,21 @@ impl Host {
         Ok(c.runtime.as_mut().map_or(0, |r| r.heap_size()))
     }
 
+    /// Replaces a canister's stable memory with `image` between messages, keeping its heap
+    /// and module. Not an IC operation (the IC restores stable memory only with a whole
+    /// canister snapshot): a test fixture for loading an image an earlier release wrote (a
+    /// golden file), or a layout the installed code does not know, before an upgrade reads
+    /// it. The journal writes the new memory whole.
+    pub fn load_stable_memory_image(
+        &mut self,
+        canister: Principal,
+        image: &[u8],
+    ) -> Result<(), HostError> {
+        let c = self.canister_mut(canister)?;
+        c.state.stable_memory = crate::stable::StableMemory::from_bytes(image);
+        Ok(())
+    }
+
     /// Replaces the controllers.
     pub fn set_controllers(
         &mut self,
