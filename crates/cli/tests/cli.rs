@@ -715,8 +715,17 @@ impl User {
 
     /// Lowers the canister's job step budget, so that a small model's job takes many steps.
     fn set_job_step_budget(&self, canister: &str, budget: u64) {
+        self.set_u64(canister, "set_job_step_budget", budget);
+    }
+
+    fn set_one_message_limit(&self, canister: &str, instructions: u64) {
+        self.set_u64(canister, "set_one_message_limit", instructions);
+    }
+
+    /// A controller's setter taking one `nat64` and answering `Result<(), Error>`.
+    fn set_u64(&self, canister: &str, method: &str, value: u64) {
         use candid::{Decode, Encode};
-        let reply = self.update_as_me(canister, "set_job_step_budget", Encode!(&budget).unwrap());
+        let reply = self.update_as_me(canister, method, Encode!(&value).unwrap());
         Decode!(&reply, Result<(), icinfer_api::Error>)
             .unwrap()
             .unwrap();
@@ -763,7 +772,8 @@ fn the_command_serve_suggests_works_verbatim_without_its_state_directory() {
 }
 
 /// A job: the receipt of `infer` (same outputs and hashes), its progress on screen, in
-/// many messages; and the options that cannot go together say so.
+/// many messages, with `--job` or by itself when `infer` answers `UseJob`; and the options
+/// that cannot go together say so.
 #[test]
 fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
     let user = User::new();
@@ -798,6 +808,28 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
     );
     assert!(
         progress.contains("job 0 done: ") && progress.contains(&format!(" in {messages} messages")),
+        "{progress}"
+    );
+
+    // Without --job: a model over the one-message limit gets UseJob from infer, and the
+    // command switches to a job by itself, with the same result and progress on screen.
+    user.set_one_message_limit(&ready.canister_id, 10_000);
+    let (switched, progress) = infer(&[]);
+    assert!(
+        progress.contains("stopped after") && progress.contains("running it as a job"),
+        "the reason says what infer measured: {progress}"
+    );
+    assert!(progress.contains(" nodes, "), "progress: {progress}");
+    assert_eq!(switched["outputs"], one_message["outputs"]);
+    assert_eq!(
+        switched["receipt"]["output_hash"],
+        one_message["receipt"]["output_hash"]
+    );
+    assert!(switched["receipt"]["messages"].as_u64().unwrap() > 3);
+    // The measurement is kept: the next infer is refused at once and switches too.
+    let (_, progress) = infer(&[]);
+    assert!(
+        progress.contains("measured at") && progress.contains("running it as a job"),
         "{progress}"
     );
 
