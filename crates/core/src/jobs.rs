@@ -370,3 +370,95 @@ impl<M: Memory> JobStore<M> {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ic_stable_structures::VectorMemory;
+
+    fn memories() -> (VectorMemory, VectorMemory, VectorMemory) {
+        Default::default()
+    }
+
+    fn open(
+        (records, tensors, counter): &(VectorMemory, VectorMemory, VectorMemory),
+    ) -> JobStore<VectorMemory> {
+        JobStore::open(records.clone(), tensors.clone(), counter.clone()).unwrap()
+    }
+
+    fn pending_record() -> JobRecord {
+        JobRecord {
+            caller: Principal::from_slice(&[7; 29]),
+            model_id: "m".into(),
+            model_sha256: ByteBuf::from(vec![1; 32]),
+            input_hash: ByteBuf::from(vec![2; 32]),
+            input_salted: false,
+            created_at_ns: 10,
+            finished_at_ns: None,
+            progress: JobProgress {
+                nodes_done: 0,
+                nodes_total: 9,
+                instructions: 100,
+                messages: 1,
+                restarts: 0,
+            },
+            state: RecordState::Pending,
+            generation: None,
+        }
+    }
+
+    #[test]
+    fn a_steps_progress_is_kept_apart_from_the_record_and_folded_back_when_it_is_written() {
+        let memory = memories();
+        let mut store = open(&memory);
+        let id = store.insert(pending_record(), Vec::new());
+        let progress = JobProgress {
+            nodes_done: 4,
+            nodes_total: 9,
+            instructions: u64::MAX - 1,
+            messages: 3,
+            restarts: u32::MAX,
+        };
+        store.put_progress(id, &progress);
+        assert_eq!(store.get(id).unwrap().progress, progress);
+        // The record itself is untouched, and the progress entry is not a job.
+        assert_eq!(store.records().next().unwrap().1.progress.nodes_done, 0);
+        assert_eq!(store.len(), 1);
+        // It survives a reopen (an upgrade), which still finds the job pending.
+        let mut store = open(&memory);
+        assert_eq!(store.pending(), vec![id]);
+        assert_eq!(store.get(id).unwrap().progress, progress);
+        // Finishing writes the record with the progress the caller gives, and drops the entry.
+        let mut record = store.get(id).unwrap();
+        record.state = RecordState::Cancelled;
+        record.finished_at_ns = Some(20);
+        store.finish(id, record.clone(), None);
+        assert_eq!(store.get(id).unwrap(), record);
+        assert_eq!(store.records.len(), 1, "no progress entry left");
+        assert!(store.pending().is_empty());
+    }
+
+    #[test]
+    fn a_progress_entry_of_another_version_or_size_refuses_to_open() {
+        for bad in [
+            {
+                let mut v = encode_progress(&pending_record().progress).0;
+                v[0] = PROGRESS_VERSION + 1;
+                v
+            },
+            vec![PROGRESS_VERSION; PROGRESS_BYTES - 1],
+        ] {
+            let memory = memories();
+            let mut store = open(&memory);
+            let id = store.insert(pending_record(), Vec::new());
+            store.records.insert(progress_key(id), Versioned(bad));
+            assert!(matches!(
+                JobStore::open(memory.0.clone(), memory.1.clone(), memory.2.clone()),
+                Err(LayoutError::UnknownVersion {
+                    memory: "job progress",
+                    ..
+                })
+            ));
+        }
+    }
+}
