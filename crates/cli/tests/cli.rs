@@ -595,6 +595,93 @@ fn an_interrupted_upload_resumes_with_the_missing_chunks() {
     server.stop();
 }
 
+/// A model whose finalize does not fit one message finalizes as a job, and `icinfer upload`
+/// follows it with its progress. The digits model padded to 12 MiB (a trailing protobuf
+/// `doc_string`, which tract ignores), its first chunk sent last by the command: that
+/// upload hashes 8 chunks, so finalize has chunks left to hash and runs as a job.
+#[test]
+fn upload_follows_a_finalize_job_with_its_progress() {
+    use candid::{Decode, Encode};
+    use icinfer_api::{CreateModelArgs, Error, ModelInfo, UploadChunkArgs, UploadProgress};
+
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, ready) = user.serve();
+    let canister = ready.canister_id.clone();
+    let onnx = std::fs::read(workspace().join(DIGITS)).unwrap();
+    let size = (12 << 20) + 100;
+    // ModelProto field 6 (doc_string): tag 0x32, a varint length, then the padding.
+    let pad = size - onnx.len() - 1 - 4;
+    let mut bytes = onnx.clone();
+    bytes.push(0x32);
+    let mut length = pad;
+    for _ in 0..4 {
+        let low = (length & 0x7f) as u8;
+        length >>= 7;
+        bytes.push(if length > 0 { low | 0x80 } else { low });
+    }
+    assert_eq!(length, 0, "the length fits four varint bytes");
+    bytes.resize(size, b' ');
+    let file = user.home.path().join("padded.onnx");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let create = CreateModelArgs {
+        id: "padded".into(),
+        sha256: serde_bytes::ByteBuf::from(sha2_digest(&bytes).to_vec()),
+        size_bytes: bytes.len() as u64,
+        description: None,
+        input_facts: None,
+        language_model: None,
+    };
+    let reply = user.update_as_me(&canister, "create_model", Encode!(&create).unwrap());
+    Decode!(&reply, Result<ModelInfo, Error>).unwrap().unwrap();
+    let chunks = bytes.len().div_ceil(1 << 20);
+    for index in 1..chunks {
+        let start = index << 20;
+        let chunk = UploadChunkArgs {
+            id: "padded".into(),
+            offset: start as u64,
+            data: serde_bytes::ByteBuf::from(bytes[start..(start + (1 << 20)).min(size)].to_vec()),
+        };
+        let reply = user.update_as_me(&canister, "upload_model_chunk", Encode!(&chunk).unwrap());
+        Decode!(&reply, Result<UploadProgress, Error>)
+            .unwrap()
+            .unwrap();
+    }
+    // About one chunk's hash per step, so the job takes several messages.
+    user.set_job_step_budget(&canister, 100_000_000);
+
+    let out = user.ok(&[
+        "upload",
+        file.to_str().unwrap(),
+        "--id",
+        "padded",
+        "--no-progress",
+    ]);
+    assert!(out.contains("resuming the upload"), "{out}");
+    assert!(
+        out.contains("finalizing as a job (the model does not fit one message)"),
+        "{out}"
+    );
+    let progress: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("finalizing: ") && l.contains("chunks hashed"))
+        .collect();
+    assert!(!progress.is_empty(), "progress while it runs:\n{out}");
+    assert!(
+        progress[0].contains(&format!("/{chunks} chunks hashed, "))
+            && progress[0].contains(" messages, "),
+        "{out}"
+    );
+    assert!(
+        out.contains("finalized: the canister checked the SHA-256"),
+        "{out}"
+    );
+    let models = user.ok(&["models"]);
+    assert!(models.contains("padded  [ready]"), "{models}");
+    server.stop();
+}
+
 /// The README's first command: the bundled model uploaded, inferred and verified over HTTP on
 /// a throw-away host.
 #[test]
