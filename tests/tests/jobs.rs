@@ -27,7 +27,7 @@ fn user(n: u8) -> Principal {
 }
 
 /// Budgets that split each model into many steps, each above the model's dearest node.
-const DIGITS_BUDGET: u64 = 100_000;
+const DIGITS_BUDGET: u64 = 60_000;
 const CLS_BUDGET: u64 = 20_000_000;
 
 fn with_models(mut canister: InferenceCanister) -> InferenceCanister {
@@ -107,7 +107,9 @@ fn ci_models_as_jobs_in_many_messages_give_the_bytes_of_infer() {
             p.instructions.saturating_sub(one_shot.receipt.instructions) / p.messages,
             p.instructions.saturating_sub(one_shot.receipt.instructions) / p.nodes_total,
         );
-        assert!(p.messages > 3, "{model}: only {} messages", p.messages);
+        // infer_start and at least two steps (a step now costs little beyond its nodes,
+        // so digits runs a few nodes a step even at this budget).
+        assert!(p.messages >= 3, "{model}: only {} messages", p.messages);
         assert_eq!(p.nodes_done, p.nodes_total);
         assert_eq!(result.outputs, one_shot.outputs, "{model}: outputs differ");
         assert_eq!(result.receipt.output_hash, one_shot.receipt.output_hash);

@@ -876,7 +876,7 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
         (serde_json::from_slice(&out.stdout).unwrap(), stderr)
     };
     let (one_message, _) = infer(&[]);
-    user.set_job_step_budget(&ready.canister_id, 100_000);
+    user.set_job_step_budget(&ready.canister_id, 60_000);
     let (job, progress) = infer(&["--job"]);
     assert_eq!(job["outputs"], one_message["outputs"]);
     for key in ["input_hash", "output_hash", "model_sha256"] {
@@ -884,7 +884,7 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
     }
     assert_eq!(one_message["receipt"]["messages"], 1);
     let messages = job["receipt"]["messages"].as_u64().unwrap();
-    assert!(messages > 3, "{messages} messages");
+    assert!(messages >= 3, "{messages} messages");
     assert!(
         progress.contains("job 0 started on model 'digits'"),
         "{progress}"
@@ -912,7 +912,7 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
         switched["receipt"]["output_hash"],
         one_message["receipt"]["output_hash"]
     );
-    assert!(switched["receipt"]["messages"].as_u64().unwrap() > 3);
+    assert!(switched["receipt"]["messages"].as_u64().unwrap() >= 3);
     // The measurement is kept: the next infer is refused at once and switches too.
     let (_, progress) = infer(&[]);
     assert!(
