@@ -595,6 +595,93 @@ fn an_interrupted_upload_resumes_with_the_missing_chunks() {
     server.stop();
 }
 
+/// A model whose finalize does not fit one message finalizes as a job, and `icinfer upload`
+/// follows it with its progress. The digits model padded to 12 MiB (a trailing protobuf
+/// `doc_string`, which tract ignores), its first chunk sent last by the command: that
+/// upload hashes 8 chunks, so finalize has chunks left to hash and runs as a job.
+#[test]
+fn upload_follows_a_finalize_job_with_its_progress() {
+    use candid::{Decode, Encode};
+    use icinfer_api::{CreateModelArgs, Error, ModelInfo, UploadChunkArgs, UploadProgress};
+
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, ready) = user.serve();
+    let canister = ready.canister_id.clone();
+    let onnx = std::fs::read(workspace().join(DIGITS)).unwrap();
+    let size = (12 << 20) + 100;
+    // ModelProto field 6 (doc_string): tag 0x32, a varint length, then the padding.
+    let pad = size - onnx.len() - 1 - 4;
+    let mut bytes = onnx.clone();
+    bytes.push(0x32);
+    let mut length = pad;
+    for _ in 0..4 {
+        let low = (length & 0x7f) as u8;
+        length >>= 7;
+        bytes.push(if length > 0 { low | 0x80 } else { low });
+    }
+    assert_eq!(length, 0, "the length fits four varint bytes");
+    bytes.resize(size, b' ');
+    let file = user.home.path().join("padded.onnx");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let create = CreateModelArgs {
+        id: "padded".into(),
+        sha256: serde_bytes::ByteBuf::from(sha2_digest(&bytes).to_vec()),
+        size_bytes: bytes.len() as u64,
+        description: None,
+        input_facts: None,
+        language_model: None,
+    };
+    let reply = user.update_as_me(&canister, "create_model", Encode!(&create).unwrap());
+    Decode!(&reply, Result<ModelInfo, Error>).unwrap().unwrap();
+    let chunks = bytes.len().div_ceil(1 << 20);
+    for index in 1..chunks {
+        let start = index << 20;
+        let chunk = UploadChunkArgs {
+            id: "padded".into(),
+            offset: start as u64,
+            data: serde_bytes::ByteBuf::from(bytes[start..(start + (1 << 20)).min(size)].to_vec()),
+        };
+        let reply = user.update_as_me(&canister, "upload_model_chunk", Encode!(&chunk).unwrap());
+        Decode!(&reply, Result<UploadProgress, Error>)
+            .unwrap()
+            .unwrap();
+    }
+    // About one chunk's hash per step, so the job takes several messages.
+    user.set_job_step_budget(&canister, 100_000_000);
+
+    let out = user.ok(&[
+        "upload",
+        file.to_str().unwrap(),
+        "--id",
+        "padded",
+        "--no-progress",
+    ]);
+    assert!(out.contains("resuming the upload"), "{out}");
+    assert!(
+        out.contains("finalizing as a job (the model does not fit one message)"),
+        "{out}"
+    );
+    let progress: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("finalizing: ") && l.contains("chunks hashed"))
+        .collect();
+    assert!(!progress.is_empty(), "progress while it runs:\n{out}");
+    assert!(
+        progress[0].contains(&format!("/{chunks} chunks hashed, "))
+            && progress[0].contains(" messages, "),
+        "{out}"
+    );
+    assert!(
+        out.contains("finalized: the canister checked the SHA-256"),
+        "{out}"
+    );
+    let models = user.ok(&["models"]);
+    assert!(models.contains("padded  [ready]"), "{models}");
+    server.stop();
+}
+
 /// The README's first command: the bundled model uploaded, inferred and verified over HTTP on
 /// a throw-away host.
 #[test]
@@ -715,8 +802,17 @@ impl User {
 
     /// Lowers the canister's job step budget, so that a small model's job takes many steps.
     fn set_job_step_budget(&self, canister: &str, budget: u64) {
+        self.set_u64(canister, "set_job_step_budget", budget);
+    }
+
+    fn set_one_message_limit(&self, canister: &str, instructions: u64) {
+        self.set_u64(canister, "set_one_message_limit", instructions);
+    }
+
+    /// A controller's setter taking one `nat64` and answering `Result<(), Error>`.
+    fn set_u64(&self, canister: &str, method: &str, value: u64) {
         use candid::{Decode, Encode};
-        let reply = self.update_as_me(canister, "set_job_step_budget", Encode!(&budget).unwrap());
+        let reply = self.update_as_me(canister, method, Encode!(&value).unwrap());
         Decode!(&reply, Result<(), icinfer_api::Error>)
             .unwrap()
             .unwrap();
@@ -763,7 +859,8 @@ fn the_command_serve_suggests_works_verbatim_without_its_state_directory() {
 }
 
 /// A job: the receipt of `infer` (same outputs and hashes), its progress on screen, in
-/// many messages; and the options that cannot go together say so.
+/// many messages, with `--job` or by itself when `infer` answers `UseJob`; and the options
+/// that cannot go together say so.
 #[test]
 fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
     let user = User::new();
@@ -779,7 +876,7 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
         (serde_json::from_slice(&out.stdout).unwrap(), stderr)
     };
     let (one_message, _) = infer(&[]);
-    user.set_job_step_budget(&ready.canister_id, 100_000);
+    user.set_job_step_budget(&ready.canister_id, 60_000);
     let (job, progress) = infer(&["--job"]);
     assert_eq!(job["outputs"], one_message["outputs"]);
     for key in ["input_hash", "output_hash", "model_sha256"] {
@@ -787,7 +884,7 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
     }
     assert_eq!(one_message["receipt"]["messages"], 1);
     let messages = job["receipt"]["messages"].as_u64().unwrap();
-    assert!(messages > 3, "{messages} messages");
+    assert!(messages >= 3, "{messages} messages");
     assert!(
         progress.contains("job 0 started on model 'digits'"),
         "{progress}"
@@ -798,6 +895,28 @@ fn infer_as_a_job_shows_progress_and_gives_the_result_of_infer() {
     );
     assert!(
         progress.contains("job 0 done: ") && progress.contains(&format!(" in {messages} messages")),
+        "{progress}"
+    );
+
+    // Without --job: a model over the one-message limit gets UseJob from infer, and the
+    // command switches to a job by itself, with the same result and progress on screen.
+    user.set_one_message_limit(&ready.canister_id, 10_000);
+    let (switched, progress) = infer(&[]);
+    assert!(
+        progress.contains("stopped after") && progress.contains("running it as a job"),
+        "the reason says what infer measured: {progress}"
+    );
+    assert!(progress.contains(" nodes, "), "progress: {progress}");
+    assert_eq!(switched["outputs"], one_message["outputs"]);
+    assert_eq!(
+        switched["receipt"]["output_hash"],
+        one_message["receipt"]["output_hash"]
+    );
+    assert!(switched["receipt"]["messages"].as_u64().unwrap() >= 3);
+    // The measurement is kept: the next infer is refused at once and switches too.
+    let (_, progress) = infer(&[]);
+    assert!(
+        progress.contains("measured at") && progress.contains("running it as a job"),
         "{progress}"
     );
 

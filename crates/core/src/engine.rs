@@ -2,7 +2,8 @@
 //! stands for the IC's system API, so the whole canister logic runs natively in tests.
 //!
 //! Each operation checks everything it can before it changes anything: a call that returns
-//! an error leaves the state as it found it. `infer` runs the model, appends to the log and
+//! an error leaves the state as it found it (one exception, a measurement and not the call's
+//! effect: an `infer` stopped at the one-message limit notes the model's cost, see `run`). `infer` runs the model, appends to the log and
 //! its Merkle tree, and certifies the new head in one synchronous call, so on the IC a trap
 //! anywhere in it commits nothing.
 
@@ -72,7 +73,8 @@ pub struct Engine<M: Memory> {
     /// Models whose finalize runs as a job: a heap index of the records' `finalizing`,
     /// rebuilt by `init`, so the job driver need not decode every record.
     finalizing: HeapSet<String>,
-    /// `infer` refuses (UseJob) a model whose inference a job measured above this.
+    /// `infer` refuses (UseJob) a model whose inference was measured above this, and stops
+    /// an inference that passes it.
     one_message_limit: u64,
 }
 
@@ -261,9 +263,10 @@ impl<M: Memory> Engine<M> {
 
     // --- inference ---------------------------------------------------------------------
 
-    /// Runs a model and appends the receipt to the provenance log.
+    /// Runs a model and appends the receipt to the provenance log. An inference that would
+    /// not fit one message gets `UseJob` (see `run`), and nothing is logged.
     pub fn infer(&mut self, env: &impl Environment, args: InferArgs) -> Result<InferResult, Error> {
-        let (outputs, model_sha256) = self.run(&args, self.one_message_limit)?;
+        let (outputs, model_sha256) = self.run(env, &args, Some(self.one_message_limit))?;
         let input_hash = digest(tensor::input_hash(&args.inputs, nonce(&args)));
         let entry = LogEntry {
             seq: self.log.len(),
@@ -293,7 +296,7 @@ impl<M: Memory> Engine<M> {
         env: &impl Environment,
         args: InferArgs,
     ) -> Result<QueryInferResult, Error> {
-        let (outputs, _) = self.run(&args, u64::MAX)?;
+        let (outputs, _) = self.run(env, &args, None)?;
         Ok(QueryInferResult {
             outputs,
             instructions: env.instructions(),
@@ -301,28 +304,73 @@ impl<M: Memory> Engine<M> {
     }
 
     /// Checks the arguments and runs the model; returns the outputs and the model's hash.
-    /// A model a job measured above `one_message_limit` instructions is refused before it
-    /// runs: it would only reach the message's limit and trap.
+    ///
+    /// With a `one_message_limit` (an update's `infer`), the inference must fit one
+    /// message: a model measured above the limit is refused with `UseJob` before it runs,
+    /// and a run that passes the limit stops before its next node with `UseJob`, saying
+    /// what it measured. That measurement is kept in the model's record
+    /// (`infer_instructions`, the largest one, as a job's is), so the next `infer` refuses
+    /// at once instead of spending 32 B instructions to find out again. The note is not the
+    /// failed call's effect (the log, the certified head and the caller's data are as
+    /// they were): it is a bounded fact about the model, one number in its record, which
+    /// deleting the model drops. A query (`None`) runs as before: it commits nothing, and
+    /// the IC stops it at its own limit.
     fn run(
         &mut self,
+        env: &impl Environment,
         args: &InferArgs,
-        one_message_limit: u64,
+        one_message_limit: Option<u64>,
     ) -> Result<(Vec<Tensor>, ByteBuf), Error> {
         let (model, ordered) = self.prepare(args)?;
+        let Some(limit) = one_message_limit else {
+            let outputs = runtime::run(&model.plan, &model.facts.outputs, &ordered)?;
+            check_output_bytes(&outputs)?;
+            return Ok((outputs, model.sha256));
+        };
         if let Some(measured) = model.infer_instructions
-            && measured > one_message_limit
+            && measured > limit
         {
-            return Err(Error::UseJob {
-                model_id: args.model_id.clone(),
-                reason: format!(
-                    "a job measured its inference at {measured} instructions, over the \
-                     {one_message_limit} one message may use"
+            return Err(use_job(
+                &args.model_id,
+                format!(
+                    "its inference was measured at {measured} instructions, over the {limit} \
+                     one message may use"
                 ),
-            });
+            ));
         }
-        let outputs = runtime::run(&model.plan, &model.facts.outputs, &ordered)?;
+        let within = runtime::run_within(
+            &model.plan,
+            &model.facts.outputs,
+            &ordered,
+            || env.instructions(),
+            limit,
+        )?;
+        let outputs = match within {
+            runtime::Within::Done(outputs) => outputs,
+            runtime::Within::Stopped {
+                instructions,
+                nodes_done,
+                nodes_total,
+            } => {
+                self.note_infer_instructions(&args.model_id, instructions);
+                return Err(use_job(
+                    &args.model_id,
+                    format!(
+                        "this call stopped after {nodes_done} of {nodes_total} nodes at \
+                         {instructions} instructions, over the {limit} one message may use"
+                    ),
+                ));
+            }
+        };
         check_output_bytes(&outputs)?;
         Ok((outputs, model.sha256))
+    }
+
+    /// Keeps the largest inference cost measured for a model (by a job, or by an `infer`
+    /// that stopped at the one-message limit), in its record and in the plan cache.
+    fn note_infer_instructions(&mut self, model_id: &str, instructions: u64) {
+        self.store.note_infer_instructions(model_id, instructions);
+        self.plans.note_infer_instructions(model_id, instructions);
     }
 
     /// Checks the arguments of an inference (`infer` or a job) and finds the model: returns
@@ -620,6 +668,13 @@ impl<M: Memory> Engine<M> {
     }
 }
 
+fn use_job(model_id: &str, reason: String) -> Error {
+    Error::UseJob {
+        model_id: model_id.to_string(),
+        reason,
+    }
+}
+
 fn check_output_bytes(outputs: &[Tensor]) -> Result<(), Error> {
     let output_bytes = outputs
         .iter()
@@ -698,7 +753,7 @@ struct Runnable {
     sha256: ByteBuf,
     facts: Arc<ReadyFacts>,
     plan: Plan,
-    /// The record's `infer_instructions`, kept current by jobs (`PlanCache::note`).
+    /// The record's `infer_instructions`, kept current by `Engine::note_infer_instructions`.
     infer_instructions: Option<u64>,
     /// A language model's tokenizer and roles.
     language: Option<Arc<Language>>,

@@ -3,7 +3,8 @@
 //! in the engine; this store is what survives an upgrade.
 //!
 //! ```text
-//! memory JOBS:        BTreeMap  job id -> record
+//! memory JOBS:        BTreeMap  job id              -> record
+//!                               PROGRESS_KEYS + id  -> progress (while pending, see below)
 //! memory JOB_TENSORS: BTreeMap  job id * 2     -> input tensors  (while pending)
 //!                               job id * 2 + 1 -> output tensors (once done)
 //! memory JOB_COUNTER: Cell      the next job id (ids are never reused)
@@ -12,11 +13,24 @@
 //!                   +---------+----------------------- ... --+
 //!                   | version | Candid of the value           |
 //!                   +---------+----------------------- ... --+
+//!
+//! progress:         0         1             9             17             25         33        41
+//!                   +---------+-------------+-------------+--------------+----------+---------+
+//!                   | version | nodes_done  | nodes_total | instructions | messages | restarts|
+//!                   +---------+-------------+-------------+--------------+----------+---------+
+//!                              u64 little-endian each (restarts as u64)
 //! ```
 //!
 //! The version byte leads every value, so a later release can change a record's shape and
-//! still read the old ones; opening the store checks every record's version
+//! still read the old ones; opening the store checks every value's version
 //! ([`JobStore::open`]).
+//!
+//! A step of a job changes only its progress, so it writes only the fixed 41 bytes under the
+//! job's progress key ([`JobStore::put_progress`]) rather than re-encoding the whole record
+//! in Candid (whose type table alone, with the failure variants, is most of a record's
+//! cost). While that entry exists its progress is the job's, and [`JobStore::get`] reads it
+//! over the record's; writing the record (`put`, `finish`) folds it back and removes it.
+//! Job ids stay far below `PROGRESS_KEYS` (2^63): one id per call.
 
 use crate::memory::LayoutError;
 use crate::nested::Nested;
@@ -31,6 +45,11 @@ use std::collections::BTreeSet;
 
 /// Version of the record and tensor encodings.
 pub const RECORD_VERSION: u8 = 1;
+/// Version of the progress encoding.
+pub const PROGRESS_VERSION: u8 = 1;
+/// Keys from here on in the records map hold a pending job's progress.
+const PROGRESS_KEYS: u64 = 1 << 63;
+const PROGRESS_BYTES: usize = 41;
 
 /// Where a job stands, as stored.
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
@@ -142,6 +161,43 @@ impl Storable for Versioned {
     const BOUND: Bound = Bound::Unbounded;
 }
 
+fn progress_key(id: JobId) -> u64 {
+    PROGRESS_KEYS + id
+}
+
+fn encode_progress(progress: &JobProgress) -> Versioned {
+    let mut bytes = Vec::with_capacity(PROGRESS_BYTES);
+    bytes.push(PROGRESS_VERSION);
+    for field in [
+        progress.nodes_done,
+        progress.nodes_total,
+        progress.instructions,
+        progress.messages,
+        u64::from(progress.restarts),
+    ] {
+        bytes.extend(field.to_le_bytes());
+    }
+    Versioned(bytes)
+}
+
+fn decode_progress(value: &Versioned) -> JobProgress {
+    assert!(
+        value.version() == PROGRESS_VERSION && value.0.len() == PROGRESS_BYTES,
+        "JobStore::open checks every progress entry"
+    );
+    let field = |i: usize| {
+        let at = 1 + 8 * i;
+        u64::from_le_bytes(value.0[at..at + 8].try_into().expect("8 bytes"))
+    };
+    JobProgress {
+        nodes_done: field(0),
+        nodes_total: field(1),
+        instructions: field(2),
+        messages: field(3),
+        restarts: u32::try_from(field(4)).expect("restarts were a u32"),
+    }
+}
+
 fn inputs_key(id: JobId) -> u64 {
     id * 2
 }
@@ -169,12 +225,30 @@ impl<M: Memory> JobStore<M> {
             next_id: Cell::init(counter, 0),
             pending: BTreeSet::new(),
         };
-        // Bounded: at most MAX_JOBS_IN_FLIGHT + MAX_FINISHED_JOBS records.
-        for value in store.records.values().chain(store.tensors.values()) {
+        // Bounded: at most MAX_JOBS_IN_FLIGHT + MAX_FINISHED_JOBS records, and a progress
+        // entry for each pending job.
+        for entry in store.records.iter() {
+            let (key, value) = entry.into_pair();
+            let (readable, memory) = if key >= PROGRESS_KEYS {
+                (
+                    value.version() == PROGRESS_VERSION && value.0.len() == PROGRESS_BYTES,
+                    "job progress",
+                )
+            } else {
+                (value.version() == RECORD_VERSION, "job records")
+            };
+            if !readable {
+                return Err(LayoutError::UnknownVersion {
+                    memory,
+                    version: value.version(),
+                });
+            }
+        }
+        for value in store.tensors.values() {
             let version = value.version();
             if version != RECORD_VERSION {
                 return Err(LayoutError::UnknownVersion {
-                    memory: "job records",
+                    memory: "job tensors",
                     version,
                 });
             }
@@ -198,14 +272,32 @@ impl<M: Memory> JobStore<M> {
         id
     }
 
+    /// A job's record, with its latest progress.
     pub fn get(&self, id: JobId) -> Option<JobRecord> {
-        self.records.get(&id).map(|v| v.decode())
+        let mut record: JobRecord = self.records.get(&id)?.decode();
+        if let Some(progress) = self.records.get(&progress_key(id)) {
+            record.progress = decode_progress(&progress);
+        }
+        Some(record)
     }
 
-    /// Updates a pending job's record.
+    /// Whether a job is pending, without reading stable memory.
+    pub fn is_pending(&self, id: JobId) -> bool {
+        self.pending.contains(&id)
+    }
+
+    /// Updates a pending job's record, its progress included.
     pub fn put(&mut self, id: JobId, record: JobRecord) {
         debug_assert!(record.is_pending(), "finished jobs go through `finish`");
         self.records.insert(id, Versioned::of(&record));
+        self.records.remove(&progress_key(id));
+    }
+
+    /// Updates only a pending job's progress: a fixed 41-byte value, no Candid.
+    pub fn put_progress(&mut self, id: JobId, progress: &JobProgress) {
+        debug_assert!(self.is_pending(id), "progress of a pending job");
+        self.records
+            .insert(progress_key(id), encode_progress(progress));
     }
 
     pub fn inputs(&self, id: JobId) -> Option<Vec<Tensor>> {
@@ -225,11 +317,13 @@ impl<M: Memory> JobStore<M> {
                 .insert(outputs_key(id), Versioned::of(&outputs));
         }
         self.records.insert(id, Versioned::of(&record));
+        self.records.remove(&progress_key(id));
     }
 
-    /// Every record, by id.
+    /// Every record, by id (as last written by `put` or `finish`: without the progress a
+    /// pending job's steps wrote since).
     pub fn records(&self) -> impl Iterator<Item = (JobId, JobRecord)> + '_ {
-        self.records.iter().map(|entry| {
+        self.records.range(..PROGRESS_KEYS).map(|entry| {
             let (id, value) = entry.into_pair();
             (id, value.decode())
         })
@@ -267,11 +361,104 @@ impl<M: Memory> JobStore<M> {
         }
     }
 
+    /// Jobs kept, pending and finished.
     pub fn len(&self) -> u64 {
-        self.records.len()
+        self.records.range(..PROGRESS_KEYS).count() as u64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ic_stable_structures::VectorMemory;
+
+    fn memories() -> (VectorMemory, VectorMemory, VectorMemory) {
+        Default::default()
+    }
+
+    fn open(
+        (records, tensors, counter): &(VectorMemory, VectorMemory, VectorMemory),
+    ) -> JobStore<VectorMemory> {
+        JobStore::open(records.clone(), tensors.clone(), counter.clone()).unwrap()
+    }
+
+    fn pending_record() -> JobRecord {
+        JobRecord {
+            caller: Principal::from_slice(&[7; 29]),
+            model_id: "m".into(),
+            model_sha256: ByteBuf::from(vec![1; 32]),
+            input_hash: ByteBuf::from(vec![2; 32]),
+            input_salted: false,
+            created_at_ns: 10,
+            finished_at_ns: None,
+            progress: JobProgress {
+                nodes_done: 0,
+                nodes_total: 9,
+                instructions: 100,
+                messages: 1,
+                restarts: 0,
+            },
+            state: RecordState::Pending,
+            generation: None,
+        }
+    }
+
+    #[test]
+    fn a_steps_progress_is_kept_apart_from_the_record_and_folded_back_when_it_is_written() {
+        let memory = memories();
+        let mut store = open(&memory);
+        let id = store.insert(pending_record(), Vec::new());
+        let progress = JobProgress {
+            nodes_done: 4,
+            nodes_total: 9,
+            instructions: u64::MAX - 1,
+            messages: 3,
+            restarts: u32::MAX,
+        };
+        store.put_progress(id, &progress);
+        assert_eq!(store.get(id).unwrap().progress, progress);
+        // The record itself is untouched, and the progress entry is not a job.
+        assert_eq!(store.records().next().unwrap().1.progress.nodes_done, 0);
+        assert_eq!(store.len(), 1);
+        // It survives a reopen (an upgrade), which still finds the job pending.
+        let mut store = open(&memory);
+        assert_eq!(store.pending(), vec![id]);
+        assert_eq!(store.get(id).unwrap().progress, progress);
+        // Finishing writes the record with the progress the caller gives, and drops the entry.
+        let mut record = store.get(id).unwrap();
+        record.state = RecordState::Cancelled;
+        record.finished_at_ns = Some(20);
+        store.finish(id, record.clone(), None);
+        assert_eq!(store.get(id).unwrap(), record);
+        assert_eq!(store.records.len(), 1, "no progress entry left");
+        assert!(store.pending().is_empty());
+    }
+
+    #[test]
+    fn a_progress_entry_of_another_version_or_size_refuses_to_open() {
+        for bad in [
+            {
+                let mut v = encode_progress(&pending_record().progress).0;
+                v[0] = PROGRESS_VERSION + 1;
+                v
+            },
+            vec![PROGRESS_VERSION; PROGRESS_BYTES - 1],
+        ] {
+            let memory = memories();
+            let mut store = open(&memory);
+            let id = store.insert(pending_record(), Vec::new());
+            store.records.insert(progress_key(id), Versioned(bad));
+            assert!(matches!(
+                JobStore::open(memory.0.clone(), memory.1.clone(), memory.2.clone()),
+                Err(LayoutError::UnknownVersion {
+                    memory: "job progress",
+                    ..
+                })
+            ));
+        }
     }
 }

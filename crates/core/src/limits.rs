@@ -80,8 +80,9 @@ pub const MAX_HASH_CHUNKS_PER_UPLOAD: u32 = 8;
 /// failure instead of rolling back into `uploading`. Loading peaks at a few times the file
 /// size on the heap (docs/performance.md, "Large models").
 pub const MAX_INLINE_FINALIZE_BYTES: u64 = 256 << 20;
-/// A model whose inference was measured above this many instructions (by a job) gets
-/// `UseJob` from `infer`: a one-message inference would risk the IC's 40 B update limit.
+/// `infer` stops before a node once its message has used this many instructions, and
+/// answers `UseJob`; a model measured above it (by such a stop, or by a job) gets `UseJob`
+/// at once: a one-message inference would risk the IC's 40 B update limit.
 pub const MAX_ONE_MESSAGE_INFER_INSTRUCTIONS: u64 = 32_000_000_000;
 /// A language model's tokenizer file (GPT-2's tokenizer.json is 1.4 MB).
 pub const MAX_TOKENIZER_BYTES: u64 = 8 << 20;

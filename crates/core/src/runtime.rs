@@ -258,6 +258,69 @@ pub fn run(
     name_outputs(&outputs, output_facts)
 }
 
+/// What [`run_within`] did.
+#[derive(Debug)]
+pub enum Within {
+    Done(Vec<Tensor>),
+    /// The message had used more than the limit before a node: the run stopped there.
+    Stopped {
+        instructions: u64,
+        nodes_done: u64,
+        nodes_total: u64,
+    },
+}
+
+/// `run`, but before each node it reads the message's instruction counter and stops once
+/// the counter has passed `limit`, so that an inference too dear for one message ends with
+/// what it measured instead of running into the message's limit and trapping. The nodes run
+/// by tract's own evaluation loop (`run_plan_with_eval` with tract's `eval`, as `run`
+/// does), so the outputs are `run`'s; the check costs one counter read per node.
+pub fn run_within(
+    plan: &Plan,
+    output_facts: &[TensorFact],
+    inputs: &[&Tensor],
+    instructions: impl Fn() -> u64,
+    limit: u64,
+) -> Result<Within, Error> {
+    #[cfg(feature = "profile")]
+    {
+        let _ = (&instructions, limit);
+        run(plan, output_facts, inputs).map(Within::Done)
+    }
+    #[cfg(not(feature = "profile"))]
+    {
+        let failed = |e: tract_onnx::prelude::TractError| Error::InferenceFailed {
+            reason: format!("{e:#}"),
+        };
+        let values: TVec<TValue> = inputs
+            .iter()
+            .map(|t| to_tract(t).map(TValue::from))
+            .collect::<Result<_, _>>()
+            .map_err(failed)?;
+        let mut nodes_done = 0;
+        let mut stopped_at = None;
+        let mut state = plan.spawn().map_err(failed)?;
+        let ran = state.run_plan_with_eval(values, |session, op_state, node, inputs| {
+            let spent = instructions();
+            if spent > limit {
+                stopped_at = Some(spent);
+                tract_onnx::tract_core::internal::bail!("stopped at the one-message limit");
+            }
+            nodes_done += 1;
+            tract_onnx::tract_core::plan::eval(session, op_state, node, inputs)
+        });
+        match (ran, stopped_at) {
+            (_, Some(instructions)) => Ok(Within::Stopped {
+                instructions,
+                nodes_done,
+                nodes_total: plan.order_without_consts().len() as u64,
+            }),
+            (Ok(outputs), None) => name_outputs(&outputs, output_facts).map(Within::Done),
+            (Err(e), None) => Err(failed(e)),
+        }
+    }
+}
+
 /// The plan's output values as API tensors, named after the model's output facts.
 pub(crate) fn name_outputs(
     outputs: &[TValue],

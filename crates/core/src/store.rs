@@ -95,7 +95,8 @@ pub struct ModelRecord {
     /// on its own (`failure`), which keeps Error's type (twelve variants) out of the record's
     /// encoding, and so out of every decoding of a record.
     pub failed: Option<ByteBuf>,
-    /// The most instructions an inference of this model took, measured by a job.
+    /// The most instructions an inference of this model took, measured by a job or by an
+    /// `infer` that stopped at the one-message limit (a lower bound then).
     pub infer_instructions: Option<u64>,
     /// Absent on records written before text generation (candid reads them as None).
     /// Nested (crate::nested), so that uploads of other models do not pay for its type.
@@ -708,7 +709,7 @@ impl<M: Memory> ModelStore<M> {
         })
     }
 
-    /// Keeps the largest inference cost a job measured.
+    /// Keeps the largest inference cost measured.
     pub fn note_infer_instructions(&mut self, id: &str, instructions: u64) {
         if let Some(mut record) = self.get(id)
             && record

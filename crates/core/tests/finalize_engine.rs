@@ -2,7 +2,8 @@
 //! with in-order chunks and catches up, boundedly, when a missing chunk arrives; chunks
 //! cannot be rewritten; an upgrade keeps the hash state and a finalize job; a failed
 //! finalize keeps its reason and can be retried; `infer` names `infer_start` for a model a
-//! job measured over the one-message limit.
+//! job measured over the one-message limit, and a first `infer` over it stops there with
+//! `UseJob`, logs nothing and keeps what it measured.
 
 use candid::Principal;
 use ic_stable_structures::VectorMemory;
@@ -500,4 +501,74 @@ fn infer_names_infer_start_for_a_model_a_job_measured_over_the_limit() {
     assert_eq!(engine.log_size(), log_size + 1);
     // Jobs still run.
     assert!(engine.infer_start(env.message(), args).is_ok());
+}
+
+#[test]
+fn a_first_infer_over_the_limit_stops_with_use_job_and_keeps_the_measurement() {
+    let memory = VectorMemory::default();
+    let mut engine = Engine::init(memory.clone()).unwrap();
+    let env = Env::new();
+    create(&mut engine, &env, "digits", DIGITS, None).unwrap();
+    send(&mut engine, &env, "digits", 0, DIGITS.to_vec()).unwrap();
+    engine.finalize_model(env.message(), "digits").unwrap();
+    let args = InferArgs {
+        model_id: "digits".into(),
+        inputs: vec![Tensor {
+            name: "pixels".into(),
+            shape: vec![1, 64],
+            data: TensorData::F32(vec![0.5; 64]),
+        }],
+        nonce: None,
+    };
+    let direct = engine.infer(env.message(), args.clone()).unwrap();
+    let log_size = engine.log_size();
+    engine
+        .set_one_message_limit(env.message(), MIN_STEP_BUDGET)
+        .unwrap();
+    // `infer` reads the counter before each node: 4 k, 8 k, then 12 k is over the 10 k
+    // limit, so it stops before the third node.
+    let per_read = MIN_STEP_BUDGET * 4 / 10;
+    env.per_read.set(per_read);
+    let stopped = engine.infer(env.message(), args.clone());
+    let Err(error @ Error::UseJob { .. }) = &stopped else {
+        panic!("expected UseJob, got {stopped:?}");
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("stopped after 2 of ")
+            && text.contains(&format!("at {} instructions", 3 * per_read))
+            && text.contains("use infer_start"),
+        "{text}"
+    );
+    assert_eq!(engine.log_size(), log_size, "nothing is logged");
+    // The measurement is kept in the model's record: the next infer refuses before running
+    // a node, in this build and after an upgrade.
+    let refuses_at_once = |engine: &mut Engine<VectorMemory>, measured: u64| match engine
+        .infer(env.message(), args.clone())
+    {
+        Err(Error::UseJob { reason, .. }) => assert!(
+            reason.contains(&format!("measured at {measured} instructions")),
+            "{reason}"
+        ),
+        other => panic!("expected UseJob, got {other:?}"),
+    };
+    refuses_at_once(&mut engine, 3 * per_read);
+    drop(engine);
+    let mut engine = Engine::init(memory).unwrap();
+    engine
+        .set_one_message_limit(env.message(), MIN_STEP_BUDGET)
+        .unwrap();
+    refuses_at_once(&mut engine, 3 * per_read);
+    // The job it names runs it, with infer's bytes; its full measurement replaces the
+    // lower bound.
+    let id = engine.infer_start(env.message(), args.clone()).unwrap();
+    while engine.job_step(env.message(), id).unwrap() == StepOutcome::Continue {}
+    let JobState::Done(done) = engine.job_status(env.message(), id).unwrap().state else {
+        panic!("the job did not finish");
+    };
+    assert_eq!(done.outputs, direct.outputs);
+    assert_eq!(done.receipt.output_hash, direct.receipt.output_hash);
+    assert!(done.receipt.instructions > 3 * per_read);
+    refuses_at_once(&mut engine, done.receipt.instructions);
+    assert_eq!(engine.log_size(), log_size + 1);
 }

@@ -9,7 +9,10 @@ use icinfer_api::{
     CreateModelArgs, Error, InferArgs, JobFailure, JobState, JobStatus, Tensor, TensorData,
     UploadChunkArgs,
 };
-use icinfer_core::limits::{MAX_JOBS_PER_CALLER, MIN_STEP_BUDGET};
+use icinfer_core::limits::{
+    FINISHED_JOB_TTL_NS, MAX_FINISHED_JOBS, MAX_JOBS_IN_FLIGHT, MAX_JOBS_PER_CALLER,
+    MIN_STEP_BUDGET,
+};
 use icinfer_core::{Engine, Environment, StepOutcome};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
@@ -292,6 +295,7 @@ fn an_upgrade_sends_a_job_back_to_its_first_node_and_it_ends_the_same() {
     assert_eq!(after.progress.nodes_done, 0);
     assert_eq!(after.progress.restarts, 1);
     assert_eq!(after.progress.messages, before.messages);
+    assert_eq!(after.progress.instructions, before.instructions);
     // The default budget after an upgrade: the rest runs in one step.
     env.per_read.set(1);
     assert_eq!(run_to_end(&mut engine, &env, id), 1);
@@ -371,4 +375,89 @@ fn jobs_are_bounded_per_caller_and_take_turns() {
         engine.infer_start(env.message(bob()), wrong),
         Err(Error::InvalidArgument { .. } | Error::InputMismatch { .. })
     ));
+}
+
+#[test]
+fn jobs_in_flight_are_bounded_in_all() {
+    let (mut engine, _, env) = engine_with_digits();
+    let per_caller = MAX_JOBS_PER_CALLER as u8;
+    let callers = (MAX_JOBS_IN_FLIGHT / MAX_JOBS_PER_CALLER) as u8;
+    for caller in 0..callers {
+        for job in 0..per_caller {
+            engine
+                .infer_start(env.message(user(caller)), pixels(job.into()))
+                .unwrap();
+        }
+    }
+    match engine.infer_start(env.message(user(callers)), pixels(0)) {
+        Err(Error::LimitExceeded { limit, max, got }) => {
+            assert_eq!(limit, "MAX_JOBS_IN_FLIGHT");
+            assert_eq!((max, got), (MAX_JOBS_IN_FLIGHT, MAX_JOBS_IN_FLIGHT + 1));
+        }
+        other => panic!("expected MAX_JOBS_IN_FLIGHT, got {other:?}"),
+    }
+    // A finished job makes room.
+    let first = engine.next_job().unwrap();
+    engine.job_cancel(env.message(controller()), first).unwrap();
+    engine
+        .infer_start(env.message(user(callers)), pixels(0))
+        .unwrap();
+}
+
+#[test]
+fn finished_jobs_are_kept_for_a_bounded_time_and_count_and_their_entries_stay() {
+    let (mut engine, _, env) = engine_with_digits();
+    // Time: a done job is dropped once it is older than the TTL, when the next job starts.
+    let done = engine.infer_start(env.message(alice()), pixels(1)).unwrap();
+    run_to_end(&mut engine, &env, done);
+    let receipt = match status(&engine, &env, alice(), done).state {
+        JobState::Done(result) => result.receipt,
+        other => panic!("not done: {other:?}"),
+    };
+    env.now.set(env.now.get() + FINISHED_JOB_TTL_NS / 2);
+    engine.infer_start(env.message(bob()), pixels(2)).unwrap();
+    assert!(
+        engine.job_status(env.message(alice()), done).is_ok(),
+        "within the TTL"
+    );
+    env.now.set(env.now.get() + FINISHED_JOB_TTL_NS);
+    let kept = engine.infer_start(env.message(bob()), pixels(3)).unwrap();
+    assert!(matches!(
+        engine.job_status(env.message(alice()), done),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        engine.log_entry(receipt.seq).unwrap(),
+        receipt,
+        "the receipt stays"
+    );
+    // Pending jobs are never dropped, however old.
+    assert_eq!(status(&engine, &env, bob(), kept).state, JobState::Pending);
+
+    // Count: beyond MAX_FINISHED_JOBS finished jobs, the oldest go first.
+    let finished: Vec<u64> = (0..=MAX_FINISHED_JOBS)
+        .map(|n| {
+            let id = engine
+                .infer_start(env.message(alice()), pixels(n as u32))
+                .unwrap();
+            engine.job_cancel(env.message(alice()), id).unwrap();
+            id
+        })
+        .collect();
+    engine.infer_start(env.message(alice()), pixels(0)).unwrap();
+    assert!(matches!(
+        engine.job_status(env.message(alice()), finished[0]),
+        Err(Error::NotFound { .. })
+    ));
+    for id in &finished[1..] {
+        assert_eq!(
+            status(&engine, &env, alice(), *id).state,
+            JobState::Cancelled
+        );
+    }
+    assert_eq!(status(&engine, &env, bob(), kept).state, JobState::Pending);
+}
+
+fn user(n: u8) -> Principal {
+    Principal::from_slice(&[0x10 + n; 29])
 }

@@ -234,7 +234,7 @@ fn finalize_large_twin(results: &mut Results, controller: Principal) {
 }
 
 /// Step budgets that split the CI-tier models into many messages (tests/tests/jobs.rs).
-const JOB_BUDGETS: [(&str, u64); 2] = [("digits", 100_000), ("ppocr-cls", 20_000_000)];
+const JOB_BUDGETS: [(&str, u64); 2] = [("digits", 60_000), ("ppocr-cls", 20_000_000)];
 
 /// An inference as a job, against the same inference by `infer` (recorded just before):
 /// what the job costs beyond the inference, per message and per node. The job's

@@ -58,6 +58,9 @@ pub enum Work {
 struct JobRun {
     model: Runnable,
     run: PlanRun,
+    /// The job's progress, as last written to stable memory (`JobStore::put_progress`):
+    /// a step need not read the record.
+    progress: JobProgress,
 }
 
 /// What a step did, for the driver: whether the job needs more steps.
@@ -96,8 +99,16 @@ impl<M: Memory> Engine<M> {
             generation: None,
         };
         record.progress.instructions = env.instructions();
+        let progress = record.progress.clone();
         let id = self.jobs.insert(record, args.inputs);
-        self.runs.runs.insert(id, JobRun { model, run });
+        self.runs.runs.insert(
+            id,
+            JobRun {
+                model,
+                run,
+                progress,
+            },
+        );
         Ok(id)
     }
 
@@ -172,23 +183,41 @@ impl<M: Memory> Engine<M> {
     /// One message of a job: runs its next nodes until this message has used the step
     /// budget, and in the message that runs the last node, appends the job's log entry.
     /// A job that is no longer pending (cancelled, failed) is left as it is.
+    ///
+    /// A step of a running inference job reads nothing from stable memory and writes only
+    /// its progress; the record is read and written once, when the job finishes (or after
+    /// an upgrade, to restart it).
     pub fn job_step(&mut self, env: &impl Environment, id: JobId) -> Result<StepOutcome, Error> {
-        let mut record = self.jobs.get(id).ok_or_else(|| job_not_found(id))?;
-        if !record.is_pending() {
-            return Ok(StepOutcome::Finished);
+        if !self.jobs.is_pending(id) {
+            return match self.jobs.get(id) {
+                Some(_) => Ok(StepOutcome::Finished),
+                None => Err(job_not_found(id)),
+            };
         }
-        record.progress.messages += 1;
-        if record.generation.is_some() {
-            return Ok(self.generation_step(env, id, record));
-        }
-        let mut job = match self.runs.runs.remove(&id) {
-            Some(job) => job,
-            None => match self.restart(id, &record) {
-                Ok(job) => job,
-                Err(failure) => return Ok(self.fail(env, id, record, failure)),
-            },
-        };
         // (A deleted model has failed its jobs already: `delete_model`.)
+        let job = match self.runs.runs.remove(&id) {
+            Some(job) => job,
+            None => {
+                let mut record = self.jobs.get(id).expect("a pending job's record");
+                if record.generation.is_some() {
+                    record.progress.messages += 1;
+                    return Ok(self.generation_step(env, id, record));
+                }
+                match self.restart(id, &record) {
+                    Ok(job) => job,
+                    Err(failure) => {
+                        record.progress.messages += 1;
+                        return Ok(self.fail(env, id, record, failure));
+                    }
+                }
+            }
+        };
+        Ok(self.step_run(env, id, job))
+    }
+
+    /// Runs a job's nodes for one message.
+    fn step_run(&mut self, env: &impl Environment, id: JobId, mut job: JobRun) -> StepOutcome {
+        job.progress.messages += 1;
         let budget = self.step_budget;
         let mut ran = 0;
         while !job.run.is_finished() {
@@ -197,7 +226,7 @@ impl<M: Memory> Engine<M> {
                 break;
             }
             if let Err(error) = job.run.step() {
-                return Ok(self.fail(env, id, record, JobFailure::Failed { error }));
+                return self.fail_run(env, id, job, JobFailure::Failed { error });
             }
             ran += 1;
             let spent = env.instructions().saturating_sub(before);
@@ -207,15 +236,15 @@ impl<M: Memory> Engine<M> {
                     instructions: spent,
                     budget,
                 };
-                return Ok(self.fail(env, id, record, failure));
+                return self.fail_run(env, id, job, failure);
             }
         }
-        record.progress.nodes_done = job.run.nodes_done();
+        job.progress.nodes_done = job.run.nodes_done();
         if !job.run.is_finished() {
-            record.progress.instructions += env.instructions();
-            self.jobs.put(id, record);
+            job.progress.instructions += env.instructions();
+            self.jobs.put_progress(id, &job.progress);
             self.runs.runs.insert(id, job);
-            return Ok(StepOutcome::Continue);
+            return StepOutcome::Continue;
         }
         let outputs = match job
             .run
@@ -223,8 +252,10 @@ impl<M: Memory> Engine<M> {
             .and_then(|outputs| check_output_bytes(&outputs).map(|()| outputs))
         {
             Ok(outputs) => outputs,
-            Err(error) => return Ok(self.fail(env, id, record, JobFailure::Failed { error })),
+            Err(error) => return self.fail_run(env, id, job, JobFailure::Failed { error }),
         };
+        let mut record = self.jobs.get(id).expect("a pending job's record");
+        record.progress = job.progress;
         let output_hash = digest(tensor::output_hash(&outputs));
         let entry = LogEntry {
             seq: self.log.len(),
@@ -242,16 +273,26 @@ impl<M: Memory> Engine<M> {
         self.log.append(&entry);
         self.certify_head(env);
         if entry.instructions > self.one_message_limit {
-            self.store
-                .note_infer_instructions(&record.model_id, entry.instructions);
-            self.plans
-                .note_infer_instructions(&record.model_id, entry.instructions);
+            self.note_infer_instructions(&record.model_id, entry.instructions);
         }
         record.progress.instructions = entry.instructions;
         record.finished_at_ns = Some(entry.timestamp_ns);
         record.state = RecordState::Done { seq: entry.seq };
         self.jobs.finish(id, record, Some(&outputs));
-        Ok(StepOutcome::Finished)
+        StepOutcome::Finished
+    }
+
+    /// Fails a running job within one of its step messages.
+    fn fail_run(
+        &mut self,
+        env: &impl Environment,
+        id: JobId,
+        job: JobRun,
+        failure: JobFailure,
+    ) -> StepOutcome {
+        let mut record = self.jobs.get(id).expect("a pending job's record");
+        record.progress = job.progress;
+        self.fail(env, id, record, failure)
     }
 
     /// Fails a pending job whose step message trapped: that message was rolled back, so
@@ -398,7 +439,11 @@ impl<M: Memory> Engine<M> {
         let model = self.runnable(&record.model_id).map_err(failed)?;
         let ordered = runtime::match_inputs(&model.facts.inputs, &inputs).map_err(failed)?;
         let run = PlanRun::start(&model.plan, &ordered).map_err(failed)?;
-        Ok(JobRun { model, run })
+        Ok(JobRun {
+            model,
+            run,
+            progress: record.progress.clone(),
+        })
     }
 
     pub(super) fn model_was_deleted(&self, record: &JobRecord) -> bool {
@@ -455,6 +500,9 @@ impl<M: Memory> Engine<M> {
 
     /// Nodes a pending job has run (no access check: for the canister's own use).
     pub fn job_nodes_done(&self, id: JobId) -> Option<u64> {
+        if let Some(job) = self.runs.runs.get(&id) {
+            return Some(job.progress.nodes_done);
+        }
         self.jobs
             .get(id)
             .filter(JobRecord::is_pending)
