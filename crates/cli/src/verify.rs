@@ -295,7 +295,7 @@ Code epoch: entry #{seq} falls in the epoch that began at entry #{} (its code ep
 /// The certificate of a `read_state` of the canister's module hash and controllers, as the
 /// IC sent it (re-encoded: ic-agent hands it over parsed, after checking it itself; the
 /// verifier checks it again from the root key, as it checks the log head).
-async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
+pub(crate) async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
     let path = |name: &str| {
         vec![
             Label::from("canister"),
@@ -342,7 +342,7 @@ fn tensor_files(specs: &[String], flag: &str) -> Result<Vec<Tensor>> {
         .collect()
 }
 
-fn read_root_key(key: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_root_key(key: &str) -> Result<Vec<u8>> {
     let text = match std::fs::read_to_string(key) {
         Ok(text) => text,
         Err(_) => key.to_string(),
