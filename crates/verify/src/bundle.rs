@@ -386,22 +386,26 @@ pub fn report_bundle(
     report
 }
 
-/// The epoch entry is a code epoch that began at or before the entry.
+/// The code epoch that wrote entry `seq`, given its (proven) epoch entry: it must be a code
+/// epoch that began at or before `seq` (docs/provenance.md, "Code epochs").
+pub fn attribute(seq: u64, epoch: &LogEntry) -> Result<&CodeEpoch, VerifyError> {
+    let Some(EntryKind::CodeEpoch(code)) = &epoch.kind else {
+        return Err(VerifyError::NotACodeEpoch { seq: epoch.seq });
+    };
+    if code.first_index > seq {
+        return Err(VerifyError::EpochAfterEntry {
+            first_index: code.first_index,
+            seq,
+        });
+    }
+    Ok(code)
+}
+
 fn check_attribution(
     entry: &LogEntry,
     epoch: &LogEntry,
 ) -> Result<((u64, CodeEpoch), String), Outcome> {
-    let Some(EntryKind::CodeEpoch(code)) = &epoch.kind else {
-        return Err(Outcome::Failed(VerifyError::NotACodeEpoch {
-            seq: epoch.seq,
-        }));
-    };
-    if code.first_index > entry.seq {
-        return Err(Outcome::Failed(VerifyError::EpochAfterEntry {
-            first_index: code.first_index,
-            seq: entry.seq,
-        }));
-    }
+    let code = attribute(entry.seq, epoch).map_err(Outcome::Failed)?;
     let detail = format!(
         "entry #{} falls in the code epoch that began at entry #{} (recorded as entry #{}, proven above): written by module {} ({} at canister version {})",
         entry.seq,
