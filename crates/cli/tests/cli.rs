@@ -746,6 +746,64 @@ fn label_an_output_and_verify_its_bundle_offline() {
     assert!(err.contains("NOT VERIFIED: entry: certificate:"), "{err}");
 }
 
+/// A generated text is labelled from the text alone: its SHA-256 is the generation's output
+/// hash, so `label` finds the entry without a receipt; the bundle verifies offline with the
+/// text, and not with the text changed.
+#[test]
+fn a_generated_text_is_labelled_from_the_text_alone() {
+    let user = User::new();
+    let (server, _ready) = user.serve();
+    user.ok(&[
+        "upload",
+        "models/tiny-gpt/tiny-gpt.onnx",
+        "--id",
+        "tiny",
+        "--tokenizer",
+        "models/tiny-gpt/tokenizer.json",
+        "--kv-layers",
+        "4",
+        "--context-length",
+        "128",
+        "--eos-token",
+        "0",
+        "--no-progress",
+    ]);
+    let saved = user.home.path().join("generation");
+    user.ok(&[
+        "generate",
+        "tiny",
+        "In the beginning",
+        "-n",
+        "12",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    // What a reader of the text has: the text, nothing else.
+    let text = user.home.path().join("answer.txt");
+    std::fs::copy(saved.join("completion.bin"), &text).unwrap();
+    let out = user.ok(&["label", text.to_str().unwrap()]);
+    assert!(out.contains("as the output of entry #1"), "{out}");
+    server.stop();
+
+    let bundle = user.home.path().join("answer.txt.provenance.json");
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    assert_eq!(value["content"]["encoding"], "completion-bytes");
+    assert!(value["entry"]["entry"]["generation"].is_object(), "{value}");
+    let (bundle_arg, text_arg) = (bundle.to_str().unwrap(), text.to_str().unwrap());
+    let out = user.ok(&["verify", "--bundle", bundle_arg, "--content", text_arg]);
+    assert!(
+        out.contains("✓ Content hashes to the entry's output hash: the content's")
+            && out.contains("(a completion, hashed as they are)"),
+        "{out}"
+    );
+    let mut changed = std::fs::read(&text).unwrap();
+    changed.push(b' ');
+    std::fs::write(&text, &changed).unwrap();
+    let err = user.fails(&["verify", "--bundle", bundle_arg, "--content", text_arg]);
+    assert!(err.contains("NOT VERIFIED: content:"), "{err}");
+}
+
 fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
