@@ -6,6 +6,7 @@
 import type { ModelInfo } from './bindings/inference';
 import type { PageConfig } from './config';
 import type { Connection } from './connection';
+import type { Release } from './verify/release';
 import type { Held } from './verify/verifier';
 
 export interface App {
@@ -13,6 +14,8 @@ export interface App {
   connection: Connection;
   models: ModelInfo[];
   readonly openings: Map<bigint, Held>;
+  /** Release manifests known to the page (release.json beside it, or dropped): they name a module's release. */
+  readonly releases: Release[];
   /** Shows the verification of log entry `seq` (fetches its proof). */
   verify(seq: bigint): void;
   /** Re-reads the log (after an inference). */

@@ -14,7 +14,9 @@ import { ConnectionView, IdentityView } from './views/header';
 import { InferView } from './views/infer';
 import { LogView } from './views/log';
 import { ModelsView } from './views/models';
+import { BundleView } from './views/bundle';
 import { VerifyView } from './views/verify';
+import { parseRelease, type Release } from './verify/release';
 
 async function main(): Promise<void> {
   const root = byId('app');
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
     connection,
     models: [],
     openings: new Map(),
+    releases: await knownReleases(),
     verify: (seq) => void verify.verify(seq),
     refreshLog: () => void log.refresh(),
     useModel: (id) => infer.select(id),
@@ -52,9 +55,20 @@ async function main(): Promise<void> {
     checkText.element,
     log.element,
     verify.element,
+    new BundleView(app).element,
   );
   document.body.dataset.ready = 'true';
   await Promise.all([models.load(), log.refresh()]);
+}
+
+/** A release manifest served beside the page (release.json), if any: it names the module. */
+async function knownReleases(): Promise<Release[]> {
+  try {
+    const response = await fetch('release.json');
+    return response.ok ? [parseRelease(await response.text())] : [];
+  } catch {
+    return [];
+  }
 }
 
 main().catch((e) => {

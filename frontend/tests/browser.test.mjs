@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -164,6 +164,10 @@ test('verify the receipt in the browser: every check passes, against the host’
   });
   assert.equal(await byTestId('root-key').textContent(), rootKeyHex);
   assert.match(await byTestId('statement').innerText(), /Entry #1 is in that log/);
+  // The code that wrote it: the install's code epoch (entry #0), proven as the entry is.
+  await page.waitForFunction(() => document.querySelector('[data-testid="verify-module"]')?.dataset.status);
+  assert.equal(await byTestId('verify-module').getAttribute('data-status'), 'passed', await byTestId('verify-module').innerText());
+  assert.match(await byTestId('verify-module').innerText(), /^Written by module [0-9a-f]{64} .*code epoch from entry #0 \(install/);
   await shot('03-verified');
   await shot('03-verified-section', 'verify');
 });
@@ -372,4 +376,40 @@ test('the same picture gives the same input hash in the page and in the CLI', as
     return;
   }
   await pageAndCliAgree('ppocr-cls');
+});
+
+test('a labelled output: the bundle and the file dropped on the page verify; a changed byte does not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'icinfer-label-'));
+  try {
+    const cli = (args) =>
+      execFileSync(env('ICINFER_BIN'), args, { env: { ...process.env, ICINFER_NETWORK: url, ICINFER_CANISTER: canisterId }, encoding: 'utf8' });
+    const receipt = join(dir, 'receipt');
+    cli(['infer', 'digits', '-i', join(repo, 'models/digits/reference/case0_in_pixels.npy'), '--save', receipt]);
+    const content = join(dir, 'outputs.bin');
+    cli(['label', content, '--receipt', receipt]);
+    await openPage();
+    // The log names entry #0 by its kind: the install's code epoch and its module.
+    await byTestId('log-what-0').waitFor();
+    assert.match(await byTestId('log-what-0').innerText(), /^code epoch: module [0-9a-f]{8}…[0-9a-f]{8} \(install\)$/);
+    await byTestId('bundle-file').setInputFiles(`${content}.provenance.json`);
+    await byTestId('bundle-content').setInputFiles(content);
+    await byTestId('bundle-button').click();
+    await byTestId('bundle-verdict').waitFor();
+    assert.equal(await byTestId('bundle-verdict').getAttribute('data-verdict'), 'verified', await byTestId('bundle-result').innerText());
+    assert.equal(await byTestId('bundle-attribution').getAttribute('data-status'), 'passed');
+    assert.equal(await byTestId('bundle-content-check').getAttribute('data-status'), 'passed');
+    assert.match(await byTestId('bundle-module').innerText(), /^Written by module [0-9a-f]{64} /);
+    await shot('10-bundle-verified', 'bundle');
+
+    const changed = readFileSync(content);
+    changed[changed.length - 1] ^= 1;
+    writeFileSync(content, changed);
+    await byTestId('bundle-content').setInputFiles(content);
+    await byTestId('bundle-button').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="bundle-verdict"]')?.dataset.verdict === 'rejected');
+    assert.equal(await byTestId('bundle-verdict').getAttribute('data-reason'), 'output-hash-mismatch');
+    await shot('11-bundle-rejected', 'bundle');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

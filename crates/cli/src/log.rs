@@ -5,7 +5,8 @@ use crate::receipt::entry_json;
 use anyhow::{Context, Result, bail};
 use candid::Principal;
 use icinfer_api::{
-    Error, FindLogArgs, FindLogResult, LogEntry, LogFilter, LogPage, LogPageArgs, ModelInfo,
+    EntryKind, Error, FindLogArgs, FindLogResult, LogEntry, LogFilter, LogPage, LogPageArgs,
+    ModelInfo,
 };
 use serde_bytes::ByteBuf;
 use std::time::Duration;
@@ -126,18 +127,53 @@ fn print_entries(entries: &[LogEntry], json: bool) -> Result<()> {
         if json {
             println!("{}", serde_json::to_string(&entry_json(e))?);
         } else {
-            println!(
-                "#{:<6} {}  {:<16} in {}… out {}…  {}",
-                e.seq,
-                utc(e.timestamp_ns),
-                e.model_id,
-                &hex::encode(&e.input_hash)[..16],
-                &hex::encode(&e.output_hash)[..16],
-                e.caller
-            );
+            println!("{}", line(e));
         }
     }
     Ok(())
+}
+
+/// One entry on one line: what it records by its kind (an inference's model, a generation's
+/// language model, a code epoch's module), then its hashes and caller.
+fn line(e: &LogEntry) -> String {
+    let short = |hash: &[u8]| hex::encode(&hash[..hash.len().min(8)]);
+    let (what, detail) = match &e.kind {
+        None | Some(EntryKind::Inference) => (
+            e.model_id.clone(),
+            format!(
+                "in {}… out {}…",
+                short(&e.input_hash),
+                short(&e.output_hash)
+            ),
+        ),
+        Some(EntryKind::Generation(receipt)) => (
+            format!("{} (text)", e.model_id),
+            format!(
+                "prompt {}… text {}…, {} tokens",
+                short(&e.input_hash),
+                short(&e.output_hash),
+                receipt.generated_tokens
+            ),
+        ),
+        Some(EntryKind::CodeEpoch(epoch)) => (
+            "code epoch".to_string(),
+            format!(
+                "module {}… ({} at canister version {}), writes from #{}",
+                short(&epoch.module_hash),
+                icinfer_verify::json::mode_text(epoch.mode),
+                epoch.deployed_version,
+                epoch.first_index
+            ),
+        ),
+    };
+    format!(
+        "#{:<6} {}  {:<16} {}  {}",
+        e.seq,
+        utc(e.timestamp_ns),
+        what,
+        detail,
+        e.caller
+    )
 }
 
 /// `2026-11-22 02:30:11.123Z` from nanoseconds since the Unix epoch (UTC, proleptic
@@ -166,7 +202,50 @@ pub fn utc(ns: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{line, utc};
+    use icinfer_api::{CodeEpoch, DeploymentMode, EntryKind, LogEntry};
+    use serde_bytes::ByteBuf;
+
+    #[test]
+    fn each_kind_of_entry_says_what_it_records() {
+        let inference = LogEntry {
+            seq: 1,
+            timestamp_ns: 0,
+            caller: candid::Principal::anonymous(),
+            model_id: "digits".into(),
+            model_sha256: ByteBuf::from(vec![1; 32]),
+            input_hash: ByteBuf::from(vec![0xab; 32]),
+            output_hash: ByteBuf::from(vec![0xcd; 32]),
+            input_salted: false,
+            instructions: 0,
+            messages: Some(1),
+            kind: None,
+        };
+        assert!(
+            line(&inference)
+                .contains("digits           in abababababababab… out cdcdcdcdcdcdcdcd…")
+        );
+        let epoch = LogEntry {
+            model_id: String::new(),
+            kind: Some(EntryKind::CodeEpoch(CodeEpoch {
+                first_index: 3,
+                canister_version: 4,
+                started_ns: 0,
+                module_hash: ByteBuf::from(vec![0x3c; 32]),
+                mode: DeploymentMode::Upgrade,
+                deployed_version: 4,
+                deployed_ns: 0,
+                total_num_changes: 5,
+                controllers: vec![],
+            })),
+            ..inference
+        };
+        let text = line(&epoch);
+        assert!(
+            text.contains("code epoch       module 3c3c3c3c3c3c3c3c… (upgrade at canister version 4), writes from #3"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn utc_dates() {

@@ -6,6 +6,7 @@ mod generate;
 mod identity;
 mod infer;
 mod job;
+mod label;
 mod log;
 mod models;
 mod network;
@@ -253,11 +254,30 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Write a provenance bundle beside a generated file: <FILE>.provenance.json, which
+    /// `icinfer verify --bundle` checks offline. Without --receipt, the entry is found by the
+    /// file's output hash (a generation's text, or an inference's output tensor list).
+    Label {
+        /// The generated file (written from the receipt if it does not exist).
+        file: PathBuf,
+        /// The directory `icinfer infer --save` or `icinfer generate --save` wrote.
+        #[arg(long)]
+        receipt: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Prove a log entry against the IC root key: certificate, witness, Merkle proofs, and
     /// (given the tensors) the recomputed input and output hashes.
     Verify {
         /// The entry's sequence number (or take it from --receipt).
         seq: Option<u64>,
+        /// Check a provenance bundle (`icinfer label`) offline instead: the root key is
+        /// --root-key, mainnet's, or the local host's (--state).
+        #[arg(long, conflicts_with_all = ["seq", "receipt", "inputs", "outputs", "nonce", "model"])]
+        bundle: Option<PathBuf>,
+        /// With --bundle: the labelled file, checked against the entry's output hash.
+        #[arg(long, requires = "bundle")]
+        content: Option<PathBuf>,
         /// A directory saved by `icinfer infer --save`: entry, nonce and tensors.
         #[arg(long)]
         receipt: Option<PathBuf>,
@@ -570,6 +590,27 @@ async fn run(command: Command) -> Result<()> {
             };
             log::run(&target.connect().await?, command, json).await
         }
+        Command::Label {
+            file,
+            receipt,
+            target,
+        } => label::run(&target.connect().await?, &file, receipt.as_deref()).await,
+        Command::Verify {
+            bundle: Some(bundle),
+            content,
+            root_key,
+            expect_module_hash,
+            release,
+            target,
+            ..
+        } => label::verify_bundle(label::BundleOptions {
+            bundle,
+            content,
+            root_key,
+            state: target.state.unwrap_or_else(network::default_state_dir),
+            expect_module_hash,
+            release,
+        }),
         Command::Verify {
             seq,
             receipt,
@@ -582,6 +623,8 @@ async fn run(command: Command) -> Result<()> {
             expect_module_hash,
             release,
             target,
+            bundle: None,
+            content: _,
         } => {
             let client = target.connect().await?;
             verify::run(

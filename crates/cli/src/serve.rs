@@ -63,7 +63,7 @@ fn remove_ready_file(path: &Path) -> Result<()> {
     }
 }
 
-const SEED_FILE: &str = "root-key.seed";
+pub(crate) const SEED_FILE: &str = "root-key.seed";
 
 pub async fn run(options: ServeOptions) -> Result<()> {
     let wasm = std::fs::read(&options.wasm).with_context(|| {

@@ -18,7 +18,7 @@ use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
 use ic_agent::hash_tree::Label;
-use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogProof, LogProofArgs, Tensor};
+use icinfer_api::{CodeEpochStatus, Error, LogProof, LogProofArgs, Tensor};
 use icinfer_verify::{GenerationOpening, Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -267,11 +267,13 @@ Code epoch from entry #{}: its canister_info call has not answered yet ({} faile
             check.title()
         );
     }
-    let Some(EntryKind::CodeEpoch(proven)) = report.proven.and_then(|p| p.entry.kind) else {
-        bail!("entry #{epoch_seq}, which code_epochs names, is not a code epoch");
+    let Some(epoch_proof) = report.proven else {
+        bail!("the code epoch entry #{epoch_seq} was not proven");
     };
+    let proven = icinfer_verify::bundle::attribute(seq, &epoch_proof.entry)
+        .with_context(|| format!("entry #{epoch_seq}, which code_epochs names"))?;
     ensure!(
-        proven.first_index == epoch.first_index && proven.first_index <= seq,
+        proven.first_index == epoch.first_index,
         "the code epoch entry #{epoch_seq} begins at entry #{}, not at #{} as code_epochs says",
         proven.first_index,
         epoch.first_index
@@ -295,7 +297,7 @@ Code epoch: entry #{seq} falls in the epoch that began at entry #{} (its code ep
 /// The certificate of a `read_state` of the canister's module hash and controllers, as the
 /// IC sent it (re-encoded: ic-agent hands it over parsed, after checking it itself; the
 /// verifier checks it again from the root key, as it checks the log head).
-async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
+pub(crate) async fn read_code_certificate(client: &Client) -> Result<Vec<u8>> {
     let path = |name: &str| {
         vec![
             Label::from("canister"),
@@ -342,7 +344,7 @@ fn tensor_files(specs: &[String], flag: &str) -> Result<Vec<Tensor>> {
         .collect()
 }
 
-fn read_root_key(key: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_root_key(key: &str) -> Result<Vec<u8>> {
     let text = match std::fs::read_to_string(key) {
         Ok(text) => text,
         Err(_) => key.to_string(),

@@ -701,6 +701,196 @@ fn demo_verifies_its_receipt() {
     }
 }
 
+/// `label` writes a provenance bundle beside an output, from the receipt or found by the
+/// file's own hash; `verify --bundle` checks it with the server gone, from the local host's
+/// root key alone, and names the module that wrote the entry; a changed content byte, a
+/// tampered proof and a wrong root key each fail with the reason.
+#[test]
+fn label_an_output_and_verify_its_bundle_offline() {
+    let user = User::new();
+    let (server, _ready) = user.serve();
+    user.ok(&["upload", DIGITS, "--id", "digits", "--no-progress"]);
+    let saved = user.home.path().join("receipt");
+    user.ok(&[
+        "infer",
+        "digits",
+        "-i",
+        IMAGE,
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    // The log names each entry by its kind: the install's code epoch, then the inference.
+    let listed = user.ok(&["log", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines[0].contains("code epoch       module "), "{listed}");
+    assert!(
+        lines[0].contains("(install at canister version"),
+        "{listed}"
+    );
+    assert!(lines[1].contains("digits           in "), "{listed}");
+
+    // From the receipt: the content file (the outputs' canonical tensor list) is written.
+    let content = user.home.path().join("outputs.bin");
+    let out = user.ok(&[
+        "label",
+        content.to_str().unwrap(),
+        "--receipt",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(out.contains("the outputs' canonical tensor list"), "{out}");
+    assert!(out.contains("as the output of entry #1"), "{out}");
+    assert!(out.contains("written by module "), "{out}");
+    let bundle = user.home.path().join("outputs.bin.provenance.json");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    assert_eq!(first["format"], "icinfer-provenance-bundle");
+    assert_eq!(first["content"]["encoding"], "output-tensor-list");
+    assert_eq!(first["code_epoch"]["entry"]["seq"], "0");
+
+    // From the file alone: its hash finds the same entry.
+    std::fs::remove_file(&bundle).unwrap();
+    let out = user.ok(&["label", content.to_str().unwrap()]);
+    assert!(out.contains("as the output of entry #1"), "{out}");
+    // A file no entry produced is not labelled.
+    let stranger = user.home.path().join("stranger.txt");
+    std::fs::write(&stranger, "not generated here").unwrap();
+    let err = user.fails(&["label", stranger.to_str().unwrap()]);
+    assert!(
+        err.contains("has") && err.contains("as its output"),
+        "{err}"
+    );
+    server.stop();
+
+    // Offline: nothing listens any more.
+    let (bundle_arg, content_arg) = (bundle.to_str().unwrap(), content.to_str().unwrap());
+    let out = user.ok(&["verify", "--bundle", bundle_arg, "--content", content_arg]);
+    assert!(
+        out.contains("offline, against the root key of the local host"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "✓ Code epoch covers the entry: entry #1 falls in the code epoch that began at entry #0"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("✓ Content hashes to the entry's output hash"),
+        "{out}"
+    );
+    assert!(out.contains("- Written by module "), "{out}");
+
+    let mut changed = std::fs::read(&content).unwrap();
+    *changed.last_mut().unwrap() ^= 1;
+    let changed_path = user.home.path().join("changed.bin");
+    std::fs::write(&changed_path, &changed).unwrap();
+    let err = user.fails(&[
+        "verify",
+        "--bundle",
+        bundle_arg,
+        "--content",
+        changed_path.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("NOT VERIFIED: content: the outputs do not hash to the entry's output_hash"),
+        "{err}"
+    );
+
+    let mut tampered = first.clone();
+    let node = tampered["entry"]["inclusion_proof"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = format!(
+        "{}{}",
+        if node.starts_with('0') { "1" } else { "0" },
+        &node[1..]
+    );
+    tampered["entry"]["inclusion_proof"][0] = serde_json::Value::String(flipped);
+    let tampered_path = user.home.path().join("tampered.provenance.json");
+    std::fs::write(&tampered_path, tampered.to_string()).unwrap();
+    let err = user.fails(&[
+        "verify",
+        "--bundle",
+        tampered_path.to_str().unwrap(),
+        "--content",
+        content_arg,
+    ]);
+    assert!(
+        err.contains(
+            "NOT VERIFIED: entry: the tree root named is not the one the inclusion proof leads to"
+        ),
+        "{err}"
+    );
+
+    let err = user.fails(&[
+        "verify",
+        "--bundle",
+        bundle_arg,
+        "--root-key",
+        &other_root_key(),
+    ]);
+    assert!(err.contains("NOT VERIFIED: entry: certificate:"), "{err}");
+}
+
+/// A generated text is labelled from the text alone: its SHA-256 is the generation's output
+/// hash, so `label` finds the entry without a receipt; the bundle verifies offline with the
+/// text, and not with the text changed.
+#[test]
+fn a_generated_text_is_labelled_from_the_text_alone() {
+    let user = User::new();
+    let (server, _ready) = user.serve();
+    user.ok(&[
+        "upload",
+        "models/tiny-gpt/tiny-gpt.onnx",
+        "--id",
+        "tiny",
+        "--tokenizer",
+        "models/tiny-gpt/tokenizer.json",
+        "--kv-layers",
+        "4",
+        "--context-length",
+        "128",
+        "--eos-token",
+        "0",
+        "--no-progress",
+    ]);
+    let saved = user.home.path().join("generation");
+    user.ok(&[
+        "generate",
+        "tiny",
+        "In the beginning",
+        "-n",
+        "12",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    // What a reader of the text has: the text, nothing else.
+    let text = user.home.path().join("answer.txt");
+    std::fs::copy(saved.join("completion.bin"), &text).unwrap();
+    let out = user.ok(&["label", text.to_str().unwrap()]);
+    assert!(out.contains("as the output of entry #1"), "{out}");
+    server.stop();
+
+    let bundle = user.home.path().join("answer.txt.provenance.json");
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    assert_eq!(value["content"]["encoding"], "completion-bytes");
+    assert!(value["entry"]["entry"]["generation"].is_object(), "{value}");
+    let (bundle_arg, text_arg) = (bundle.to_str().unwrap(), text.to_str().unwrap());
+    let out = user.ok(&["verify", "--bundle", bundle_arg, "--content", text_arg]);
+    assert!(
+        out.contains("✓ Content hashes to the entry's output hash: the content's")
+            && out.contains("(a completion, hashed as they are)"),
+        "{out}"
+    );
+    let mut changed = std::fs::read(&text).unwrap();
+    changed.push(b' ');
+    std::fs::write(&text, &changed).unwrap();
+    let err = user.fails(&["verify", "--bundle", bundle_arg, "--content", text_arg]);
+    assert!(err.contains("NOT VERIFIED: content:"), "{err}");
+}
+
 fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()

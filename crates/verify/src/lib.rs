@@ -13,6 +13,8 @@
 //! - [`certificate`] (feature `certificate`): IC certificates, BLS signatures, delegations.
 //! - [`verifier`] (feature `certificate`): the checks end to end, reporting what they proved.
 //! - [`report`] (feature `certificate`): that report, check by check.
+//! - [`bundle`] (feature `bundle`): provenance bundles, checked offline; [`json`]: the JSON
+//!   forms they and testdata/ use.
 //!
 //! `testdata/` at the repository's root holds the vectors and mutation probes every
 //! implementation (this crate, and the TypeScript port in frontend/src/verify) is tested
@@ -27,8 +29,12 @@ pub mod head;
 pub mod merkle;
 pub mod tensor;
 
+#[cfg(feature = "bundle")]
+pub mod bundle;
 #[cfg(feature = "certificate")]
 pub mod certificate;
+#[cfg(feature = "bundle")]
+pub mod json;
 #[cfg(feature = "certificate")]
 pub mod report;
 #[cfg(feature = "certificate")]

@@ -110,6 +110,17 @@ pub enum VerifyError {
     /// A generation's text was given for an entry that is not a generation's, or its token
     /// ids do not hash to the receipt's completion_tokens_sha256.
     CompletionTokensMismatch,
+    /// The entry a bundle names as its code epoch is not of that kind.
+    NotACodeEpoch {
+        seq: u64,
+    },
+    /// The code epoch begins after the entry: it cannot have written it.
+    EpochAfterEntry {
+        first_index: u64,
+        seq: u64,
+    },
+    /// Content was given for an entry with no output (a code epoch's).
+    NoContent,
 }
 
 impl VerifyError {
@@ -139,6 +150,9 @@ impl VerifyError {
             VerifyError::ModuleHashMismatch { .. } => "module-hash-mismatch",
             VerifyError::MalformedControllers => "malformed-controllers",
             VerifyError::CompletionTokensMismatch => "completion-tokens-mismatch",
+            VerifyError::NotACodeEpoch { .. } => "not-a-code-epoch",
+            VerifyError::EpochAfterEntry { .. } => "epoch-after-entry",
+            VerifyError::NoContent => "no-content",
         }
     }
 }
@@ -222,6 +236,16 @@ impl std::fmt::Display for VerifyError {
             VerifyError::CompletionTokensMismatch => f.write_str(
                 "the entry is no generation's, or the token ids do not hash to its completion_tokens_sha256",
             ),
+            VerifyError::NotACodeEpoch { seq } => {
+                write!(f, "entry #{seq}, named as the code epoch, is not a code epoch")
+            }
+            VerifyError::EpochAfterEntry { first_index, seq } => write!(
+                f,
+                "the code epoch begins at entry #{first_index}, after entry #{seq}: it did not write it"
+            ),
+            VerifyError::NoContent => {
+                f.write_str("the entry is a code epoch's: it has no output to hash content against")
+            }
         }
     }
 }

@@ -448,3 +448,77 @@ fn the_report_says_what_was_proven_and_what_failed() {
     assert!(failed.contains("· RFC 9162 consistency proof to the certified head: not checked"));
     assert!(failed.contains("NOT VERIFIED: RFC 9162 inclusion proof"));
 }
+
+// --- bundle.json -----------------------------------------------------------------------------
+
+/// A bundle case's root key, content and expected module hashes, and its report.
+fn check_bundle_case(case: &Value) -> icinfer_verify::bundle::BundleReport {
+    let bundle = icinfer_verify::bundle::Bundle::parse(&case["bundle"].to_string())
+        .unwrap_or_else(|e| panic!("{}: {e}", text(&case["name"])));
+    let content = case["content"].as_str().map(|_| bytes(&case["content"]));
+    icinfer_verify::bundle::report_bundle(
+        &bundle,
+        &bytes(&case["root_key"]),
+        content.as_deref(),
+        &hashes(&case["expected_module_hashes"]),
+    )
+}
+
+#[test]
+fn every_bundle_case_reports_as_the_corpus_says() {
+    let corpus = read("bundle.json");
+    for case in list(&corpus["bundles"]) {
+        let report = check_bundle_case(case);
+        assert_eq!(
+            corpus::bundle::report_json(&report),
+            case["expected"],
+            "{}: {report}",
+            text(&case["name"])
+        );
+    }
+}
+
+#[test]
+fn every_unreadable_bundle_is_refused_for_its_reason() {
+    let corpus = read("bundle.json");
+    for case in list(&corpus["unreadable"]) {
+        let e = icinfer_verify::bundle::Bundle::parse(text(&case["text"])).unwrap_err();
+        assert_eq!(e.reason(), text(&case["reason"]), "{}", text(&case["name"]));
+    }
+    let huge = " ".repeat(icinfer_verify::bundle::MAX_BUNDLE_BYTES + 1);
+    let e = icinfer_verify::bundle::Bundle::parse(&huge).unwrap_err();
+    assert_eq!(e.reason(), "bundle-too-large");
+}
+
+/// Every byte of each verified case's content, flipped, fails the content check: through
+/// the whole report for the first byte, through the check itself for the others (the
+/// proofs' checks do not depend on the content).
+#[test]
+fn every_changed_content_byte_is_caught() {
+    let corpus = read("bundle.json");
+    for case in list(&corpus["bundles"]) {
+        if case["expected"]["verified"] != true || case["content"].is_null() {
+            continue;
+        }
+        let name = text(&case["name"]);
+        let report = check_bundle_case(case);
+        let entry = &report.proven.as_ref().expect(name).entry.entry;
+        let content = bytes(&case["content"]);
+        for at in 0..content.len() {
+            let mut changed = content.clone();
+            changed[at] ^= 0x01;
+            let e = icinfer_verify::bundle::check_content(entry, &changed).unwrap_err();
+            assert_eq!(e.reason(), "output-hash-mismatch", "{name} byte {at}");
+            if at == 0 {
+                let mut case = case.clone();
+                case["content"] = Value::String(hex(&changed));
+                let report = check_bundle_case(&case);
+                assert_eq!(
+                    report.failure().map(|(part, e)| (part, e.reason())),
+                    Some(("content", "output-hash-mismatch")),
+                    "{name}"
+                );
+            }
+        }
+    }
+}

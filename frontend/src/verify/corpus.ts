@@ -1,25 +1,20 @@
 // The shared corpus in testdata/ (testdata/README.md), read by the *.test.ts files only,
 // never by the page: the JSON forms of the API types (bytes as hex, u64 as decimal strings,
 // principals as text) turned into the bindings' types. crates/verify/tests/corpus/json.rs
-// writes and reads the same forms.
+// writes and reads the same forms. Entries, heads and proofs are read by ./json (bundles use
+// them too).
+
+export { entryFrom, proofFrom, type JsonEntry, type JsonGeneration, type JsonProof } from './json';
 
 import { Principal } from '@icp-sdk/core/principal';
-import {
-  DeploymentMode,
-  type GenerationReceipt,
-  type LogEntry,
-  type LogHead,
-  type LogProof,
-  type StopReason,
-  type Tensor,
-  type TensorData,
-} from '../bindings/inference';
+import type { Tensor, TensorData } from '../bindings/inference';
 // As text, parsed here: Vite's JSON import re-serialises large files, which turns -0 into 0.
 import hashingText from '../../../testdata/hashing.json?raw';
 import hostText from '../../../testdata/host-log-proof.json?raw';
 import merkleText from '../../../testdata/merkle.json?raw';
 import verifierText from '../../../testdata/verifier.json?raw';
 import { fromHex } from './bytes';
+import { entryFrom, proofFrom, type JsonEntry, type JsonProof } from './json';
 import { DEFAULT_MAX_AGE_MS, type CheckKey, type CheckStatus, type Held, type Trust } from './verifier';
 
 export interface JsonTensor {
@@ -27,63 +22,6 @@ export interface JsonTensor {
   dtype: TensorData['__kind__'];
   shape: string[];
   data: Array<number | string | boolean>;
-}
-
-export interface JsonEntry {
-  seq: string;
-  timestamp_ns: string;
-  caller: string;
-  model_id: string;
-  model_sha256: string;
-  input_hash: string;
-  output_hash: string;
-  input_salted: boolean;
-  instructions: string;
-  /** null (or absent, in the host capture) for a version 1 entry. */
-  messages?: string | null;
-  /** null or absent: an inference. */
-  kind?: {
-    inference?: null;
-    code_epoch?: {
-      first_index: string;
-      canister_version: string;
-      started_ns: string;
-      module_hash: string;
-      mode: string;
-      deployed_version: string;
-      deployed_ns: string;
-      total_num_changes: string;
-      controllers: string[];
-    };
-  } | null;
-  /** A text generation's receipt (kind 2); absent for an inference. */
-  generation?: JsonGeneration;
-}
-
-export interface JsonGeneration {
-  tokenizer_sha256: string;
-  completion_tokens_sha256: string;
-  prompt_tokens: number;
-  generated_tokens: number;
-  stop_reason: `${StopReason}`;
-  sampling: 'greedy' | { temperature: number; top_k: number | null; top_p: number | null; seed: string | null };
-}
-
-interface JsonHead {
-  tree_size: string;
-  root_hash: string;
-  certificate: string | null;
-  witness: string;
-}
-
-export interface JsonProof {
-  entry: JsonEntry;
-  entry_bytes: string;
-  tree_size: string;
-  tree_root: string;
-  inclusion_proof: string[];
-  consistency_proof: string[];
-  head: JsonHead;
 }
 
 interface JsonTrust {
@@ -197,89 +135,6 @@ export function tensorFrom(t: JsonTensor): Tensor {
     }
   };
   return { name: t.name, shape: BigUint64Array.from(t.shape, (d) => BigInt(d)), data: dataOf() };
-}
-
-export function entryFrom(e: JsonEntry): LogEntry {
-  return {
-    seq: BigInt(e.seq),
-    timestamp_ns: BigInt(e.timestamp_ns),
-    caller: Principal.fromText(e.caller),
-    model_id: e.model_id,
-    model_sha256: fromHex(e.model_sha256),
-    input_hash: fromHex(e.input_hash),
-    output_hash: fromHex(e.output_hash),
-    input_salted: e.input_salted,
-    instructions: BigInt(e.instructions),
-    messages: e.messages == null ? undefined : BigInt(e.messages),
-    ...(e.generation
-      ? { kind: { __kind__: 'generation', generation: generationFrom(e.generation) } }
-      : e.kind
-        ? { kind: kindFrom(e.kind) }
-        : {}),
-  };
-}
-
-function kindFrom(kind: NonNullable<JsonEntry['kind']>): NonNullable<LogEntry['kind']> {
-  if (!kind.code_epoch) return { __kind__: 'inference', inference: null };
-  const e = kind.code_epoch;
-  return {
-    __kind__: 'code_epoch',
-    code_epoch: {
-      first_index: BigInt(e.first_index),
-      canister_version: BigInt(e.canister_version),
-      started_ns: BigInt(e.started_ns),
-      module_hash: fromHex(e.module_hash),
-      mode: e.mode as DeploymentMode,
-      deployed_version: BigInt(e.deployed_version),
-      deployed_ns: BigInt(e.deployed_ns),
-      total_num_changes: BigInt(e.total_num_changes),
-      controllers: e.controllers.map((c) => Principal.fromText(c)),
-    },
-  };
-}
-
-function generationFrom(g: JsonGeneration): GenerationReceipt {
-  const s = g.sampling;
-  return {
-    tokenizer_sha256: fromHex(g.tokenizer_sha256),
-    completion_tokens_sha256: fromHex(g.completion_tokens_sha256),
-    prompt_tokens: g.prompt_tokens,
-    generated_tokens: g.generated_tokens,
-    stop_reason: g.stop_reason as StopReason,
-    sampling:
-      s === 'greedy'
-        ? { __kind__: 'greedy', greedy: null }
-        : {
-            __kind__: 'sample',
-            sample: {
-              temperature: s.temperature,
-              top_k: s.top_k ?? undefined,
-              top_p: s.top_p ?? undefined,
-              seed: s.seed === null ? undefined : fromHex(s.seed),
-            },
-          },
-  };
-}
-
-function headFrom(h: JsonHead): LogHead {
-  return {
-    tree_size: BigInt(h.tree_size),
-    root_hash: fromHex(h.root_hash),
-    certificate: h.certificate === null ? undefined : fromHex(h.certificate),
-    witness: fromHex(h.witness),
-  };
-}
-
-export function proofFrom(p: JsonProof): LogProof {
-  return {
-    entry: entryFrom(p.entry),
-    entry_bytes: fromHex(p.entry_bytes),
-    tree_size: BigInt(p.tree_size),
-    tree_root: fromHex(p.tree_root),
-    inclusion_proof: p.inclusion_proof.map(fromHex),
-    consistency_proof: p.consistency_proof.map(fromHex),
-    head: headFrom(p.head),
-  };
 }
 
 /** The corpus's trust in nanoseconds, on the page's millisecond clock (times are ms-aligned). */

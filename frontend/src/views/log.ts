@@ -167,7 +167,7 @@ export class LogView {
               h('td', null, String(e.seq)),
               h('td', null, timeText(e.timestamp_ns).replace(' UTC', '')),
               h('td', null, searchLink('caller', caller, caller.length > 17 ? `${caller.slice(0, 11)}…${caller.slice(-5)}` : caller)),
-              h('td', null, e.model_id),
+              h('td', { testid: `log-what-${e.seq}` }, whatText(e)),
               h('td', null, searchLink('input_hash', toHex(e.input_hash), shortHex(e.input_hash)), e.input_salted ? h('span', { class: 'badge', title: 'salted with a nonce' }, 'salted') : null),
               h('td', null, searchLink('output_hash', toHex(e.output_hash), shortHex(e.output_hash))),
               h('td', null, countText(e.instructions)),
@@ -182,5 +182,18 @@ export class LogView {
         ),
       ),
     );
+  }
+}
+
+/** The model column by the entry's kind: an inference's model, a generation's language
+ *  model, a code epoch's module (as `icinfer log list` shows them). */
+export function whatText(e: LogEntry): string {
+  switch (e.kind?.__kind__) {
+    case 'code_epoch':
+      return `code epoch: module ${shortHex(e.kind.code_epoch.module_hash)} (${e.kind.code_epoch.mode})`;
+    case 'generation':
+      return `${e.model_id} (text)`;
+    default:
+      return e.model_id;
   }
 }

@@ -3,11 +3,13 @@
 // what was verified, against which root key, and what that proves.
 
 import type { App } from '../app';
-import type { LogProof } from '../bindings/inference';
+import type { LogEntry, LogProof } from '../bindings/inference';
 import { errorBox, fill, h, hexValue } from '../dom';
 import { entryTable, unwrap } from '../format';
 import { toHex } from '../verify/bytes';
+import { checkAttribution } from '../verify/bundle';
 import { errorText } from '../verify/certificate';
+import { moduleText } from '../verify/release';
 import { isTampering, tamperWith, TAMPERINGS, type Tampering } from '../verify/tamper';
 import { DEFAULT_MAX_AGE_MS, verifyLogProof, type CheckStatus, type Report } from '../verify/verifier';
 
@@ -93,6 +95,44 @@ export class VerifyView {
       { ...this.app.openings.get(seq), codeCertificate },
     );
     this.render(report, checked, tampering);
+    if (report.verified) void this.attribute(checked.entry);
+  }
+
+  /** Which code wrote the entry: the code epoch it falls in (`code_epochs` only says which
+   *  entry to prove), proven from the root key as the entry was, then checked to cover it. */
+  private async attribute(entry: LogEntry): Promise<void> {
+    const line = h('p', { class: 'statement', testid: 'verify-module' }, 'Looking up the code epoch that wrote this entry…');
+    this.result.insertBefore(line, this.result.querySelector('h3'));
+    const say = (text: string, status: string): void => {
+      fill(line, text);
+      line.dataset.status = status;
+    };
+    try {
+      const { connection, config } = this.app;
+      const epochs = await connection.canister.code_epochs();
+      const epoch = [...epochs].reverse().find((e) => e.first_index <= entry.seq);
+      if (!epoch) return say('Written by an unknown module: the entry predates the code epochs.', 'skipped');
+      if (epoch.entry === undefined) {
+        return say(`Written by the code epoch from entry #${epoch.first_index}, whose module is not recorded yet.`, 'skipped');
+      }
+      const proof = unwrap(await connection.canister.log_proof({ index: epoch.entry }));
+      const report = await verifyLogProof(proof, {
+        rootKey: connection.rootKey,
+        rootKeySource: connection.rootKeySource,
+        canisterId: config.canisterId,
+        nowMs: Date.now(),
+        maxAgeMs: DEFAULT_MAX_AGE_MS,
+      });
+      if (!report.verified) return say(`The code epoch entry #${epoch.entry} does not verify: ${report.failure!.detail}`, 'failed');
+      const { outcome, writtenBy } = checkAttribution(entry, proof.entry);
+      if (!writtenBy) return say(`Not attributed: ${outcome.detail}`, 'failed');
+      say(
+        `Written by ${moduleText(writtenBy.epoch.module_hash, this.app.releases, toHex)}: the code epoch from entry #${writtenBy.epoch.first_index} (${writtenBy.epoch.mode} at canister version ${writtenBy.epoch.deployed_version}), recorded as entry #${writtenBy.epochSeq}, whose proof verifies from the same root key.`,
+        'passed',
+      );
+    } catch (e) {
+      say(`The code epoch could not be read: ${errorText(e)}`, 'skipped');
+    }
   }
 
   private render(report: Report, proof: LogProof, tampering: Tampering): void {
@@ -126,14 +166,7 @@ export class VerifyView {
       h(
         'ol',
         { class: 'checklist', testid: 'checklist' },
-        report.checks.map((c) =>
-          h(
-            'li',
-            { class: `check ${c.status}`, testid: `check-${c.key}`, 'data-status': c.status },
-            h('span', { class: 'mark', 'aria-hidden': 'true' }, STATUS_MARK[c.status]),
-            h('div', null, h('strong', null, c.title), h('span', { class: 'status' }, ` ${c.status.replace('-', ' ')}`), h('div', { class: 'detail' }, c.detail)),
-          ),
-        ),
+        report.checks.map((c) => checkItem(c.title, c.status, c.detail, `check-${c.key}`)),
       ),
       report.statement ? h('div', { class: 'statement', testid: 'statement' }, h('h3', null, 'What this proves'), h('p', null, report.statement)) : null,
       h('h3', null, 'The entry, as received'),
@@ -141,6 +174,16 @@ export class VerifyView {
       rawProof(proof),
     );
   }
+}
+
+/** One line of a checklist: its mark, title, status and what it established (or why not). */
+export function checkItem(title: string, status: CheckStatus, detail: string, testid: string): HTMLElement {
+  return h(
+    'li',
+    { class: `check ${status}`, testid, 'data-status': status },
+    h('span', { class: 'mark', 'aria-hidden': 'true' }, STATUS_MARK[status]),
+    h('div', null, h('strong', null, title), h('span', { class: 'status' }, ` ${status.replace('-', ' ')}`), h('div', { class: 'detail' }, detail)),
+  );
 }
 
 function rawProof(proof: LogProof): HTMLElement {

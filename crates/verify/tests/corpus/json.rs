@@ -1,13 +1,11 @@
-//! The corpus's JSON forms of the API types, both ways (testdata/README.md): bytes as
+//! The corpus's JSON forms of the API types, both ways (testdata/README.md; entries, heads and
+//! proofs are icinfer_verify::json's): bytes as
 //! lowercase hex, u64 as decimal strings (JavaScript numbers stop at 2^53), principals as
 //! text, i64 elements as strings, other elements as numbers. The TypeScript side reads the
 //! same forms (frontend/src/verify/corpus.ts).
 
 use candid::Principal;
-use icinfer_api::{
-    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, LogHead, LogProof,
-    SampleSettings, Sampling, StopReason, Tensor, TensorData,
-};
+use icinfer_api::{LogEntry, LogHead, LogProof, Tensor, TensorData};
 use icinfer_verify::{Held, Opening, Trust};
 use serde_bytes::ByteBuf;
 use serde_json::{Value, json};
@@ -97,208 +95,19 @@ pub fn tensors_from(value: &Value) -> Vec<Tensor> {
     list(value).iter().map(tensor_from).collect()
 }
 
-/// A log entry, field by field (a new entry version adds its fields here and in corpus.ts).
-/// A generation's receipt is under "generation", absent for an inference.
-pub fn entry_json(entry: &LogEntry) -> Value {
-    let mut value = inference_json(entry);
-    if let Some(EntryKind::Generation(receipt)) = &entry.kind {
-        value["generation"] = generation_json(receipt);
-    }
-    value
-}
-
-fn generation_json(r: &GenerationReceipt) -> Value {
-    let sampling = match &r.sampling {
-        Sampling::Greedy => json!("greedy"),
-        Sampling::Sample(s) => json!({
-            "temperature": f64::from(s.temperature),
-            "top_k": s.top_k,
-            "top_p": s.top_p.map(f64::from),
-            "seed": s.seed.as_ref().map(|seed| hex(seed)),
-        }),
-    };
-    json!({
-        "tokenizer_sha256": hex(&r.tokenizer_sha256),
-        "completion_tokens_sha256": hex(&r.completion_tokens_sha256),
-        "sampling": sampling,
-        "prompt_tokens": r.prompt_tokens,
-        "generated_tokens": r.generated_tokens,
-        "stop_reason": r.stop_reason.to_string(),
-    })
-}
-
-fn generation_from(value: &Value) -> GenerationReceipt {
-    let sampling = match &value["sampling"] {
-        Value::String(s) if s == "greedy" => Sampling::Greedy,
-        s => Sampling::Sample(SampleSettings {
-            temperature: s["temperature"].as_f64().unwrap() as f32,
-            top_k: s["top_k"].as_u64().map(|k| k as u32),
-            top_p: s["top_p"].as_f64().map(|p| p as f32),
-            seed: (!s["seed"].is_null()).then(|| ByteBuf::from(bytes(&s["seed"]))),
-        }),
-    };
-    let stop_reason = match text(&value["stop_reason"]) {
-        "max_new_tokens" => StopReason::MaxNewTokens,
-        "eos" => StopReason::Eos,
-        "stop_sequence" => StopReason::StopSequence,
-        "context_full" => StopReason::ContextFull,
-        other => panic!("stop reason {other}"),
-    };
-    GenerationReceipt {
-        tokenizer_sha256: ByteBuf::from(bytes(&value["tokenizer_sha256"])),
-        completion_tokens_sha256: ByteBuf::from(bytes(&value["completion_tokens_sha256"])),
-        sampling,
-        prompt_tokens: value["prompt_tokens"].as_u64().unwrap() as u32,
-        generated_tokens: value["generated_tokens"].as_u64().unwrap() as u32,
-        stop_reason,
-    }
-}
-
-fn inference_json(entry: &LogEntry) -> Value {
-    json!({
-        "seq": u64_text(entry.seq),
-        "timestamp_ns": u64_text(entry.timestamp_ns),
-        "caller": entry.caller.to_text(),
-        "model_id": entry.model_id,
-        "model_sha256": hex(&entry.model_sha256),
-        "input_hash": hex(&entry.input_hash),
-        "output_hash": hex(&entry.output_hash),
-        "input_salted": entry.input_salted,
-        "instructions": u64_text(entry.instructions),
-        "messages": entry.messages.map(u64_text),
-        "kind": entry.kind.as_ref().and_then(kind_json),
-    })
-}
-
-fn mode_text(mode: DeploymentMode) -> &'static str {
-    match mode {
-        DeploymentMode::Install => "install",
-        DeploymentMode::Reinstall => "reinstall",
-        DeploymentMode::Upgrade => "upgrade",
-    }
-}
-
-/// `{"inference": null}` or `{"code_epoch": {...}}`, as Candid names the variant; none for
-/// a generation, whose receipt is under "generation" (`entry_json`).
-fn kind_json(kind: &EntryKind) -> Option<Value> {
-    Some(match kind {
-        EntryKind::Inference => json!({ "inference": null }),
-        EntryKind::Generation(_) => return None,
-        EntryKind::CodeEpoch(e) => json!({ "code_epoch": {
-            "first_index": u64_text(e.first_index),
-            "canister_version": u64_text(e.canister_version),
-            "started_ns": u64_text(e.started_ns),
-            "module_hash": hex(&e.module_hash),
-            "mode": mode_text(e.mode),
-            "deployed_version": u64_text(e.deployed_version),
-            "deployed_ns": u64_text(e.deployed_ns),
-            "total_num_changes": u64_text(e.total_num_changes),
-            "controllers": e.controllers.iter().map(|p| p.to_text()).collect::<Vec<_>>(),
-        }}),
-    })
-}
-
-fn kind_from(value: &Value) -> Option<EntryKind> {
-    if value.is_null() {
-        return None;
-    }
-    if value.get("inference").is_some() {
-        return Some(EntryKind::Inference);
-    }
-    let e = &value["code_epoch"];
-    let mode = match text(&e["mode"]) {
-        "install" => DeploymentMode::Install,
-        "reinstall" => DeploymentMode::Reinstall,
-        "upgrade" => DeploymentMode::Upgrade,
-        other => panic!("unknown mode {other}"),
-    };
-    Some(EntryKind::CodeEpoch(CodeEpoch {
-        first_index: u64_of(&e["first_index"]),
-        canister_version: u64_of(&e["canister_version"]),
-        started_ns: u64_of(&e["started_ns"]),
-        module_hash: ByteBuf::from(bytes(&e["module_hash"])),
-        mode,
-        deployed_version: u64_of(&e["deployed_version"]),
-        deployed_ns: u64_of(&e["deployed_ns"]),
-        total_num_changes: u64_of(&e["total_num_changes"]),
-        controllers: list(&e["controllers"])
-            .iter()
-            .map(|p| Principal::from_text(text(p)).unwrap())
-            .collect(),
-    }))
-}
+// Log entries, heads and proofs: the library's forms (provenance bundles use them too).
+pub use icinfer_verify::json::{entry_json, head_json, proof_json};
 
 pub fn entry_from(value: &Value) -> LogEntry {
-    LogEntry {
-        seq: u64_of(&value["seq"]),
-        timestamp_ns: u64_of(&value["timestamp_ns"]),
-        caller: Principal::from_text(text(&value["caller"])).unwrap(),
-        model_id: text(&value["model_id"]).into(),
-        model_sha256: ByteBuf::from(bytes(&value["model_sha256"])),
-        input_hash: ByteBuf::from(bytes(&value["input_hash"])),
-        output_hash: ByteBuf::from(bytes(&value["output_hash"])),
-        input_salted: value["input_salted"].as_bool().unwrap(),
-        instructions: u64_of(&value["instructions"]),
-        messages: (!value["messages"].is_null()).then(|| u64_of(&value["messages"])),
-        kind: match &value["generation"] {
-            Value::Null => kind_from(&value["kind"]),
-            receipt => Some(EntryKind::Generation(Box::new(generation_from(receipt)))),
-        },
-    }
-}
-
-fn nodes_json(nodes: &[ByteBuf]) -> Value {
-    Value::Array(nodes.iter().map(|n| hex(n)).collect())
-}
-
-fn nodes_from(value: &Value) -> Vec<ByteBuf> {
-    list(value)
-        .iter()
-        .map(|n| ByteBuf::from(bytes(n)))
-        .collect()
-}
-
-pub fn head_json(head: &LogHead) -> Value {
-    json!({
-        "tree_size": u64_text(head.tree_size),
-        "root_hash": hex(&head.root_hash),
-        "certificate": head.certificate.as_ref().map(|c| hex(c)),
-        "witness": hex(&head.witness),
-    })
+    icinfer_verify::json::entry_from(value).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn head_from(value: &Value) -> LogHead {
-    LogHead {
-        tree_size: u64_of(&value["tree_size"]),
-        root_hash: ByteBuf::from(bytes(&value["root_hash"])),
-        certificate: (!value["certificate"].is_null())
-            .then(|| ByteBuf::from(bytes(&value["certificate"]))),
-        witness: ByteBuf::from(bytes(&value["witness"])),
-    }
-}
-
-pub fn proof_json(proof: &LogProof) -> Value {
-    json!({
-        "entry": entry_json(&proof.entry),
-        "entry_bytes": hex(&proof.entry_bytes),
-        "tree_size": u64_text(proof.tree_size),
-        "tree_root": hex(&proof.tree_root),
-        "inclusion_proof": nodes_json(&proof.inclusion_proof),
-        "consistency_proof": nodes_json(&proof.consistency_proof),
-        "head": head_json(&proof.head),
-    })
+    icinfer_verify::json::head_from(value, "head").unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn proof_from(value: &Value) -> LogProof {
-    LogProof {
-        entry: entry_from(&value["entry"]),
-        entry_bytes: ByteBuf::from(bytes(&value["entry_bytes"])),
-        tree_size: u64_of(&value["tree_size"]),
-        tree_root: ByteBuf::from(bytes(&value["tree_root"])),
-        inclusion_proof: nodes_from(&value["inclusion_proof"]),
-        consistency_proof: nodes_from(&value["consistency_proof"]),
-        head: head_from(&value["head"]),
-    }
+    icinfer_verify::json::proof_from(value, "proof").unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn trust_json(trust: &Trust) -> Value {

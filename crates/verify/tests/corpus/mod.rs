@@ -2,6 +2,7 @@
 //! written from this crate. `tests/testdata.rs` checks the committed files are what this
 //! writes, and runs this crate's verifier over them.
 
+pub mod bundle;
 pub mod hashing;
 pub mod json;
 pub mod merkle;
@@ -11,8 +12,9 @@ pub mod verifier;
 use serde_json::Value;
 
 /// The files of testdata/ this generator writes, and their contents.
-pub fn files() -> [(&'static str, Value); 3] {
+pub fn files() -> [(&'static str, Value); 4] {
     [
+        ("bundle.json", bundle::corpus()),
         ("hashing.json", hashing::corpus()),
         ("merkle.json", merkle::corpus()),
         ("verifier.json", verifier::corpus()),
