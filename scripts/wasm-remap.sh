@@ -1,6 +1,7 @@
 # Sourced by the scripts that build for wasm32 in release (build-canister.sh,
 # build-preprocess.sh): sets WASM_REMAP to a cargo `--config` argument that adds
-# `--remap-path-prefix=<CARGO_HOME>=/cargo` to the wasm rustflags of .cargo/config.toml
+# `--remap-path-prefix=<CARGO_HOME>=/cargo` and `--remap-path-prefix=<target dir>=/target`
+# to the wasm rustflags of .cargo/config.toml
 # (cargo appends --config arrays to the file's).
 #
 # Why: panic locations embed the paths of registry sources, which are absolute and start
@@ -12,4 +13,9 @@
 # repository goes through here with the same flags, so the shared dependencies in target/
 # are not rebuilt back and forth.
 cargo_home="$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)"
-WASM_REMAP="target.wasm32-unknown-unknown.rustflags=[\"--remap-path-prefix=$cargo_home=/cargo\"]"
+# Code that build scripts generate is included from OUT_DIR, under the target directory,
+# so its panic locations embed that absolute path too (the kernels' gemm_*.rs did: two
+# builds in two target directories of the same length gave modules of the same size and
+# different hashes). cargo metadata names the target directory as cargo will use it.
+target_dir="$(cargo metadata --locked --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)"
+WASM_REMAP="target.wasm32-unknown-unknown.rustflags=[\"--remap-path-prefix=$cargo_home=/cargo\", \"--remap-path-prefix=$target_dir=/target\"]"

@@ -128,6 +128,32 @@ fn the_inference_module_registers_our_kernels_with_tract() {
     }
 }
 
+/// A module's hash must not depend on where it was built (docs/provenance.md,
+/// scripts/reproducible-build.sh): no absolute path of this machine may be in it. Panic
+/// locations embed source paths; registry sources live under CARGO_HOME and build-script
+/// output under the target directory, both remapped by scripts/wasm-remap.sh.
+#[test]
+fn the_shipped_modules_embed_no_path_of_the_machine_that_built_them() {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let target = wasm_dir().join("../..").canonicalize().unwrap();
+    let root = workspace_root().canonicalize().unwrap();
+    for name in ["inference", "consumer"] {
+        let wasm = canister_wasm(name);
+        for path in [&cargo_home, &target, &root] {
+            let path = path.to_string_lossy();
+            assert!(
+                !wasm.windows(path.len()).any(|w| w == path.as_bytes()),
+                "{name}.wasm embeds {path}: build it with scripts/build-canister.sh, whose \
+                 scripts/wasm-remap.sh remaps it"
+            );
+        }
+    }
+}
+
 /// The test hooks are in the test-hooks build only: the shipped module does not export
 /// them (beyond the exact-interface check above, which a .did edit could defeat).
 #[test]
