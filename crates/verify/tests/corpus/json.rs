@@ -5,8 +5,9 @@
 
 use candid::Principal;
 use icinfer_api::{
-    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, LogHead, LogProof,
-    SampleSettings, Sampling, StopReason, Tensor, TensorData,
+    CodeEpoch, DType, DeploymentMode, Dim, EntryKind, GenerationReceipt, KvPair, LanguageModel,
+    LogEntry, LogHead, LogProof, ModelDeclaration, SampleSettings, Sampling, StopReason, Tensor,
+    TensorData, TensorFact, TokenizerFile,
 };
 use icinfer_verify::{Held, Opening, Trust};
 use serde_bytes::ByteBuf;
@@ -184,6 +185,7 @@ fn kind_json(kind: &EntryKind) -> Option<Value> {
     Some(match kind {
         EntryKind::Inference => json!({ "inference": null }),
         EntryKind::Generation(_) => return None,
+        EntryKind::Model(d) => json!({ "model": declaration_json(d) }),
         EntryKind::CodeEpoch(e) => json!({ "code_epoch": {
             "first_index": u64_text(e.first_index),
             "canister_version": u64_text(e.canister_version),
@@ -198,12 +200,86 @@ fn kind_json(kind: &EntryKind) -> Option<Value> {
     })
 }
 
+/// A model entry's declaration: facts with dtype names and dims as `{"fixed": "n"}` or
+/// `{"symbol": "s"}`, optional fields as null.
+fn declaration_json(d: &ModelDeclaration) -> Value {
+    let facts = d.input_facts.iter().map(|f| {
+        let shape = f.shape.iter().map(|dim| match dim {
+            Dim::Fixed(n) => json!({ "fixed": u64_text(*n) }),
+            Dim::Symbol(s) => json!({ "symbol": s }),
+        });
+        json!({ "name": f.name, "dtype": f.dtype.name(), "shape": shape.collect::<Vec<_>>() })
+    });
+    let language_model = d.language_model.as_ref().map(|lm| {
+        json!({
+            "input_ids": lm.input_ids,
+            "logits": lm.logits,
+            "attention_mask": lm.attention_mask,
+            "position_ids": lm.position_ids,
+            "past": lm.past.iter().map(|p| json!({ "input": p.input, "output": p.output })).collect::<Vec<_>>(),
+            "context_length": lm.context_length,
+            "eos_token": lm.eos_token,
+            "tokenizer": { "sha256": hex(&lm.tokenizer.sha256), "size_bytes": u64_text(lm.tokenizer.size_bytes) },
+        })
+    });
+    json!({ "input_facts": facts.collect::<Vec<_>>(), "language_model": language_model })
+}
+
+fn declaration_from(value: &Value) -> ModelDeclaration {
+    let name = |v: &Value| text(v).to_string();
+    let optional_name = |v: &Value| v.as_str().map(str::to_string);
+    let input_facts = list(&value["input_facts"])
+        .iter()
+        .map(|f| TensorFact {
+            name: name(&f["name"]),
+            dtype: DType::ALL
+                .into_iter()
+                .find(|d| d.name() == text(&f["dtype"]))
+                .expect("a dtype name"),
+            shape: list(&f["shape"])
+                .iter()
+                .map(|dim| match dim.get("fixed") {
+                    Some(n) => Dim::Fixed(u64_of(n)),
+                    None => Dim::Symbol(name(&dim["symbol"])),
+                })
+                .collect(),
+        })
+        .collect();
+    let lm = &value["language_model"];
+    let language_model = (!lm.is_null()).then(|| LanguageModel {
+        input_ids: name(&lm["input_ids"]),
+        logits: name(&lm["logits"]),
+        attention_mask: optional_name(&lm["attention_mask"]),
+        position_ids: optional_name(&lm["position_ids"]),
+        past: list(&lm["past"])
+            .iter()
+            .map(|p| KvPair {
+                input: name(&p["input"]),
+                output: name(&p["output"]),
+            })
+            .collect(),
+        context_length: lm["context_length"].as_u64().expect("a number") as u32,
+        eos_token: lm["eos_token"].as_u64().map(|t| t as u32),
+        tokenizer: TokenizerFile {
+            sha256: ByteBuf::from(bytes(&lm["tokenizer"]["sha256"])),
+            size_bytes: u64_of(&lm["tokenizer"]["size_bytes"]),
+        },
+    });
+    ModelDeclaration {
+        input_facts,
+        language_model,
+    }
+}
+
 fn kind_from(value: &Value) -> Option<EntryKind> {
     if value.is_null() {
         return None;
     }
     if value.get("inference").is_some() {
         return Some(EntryKind::Inference);
+    }
+    if let Some(model) = value.get("model") {
+        return Some(EntryKind::Model(Box::new(declaration_from(model))));
     }
     let e = &value["code_epoch"];
     let mode = match text(&e["mode"]) {
