@@ -11,6 +11,7 @@ mod models;
 mod network;
 mod receipt;
 mod release;
+mod replay;
 mod serve;
 mod tensors;
 mod upload;
@@ -286,6 +287,8 @@ enum Command {
         /// (scripts/release.sh writes it).
         #[arg(long)]
         release: Option<PathBuf>,
+        #[command(flatten)]
+        replay: replay::ReplayArgs,
         #[command(flatten)]
         target: Target,
     },
@@ -581,6 +584,7 @@ async fn run(command: Command) -> Result<()> {
             max_age,
             expect_module_hash,
             release,
+            replay,
             target,
         } => {
             let client = target.connect().await?;
@@ -597,6 +601,7 @@ async fn run(command: Command) -> Result<()> {
                     max_age_secs: max_age,
                     expect_module_hash,
                     release,
+                    replay,
                 },
             )
             .await

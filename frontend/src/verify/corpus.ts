@@ -6,10 +6,13 @@
 import { Principal } from '@icp-sdk/core/principal';
 import {
   DeploymentMode,
+  type Dim,
+  type DType,
   type GenerationReceipt,
   type LogEntry,
   type LogHead,
   type LogProof,
+  type ModelDeclaration,
   type StopReason,
   type Tensor,
   type TensorData,
@@ -27,6 +30,21 @@ export interface JsonTensor {
   dtype: TensorData['__kind__'];
   shape: string[];
   data: Array<number | string | boolean>;
+}
+
+/** A model entry's declaration (kind 4), as crates/verify/tests/corpus/json.rs writes it. */
+export interface JsonModelDeclaration {
+  input_facts: Array<{ name: string; dtype: string; shape: Array<{ fixed?: string; symbol?: string }> }>;
+  language_model: {
+    input_ids: string;
+    logits: string;
+    attention_mask: string | null;
+    position_ids: string | null;
+    past: Array<{ input: string; output: string }>;
+    context_length: number;
+    eos_token: number | null;
+    tokenizer: { sha256: string; size_bytes: string };
+  } | null;
 }
 
 export interface JsonEntry {
@@ -55,6 +73,7 @@ export interface JsonEntry {
       total_num_changes: string;
       controllers: string[];
     };
+    model?: JsonModelDeclaration;
   } | null;
   /** A text generation's receipt (kind 2); absent for an inference. */
   generation?: JsonGeneration;
@@ -127,6 +146,8 @@ export interface HashingCorpus {
   entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   code_epoch_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   generation_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  model_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  model_entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   entries_without_encoding: Array<{ name: string; entry: JsonEntry; reason: string }>;
   entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   leb128: Array<{ value: string; bytes: string }>;
@@ -219,7 +240,31 @@ export function entryFrom(e: JsonEntry): LogEntry {
   };
 }
 
+function declarationFrom(d: JsonModelDeclaration): ModelDeclaration {
+  const lm = d.language_model;
+  return {
+    input_facts: d.input_facts.map((f) => ({
+      name: f.name,
+      dtype: f.dtype as DType,
+      shape: f.shape.map((dim): Dim => (dim.fixed !== undefined ? { __kind__: 'fixed', fixed: BigInt(dim.fixed) } : { __kind__: 'symbol', symbol: dim.symbol! })),
+    })),
+    language_model: lm
+      ? {
+          input_ids: lm.input_ids,
+          logits: lm.logits,
+          attention_mask: lm.attention_mask ?? undefined,
+          position_ids: lm.position_ids ?? undefined,
+          past: lm.past,
+          context_length: lm.context_length,
+          eos_token: lm.eos_token ?? undefined,
+          tokenizer: { sha256: fromHex(lm.tokenizer.sha256), size_bytes: BigInt(lm.tokenizer.size_bytes) },
+        }
+      : undefined,
+  };
+}
+
 function kindFrom(kind: NonNullable<JsonEntry['kind']>): NonNullable<LogEntry['kind']> {
+  if (kind.model) return { __kind__: 'model', model: declarationFrom(kind.model) };
   if (!kind.code_epoch) return { __kind__: 'inference', inference: null };
   const e = kind.code_epoch;
   return {

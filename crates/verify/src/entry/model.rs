@@ -26,7 +26,11 @@ use serde_bytes::ByteBuf;
 
 /// The dtype codes, in `DType::ALL`'s order from 1.
 fn dtype_code(dtype: DType) -> u8 {
-    DType::ALL.iter().position(|d| *d == dtype).expect("every dtype is in ALL") as u8 + 1
+    DType::ALL
+        .iter()
+        .position(|d| *d == dtype)
+        .expect("every dtype is in ALL") as u8
+        + 1
 }
 
 fn dtype_of(code: u8) -> Result<DType, DecodeError> {

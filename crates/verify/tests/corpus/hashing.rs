@@ -350,11 +350,7 @@ pub fn model_entry_cases() -> Vec<(&'static str, LogEntry)> {
                 "ppocr-cls",
                 ModelDeclaration {
                     input_facts: vec![
-                        fact(
-                            "x",
-                            DType::F32,
-                            [1, 3, 48, 192].map(Dim::Fixed).to_vec(),
-                        ),
+                        fact("x", DType::F32, [1, 3, 48, 192].map(Dim::Fixed).to_vec()),
                         fact(
                             "ids",
                             DType::I64,
@@ -405,7 +401,12 @@ pub fn model_entry_cases() -> Vec<(&'static str, LogEntry)> {
 fn model_entry_probes() -> Vec<Value> {
     let bytes = encode_entry(&model_entry_cases()[1].1).unwrap();
     let mut probes: Vec<(String, Vec<u8>)> = (0..bytes.len())
-        .map(|cut| (format!("kind 4 truncated to {cut} bytes"), bytes[..cut].to_vec()))
+        .map(|cut| {
+            (
+                format!("kind 4 truncated to {cut} bytes"),
+                bytes[..cut].to_vec(),
+            )
+        })
         .collect();
     let mut extended = bytes.clone();
     extended.push(0);
