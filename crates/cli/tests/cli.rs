@@ -890,12 +890,12 @@ fn ctrl_c_cancels_a_running_job() {
         printed.contains("job 0 cancelled (nothing was logged)"),
         "{printed}"
     );
-    // The log holds the install's code epoch and no entry of the model.
-    let log = user.ok(&["log", "list"]);
+    // The log holds the install's code epoch and the model's entry (kind 4), and no
+    // inference of the model.
+    let of_cls = json_lines(&user.ok(&["log", "find", "--model", "cls", "--json"]));
     assert!(
-        !log.lines()
-            .any(|l| l.split_whitespace().nth(3) == Some("cls")),
-        "{log}"
+        !of_cls.is_empty() && of_cls.iter().all(|e| e["kind"].get("model").is_some()),
+        "{of_cls:?}"
     );
     server.stop();
 }
