@@ -86,8 +86,8 @@ expect "list_models" canister call inference list_models '()'
 EXPECTED=("f32 = vec { 3.0 : float32; 2.0 : float32; 10.0 : float32 }" 'model_id = "affine"')
 expect "infer" canister call inference infer \
   '(record { model_id = "affine"; inputs = vec { record { name = "x"; shape = vec { 1; 3 }; data = variant { f32 = vec { 1.0; 2.0; 3.0 } } } }; nonce = null })'
-# Two entries: the install's code epoch, then the inference.
-EXPECTED=("tree_size = 2")
+# Three entries: the install's code epoch, the model's entry (kind 4), the inference.
+EXPECTED=("tree_size = 3")
 expect "log_head" canister call inference log_head '()'
 # The consumer: its self-contained interface, an inference and a job collected through it.
 consumer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consumer"])' .icp/data/mappings/local.ids.json)"
@@ -105,9 +105,9 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 grep -qF "done = record" <<<"$collected" || { echo "$collected" >&2; fail "the consumer's job is not done"; }
-EXPECTED=("seq = 2 : nat64")
+EXPECTED=("seq = 3 : nat64")
 expect "consumer receipts" canister call consumer receipts '(0 : nat64, 10 : nat64)'
-EXPECTED=("tree_size = 4")
+EXPECTED=("tree_size = 5")
 expect "log_head after the consumer" canister call inference log_head '()'
 EXPECTED=("Running" "$inference")
 expect "status" canister status inference
@@ -119,10 +119,10 @@ expect "redeploy" deploy inference
 # Kept, plus the upgrade's code epoch, which a self-call appends right after it.
 for _ in $(seq 50); do
   head="$("$icp" canister call inference log_head '()' 2>&1)" || { echo "$head" >&2; fail "log_head failed"; }
-  grep -qF "tree_size = 5" <<<"$head" && break
+  grep -qF "tree_size = 6" <<<"$head" && break
   sleep 0.2
 done
-EXPECTED=("tree_size = 5")
+EXPECTED=("tree_size = 6")
 expect "log_head after upgrade" canister call inference log_head '()'
 # Delete recovers the cycles first: icp-cli reinstalls its shim, which deposits them on
 # the cycles ledger; then stops and deletes the canister.

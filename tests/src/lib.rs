@@ -533,11 +533,26 @@ impl InferenceCanister {
         self.query0("log_size")
     }
 
-    /// Entries of inferences: the log's size less the code epochs logged (one per install
-    /// and upgrade once its self-call answered, docs/provenance.md).
+    /// Entries of inferences and generations: the log less the code epochs (one per install
+    /// and upgrade once its self-call answered) and the models' entries (one per finalize;
+    /// docs/provenance.md).
     pub fn inference_log_size(&mut self) -> u64 {
-        let epochs: Vec<icinfer_api::CodeEpochStatus> = self.query0("code_epochs");
-        self.log_size() - epochs.iter().filter(|e| e.entry.is_some()).count() as u64
+        use icinfer_api::EntryKind;
+        let (mut count, mut start) = (0, 0);
+        loop {
+            let args = icinfer_api::LogPageArgs { start, limit: 100 };
+            let page: ApiResult<icinfer_api::LogPage> = self.query("log_entries", args);
+            let page = page.unwrap();
+            count += page
+                .entries
+                .iter()
+                .filter(|e| !matches!(e.kind, Some(EntryKind::CodeEpoch(_) | EntryKind::Model(_))))
+                .count() as u64;
+            match page.next {
+                Some(next) => start = next,
+                None => return count,
+            }
+        }
     }
 
     /// Upgrades to the same module, as the controller.

@@ -101,7 +101,7 @@ fn a_failed_inference_reaches_the_consumer_as_a_typed_error_and_stores_nothing()
         .query(consumer, user(), "receipts", (0u64, 10u64))
         .unwrap();
     assert!(kept.is_empty());
-    assert_eq!(inference.log_size(), 0);
+    assert_eq!(inference.inference_log_size(), 0);
 }
 
 #[test]

@@ -93,7 +93,8 @@ fn upload_out_of_order_resume_finalize_infer_and_read_the_log() {
     );
     let receipt = result.receipt;
     assert_eq!(receipt.caller, user());
-    assert_eq!(receipt.seq, 0);
+    // Entry 0 is the model's (kind 4), logged by finalize.
+    assert_eq!(receipt.seq, 1);
     assert_eq!(
         receipt.input_hash[..],
         tensor::input_hash(&inputs, None)[..]
@@ -105,13 +106,13 @@ fn upload_out_of_order_resume_finalize_infer_and_read_the_log() {
     assert_eq!(receipt.model_sha256[..], Sha256::digest(&bytes)[..]);
     assert!(receipt.instructions > 0);
 
-    assert_eq!(f.log_size(), 1);
-    let entry: R<LogEntry> = f.query("log_entry", 0u64);
+    assert_eq!(f.log_size(), 2);
+    let entry: R<LogEntry> = f.query("log_entry", 1u64);
     assert_eq!(entry.unwrap(), receipt);
     let page: R<LogPage> = f.query(
         "log_entries",
         LogPageArgs {
-            start: 0,
+            start: 1,
             limit: 10,
         },
     );
@@ -128,12 +129,12 @@ fn upload_out_of_order_resume_finalize_infer_and_read_the_log() {
 
     let query: R<QueryInferResult> = f.query("infer_query", args("affine", inputs));
     assert_eq!(query.unwrap().outputs, result.outputs);
-    assert_eq!(f.log_size(), 1, "infer_query is not logged");
+    assert_eq!(f.log_size(), 2, "infer_query is not logged");
 
     let stats: Stats = f.query0("stats");
     assert_eq!(
         (stats.models, stats.models_ready, stats.log_size),
-        (1, 1, 1)
+        (1, 1, 2)
     );
     assert!(stats.stable_bytes >= 3 * CHUNK_BYTES as u64);
     assert!(stats.heap_bytes > 0);
@@ -154,8 +155,8 @@ fn an_upgrade_keeps_models_log_and_admins_and_outputs_stay_byte_identical() {
 
     assert_eq!(f.query0::<Vec<ModelInfo>>("list_models"), models);
     assert_eq!(f.query0::<Vec<Principal>>("list_admins"), vec![user()]);
-    assert_eq!(f.log_size(), 1);
-    let entry: R<LogEntry> = f.query("log_entry", 0u64);
+    assert_eq!(f.log_size(), 2, "the model's entry and the inference");
+    let entry: R<LogEntry> = f.query("log_entry", 1u64);
     assert_eq!(entry.unwrap(), before.receipt);
 
     // The warm-up timer rebuilds the plan cache after the upgrade.
@@ -169,8 +170,8 @@ fn an_upgrade_keeps_models_log_and_admins_and_outputs_stay_byte_identical() {
         Encode!(&before.outputs).unwrap()
     );
     assert_eq!(after.receipt.output_hash, before.receipt.output_hash);
-    // Entry 1 is the upgrade's code epoch, logged by the tick above.
-    assert_eq!(after.receipt.seq, 2);
+    // Entry 2 is the upgrade's code epoch, logged by the tick above.
+    assert_eq!(after.receipt.seq, 3);
     assert!(after.receipt.timestamp_ns > before.receipt.timestamp_ns);
 }
 
@@ -209,8 +210,8 @@ fn an_inference_over_the_instruction_limit_writes_nothing_and_the_canister_keeps
     f.replica.set_update_instruction_limit(40_000_000_000);
     let stats_after: Stats = f.query0("stats");
     assert_eq!(
-        stats_after.log_size, 1,
-        "the overrun inference left no entry"
+        stats_after.log_size, 2,
+        "the overrun inference left no entry (the model's and the first inference's)"
     );
     assert_eq!(
         stats_after.last_infer_instructions,
@@ -219,7 +220,7 @@ fn an_inference_over_the_instruction_limit_writes_nothing_and_the_canister_keeps
     let next = f
         .infer(user(), args("affine", affine_input(&[[2.0; 3]])))
         .unwrap();
-    assert_eq!(next.receipt.seq, 1);
+    assert_eq!(next.receipt.seq, 2);
 }
 
 #[test]

@@ -162,13 +162,14 @@ impl Kept {
 fn inferences_are_proven_from_the_root_key_alone_across_an_upgrade() {
     let mut canister = Canister::install();
 
-    // The empty log's head is certified from install on.
-    let empty = verify_head(&canister.head(), &canister.trust()).unwrap();
-    assert_eq!((empty.tree_size, empty.root), (0, EMPTY_ROOT));
+    // The head is certified from the first append on: the model's entry (kind 4).
+    let first = verify_head(&canister.head(), &canister.trust()).unwrap();
+    assert_eq!(first.tree_size, 1);
+    assert_ne!(first.root, EMPTY_ROOT);
 
     let kept: Vec<Kept> = (0..5).map(|i| canister.infer(i as f32)).collect();
     let head = verify_head(&canister.head(), &canister.trust()).unwrap();
-    assert_eq!(head.tree_size, 5);
+    assert_eq!(head.tree_size, 6);
     println!("{head}");
 
     let mut proofs = Vec::new();
@@ -186,7 +187,7 @@ fn inferences_are_proven_from_the_root_key_alone_across_an_upgrade() {
     );
 
     // Proofs against an earlier head: the entry is in the first 3, which lead to the head.
-    let in_three = canister.proof(1, Some(3)).unwrap();
+    let in_three = canister.proof(kept[1].seq, Some(3)).unwrap();
     assert!(!in_three.consistency_proof.is_empty());
     verify_log_proof(&in_three, &canister.trust(), Some(&kept[1].opening())).unwrap();
 
@@ -266,14 +267,14 @@ fn inferences_are_proven_from_the_root_key_alone_across_an_upgrade() {
     let growth: R<LogConsistency> = canister.query(
         "log_consistency",
         LogConsistencyArgs {
-            from_size: 5,
-            to_size: 6,
+            from_size: 6,
+            to_size: 7,
         },
     );
     let proven =
-        verify_log_consistency(&growth.unwrap(), &canister.trust(), Some((5, &head.root))).unwrap();
+        verify_log_consistency(&growth.unwrap(), &canister.trust(), Some((6, &head.root))).unwrap();
     println!("{proven}");
-    let old_in_new = canister.proof(2, Some(5)).unwrap();
+    let old_in_new = canister.proof(kept[2].seq, Some(6)).unwrap();
     assert_eq!(old_in_new.inclusion_proof, proofs[2].inclusion_proof);
     verify_log_proof(&old_in_new, &canister.trust(), Some(&kept[2].opening())).unwrap();
     verify_log_proof(
@@ -285,18 +286,18 @@ fn inferences_are_proven_from_the_root_key_alone_across_an_upgrade() {
 
     // Arguments outside the log get typed errors.
     assert!(matches!(
-        canister.proof(6, None),
+        canister.proof(7, None),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        canister.proof(0, Some(7)),
+        canister.proof(0, Some(8)),
         Err(Error::InvalidArgument { .. })
     ));
     let backwards: R<LogConsistency> = canister.query(
         "log_consistency",
         LogConsistencyArgs {
-            from_size: 6,
-            to_size: 5,
+            from_size: 7,
+            to_size: 6,
         },
     );
     assert!(matches!(backwards, Err(Error::InvalidArgument { .. })));
@@ -361,13 +362,14 @@ fn with_custom_section(wasm: &[u8], name: &str) -> Vec<u8> {
 #[test]
 fn each_install_and_upgrade_logs_the_module_that_writes_from_then_on() {
     let mut canister = Canister::install();
-    // install_affine uploaded a model but logged nothing; the epoch is pending until a tick.
+    // install_affine uploaded a model and logged its model entry (#0); the epoch is pending
+    // until a tick, and the model's entry is the epoch's by index.
     let pending: Vec<CodeEpochStatus> = canister.query("code_epochs", ());
     assert_eq!(pending.len(), 1);
     assert_eq!((pending[0].first_index, pending[0].entry), (0, None));
     canister.local.tick();
     let epochs: Vec<CodeEpochStatus> = canister.query("code_epochs", ());
-    assert_eq!(epochs[0].entry, Some(0));
+    assert_eq!(epochs[0].entry, Some(1));
     let first = epochs[0].epoch.clone().expect("logged");
     let installed: [u8; 32] = Sha256::digest(&canister.wasm).into();
     assert_eq!(first.module_hash.as_slice(), installed);
@@ -375,7 +377,7 @@ fn each_install_and_upgrade_logs_the_module_that_writes_from_then_on() {
     assert_eq!(first.controllers, vec![controller()]);
 
     let before = canister.infer(1.0);
-    assert_eq!(before.seq, 1);
+    assert_eq!(before.seq, 2);
 
     let v2 = with_custom_section(&canister.wasm, "icinfer-epoch-test");
     canister
@@ -384,11 +386,11 @@ fn each_install_and_upgrade_logs_the_module_that_writes_from_then_on() {
         .unwrap();
     // Logged by the new code before its epoch's entry: the epoch's by index.
     let early = canister.infer(2.0);
-    assert_eq!(early.seq, 2);
+    assert_eq!(early.seq, 3);
     canister.local.tick();
     let epochs: Vec<CodeEpochStatus> = canister.query("code_epochs", ());
     assert_eq!(epochs.len(), 2);
-    assert_eq!((epochs[1].first_index, epochs[1].entry), (2, Some(3)));
+    assert_eq!((epochs[1].first_index, epochs[1].entry), (3, Some(4)));
     let second = epochs[1].epoch.clone().unwrap();
     let upgraded: [u8; 32] = Sha256::digest(&v2).into();
     assert_eq!(second.module_hash.as_slice(), upgraded);
@@ -397,13 +399,13 @@ fn each_install_and_upgrade_logs_the_module_that_writes_from_then_on() {
     assert!(second.deployed_version > first.deployed_version);
 
     // The epoch entry is proven from the root key like any entry, and says what it says.
-    let proof = canister.proof(3, None).unwrap();
+    let proof = canister.proof(4, None).unwrap();
     let proven = verify_log_proof(&proof, &canister.trust(), None).unwrap();
     assert_eq!(proven.entry.caller, canister.id);
     assert_eq!(proven.entry.model_id, "");
     match proven.entry.kind {
         Some(EntryKind::CodeEpoch(epoch)) => assert_eq!(epoch, second),
-        other => panic!("entry 3 is not a code epoch: {other:?}"),
+        other => panic!("entry 4 is not a code epoch: {other:?}"),
     }
     // The earlier entries still verify, and the one before the epoch entry is its.
     verify_log_proof(

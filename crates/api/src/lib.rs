@@ -373,7 +373,8 @@ pub struct LogEntry {
     pub messages: Option<u64>,
     /// What the entry records; `null` is an inference (every entry written before kinds
     /// existed). A generation carries its receipt (kind 2). A code epoch's model, input and output fields are empty: `model_id` "",
-    /// the three digests 32 zero bytes, `input_salted` false (docs/hashing.md).
+    /// the three digests 32 zero bytes, `input_salted` false (docs/hashing.md). A model
+    /// entry (kind 4) names its model; its input and output digests are zero.
     pub kind: Option<EntryKind>,
 }
 
@@ -386,6 +387,21 @@ pub enum EntryKind {
     Generation(Box<GenerationReceipt>),
     #[serde(rename = "code_epoch")]
     CodeEpoch(CodeEpoch),
+    /// A model made ready (kind 4): what it was finalized with, which shapes its plan.
+    #[serde(rename = "model")]
+    Model(Box<ModelDeclaration>),
+}
+
+/// What a model was finalized with beside its file (the entry's `model_id` and
+/// `model_sha256`): the declarations that shape its plan, so that a replay can load it as
+/// the canister did (docs/provenance.md, "Replay"). The entry's input and output digests
+/// are 32 zero bytes and `input_salted` false.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ModelDeclaration {
+    /// `CreateModelArgs::input_facts` as declared (none: empty).
+    pub input_facts: Vec<TensorFact>,
+    /// The language-model declaration, with its tokenizer's SHA-256.
+    pub language_model: Option<LanguageModel>,
 }
 
 /// How a module was installed, as the IC's canister history says.

@@ -134,6 +134,7 @@ async fn run_in(wasm: &[u8], work: &Path) -> Result<()> {
             max_age_secs: 300,
             expect_module_hash: None,
             release: None,
+            replay: Default::default(),
         },
     )
     .await

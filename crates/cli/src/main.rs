@@ -12,6 +12,7 @@ mod models;
 mod network;
 mod receipt;
 mod release;
+mod replay;
 mod serve;
 mod tensors;
 mod upload;
@@ -306,6 +307,8 @@ enum Command {
         /// (scripts/release.sh writes it).
         #[arg(long)]
         release: Option<PathBuf>,
+        #[command(flatten)]
+        replay: replay::ReplayArgs,
         #[command(flatten)]
         target: Target,
     },
@@ -622,6 +625,7 @@ async fn run(command: Command) -> Result<()> {
             max_age,
             expect_module_hash,
             release,
+            replay,
             target,
             bundle: None,
             content: _,
@@ -640,6 +644,7 @@ async fn run(command: Command) -> Result<()> {
                     max_age_secs: max_age,
                     expect_module_hash,
                     release,
+                    replay,
                 },
             )
             .await

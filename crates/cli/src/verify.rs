@@ -18,7 +18,7 @@ use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
 use ic_agent::hash_tree::Label;
-use icinfer_api::{CodeEpochStatus, Error, LogProof, LogProofArgs, Tensor};
+use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogEntry, LogProof, LogProofArgs, Tensor};
 use icinfer_verify::{GenerationOpening, Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -42,6 +42,16 @@ pub struct VerifyOptions {
     pub expect_module_hash: Option<String>,
     /// A release manifest whose module the canister must run.
     pub release: Option<PathBuf>,
+    /// `--replay` and its files (crate::replay).
+    pub replay: crate::replay::ReplayArgs,
+}
+
+/// What `prove` established: the entry, the trust it was proven under, and the module its
+/// proven code epoch names (if any).
+pub struct Proved {
+    pub entry: LogEntry,
+    pub trust: Trust,
+    pub module_hash: Option<[u8; 32]>,
 }
 
 pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
@@ -64,14 +74,17 @@ pub async fn run(client: &Client, options: VerifyOptions) -> Result<()> {
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
-        return prove(client, &options, Some(&saved), Some(generation)).await;
+        let proved = prove(client, &options, Some(&saved), Some(generation)).await?;
+        return crate::replay::run_if_asked(client, &options, &proved, None, Some(generation))
+            .await;
     }
     let saved = options
         .receipt
         .as_deref()
         .map(SavedInference::load)
         .transpose()?;
-    prove(client, &options, saved.as_ref(), None).await
+    let proved = prove(client, &options, saved.as_ref(), None).await?;
+    crate::replay::run_if_asked(client, &options, &proved, saved.as_ref(), None).await
 }
 
 /// Proves the entry and checks what is held against it: a saved inference's tensors, or a
@@ -81,7 +94,7 @@ async fn prove(
     options: &VerifyOptions,
     saved: Option<&SavedInference>,
     generation: Option<&SavedGeneration>,
-) -> Result<()> {
+) -> Result<Proved> {
     let seq = match (saved, options.seq) {
         (Some(saved), Some(seq)) if saved.entry.seq != seq => bail!(
             "the receipt is entry #{}, not #{seq}: drop one of them",
@@ -217,30 +230,37 @@ async fn prove(
         bail!("NOT VERIFIED: {}: {e}", check.title());
     }
     let certified_now = report.proven.as_ref().and_then(|p| p.code.as_ref());
-    attribute(client, &trust, seq, certified_now.map(|c| c.module_hash)).await
+    let module_hash = attribute(client, &trust, seq, certified_now.map(|c| c.module_hash)).await?;
+    let entry = report.into_result().map_err(anyhow::Error::msg)?.entry;
+    Ok(Proved {
+        entry,
+        trust,
+        module_hash,
+    })
 }
 
 /// Which code wrote entry `seq`: the epoch it falls in (`code_epochs`), whose own entry is
 /// proven in the log as this one is (docs/provenance.md, "Code epochs"). The list of
-/// epochs is an uncertified query: it only says which entry to prove.
+/// epochs is an uncertified query: it only says which entry to prove. Returns the module
+/// hash of the proven epoch.
 async fn attribute(
     client: &Client,
     trust: &Trust,
     seq: u64,
     certified_now: Option<[u8; 32]>,
-) -> Result<()> {
+) -> Result<Option<[u8; 32]>> {
     let epochs: Vec<CodeEpochStatus> = match client.query("code_epochs", ()).await {
         Ok(epochs) => epochs,
         Err(_) => {
             println!("
 Code epoch: the canister serves no code_epochs (an older release): the entry is not attributed to a module.");
-            return Ok(());
+            return Ok(None);
         }
     };
     let Some(epoch) = epochs.iter().rev().find(|e| e.first_index <= seq) else {
         println!("
 Code epoch: none begins at or before entry #{seq}: written before epochs were recorded, by an unknown module.");
-        return Ok(());
+        return Ok(None);
     };
     let Some(epoch_seq) = epoch.entry else {
         println!(
@@ -248,7 +268,7 @@ Code epoch: none begins at or before entry #{seq}: written before epochs were re
 Code epoch from entry #{}: its canister_info call has not answered yet ({} failed attempts): the module is not known yet.",
             epoch.first_index, epoch.failed_attempts
         );
-        return Ok(());
+        return Ok(None);
     };
     let proof: Result<LogProof, Error> = client
         .query(
@@ -291,7 +311,7 @@ Code epoch: entry #{seq} falls in the epoch that began at entry #{} (its code ep
         proven.mode,
         proven.deployed_version
     );
-    Ok(())
+    Ok(proven.module_hash[..].try_into().ok())
 }
 
 /// The certificate of a `read_state` of the canister's module hash and controllers, as the

@@ -291,8 +291,9 @@ fn serve_upload_infer_log_verify_and_restart() {
         "--save",
         saved.to_str().unwrap(),
     ]);
-    // Entry #0 is the code epoch the canister logged after its install.
-    assert!(out.contains("receipt: provenance log entry #1"), "{out}");
+    // Entry #0 is the code epoch the canister logged after its install, #1 the model's
+    // entry its finalize logged.
+    assert!(out.contains("receipt: provenance log entry #2"), "{out}");
     assert!(out.contains(&format!("caller        {me}")), "{out}");
     let reference =
         read_f32(&workspace().join("models/digits/reference/case0_out_probabilities.npy"));
@@ -332,7 +333,7 @@ fn serve_upload_infer_log_verify_and_restart() {
         "--json",
     ]))
     .unwrap();
-    assert_eq!(out["receipt"]["seq"], 2);
+    assert_eq!(out["receipt"]["seq"], 3);
     assert_eq!(out["receipt"]["input_salted"], false);
     // A wrong shape: the canister's typed error and where to look.
     let err = user.fails(&["infer", "digits", "-i", "pixels=[[1, 2]]"]);
@@ -345,19 +346,20 @@ fn serve_upload_infer_log_verify_and_restart() {
 
     // The log: list, tail, find.
     let listed = user.ok(&["log", "list"]);
-    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert_eq!(listed.lines().count(), 4, "{listed}");
     assert!(
         listed.lines().next().unwrap().starts_with("#0 "),
         "{listed}"
     );
     let tail = json_lines(&user.ok(&["log", "tail", "-n", "1", "--json"]));
-    assert_eq!((tail.len(), &tail[0]["seq"]), (1, &serde_json::json!(2)));
+    assert_eq!((tail.len(), &tail[0]["seq"]), (1, &serde_json::json!(3)));
+    // The model's entry is the uploader's and names the model too.
     let mine = json_lines(&user.ok(&["log", "find", "--caller", &me, "--json"]));
-    assert_eq!(mine.len(), 2);
+    assert_eq!(mine.len(), 3);
     let by_output = json_lines(&user.ok(&["log", "find", "--output-hash", &output_hash, "--json"]));
-    assert_eq!(by_output[0]["seq"], 1);
+    assert_eq!(by_output[0]["seq"], 2);
     let by_model = json_lines(&user.ok(&["log", "find", "--model", "digits", "--json"]));
-    assert_eq!(by_model.len(), 2);
+    assert_eq!(by_model.len(), 3);
     let none = user.ok(&["log", "find", "--caller", "2vxsx-fae"]);
     assert!(none.contains("no entries match"), "{none}");
 
@@ -371,7 +373,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     ]);
     for check in [
         "✓ IC certificate (BLS signature, delegation, certified data): signed (BLS12-381) by the root key",
-        "✓ RFC 9162 inclusion proof: entry #1 is in the log",
+        "✓ RFC 9162 inclusion proof: entry #2 is in the log",
         "it is the receipt you hold",
         "✓ Input hash recomputed from the inputs and nonce",
         "✓ Output hash recomputed from the outputs",
@@ -383,7 +385,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     }
     // The code the IC certifies, against the module served, a release manifest, another hash.
     let module_hash = hex::encode(sha2_digest(&std::fs::read(wasm()).unwrap()));
-    let out = user.ok(&["verify", "1", "--expect-module-hash", &module_hash]);
+    let out = user.ok(&["verify", "2", "--expect-module-hash", &module_hash]);
     assert!(
         out.contains(&format!(
             "/module_hash = {module_hash}, the module hash expected"
@@ -392,7 +394,7 @@ fn serve_upload_infer_log_verify_and_restart() {
     );
     assert!(
         out.contains(&format!(
-            "Code epoch: entry #1 falls in the epoch that began at entry #0 (its code epoch entry #0 is proven in the log): written by module {module_hash} (Install"
+            "Code epoch: entry #2 falls in the epoch that began at entry #0 (its code epoch entry #0 is proven in the log): written by module {module_hash} (Install"
         )) && out.contains("the module the IC certifies now"),
         "{out}"
     );
@@ -407,10 +409,10 @@ fn serve_upload_infer_log_verify_and_restart() {
     };
     std::fs::write(&manifest, release(&module_hash)).unwrap();
     let manifest_arg = manifest.to_str().unwrap();
-    let out = user.ok(&["verify", "1", "--release", manifest_arg]);
+    let out = user.ok(&["verify", "2", "--release", manifest_arg]);
     assert!(out.contains("expecting the module of release"), "{out}");
     std::fs::write(&manifest, release(&"ab".repeat(32))).unwrap();
-    let err = user.fails(&["verify", "1", "--release", manifest_arg]);
+    let err = user.fails(&["verify", "2", "--release", manifest_arg]);
     assert!(
         err.contains("NOT VERIFIED: Module hash the IC certifies for the canister now")
             && err.contains(&format!("not the expected {} or abab", "00".repeat(32))),
@@ -423,7 +425,7 @@ fn serve_upload_infer_log_verify_and_restart() {
         .iter()
         .map(|n| format!("{n}={}", saved.join(format!("output-{n}.npy")).display()))
         .collect();
-    let mut args = vec!["verify", "1", "--input", &input, "--nonce", nonce];
+    let mut args = vec!["verify", "2", "--input", &input, "--nonce", nonce];
     for o in &outputs {
         args.extend(["--output", o]);
     }
@@ -450,12 +452,46 @@ fn serve_upload_infer_log_verify_and_restart() {
         "{err}"
     );
     let other_key = other_root_key();
-    let err = user.fails(&["verify", "1", "--root-key", &other_key]);
+    let err = user.fails(&["verify", "2", "--root-key", &other_key]);
     assert!(err.contains("NOT VERIFIED"), "{err}");
-    let out = user.ok(&["verify", "1", "--root-key", &ready.root_key]);
+    let out = user.ok(&["verify", "2", "--root-key", &ready.root_key]);
     assert!(out.contains("against the root key you pinned"), "{out}");
-    let err = user.fails(&["verify", "1", "--model", IMAGE]);
+    let err = user.fails(&["verify", "2", "--model", IMAGE]);
     assert!(err.contains("NOT VERIFIED: Model SHA-256"), "{err}");
+
+    // Replay: the module the entry's epoch names re-runs it on a local host.
+    let receipt_dir = saved.to_str().unwrap();
+    let module = wasm();
+    let module = module.to_str().unwrap();
+    let replay = [
+        "verify",
+        "--receipt",
+        receipt_dir,
+        "--replay",
+        "--module",
+        module,
+    ];
+    let out = user.ok(&[&replay[..], &["--model", DIGITS]].concat());
+    for line in [
+        "Model entry: #1 declares how 'digits' was loaded (proven in the log).",
+        "input hash, output hash",
+        "Proven by re-execution: module",
+    ] {
+        assert!(out.contains(line), "missing '{line}' in:\n{out}");
+    }
+    let other_module = user.home.path().join("other.wasm");
+    let mut other = std::fs::read(wasm()).unwrap();
+    other.extend_from_slice(&custom_section("icinfer-test", b"other"));
+    std::fs::write(&other_module, &other).unwrap();
+    let mut with_other = replay;
+    with_other[5] = other_module.to_str().unwrap();
+    let err = user.fails(&[&with_other[..], &["--model", DIGITS]].concat());
+    assert!(
+        err.contains("NOT REPLAYED: the module file has SHA-256"),
+        "{err}"
+    );
+    let err = user.fails(&replay);
+    assert!(err.contains("--model"), "{err}");
 
     // Restart on the same state: the canister, its models, its log and the root key stay.
     let printed = server.stop();
@@ -465,13 +501,13 @@ fn serve_upload_infer_log_verify_and_restart() {
     assert_eq!(again.canister_id, canister);
     assert_eq!(again.root_key, ready.root_key, "the root key is kept");
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
-    assert_eq!(user.ok(&["log", "list"]).lines().count(), 3);
+    assert_eq!(user.ok(&["log", "list"]).lines().count(), 4);
     assert!(
         user.ok(&["verify", "--receipt", saved.to_str().unwrap()])
-            .contains("entry #1 is in the log")
+            .contains("entry #2 is in the log")
     );
     let out = user.ok(&["infer", "digits", "-i", IMAGE]);
-    assert!(out.contains("entry #3"), "{out}");
+    assert!(out.contains("entry #4"), "{out}");
     let printed = server.stop();
     assert!(printed.contains("(unchanged)"), "{printed}");
 
@@ -483,22 +519,22 @@ fn serve_upload_infer_log_verify_and_restart() {
     let (server, again) = user.serve_module(&new_module);
     assert_eq!(again.canister_id, canister);
     assert!(user.ok(&["models"]).contains("digits  [ready]"));
-    assert!(user.ok(&["verify", "2"]).contains("entry #2 is in the log"));
+    assert!(user.ok(&["verify", "3"]).contains("entry #3 is in the log"));
     // The IC now certifies the new module: the old hash is refused.
-    let err = user.fails(&["verify", "2", "--expect-module-hash", &module_hash]);
+    let err = user.fails(&["verify", "3", "--expect-module-hash", &module_hash]);
     assert!(
         err.contains("module-hash") || err.contains("not the expected"),
         "{err}"
     );
     let new_hash = hex::encode(sha2_digest(&bytes));
-    let out = user.ok(&["verify", "2"]);
+    let out = user.ok(&["verify", "3"]);
     assert!(
         out.contains(&format!("written by module {module_hash}"))
             && out.contains("the canister has been upgraded since"),
         "{out}"
     );
     assert!(
-        user.ok(&["verify", "2", "--expect-module-hash", &new_hash])
+        user.ok(&["verify", "3", "--expect-module-hash", &new_hash])
             .contains("the module hash expected")
     );
     let printed = server.stop();
@@ -690,9 +726,10 @@ fn demo_verifies_its_receipt() {
     let out = user.ok(&["demo", "--wasm", wasm().to_str().unwrap()]);
     for step in [
         "finalized: the canister checked the SHA-256",
-        "receipt: provenance log entry #1",
+        // #0: the install's code epoch, #1: the model's entry.
+        "receipt: provenance log entry #2",
         "against the root key you pinned",
-        "✓ RFC 9162 inclusion proof: entry #1 is in the log",
+        "✓ RFC 9162 inclusion proof: entry #2 is in the log",
         "✓ Input hash recomputed from the inputs and nonce",
         "✓ Model SHA-256 is the entry's",
         "Proven:",
@@ -1162,12 +1199,12 @@ fn ctrl_c_cancels_a_running_job() {
         printed.contains("job 0 cancelled (nothing was logged)"),
         "{printed}"
     );
-    // The log holds the install's code epoch and no entry of the model.
-    let log = user.ok(&["log", "list"]);
+    // The log holds the install's code epoch and the model's entry (kind 4), and no
+    // inference of the model.
+    let of_cls = json_lines(&user.ok(&["log", "find", "--model", "cls", "--json"]));
     assert!(
-        !log.lines()
-            .any(|l| l.split_whitespace().nth(3) == Some("cls")),
-        "{log}"
+        !of_cls.is_empty() && of_cls.iter().all(|e| e["kind"].get("model").is_some()),
+        "{of_cls:?}"
     );
     server.stop();
 }
@@ -1186,8 +1223,8 @@ fn an_over_limit_query_is_told_to_run_as_an_update() {
         "{err}"
     );
     let out = user.ok(&["infer", "cls", "-i", CLS_INPUT]);
-    // Entry 0 is the install's code epoch.
-    assert!(out.contains("receipt: provenance log entry #1"), "{out}");
+    // Entry 0 is the install's code epoch, 1 the model's entry.
+    assert!(out.contains("receipt: provenance log entry #2"), "{out}");
     server.stop();
 }
 

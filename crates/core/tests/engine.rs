@@ -4,8 +4,9 @@
 use candid::Principal;
 use ic_stable_structures::{Memory, VectorMemory};
 use icinfer_api::{
-    CreateModelArgs, DType, Dim, Error, FindLogArgs, InferArgs, LogConsistencyArgs, LogFilter,
-    LogPageArgs, LogProofArgs, ModelState, Tensor, TensorData, UploadChunkArgs,
+    CreateModelArgs, DType, Dim, EntryKind, Error, FindLogArgs, InferArgs, LogConsistencyArgs,
+    LogFilter, LogPageArgs, LogProofArgs, ModelDeclaration, ModelState, Tensor, TensorData,
+    UploadChunkArgs,
 };
 use icinfer_core::limits::{CHUNK_BYTES, MAX_INPUT_BYTES, MAX_TENSORS};
 use icinfer_core::memory::LayoutError;
@@ -199,8 +200,24 @@ fn a_model_goes_from_upload_to_inference_to_receipt() {
         TensorData::F32(vec![3.0, 2.0, 10.0, 9.0, 8.0, 16.0])
     );
 
+    // Entry 0 is the model's (kind 4): its file's hash and no declarations.
+    let model_entry = engine.log_entry(0).unwrap();
+    assert_eq!(
+        (model_entry.model_id.as_str(), &model_entry.model_sha256),
+        ("affine", &sha256(AFFINE))
+    );
+    assert_eq!(
+        model_entry.kind,
+        Some(EntryKind::Model(Box::new(ModelDeclaration {
+            input_facts: Vec::new(),
+            language_model: None,
+        })))
+    );
+    assert_eq!(model_entry.messages, Some(1));
+    assert_eq!(Some(model_entry.instructions), info.load_instructions);
+
     let receipt = &result.receipt;
-    assert_eq!(receipt.seq, 0);
+    assert_eq!(receipt.seq, 1);
     assert_eq!(receipt.caller, alice());
     assert_eq!(receipt.model_id, "affine");
     assert_eq!(receipt.model_sha256, sha256(AFFINE));
@@ -213,8 +230,8 @@ fn a_model_goes_from_upload_to_inference_to_receipt() {
         tensor::output_hash(&result.outputs)[..]
     );
     assert!(!receipt.input_salted);
-    assert_eq!(engine.log_size(), 1);
-    assert_eq!(&engine.log_entry(0).unwrap(), receipt);
+    assert_eq!(engine.log_size(), 2);
+    assert_eq!(&engine.log_entry(1).unwrap(), receipt);
     assert_eq!(
         engine.stats(&env).last_infer_instructions,
         Some(receipt.instructions)
@@ -568,6 +585,7 @@ fn inputs_that_do_not_fit_the_model_are_refused_before_it_runs() {
     let (mut engine, _, env) = fresh();
     install(&mut engine, &env, "affine", AFFINE);
     install(&mut engine, &env, "classify", CLASSIFY);
+    let models_logged = engine.log_size();
     let tensor = |name: &str, shape: Vec<u64>, data: TensorData| Tensor {
         name: name.into(),
         shape,
@@ -655,7 +673,11 @@ fn inputs_that_do_not_fit_the_model_are_refused_before_it_runs() {
         engine.infer(&env, infer_args("nope", vec![x(vec![[1.0; 3]])])),
         Err(Error::NotFound { .. })
     ));
-    assert_eq!(engine.log_size(), 0, "no refused call is logged");
+    assert_eq!(
+        engine.log_size(),
+        models_logged,
+        "no refused call is logged"
+    );
 }
 
 #[test]
@@ -695,18 +717,19 @@ fn a_nonce_salts_the_input_hash_and_the_log_can_be_searched() {
             .map(|e| e.seq)
             .collect::<Vec<_>>()
     };
-    assert_eq!(find(LogFilter::Caller(bob())), vec![1]);
+    // Entry 0 is the model's (kind 4), which names the model's hash too.
+    assert_eq!(find(LogFilter::Caller(bob())), vec![2]);
     assert_eq!(
         find(LogFilter::InputHash(plain.input_hash.clone())),
-        vec![0]
+        vec![1]
     );
     assert_eq!(
         find(LogFilter::OutputHash(plain.output_hash.clone())),
-        vec![0, 1]
+        vec![1, 2]
     );
-    assert_eq!(find(LogFilter::ModelSha256(sha256(AFFINE))), vec![0, 1]);
+    assert_eq!(find(LogFilter::ModelSha256(sha256(AFFINE))), vec![0, 1, 2]);
     let page = engine
-        .log_entries(&LogPageArgs { start: 1, limit: 5 })
+        .log_entries(&LogPageArgs { start: 2, limit: 5 })
         .unwrap();
     assert_eq!(page.entries, vec![salted]);
 }
@@ -727,15 +750,15 @@ fn everything_survives_a_simulated_upgrade() {
     let mut engine = Engine::init(memory.clone()).unwrap();
     assert_eq!(engine.list_models(), models);
     assert_eq!(engine.list_admins(), vec![alice()]);
-    assert_eq!(engine.log_size(), 1);
-    assert_eq!(engine.log_entry(0).unwrap(), before.receipt);
+    assert_eq!(engine.log_size(), 2, "the model's entry and the inference");
+    assert_eq!(engine.log_entry(1).unwrap(), before.receipt);
     assert_eq!(engine.stats(&env).cached_plans, 0, "plans are a heap cache");
 
     let after = engine.infer(&env, infer_args("affine", inputs)).unwrap();
     assert_eq!(after.outputs, before.outputs);
     assert_eq!(after.receipt.output_hash, before.receipt.output_hash);
     assert_eq!(after.receipt.input_hash, before.receipt.input_hash);
-    assert_eq!(after.receipt.seq, 1);
+    assert_eq!(after.receipt.seq, 2);
     assert_eq!(engine.stats(&env).cached_plans, 1);
 
     drop(engine);
@@ -844,12 +867,15 @@ fn every_inference_certifies_the_new_head_and_proofs_verify() {
     let (mut engine, memory, env) = fresh();
     engine.certify_head(&env);
     assert_eq!(certified(&env), head_commitment(0, &EMPTY_ROOT));
-    install(&mut engine, &env, "affine", AFFINE);
     let mut heads = vec![(0u64, EMPTY_ROOT)];
-    for i in 0..7 {
-        engine
-            .infer(&env, infer_args("affine", vec![x(vec![[i as f32; 3]])]))
-            .unwrap();
+    // The model's entry (kind 4) is the first append, certified as every other.
+    install(&mut engine, &env, "affine", AFFINE);
+    for i in 0..8 {
+        if i > 0 {
+            engine
+                .infer(&env, infer_args("affine", vec![x(vec![[i as f32; 3]])]))
+                .unwrap();
+        }
         let head = engine.log_head(&env);
         assert_eq!(head.tree_size, i + 1);
         assert_eq!(head.certificate, None, "no certificate outside a query");
@@ -920,13 +946,14 @@ fn every_inference_certifies_the_new_head_and_proofs_verify() {
 fn proof_requests_outside_the_log_get_typed_errors() {
     let (mut engine, _, env) = fresh();
     install(&mut engine, &env, "affine", AFFINE);
+    // The model's entry and three inferences: 4 entries.
     for _ in 0..3 {
         engine
             .infer(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
             .unwrap();
     }
     let proof = |index, tree_size| engine.log_proof(&env, &LogProofArgs { index, tree_size });
-    assert!(matches!(proof(3, None), Err(Error::NotFound { .. })));
+    assert!(matches!(proof(4, None), Err(Error::NotFound { .. })));
     assert!(matches!(proof(u64::MAX, None), Err(Error::NotFound { .. })));
     assert!(matches!(
         proof(2, Some(2)),
@@ -937,7 +964,7 @@ fn proof_requests_outside_the_log_get_typed_errors() {
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
-        proof(0, Some(4)),
+        proof(0, Some(5)),
         Err(Error::InvalidArgument { .. })
     ));
     let consistency = |from_size, to_size| {
@@ -948,7 +975,7 @@ fn proof_requests_outside_the_log_get_typed_errors() {
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
-        consistency(0, 4),
+        consistency(0, 5),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
@@ -956,7 +983,7 @@ fn proof_requests_outside_the_log_get_typed_errors() {
         Err(Error::InvalidArgument { .. })
     ));
     assert!(consistency(0, 0).unwrap().proof.is_empty());
-    assert!(consistency(3, 3).unwrap().proof.is_empty());
+    assert!(consistency(4, 4).unwrap().proof.is_empty());
 }
 
 /// A canister of layout version 1 (no Merkle tree) upgrades: the tree is built from the
@@ -977,7 +1004,8 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     let at = bytes.windows(6).position(|w| w == b"ICINF\x04").unwrap();
     bytes[at + 5] = 1;
     let tree_at = bytes.windows(4).position(|w| w == b"ICM\x01").unwrap();
-    let tree_bytes = 32 + 32 * icinfer_core::merkle::stored_count(5) as usize;
+    // The model's entry and five inferences.
+    let tree_bytes = 32 + 32 * icinfer_core::merkle::stored_count(6) as usize;
     bytes[tree_at..tree_at + tree_bytes].fill(0);
     let old = VectorMemory::default();
     *old.borrow_mut() = bytes;
@@ -985,7 +1013,7 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
 
     let engine = Engine::init(old.clone()).unwrap();
     assert_eq!(engine.log_head(&env).root_hash, root);
-    assert_eq!(engine.log_size(), 5);
+    assert_eq!(engine.log_size(), 6);
     drop(engine);
     // The header now says the current version, and the next open is a plain one.
     assert!(old.borrow().windows(6).any(|w| w == b"ICINF\x04"));
@@ -1029,5 +1057,5 @@ fn a_layout_without_jobs_gets_them_on_upgrade() {
         .infer_start(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
         .unwrap();
     while engine.job_step(&env, id).unwrap() == icinfer_core::StepOutcome::Continue {}
-    assert_eq!(engine.log_size(), 2);
+    assert_eq!(engine.log_size(), 3, "the model's entry and two inferences");
 }

@@ -33,6 +33,8 @@
 //!   | first_index | canister_version | started_ns | module_hash (32) | mode (1 install,
 //!   2 reinstall, 3 upgrade) | deployed_version | deployed_ns | total_num_changes |
 //!   n | n × (len(p) | controller principal bytes) |
+//! kind 04, model (a finalize that made a model ready): | len(id) | model id |
+//!   model_sha256 (32) | the declared input facts and language model (module `model`) |
 //! ```
 //!
 //! A code epoch's `LogEntry` has empty model, input and output fields (`model_id` "", the
@@ -57,6 +59,8 @@ use icinfer_api::{
 };
 use serde_bytes::ByteBuf;
 
+mod model;
+
 /// The encoding version the canister writes.
 pub const ENTRY_VERSION: u8 = 2;
 /// The first version, still read by every verifier.
@@ -65,6 +69,7 @@ pub const ENTRY_VERSION_1: u8 = 1;
 pub const KIND_INFERENCE: u8 = 1;
 pub const KIND_GENERATION: u8 = 2;
 pub const KIND_CODE_EPOCH: u8 = 3;
+pub const KIND_MODEL: u8 = 4;
 /// At most this many controllers in a code epoch (the IC allows 10).
 pub const MAX_EPOCH_CONTROLLERS: usize = 32;
 
@@ -84,6 +89,9 @@ pub enum EncodeError {
     KindNeedsVersion2,
     /// A sampled generation's receipt names no 32-byte seed, or a float is not finite.
     Sampling,
+    /// A model entry's declaration does not fit its length fields (a name over 65,535
+    /// bytes, a rank over 255, a symbol over 255 bytes, more than 65,535 facts or pairs).
+    Declaration,
 }
 
 impl EncodeError {
@@ -96,6 +104,7 @@ impl EncodeError {
             EncodeError::TooManyControllers { .. } => "too-many-controllers",
             EncodeError::KindNeedsVersion2 => "kind-needs-version-2",
             EncodeError::Sampling => "sampling",
+            EncodeError::Declaration => "declaration",
         }
     }
 }
@@ -122,6 +131,9 @@ impl std::fmt::Display for EncodeError {
             EncodeError::Sampling => f.write_str(
                 "a sampled generation's receipt needs its 32-byte seed and finite settings",
             ),
+            EncodeError::Declaration => {
+                f.write_str("a model entry's declaration does not fit its length fields")
+            }
         }
     }
 }
@@ -148,7 +160,7 @@ impl std::fmt::Display for DecodeError {
             ),
             DecodeError::UnknownKind(k) => write!(
                 f,
-                "log entry kind {k} is unknown to this verifier (it reads kinds {KIND_INFERENCE}, inference, {KIND_GENERATION}, generation, and {KIND_CODE_EPOCH}, code epoch); update the verifier"
+                "log entry kind {k} is unknown to this verifier (it reads kinds {KIND_INFERENCE}, inference, {KIND_GENERATION}, generation, {KIND_CODE_EPOCH}, code epoch, and {KIND_MODEL}, model); update the verifier"
             ),
             DecodeError::Malformed => f.write_str("the bytes are not a canonical log entry"),
         }
@@ -162,6 +174,9 @@ impl std::error::Error for DecodeError {}
 pub fn encode_entry(entry: &LogEntry) -> Result<Vec<u8>, EncodeError> {
     let generation = match &entry.kind {
         Some(EntryKind::CodeEpoch(epoch)) => return encode_code_epoch(entry, epoch),
+        Some(EntryKind::Model(declaration)) => {
+            return model::encode_model_entry(entry, declaration);
+        }
         Some(EntryKind::Generation(receipt)) => Some(receipt),
         None | Some(EntryKind::Inference) => None,
     };
@@ -367,6 +382,9 @@ pub fn decode_entry_checked(bytes: &[u8]) -> Result<LogEntry, DecodeError> {
             let kind = reader.take(1).ok_or(DecodeError::Malformed)?[0];
             if kind == KIND_CODE_EPOCH {
                 return reader.code_epoch_entry();
+            }
+            if kind == KIND_MODEL {
+                return reader.model_entry();
             }
             if kind != KIND_INFERENCE && kind != KIND_GENERATION {
                 return Err(DecodeError::UnknownKind(kind));

@@ -8,8 +8,9 @@
 
 use candid::Principal;
 use icinfer_api::{
-    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, LogHead, LogProof,
-    SampleSettings, Sampling, StopReason,
+    CodeEpoch, DType, DeploymentMode, Dim, EntryKind, GenerationReceipt, KvPair, LanguageModel,
+    LogEntry, LogHead, LogProof, ModelDeclaration, SampleSettings, Sampling, StopReason,
+    TensorFact, TokenizerFile,
 };
 use serde_bytes::ByteBuf;
 use serde_json::{Value, json};
@@ -210,12 +211,13 @@ pub fn mode_text(mode: DeploymentMode) -> &'static str {
     }
 }
 
-/// `{"inference": null}` or `{"code_epoch": {...}}`, as Candid names the variant; none for
+/// `{"inference": null}`, `{"model": {...}}` or `{"code_epoch": {...}}`, as Candid names the variant; none for
 /// a generation, whose receipt is under "generation" (`entry_json`).
 fn kind_json(kind: &EntryKind) -> Option<Value> {
     Some(match kind {
         EntryKind::Inference => json!({ "inference": null }),
         EntryKind::Generation(_) => return None,
+        EntryKind::Model(d) => json!({ "model": declaration_json(d) }),
         EntryKind::CodeEpoch(e) => json!({ "code_epoch": {
             "first_index": u64_text(e.first_index),
             "canister_version": u64_text(e.canister_version),
@@ -230,12 +232,109 @@ fn kind_json(kind: &EntryKind) -> Option<Value> {
     })
 }
 
+/// A model entry's declaration: facts with dtype names and dims as `{"fixed": "n"}` or
+/// `{"symbol": "s"}`, optional fields as null.
+fn declaration_json(d: &ModelDeclaration) -> Value {
+    let facts = d.input_facts.iter().map(|f| {
+        let shape = f.shape.iter().map(|dim| match dim {
+            Dim::Fixed(n) => json!({ "fixed": u64_text(*n) }),
+            Dim::Symbol(s) => json!({ "symbol": s }),
+        });
+        json!({ "name": f.name, "dtype": f.dtype.name(), "shape": shape.collect::<Vec<_>>() })
+    });
+    let language_model = d.language_model.as_ref().map(|lm| {
+        json!({
+            "input_ids": lm.input_ids,
+            "logits": lm.logits,
+            "attention_mask": lm.attention_mask,
+            "position_ids": lm.position_ids,
+            "past": lm.past.iter().map(|p| json!({ "input": p.input, "output": p.output })).collect::<Vec<_>>(),
+            "context_length": lm.context_length,
+            "eos_token": lm.eos_token,
+            "tokenizer": { "sha256": hex(&lm.tokenizer.sha256), "size_bytes": u64_text(lm.tokenizer.size_bytes) },
+        })
+    });
+    json!({ "input_facts": facts.collect::<Vec<_>>(), "language_model": language_model })
+}
+
+fn declaration_from(value: &Value) -> Read<ModelDeclaration> {
+    let field = |name: &str| format!("entry.kind.model.{name}");
+    let name = |v: &Value, f: &str| text(v, &field(f)).map(str::to_string);
+    let optional_name = |v: &Value, f: &str| match v {
+        Value::Null => Ok(None),
+        v => name(v, f).map(Some),
+    };
+    let dim = |d: &Value| match d.get("fixed") {
+        Some(n) => u64_of(n, &field("input_facts.shape.fixed")).map(Dim::Fixed),
+        None => name(&d["symbol"], "input_facts.shape.symbol").map(Dim::Symbol),
+    };
+    let fact = |f: &Value| -> Read<TensorFact> {
+        let dtype = text(&f["dtype"], &field("input_facts.dtype"))?;
+        Ok(TensorFact {
+            name: name(&f["name"], "input_facts.name")?,
+            dtype: DType::ALL
+                .into_iter()
+                .find(|d| d.name() == dtype)
+                .ok_or_else(|| error(&field("input_facts.dtype"), "a dtype name"))?,
+            shape: list(&f["shape"], &field("input_facts.shape"))?
+                .iter()
+                .map(dim)
+                .collect::<Read<_>>()?,
+        })
+    };
+    let input_facts = list(&value["input_facts"], &field("input_facts"))?
+        .iter()
+        .map(fact)
+        .collect::<Read<_>>()?;
+    let lm = &value["language_model"];
+    let language_model = match lm {
+        Value::Null => None,
+        lm => Some(LanguageModel {
+            input_ids: name(&lm["input_ids"], "language_model.input_ids")?,
+            logits: name(&lm["logits"], "language_model.logits")?,
+            attention_mask: optional_name(&lm["attention_mask"], "language_model.attention_mask")?,
+            position_ids: optional_name(&lm["position_ids"], "language_model.position_ids")?,
+            past: list(&lm["past"], &field("language_model.past"))?
+                .iter()
+                .map(|p| {
+                    Ok(KvPair {
+                        input: name(&p["input"], "language_model.past.input")?,
+                        output: name(&p["output"], "language_model.past.output")?,
+                    })
+                })
+                .collect::<Read<_>>()?,
+            context_length: u32_of(&lm["context_length"], &field("language_model.context_length"))?,
+            eos_token: match &lm["eos_token"] {
+                Value::Null => None,
+                t => Some(u32_of(t, &field("language_model.eos_token"))?),
+            },
+            tokenizer: TokenizerFile {
+                sha256: blob(
+                    &lm["tokenizer"]["sha256"],
+                    &field("language_model.tokenizer.sha256"),
+                )?,
+                size_bytes: u64_of(
+                    &lm["tokenizer"]["size_bytes"],
+                    &field("language_model.tokenizer.size_bytes"),
+                )?,
+            },
+        }),
+    };
+    Ok(ModelDeclaration {
+        input_facts,
+        language_model,
+    })
+}
+
 fn kind_from(value: &Value) -> Read<Option<EntryKind>> {
     if value.is_null() {
         return Ok(None);
     }
     if value.get("inference").is_some() {
         return Ok(Some(EntryKind::Inference));
+    }
+    if let Some(model) = value.get("model") {
+        return Ok(Some(EntryKind::Model(Box::new(declaration_from(model)?))));
     }
     let e = &value["code_epoch"];
     let field = |name: &str| format!("entry.kind.code_epoch.{name}");

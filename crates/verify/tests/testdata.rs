@@ -94,6 +94,7 @@ fn entries_encode_decode_and_refuse_as_the_corpus_says() {
         .iter()
         .chain(list(&corpus["code_epoch_entries"]))
         .chain(list(&corpus["generation_entries"]))
+        .chain(list(&corpus["model_entries"]))
     {
         let entry = entry_from(&case["entry"]);
         let encoded = encode_entry(&entry).unwrap();
@@ -108,7 +109,10 @@ fn entries_encode_decode_and_refuse_as_the_corpus_says() {
         };
         assert_eq!(reason, text(&case["reason"]), "{}", case["name"]);
     }
-    for probe in list(&corpus["entry_bytes_that_do_not_decode"]) {
+    for probe in list(&corpus["entry_bytes_that_do_not_decode"])
+        .iter()
+        .chain(list(&corpus["model_entry_bytes_that_do_not_decode"]))
+    {
         assert_eq!(
             decode_entry(&bytes(&probe["bytes"])),
             None,

@@ -65,6 +65,8 @@ export interface HashingCorpus {
   entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   code_epoch_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
   generation_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  model_entries: Array<{ name: string; entry: JsonEntry; bytes: string; leaf_hash: string }>;
+  model_entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   entries_without_encoding: Array<{ name: string; entry: JsonEntry; reason: string }>;
   entry_bytes_that_do_not_decode: Array<{ name: string; bytes: string }>;
   leb128: Array<{ value: string; bytes: string }>;

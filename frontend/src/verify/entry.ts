@@ -15,6 +15,10 @@
 //   4 context_full) | sampling: 0 (greedy) | 1 temperature:f32 (0 | 1 top_k:u32)
 //   (0 | 1 top_p:f32) seed (32)                             f32 as IEEE 754 bits, finite
 //
+// Kind 4, a model entry (what a model was finalized with; decoded, never written here):
+//   header as kind 3 | model_id_len:u8 | model_id | model_sha256 (32) | n:u16 | n × fact
+//   | 0, or 1 language model          (module docs of crates/verify/src/entry/model.rs)
+//
 // A v2 entry of another kind (added by later releases) is refused, not guessed at. In the
 // Candid record, `messages` is undefined for a v1 entry and set for a v2 one; `kind` is
 // undefined for an inference (and an inference entry decodes with it undefined).
@@ -25,7 +29,12 @@
 import { Principal } from '@icp-sdk/core/principal';
 import {
   DeploymentMode,
+  DType,
   type CodeEpoch,
+  type Dim,
+  type LanguageModel,
+  type ModelDeclaration,
+  type TensorFact,
   type GenerationReceipt,
   type LogEntry,
   type Sampling,
@@ -38,6 +47,9 @@ export const ENTRY_VERSION_1 = 1;
 export const KIND_INFERENCE = 1;
 export const KIND_GENERATION = 2;
 export const KIND_CODE_EPOCH = 3;
+export const KIND_MODEL = 4;
+/** A model entry's dtype codes, from 1, in the order of the Rust `DType::ALL`. */
+const DTYPES: DType[] = [DType.f32, DType.f64, DType.i64, DType.i32, DType.i8, DType.u8, DType.bool];
 const MAX_EPOCH_CONTROLLERS = 32;
 const MODES: DeploymentMode[] = [DeploymentMode.install, DeploymentMode.reinstall, DeploymentMode.upgrade];
 const MAX_PRINCIPAL_BYTES = 29;
@@ -49,7 +61,7 @@ const STOP_CODES = ['max_new_tokens', 'eos', 'stop_sequence', 'context_full'] as
 /** Why an entry has no canonical encoding (the Rust EncodeError's cases). */
 export class EntryEncodeError extends Error {
   constructor(
-    readonly reason: 'digest-length' | 'model-id-too-long' | 'not-canonical' | 'too-many-controllers' | 'kind-needs-version-2' | 'sampling',
+    readonly reason: 'digest-length' | 'model-id-too-long' | 'not-canonical' | 'too-many-controllers' | 'kind-needs-version-2' | 'sampling' | 'declaration',
     message: string,
   ) {
     super(message);
@@ -99,8 +111,72 @@ function encodeCodeEpoch(entry: LogEntry, epoch: CodeEpoch): Uint8Array {
   );
 }
 
+/** Kind 4, to check a decoded model entry's bytes (crates/verify: `encode_model_entry`). */
+function encodeModelEntry(entry: LogEntry, declaration: ModelDeclaration): Uint8Array {
+  const empty = (d: Uint8Array) => bytesEqual(d, EMPTY_DIGEST);
+  if (entry.messages === undefined || entry.input_salted || !empty(entry.input_hash) || !empty(entry.output_hash)) {
+    throw new EntryEncodeError('not-canonical', 'a model entry has empty input and output fields and a messages count');
+  }
+  const fits = (n: number, max: number) => {
+    if (n > max) throw new EntryEncodeError('declaration', "a model entry's declaration does not fit its length fields");
+  };
+  const u16 = (n: number) => (fits(n, 0xffff), Uint8Array.of(n & 0xff, n >> 8));
+  const name = (text: string) => {
+    const raw = utf8(text);
+    return concatBytes(u16(raw.length), raw);
+  };
+  const optional = (value: Uint8Array | undefined) => (value === undefined ? Uint8Array.of(0) : concatBytes(Uint8Array.of(1), value));
+  const dim = (d: Dim) => {
+    if (d.__kind__ === 'fixed') return concatBytes(Uint8Array.of(0), u64le(d.fixed));
+    const raw = utf8(d.symbol);
+    fits(raw.length, 0xff);
+    return concatBytes(Uint8Array.of(1, raw.length), raw);
+  };
+  const fact = (f: TensorFact) => (
+    fits(f.shape.length, 0xff),
+    concatBytes(name(f.name), Uint8Array.of(DTYPES.indexOf(f.dtype) + 1, f.shape.length), ...f.shape.map(dim))
+  );
+  const lm = declaration.language_model;
+  const caller = entry.caller.toUint8Array();
+  const modelId = utf8(entry.model_id);
+  fits(modelId.length, 0xff);
+  if (entry.model_sha256.length !== 32 || (lm && lm.tokenizer.sha256.length !== 32)) {
+    throw new EntryEncodeError('digest-length', 'a model entry needs 32-byte digests');
+  }
+  return concatBytes(
+    Uint8Array.of(ENTRY_VERSION, KIND_MODEL),
+    u64le(entry.seq),
+    u64le(entry.timestamp_ns),
+    Uint8Array.of(caller.length),
+    caller,
+    u64le(entry.instructions),
+    u64le(entry.messages),
+    Uint8Array.of(modelId.length),
+    modelId,
+    entry.model_sha256,
+    u16(declaration.input_facts.length),
+    ...declaration.input_facts.map(fact),
+    optional(
+      lm &&
+        concatBytes(
+          name(lm.input_ids),
+          name(lm.logits),
+          optional(lm.attention_mask === undefined ? undefined : name(lm.attention_mask)),
+          optional(lm.position_ids === undefined ? undefined : name(lm.position_ids)),
+          u16(lm.past.length),
+          ...lm.past.flatMap((p) => [name(p.input), name(p.output)]),
+          u32le(lm.context_length),
+          optional(lm.eos_token === undefined ? undefined : u32le(lm.eos_token)),
+          lm.tokenizer.sha256,
+          u64le(lm.tokenizer.size_bytes),
+        ),
+    ),
+  );
+}
+
 export function encodeEntry(entry: LogEntry): Uint8Array {
   if (entry.kind?.__kind__ === 'code_epoch') return encodeCodeEpoch(entry, entry.kind.code_epoch);
+  if (entry.kind?.__kind__ === 'model') return encodeModelEntry(entry, entry.kind.model);
   const caller = entry.caller.toUint8Array();
   const modelId = utf8(entry.model_id);
   if (modelId.length > 255) {
@@ -199,6 +275,7 @@ export function decodeEntry(bytes: Uint8Array): LogEntry | null {
   if (v2) {
     const kind = take(1);
     if (kind && kind[0] === KIND_CODE_EPOCH) return decodeCodeEpoch(take, u64, () => at === bytes.length);
+    if (kind && kind[0] === KIND_MODEL) return decodeModelEntry(take, u64, () => at === bytes.length);
     if (!kind || (kind[0] !== KIND_INFERENCE && kind[0] !== KIND_GENERATION)) return null;
     isGeneration = kind[0] === KIND_GENERATION;
   }
@@ -307,9 +384,123 @@ function decodeCodeEpoch(
   };
 }
 
+/** The rest of a version 2 entry of kind 4 (crates/verify: `model_entry`). */
+function decodeModelEntry(
+  take: (n: number) => Uint8Array | null,
+  u64: () => bigint | null,
+  atEnd: () => boolean,
+): LogEntry | null {
+  const byte = (): number | null => take(1)?.[0] ?? null;
+  const u16 = (): number | null => {
+    const raw = take(2);
+    return raw && raw[0] | (raw[1] << 8);
+  };
+  const u32 = (): number | null => {
+    const raw = take(4);
+    return raw && new DataView(raw.buffer).getUint32(0, true);
+  };
+  const text = (len: number | null): string | null => {
+    const raw = len === null ? null : take(len);
+    if (!raw) return null;
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    } catch {
+      return null;
+    }
+  };
+  const name = (): string | null => text(u16());
+  /** A presence byte, then the value: undefined when absent, null when malformed. */
+  const optional = <T>(value: () => T | null): T | undefined | null => {
+    const tag = byte();
+    if (tag === 0) return undefined;
+    return tag === 1 ? value() : null;
+  };
+  const fact = (): TensorFact | null => {
+    const factName = name();
+    const code = byte();
+    const rank = byte();
+    if (factName === null || code === null || rank === null || code < 1 || code > DTYPES.length) return null;
+    const shape: Dim[] = [];
+    for (let i = 0; i < rank; i++) {
+      const tag = byte();
+      if (tag === 0) {
+        const n = u64();
+        if (n === null) return null;
+        shape.push({ __kind__: 'fixed', fixed: n });
+      } else if (tag === 1) {
+        const symbol = text(byte());
+        if (symbol === null) return null;
+        shape.push({ __kind__: 'symbol', symbol });
+      } else return null;
+    }
+    return { name: factName, dtype: DTYPES[code - 1], shape };
+  };
+  const languageModel = (): LanguageModel | null => {
+    const input_ids = name();
+    const logits = name();
+    const attention_mask = optional(name);
+    const position_ids = optional(name);
+    const pairs = u16();
+    if (input_ids === null || logits === null || attention_mask === null || position_ids === null || pairs === null) return null;
+    const past: LanguageModel['past'] = [];
+    for (let i = 0; i < pairs; i++) {
+      const input = name();
+      const output = name();
+      if (input === null || output === null) return null;
+      past.push({ input, output });
+    }
+    const context_length = u32();
+    const eos_token = optional(u32);
+    const sha256 = take(32);
+    const size_bytes = u64();
+    if (context_length === null || eos_token === null || !sha256 || size_bytes === null) return null;
+    return { input_ids, logits, attention_mask, position_ids, past, context_length, eos_token, tokenizer: { sha256, size_bytes } };
+  };
+  const seq = u64();
+  const timestamp_ns = u64();
+  const callerLen = byte();
+  const caller = callerLen === null || callerLen > MAX_PRINCIPAL_BYTES ? null : take(callerLen);
+  const instructions = u64();
+  const messages = u64();
+  const model_id = text(byte());
+  const model_sha256 = take(32);
+  const count = u16();
+  if (seq === null || timestamp_ns === null || !caller || instructions === null || messages === null) return null;
+  if (model_id === null || !model_sha256 || count === null) return null;
+  const input_facts: TensorFact[] = [];
+  for (let i = 0; i < count; i++) {
+    const f = fact();
+    if (!f) return null;
+    input_facts.push(f);
+  }
+  const language_model = optional(languageModel);
+  if (language_model === null || !atEnd()) return null;
+  return {
+    seq,
+    timestamp_ns,
+    caller: Principal.fromUint8Array(caller),
+    model_id,
+    model_sha256,
+    input_hash: new Uint8Array(32),
+    output_hash: new Uint8Array(32),
+    input_salted: false,
+    instructions,
+    messages,
+    kind: { __kind__: 'model', model: { input_facts, language_model } },
+  };
+}
+
+/** Model declarations compare as their canonical JSON (bigints as text). */
+function declarationsEqual(a: ModelDeclaration, b: ModelDeclaration): boolean {
+  const json = (d: ModelDeclaration) =>
+    JSON.stringify(d, (_, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Array.from(v) : v));
+  return json(a) === json(b);
+}
+
 function kindsEqual(a: LogEntry['kind'], b: LogEntry['kind']): boolean {
   if (a === undefined || b === undefined) return a === b;
   if (a.__kind__ !== b.__kind__) return false;
+  if (a.__kind__ === 'model' && b.__kind__ === 'model') return declarationsEqual(a.model, b.model);
   if (a.__kind__ === 'generation' && b.__kind__ === 'generation') return generationsEqual(a.generation, b.generation);
   if (a.__kind__ !== 'code_epoch' || b.__kind__ !== 'code_epoch') return true;
   const [x, y] = [a.code_epoch, b.code_epoch];

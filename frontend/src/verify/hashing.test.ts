@@ -27,7 +27,7 @@ describe('tensor lists', () => {
 });
 
 describe('log entries', () => {
-  for (const c of [...hashing.entries, ...hashing.code_epoch_entries]) {
+  for (const c of [...hashing.entries, ...hashing.code_epoch_entries, ...hashing.model_entries]) {
     it(c.name, () => {
       const entry = entryFrom(c.entry);
       const bytes = encodeEntry(entry);
@@ -49,7 +49,7 @@ describe('log entries', () => {
   });
 
   it('refuse to decode every probe', () => {
-    for (const probe of hashing.entry_bytes_that_do_not_decode) {
+    for (const probe of [...hashing.entry_bytes_that_do_not_decode, ...hashing.model_entry_bytes_that_do_not_decode]) {
       expect(decodeEntry(fromHex(probe.bytes)), probe.name).toBeNull();
     }
   });

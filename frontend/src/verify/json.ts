@@ -6,10 +6,13 @@
 import { Principal } from '@icp-sdk/core/principal';
 import type {
   DeploymentMode,
+  Dim,
+  DType,
   GenerationReceipt,
   LogEntry,
   LogHead,
   LogProof,
+  ModelDeclaration,
   StopReason,
 } from '../bindings/inference';
 
@@ -39,9 +42,25 @@ export interface JsonEntry {
       total_num_changes: string;
       controllers: string[];
     };
+    model?: JsonModelDeclaration;
   } | null;
   /** A text generation's receipt (kind 2); absent for an inference. */
   generation?: JsonGeneration;
+}
+
+/** A model entry's declaration (kind 4), as crates/verify/src/json.rs writes it. */
+export interface JsonModelDeclaration {
+  input_facts: Array<{ name: string; dtype: string; shape: Array<{ fixed?: string; symbol?: string }> }>;
+  language_model: {
+    input_ids: string;
+    logits: string;
+    attention_mask: string | null;
+    position_ids: string | null;
+    past: Array<{ input: string; output: string }>;
+    context_length: number;
+    eos_token: number | null;
+    tokenizer: { sha256: string; size_bytes: string };
+  } | null;
 }
 
 export interface JsonGeneration {
@@ -176,9 +195,55 @@ function generationFrom(g: Json): GenerationReceipt {
   };
 }
 
+const DTYPES = ['f32', 'f64', 'i64', 'i32', 'i8', 'u8', 'bool'];
+
+function declarationFrom(d: Json): ModelDeclaration {
+  const field = (name: string) => `entry.kind.model.${name}`;
+  const optionalText = (v: Json, name: string) => (v === null ? undefined : text(v, field(name)));
+  const dim = (v: Json): Dim => {
+    const fixed = at(v, 'fixed');
+    return fixed !== null
+      ? { __kind__: 'fixed', fixed: u64(fixed, field('input_facts.shape.fixed')) }
+      : { __kind__: 'symbol', symbol: text(at(v, 'symbol'), field('input_facts.shape.symbol')) };
+  };
+  const input_facts = list(at(d, 'input_facts'), field('input_facts')).map((f) => {
+    const dtype = text(at(f, 'dtype'), field('input_facts.dtype'));
+    if (!DTYPES.includes(dtype)) throw new JsonError(field('input_facts.dtype'), 'a dtype name');
+    return {
+      name: text(at(f, 'name'), field('input_facts.name')),
+      dtype: dtype as DType,
+      shape: list(at(f, 'shape'), field('input_facts.shape')).map(dim),
+    };
+  });
+  const lm = at(d, 'language_model');
+  if (lm === null) return { input_facts, language_model: undefined };
+  const eos = at(lm, 'eos_token');
+  const tokenizer = at(lm, 'tokenizer');
+  return {
+    input_facts,
+    language_model: {
+      input_ids: text(at(lm, 'input_ids'), field('language_model.input_ids')),
+      logits: text(at(lm, 'logits'), field('language_model.logits')),
+      attention_mask: optionalText(at(lm, 'attention_mask'), 'language_model.attention_mask'),
+      position_ids: optionalText(at(lm, 'position_ids'), 'language_model.position_ids'),
+      past: list(at(lm, 'past'), field('language_model.past')).map((p) => ({
+        input: text(at(p, 'input'), field('language_model.past.input')),
+        output: text(at(p, 'output'), field('language_model.past.output')),
+      })),
+      context_length: u32(at(lm, 'context_length'), field('language_model.context_length')),
+      eos_token: eos === null ? undefined : u32(eos, field('language_model.eos_token')),
+      tokenizer: {
+        sha256: bytes(at(tokenizer, 'sha256'), field('language_model.tokenizer.sha256')),
+        size_bytes: u64(at(tokenizer, 'size_bytes'), field('language_model.tokenizer.size_bytes')),
+      },
+    },
+  };
+}
+
 function kindFrom(kind: Json): LogEntry['kind'] {
   if (kind === null) return undefined;
   if (kind !== null && typeof kind === 'object' && 'inference' in kind) return { __kind__: 'inference', inference: null };
+  if (kind !== null && typeof kind === 'object' && 'model' in kind) return { __kind__: 'model', model: declarationFrom(at(kind, 'model')) };
   const e = at(kind, 'code_epoch');
   const field = (name: string) => `entry.kind.code_epoch.${name}`;
   const n = (name: string) => u64(at(e, name), field(name));

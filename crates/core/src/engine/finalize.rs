@@ -25,7 +25,7 @@ use crate::limits::MAX_INLINE_FINALIZE_BYTES;
 use crate::runtime;
 use crate::store::{ModelRecord, Part, ReadyFacts};
 use ic_stable_structures::Memory;
-use icinfer_api::{Error, ModelInfo};
+use icinfer_api::{EntryKind, Error, LogEntry, ModelDeclaration, ModelInfo};
 use serde_bytes::ByteBuf;
 use std::sync::Arc;
 
@@ -145,6 +145,7 @@ impl<M: Memory> Engine<M> {
             outputs: loaded.outputs,
             load_instructions: earlier + env.instructions().saturating_sub(start),
         };
+        self.log_model(env, id, &record, &facts);
         let info = self.store.mark_ready(id, record, facts.clone());
         self.plans.insert(
             id,
@@ -180,6 +181,39 @@ impl<M: Memory> Engine<M> {
         let loaded = runtime::load(bytes, declared)?;
         let language = language_of(record, tokenizer, &loaded)?;
         Ok((loaded, language))
+    }
+
+    /// Appends the model entry (kind 4): the model's file hash with the declarations that
+    /// shaped its plan, so that a replay of a later entry can load it as this finalize did
+    /// (docs/provenance.md, "Replay"). Its caller is the model's creator, who declared them;
+    /// its cost is the finalize's, over all its messages.
+    fn log_model(
+        &mut self,
+        env: &impl Environment,
+        id: &str,
+        record: &ModelRecord,
+        facts: &ReadyFacts,
+    ) {
+        let empty = || ByteBuf::from(vec![0u8; 32]);
+        let messages = 1 + record.finalizing.as_ref().map_or(0, |run| run.messages);
+        let entry = LogEntry {
+            seq: self.log.len(),
+            timestamp_ns: facts.finalized_at_ns,
+            caller: record.created_by,
+            model_id: id.to_string(),
+            model_sha256: record.sha256.clone(),
+            input_hash: empty(),
+            output_hash: empty(),
+            input_salted: false,
+            instructions: facts.load_instructions,
+            messages: Some(messages),
+            kind: Some(EntryKind::Model(Box::new(ModelDeclaration {
+                input_facts: record.input_facts.clone().unwrap_or_default(),
+                language_model: record.language_model.as_deref().cloned(),
+            }))),
+        };
+        self.log.append(&entry);
+        self.certify_head(env);
     }
 
     fn fail_finalize(&mut self, id: &str, error: Error) {

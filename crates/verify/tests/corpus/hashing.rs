@@ -10,8 +10,9 @@
 use super::json::{entry_json, hex, tensors_json, u64_text};
 use candid::Principal;
 use icinfer_api::{
-    CodeEpoch, DeploymentMode, EntryKind, GenerationReceipt, LogEntry, SampleSettings, Sampling,
-    StopReason, Tensor, TensorData,
+    CodeEpoch, DType, DeploymentMode, Dim, EntryKind, GenerationReceipt, KvPair, LanguageModel,
+    LogEntry, ModelDeclaration, SampleSettings, Sampling, StopReason, Tensor, TensorData,
+    TensorFact, TokenizerFile,
 };
 use icinfer_verify::entry::encode_entry;
 use icinfer_verify::head::{encode_head_witness, head_commitment, leb128};
@@ -29,6 +30,8 @@ pub fn corpus() -> Value {
         "entries": entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
         "code_epoch_entries": code_epoch_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
         "generation_entries": generation_entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
+        "model_entries": model_entry_cases().iter().map(|(name, entry)| entry_json_case(name, entry)).collect::<Vec<_>>(),
+        "model_entry_bytes_that_do_not_decode": model_entry_probes(),
         "entries_without_encoding": unencodable_entries(),
         "entry_bytes_that_do_not_decode": entry_probes(),
         "leb128": ([0, 1, 127, 128, 300, 624_485, u64::MAX >> 1, u64::MAX]).iter().map(|&v| json!({ "value": u64_text(v), "bytes": hex(&leb128(v)) })).collect::<Vec<_>>(),
@@ -307,6 +310,125 @@ pub fn code_epoch_cases() -> Vec<(&'static str, LogEntry)> {
             epoch(Vec::new(), DeploymentMode::Install),
         ),
     ]
+}
+
+/// Version 2, kind 4: model entries, as finalize appends them (docs/hashing.md, "Kind 4").
+pub fn model_entry_cases() -> Vec<(&'static str, LogEntry)> {
+    let empty = || ByteBuf::from(vec![0; 32]);
+    let model = |id: &str, declaration| LogEntry {
+        seq: 2,
+        timestamp_ns: 1_750_000_000_000_000_000,
+        caller: Principal::from_slice(&[0xc0; 29]),
+        model_id: id.into(),
+        model_sha256: ByteBuf::from(vec![0xe4; 32]),
+        input_hash: empty(),
+        output_hash: empty(),
+        input_salted: false,
+        instructions: 8_300_000,
+        messages: Some(1),
+        kind: Some(EntryKind::Model(Box::new(declaration))),
+    };
+    let fact = |name: &str, dtype, shape| TensorFact {
+        name: name.into(),
+        dtype,
+        shape,
+    };
+    vec![
+        (
+            "version 2, kind 4 (model): no declarations",
+            model(
+                "digits",
+                ModelDeclaration {
+                    input_facts: Vec::new(),
+                    language_model: None,
+                },
+            ),
+        ),
+        (
+            "version 2, kind 4: declared input facts, fixed and symbolic",
+            model(
+                "ppocr-cls",
+                ModelDeclaration {
+                    input_facts: vec![
+                        fact("x", DType::F32, [1, 3, 48, 192].map(Dim::Fixed).to_vec()),
+                        fact(
+                            "ids",
+                            DType::I64,
+                            vec![Dim::Symbol("batch".into()), Dim::Fixed(128)],
+                        ),
+                        fact("flag", DType::Bool, Vec::new()),
+                    ],
+                    language_model: None,
+                },
+            ),
+        ),
+        (
+            "version 2, kind 4: a language model with a KV cache",
+            model(
+                "tiny-gpt",
+                ModelDeclaration {
+                    input_facts: Vec::new(),
+                    language_model: Some(LanguageModel {
+                        input_ids: "input_ids".into(),
+                        logits: "logits".into(),
+                        attention_mask: Some("attention_mask".into()),
+                        position_ids: None,
+                        past: vec![
+                            KvPair {
+                                input: "past_key_values.0.key".into(),
+                                output: "present.0.key".into(),
+                            },
+                            KvPair {
+                                input: "past_key_values.0.value".into(),
+                                output: "present.0.value".into(),
+                            },
+                        ],
+                        context_length: 128,
+                        eos_token: Some(0),
+                        tokenizer: TokenizerFile {
+                            sha256: ByteBuf::from(vec![0x70; 32]),
+                            size_bytes: 61_234,
+                        },
+                    }),
+                },
+            ),
+        ),
+    ]
+}
+
+/// Bytes near a model entry's that must not decode: every truncation, one trailing byte,
+/// and each tag out of range.
+fn model_entry_probes() -> Vec<Value> {
+    let bytes = encode_entry(&model_entry_cases()[1].1).unwrap();
+    let mut probes: Vec<(String, Vec<u8>)> = (0..bytes.len())
+        .map(|cut| {
+            (
+                format!("kind 4 truncated to {cut} bytes"),
+                bytes[..cut].to_vec(),
+            )
+        })
+        .collect();
+    let mut extended = bytes.clone();
+    extended.push(0);
+    probes.push(("kind 4, one trailing byte".into(), extended));
+    // After the header (2 + 16 + 1 + 29 + 16), the id (1 + 9), the hash and the count: the
+    // first fact's name "x" (2 + 1), then its dtype, its rank and its first dim's tag.
+    let dtype_at = 2 + 16 + 1 + 29 + 16 + 1 + 9 + 32 + 2 + 3;
+    for (name, at, value) in [
+        ("kind 4, dtype 0", dtype_at, 0),
+        ("kind 4, dtype 8 (unknown)", dtype_at, 8),
+        ("kind 4, a dim tag of 2", dtype_at + 2, 2),
+        ("kind 4, a language-model tag of 2", bytes.len() - 1, 2),
+        ("kind 4, a fact name that is not UTF-8", dtype_at - 1, 0xff),
+    ] {
+        let mut probe = bytes.clone();
+        probe[at] = value;
+        probes.push((name.into(), probe));
+    }
+    probes
+        .into_iter()
+        .map(|(name, bytes)| json!({ "name": name, "bytes": hex(&bytes) }))
+        .collect()
 }
 
 fn entry_json_case(name: &str, entry: &LogEntry) -> Value {
