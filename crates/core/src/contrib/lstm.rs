@@ -404,31 +404,38 @@ impl DynamicQuantizeLstm {
                 let (f, c) = rest.split_at_mut(h);
                 let c_prev = &mut cell[b * h..(b + 1) * h];
                 if !d.peepholes.is_empty() {
-                    for j in 0..h {
-                        i[j] += c_prev[j] * d.peepholes[j];
-                        f[j] += c_prev[j] * d.peepholes[2 * h + j];
+                    let (p_i, rest) = d.peepholes.split_at(h);
+                    let p_f = &rest[h..];
+                    for (j, &c) in c_prev.iter().enumerate() {
+                        i[j] += c * p_i[j];
+                        f[j] += c * p_f[j];
                     }
                 }
                 activate(i, 0, sigmoid);
                 if self.input_forget {
-                    for j in 0..h {
-                        f[j] = 1.0 - i[j];
+                    for (f, &i) in f.iter_mut().zip(i.iter()) {
+                        *f = 1.0 - i;
                     }
                 } else {
                     activate(f, 2 * h, sigmoid);
                 }
                 activate(c, 3 * h, f32::tanh);
-                for j in 0..h {
-                    c_prev[j] = c_prev[j] * f[j] + i[j] * c[j];
+                for (j, cell) in c_prev.iter_mut().enumerate() {
+                    *cell = *cell * f[j] + i[j] * c[j];
                 }
                 if !d.peepholes.is_empty() {
-                    for j in 0..h {
-                        o[j] += c_prev[j] * d.peepholes[h + j];
+                    let p_o = &d.peepholes[h..2 * h];
+                    for (j, o) in o.iter_mut().enumerate() {
+                        *o += c_prev[j] * p_o[j];
                     }
                 }
                 activate(o, h, sigmoid);
-                for j in 0..h {
-                    hidden[b * h + j] = c_prev[j].tanh() * o[j];
+                for ((out, &cell), &o) in hidden[b * h..(b + 1) * h]
+                    .iter_mut()
+                    .zip(c_prev.iter())
+                    .zip(o.iter())
+                {
+                    *out = cell.tanh() * o;
                 }
             }
             let t = if d.reverse { sequence - 1 - step } else { step };

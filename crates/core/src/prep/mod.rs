@@ -97,3 +97,5 @@ pub fn drop_value_info(graph: &mut GraphProto) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream;
