@@ -340,26 +340,45 @@ pub fn check_outputs_for(
     if !symbolic(output_facts) {
         return Ok(()); // bounded at load by `check_typed`
     }
-    let scope = SymbolScope::default();
-    let mut values = SymbolValues::default();
+    // A dimension that names an input's symbol is read directly; only expressions
+    // (`2*N`) go through tract's parser, whose setup costs tens of thousands of
+    // instructions per inference.
+    let mut sizes: HashMap<&str, u64> = HashMap::new();
     for (fact, tensor) in input_facts.iter().zip(inputs) {
         for (dim, &size) in fact.shape.iter().zip(&tensor.shape) {
             if let Dim::Symbol(name) = dim {
-                values.set(&scope.sym(name), size as i64);
+                sizes.insert(name, size);
             }
         }
     }
+    let mut parsed: Option<(SymbolScope, SymbolValues)> = None;
+    let mut evaluate = |expression: &str| -> Option<u64> {
+        if let Some(&size) = sizes.get(expression) {
+            return Some(size);
+        }
+        let (scope, values) = parsed.get_or_insert_with(|| {
+            let scope = SymbolScope::default();
+            let mut values = SymbolValues::default();
+            for (name, &size) in &sizes {
+                values.set(&scope.sym(name), size as i64);
+            }
+            (scope, values)
+        });
+        let value = scope
+            .parse_tdim(expression)
+            .ok()?
+            .eval(values)
+            .to_i64()
+            .ok()?;
+        u64::try_from(value).ok()
+    };
     let mut total = 0u64;
     for fact in output_facts {
         let mut count = Some(1u64);
         for dim in &fact.shape {
             let size = match dim {
                 Dim::Fixed(size) => Some(*size),
-                Dim::Symbol(expression) => scope
-                    .parse_tdim(expression)
-                    .ok()
-                    .and_then(|d| d.eval(&values).to_i64().ok())
-                    .and_then(|v| u64::try_from(v).ok()),
+                Dim::Symbol(expression) => evaluate(expression),
             };
             count = count.zip(size).and_then(|(c, s)| c.checked_mul(s));
         }
