@@ -112,7 +112,11 @@ fn cases(entry: &Entry) -> Result<Vec<Case>, String> {
             index.display()
         )
     })?;
-    let files: CasesFile = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    read_cases(&dir, &text)
+}
+
+fn read_cases(dir: &std::path::Path, text: &str) -> Result<Vec<Case>, String> {
+    let files: CasesFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
     Ok(files
         .cases
         .iter()
@@ -163,14 +167,24 @@ fn argmax_last_axis(values: &[f64], shape: &[u64]) -> Vec<usize> {
         .collect()
 }
 
+/// How a model's outputs are held to onnxruntime's.
+struct Tolerance {
+    /// `max |Δ| / max |reference|` at most this...
+    relative: f64,
+    /// ...or, when set, `max |Δ|` at most this.
+    absolute: Option<f64>,
+    /// The same argmax on the last axis.
+    classifier: bool,
+}
+
 /// Runs every case and returns the worst `max |Δ| / max |reference|` over all outputs.
 fn run_cases(
-    entry: &Entry,
+    model: Vec<u8>,
     declared: &[TensorFact],
     cases: &[Case],
-    tolerance: f64,
+    tolerance: &Tolerance,
 ) -> Result<f64, String> {
-    let loaded = runtime::load(bytes(entry)?, declared).map_err(|e| format!("load: {e}"))?;
+    let loaded = runtime::load(model, declared).map_err(|e| format!("load: {e}"))?;
     let mut worst = 0.0f64;
     for (number, (inputs, want)) in cases.iter().enumerate() {
         let ordered = runtime::match_inputs(&loaded.inputs, inputs)
@@ -209,13 +223,17 @@ fn run_cases(
                 .zip(&w)
                 .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
             let relative = delta / scale;
-            if relative.is_nan() || relative > tolerance {
+            let within = match tolerance.absolute {
+                Some(absolute) => delta <= absolute,
+                None => relative <= tolerance.relative,
+            };
+            if !within {
                 return Err(format!(
                     "case {number}: output {} max |Δ| {delta:.2e} = {relative:.2e} · max |ref| {scale:.3}",
                     got.name
                 ));
             }
-            if entry.classifier
+            if tolerance.classifier
                 && argmax_last_axis(&g, &got.shape) != argmax_last_axis(&w, &got.shape)
             {
                 return Err(format!(
@@ -246,11 +264,20 @@ fn outcome(entry: &Entry, tolerance: f64) -> Outcome {
         Ok(cases) => cases,
         Err(e) => return Outcome::Fails(e),
     };
-    let as_shipped = run_cases(entry, &[], &cases, tolerance);
+    let tolerance = Tolerance {
+        relative: tolerance,
+        absolute: None,
+        classifier: entry.classifier,
+    };
+    let model = match bytes(entry) {
+        Ok(model) => model,
+        Err(e) => return Outcome::Fails(e),
+    };
+    let as_shipped = run_cases(model.clone(), &[], &cases, &tolerance);
     if let Ok(worst) = as_shipped {
         return Outcome::AsShipped(worst);
     }
-    match run_cases(entry, &declared_facts(entry), &cases, tolerance) {
+    match run_cases(model, &declared_facts(entry), &cases, &tolerance) {
         Ok(worst) => Outcome::WithDeclaredFacts(worst),
         Err(declared) => Outcome::Fails(declared),
     }
@@ -342,4 +369,58 @@ fn corpus_meets_the_target() {
         "{matched} of {} matched",
         outcomes.len()
     );
+}
+
+#[derive(Deserialize)]
+struct ContribIndex {
+    models: Vec<ContribModel>,
+}
+
+#[derive(Deserialize)]
+struct ContribModel {
+    id: String,
+    operators: Vec<String>,
+    tolerance: f64,
+}
+
+/// onnxruntime's contrib operators (crate::contrib), each in a small model its quantiser
+/// wrote (models/corpus/contrib/make_contrib.py, committed with its references), against
+/// onnxruntime within the tolerance index.json fixed for it.
+#[test]
+fn contrib_operators_match_onnxruntime() {
+    let dir = models_dir().join("corpus/contrib");
+    let index: ContribIndex =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let mut operators = std::collections::BTreeSet::new();
+    for model in &index.models {
+        let bytes = std::fs::read(dir.join(format!("{}.onnx", model.id))).unwrap();
+        let cases_dir = dir.join(&model.id);
+        let text = std::fs::read_to_string(cases_dir.join("cases.json")).unwrap();
+        let cases = read_cases(&cases_dir, &text).unwrap();
+        let tolerance = Tolerance {
+            relative: 0.0,
+            absolute: Some(model.tolerance),
+            classifier: false,
+        };
+        let worst = run_cases(bytes, &[], &cases, &tolerance)
+            .unwrap_or_else(|e| panic!("{} ({:?}): {e}", model.id, model.operators));
+        println!(
+            "[contrib] {}: worst max |Δ| {worst:.2e} · max |ref|",
+            model.id
+        );
+        operators.extend(model.operators.iter().cloned());
+    }
+    // Every operator crate::contrib implements is exercised here.
+    for op in icinfer_core::contrib::qoperators::OPERATORS {
+        assert!(
+            operators.contains(&format!("com.microsoft.{op}")),
+            "{op} untested"
+        );
+    }
+    for (_, op, _) in icinfer_core::contrib::OPERATORS {
+        assert!(
+            operators.contains(&format!("com.microsoft.{op}")),
+            "{op} untested"
+        );
+    }
 }

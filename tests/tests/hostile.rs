@@ -58,7 +58,7 @@ fn hostile_models_are_refused_cheaply_and_typed() {
     match refuse(&mut canister, "contrib_operator.onnx") {
         Error::ModelRejected { reason } => assert!(
             reason.starts_with(
-                "unsupported operator DynamicQuantizeLSTM (domain com.microsoft) at node 'LSTM_202_quant'"
+                "unsupported operator QAttention (domain com.microsoft) at node 'attention_0'"
             ),
             "{reason}"
         ),

@@ -381,6 +381,11 @@ impl<M: Memory> Engine<M> {
         limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, input_bytes)?;
         let model = self.runnable(&args.model_id)?;
         let ordered = runtime::match_inputs(&model.facts.inputs, &args.inputs)?;
+        crate::prep::bounds::check_outputs_for(
+            &model.facts.inputs,
+            &model.facts.outputs,
+            &ordered,
+        )?;
         Ok((model, ordered))
     }
 

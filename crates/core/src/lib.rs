@@ -17,6 +17,7 @@
 //! - [`memory`]: the registry of stable memories and the layout checks.
 //! - [`limits`]: every bound, named.
 
+pub mod contrib;
 pub mod engine;
 pub mod epochs;
 pub mod generation;

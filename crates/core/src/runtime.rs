@@ -42,7 +42,7 @@ pub fn load(onnx: Vec<u8>, declared: &[TensorFact]) -> Result<LoadedModel, Error
     let rejected = |e: tract_onnx::prelude::TractError| Error::ModelRejected {
         reason: format!("{e:#}"),
     };
-    let framework = tract_onnx::onnx();
+    let framework = crate::contrib::framework();
     let mut proto = profile::span("load: prepare", || {
         prep::prepare(&framework, onnx, declared)
     })?;

@@ -572,3 +572,54 @@ fn a_first_infer_over_the_limit_stops_with_use_job_and_keeps_the_measurement() {
     refuses_at_once(&mut engine, done.receipt.instructions);
     assert_eq!(engine.log_size(), log_size + 1);
 }
+
+/// `upload_status` after a failed finalize says what to do (issue #22): the unsupported
+/// operator with its domain and node, the shape conflict with the facts to declare, and a
+/// load too large for one message.
+#[test]
+fn a_failed_finalize_is_classified_in_upload_status() {
+    const CONTRIB: &[u8] = include_bytes!("../../../models/tiny/hostile/contrib_operator.onnx");
+    let mut engine = Engine::init(VectorMemory::default()).unwrap();
+    let env = Env::new();
+    let failure = |engine: &mut Engine<VectorMemory>, id: &str| {
+        engine.finalize_model(env.message(), id).unwrap_err();
+        match engine.upload_status(id).unwrap().state {
+            ModelState::Failed {
+                error: Error::ModelRejected { reason },
+            } => reason,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    };
+    create(&mut engine, &env, "contrib", CONTRIB, None).unwrap();
+    send(&mut engine, &env, "contrib", 0, CONTRIB.to_vec()).unwrap();
+    let reason = failure(&mut engine, "contrib");
+    assert!(
+        reason.starts_with(
+            "unsupported operator QAttention (domain com.microsoft) at node 'attention_0'"
+        ),
+        "{reason}"
+    );
+
+    // affine.onnx takes x f32[N, 3]; declared i64, it conflicts with the f32 constants.
+    let wrong = vec![TensorFact {
+        name: "x".into(),
+        dtype: DType::I64,
+        shape: vec![Dim::Fixed(2), Dim::Fixed(3)],
+    }];
+    create(&mut engine, &env, "affine", AFFINE, Some(wrong)).unwrap();
+    send(&mut engine, &env, "affine", 0, AFFINE.to_vec()).unwrap();
+    let reason = failure(&mut engine, "affine");
+    assert!(reason.starts_with("shape conflict at node '"), "{reason}");
+    assert!(
+        reason.contains("with the declared facts the inputs are 'x' [2, 3]"),
+        "{reason}"
+    );
+
+    let trap = icinfer_core::prep::diagnose::explain_trap(
+        "Canister exceeded the limit of 40000000000 instructions for single message execution.",
+    );
+    assert!(
+        matches!(&trap, Error::ModelRejected { reason } if reason.starts_with("model too large for a message")),
+        "{trap:?}"
+    );
+}

@@ -43,8 +43,8 @@ def huge_dimension():
 
 
 def contrib_operator():
-    """onnxruntime's DynamicQuantizeLSTM (com.microsoft), as ddddocr's common_old.onnx has."""
-    node = helper.make_node("DynamicQuantizeLSTM", ["x"], ["y", "h", "c"], name="LSTM_202_quant", domain="com.microsoft")
+    """onnxruntime's QAttention (com.microsoft), a contrib operator icinfer does not implement."""
+    node = helper.make_node("QAttention", ["x"], ["y"], name="attention_0", domain="com.microsoft")
     return helper.make_graph(
         [node], "contrib", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])

@@ -108,10 +108,7 @@ impl<M: Memory> Engine<M> {
     /// records the reject as the model's failure.
     pub fn finalize_trapped(&mut self, id: &str, message: String) {
         if self.store.get(id).is_some_and(|r| r.finalizing.is_some()) {
-            let error = Error::ModelRejected {
-                reason: format!("the finalize message trapped: {message}"),
-            };
-            self.fail_finalize(id, error);
+            self.fail_finalize(id, crate::prep::diagnose::explain_trap(&message));
         }
     }
 

@@ -3,19 +3,20 @@
 //! of each initializer's data with its declared dimensions (as the ONNX checker requires:
 //! a tensor declared [2^32 + 4] holding 16 bytes is refused, not read as [4]), and the
 //! volume of what constant shapes can materialise (`ConstantOfShape`, `Range`, `Expand`). After tract's typing, [`check_typed`] bounds every
-//! intermediate and the outputs of known shape.
+//! intermediate and the outputs of known shape; before each inference,
+//! [`check_outputs_for`] bounds the outputs whose shape the inputs' symbols decide.
 
 use super::{node_label, visit_nodes};
 use crate::limits::{
     MAX_CONSTANT_BYTES, MAX_DIMENSION, MAX_MODEL_NODES, MAX_OUTPUT_BYTES, MAX_TENSOR_BYTES,
 };
-use icinfer_api::Error;
+use icinfer_api::{Dim, Error, TensorFact};
 use std::collections::HashMap;
 use tract_onnx::pb::tensor_proto::{DataLocation, DataType};
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
 use tract_onnx::pb::type_proto::Value as TypeValue;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto, ValueInfoProto};
-use tract_onnx::prelude::{TypedFact, TypedModel};
+use tract_onnx::prelude::{SymbolScope, SymbolValues, TypedFact, TypedModel};
 
 fn rejected(reason: String) -> Error {
     Error::ModelRejected { reason }
@@ -314,6 +315,79 @@ pub fn check_typed(model: &TypedModel) -> Result<(), Error> {
     if total > MAX_OUTPUT_BYTES {
         return Err(exceeded(
             "MAX_OUTPUT_BYTES: the bytes of the model's outputs, known at load".into(),
+            MAX_OUTPUT_BYTES,
+            total,
+        ));
+    }
+    Ok(())
+}
+
+/// Before an inference: the outputs' bytes once the inputs' shapes fix the symbols, within
+/// MAX_OUTPUT_BYTES, so that no inference is paid for a reply that cannot be sent.
+/// `check_typed` bounded the outputs of known shape at load; this bounds those whose shape
+/// is a function of the inputs' symbols (`2·batch`, `(height + 15) / 16`). A dimension only
+/// the inference decides (a detector's box count) is left to the check after it.
+pub fn check_outputs_for(
+    input_facts: &[TensorFact],
+    output_facts: &[TensorFact],
+    inputs: &[&icinfer_api::Tensor],
+) -> Result<(), Error> {
+    let symbolic = |facts: &[TensorFact]| {
+        facts
+            .iter()
+            .any(|f| f.shape.iter().any(|d| matches!(d, Dim::Symbol(_))))
+    };
+    if !symbolic(output_facts) {
+        return Ok(()); // bounded at load by `check_typed`
+    }
+    // A dimension that names an input's symbol is read directly; only expressions
+    // (`2*N`) go through tract's parser, whose setup costs tens of thousands of
+    // instructions per inference.
+    let mut sizes: HashMap<&str, u64> = HashMap::new();
+    for (fact, tensor) in input_facts.iter().zip(inputs) {
+        for (dim, &size) in fact.shape.iter().zip(&tensor.shape) {
+            if let Dim::Symbol(name) = dim {
+                sizes.insert(name, size);
+            }
+        }
+    }
+    let mut parsed: Option<(SymbolScope, SymbolValues)> = None;
+    let mut evaluate = |expression: &str| -> Option<u64> {
+        if let Some(&size) = sizes.get(expression) {
+            return Some(size);
+        }
+        let (scope, values) = parsed.get_or_insert_with(|| {
+            let scope = SymbolScope::default();
+            let mut values = SymbolValues::default();
+            for (name, &size) in &sizes {
+                values.set(&scope.sym(name), size as i64);
+            }
+            (scope, values)
+        });
+        let value = scope
+            .parse_tdim(expression)
+            .ok()?
+            .eval(values)
+            .to_i64()
+            .ok()?;
+        u64::try_from(value).ok()
+    };
+    let mut total = 0u64;
+    for fact in output_facts {
+        let mut count = Some(1u64);
+        for dim in &fact.shape {
+            let size = match dim {
+                Dim::Fixed(size) => Some(*size),
+                Dim::Symbol(expression) => evaluate(expression),
+            };
+            count = count.zip(size).and_then(|(c, s)| c.checked_mul(s));
+        }
+        let bytes = count.map(|c| c.saturating_mul(fact.dtype.size_bytes() as u64));
+        total = total.saturating_add(bytes.unwrap_or(0));
+    }
+    if total > MAX_OUTPUT_BYTES {
+        return Err(exceeded(
+            "MAX_OUTPUT_BYTES: the bytes of the model's outputs for these input shapes".into(),
             MAX_OUTPUT_BYTES,
             total,
         ));

@@ -64,15 +64,35 @@ pub fn explain(
         return Error::ModelRejected { reason: message };
     }
     let node = failed_node(&message).unwrap_or("?");
+    // The declared facts have replaced the file's own input shapes in `graph` by now.
     let advice = if declared {
-        "the declared input facts do not fit the model: check them against the inputs"
+        "the declared input facts do not fit the model: check them against the inputs; \
+         with the declared facts the inputs are"
     } else {
-        "declare every input's fact at create_model (input_facts, fixed sizes)"
+        "declare every input's fact at create_model (input_facts, fixed sizes); the model \
+         declares"
     };
     Error::ModelRejected {
         reason: format!(
-            "shape conflict at node '{node}': {advice}; the model declares {}. tract: {message}",
+            "shape conflict at node '{node}': {advice} {}. tract: {message}",
             describe_inputs(graph)
         ),
+    }
+}
+
+/// The failure recorded when the message loading a model trapped (the replica's reject
+/// text), with what to do when the cause is the model's size.
+pub fn explain_trap(message: &str) -> Error {
+    let advice = if message.contains("instructions for single message execution") {
+        "model too large for a message: loading it takes more instructions than one message \
+         may use; use a smaller or quantised model. "
+    } else if message.contains("Wasm memory limit") {
+        "model too large for the canister's memory: loading it needs more heap than the \
+         canister's wasm_memory_limit; raise it (update_settings) or use a smaller model. "
+    } else {
+        ""
+    };
+    Error::ModelRejected {
+        reason: format!("{advice}The finalize message trapped: {message}"),
     }
 }

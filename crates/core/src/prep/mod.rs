@@ -6,8 +6,10 @@
 //! what it means is settled on the protobuf first:
 //! - [`bounds`]: node count, tensor dimensions and volumes, the shapes constant subgraphs
 //!   can materialise, all before any tensor is built (issue #20);
-//! - [`operators`]: every operator classified by its protobuf domain; unsupported ones are
-//!   refused by name, domain and node (tract looks operators up by name only);
+//! - [`operators`]: every operator classified by its protobuf domain; the contrib
+//!   operators `crate::contrib` implements are renamed to their registered names, other
+//!   unsupported ones refused by name, domain and node (tract looks operators up by name
+//!   only);
 //! - [`facts`]: declared input facts resolve the model's symbolic dimensions, and
 //!   `value_info` hints that would conflict with them are dropped;
 //! - [`branches`]: `If` nodes whose condition is known before inference (a constant, or
@@ -42,7 +44,7 @@ pub fn prepare(onnx: &Onnx, bytes: Vec<u8>, declared: &[TensorFact]) -> Result<M
         reason: "the ONNX model has no graph".into(),
     })?;
     bounds::check_graph(graph)?;
-    operators::check(onnx, graph)?;
+    operators::classify(onnx, graph)?;
     facts::resolve_declared(graph, declared)?;
     names::make_unique(graph);
     branches::fold(onnx, &mut proto);
@@ -95,3 +97,5 @@ pub fn drop_value_info(graph: &mut GraphProto) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream;

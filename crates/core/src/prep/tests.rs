@@ -233,18 +233,18 @@ fn outputs_larger_than_a_reply_are_refused_at_load() {
 
 #[test]
 fn contrib_operators_are_named_with_domain_and_node() {
-    let mut lstm = node("DynamicQuantizeLSTM", &["x"], &["y", "h", "c"]);
-    lstm.domain = "com.microsoft".into();
-    lstm.name = "LSTM_202_quant".into();
+    let mut attention = node("QAttention", &["x"], &["y"]);
+    attention.domain = "com.microsoft".into();
+    attention.name = "attention_0".into();
     let bytes = model(GraphProto {
-        node: vec![lstm],
+        node: vec![attention],
         input: vec![value("x", DataType::Float, &[1, 1, 4])],
         output: vec![value("y", DataType::Float, &[-1])],
         ..Default::default()
     });
     let reason = reason(load_error(&bytes));
     assert!(
-        reason.starts_with("unsupported operator DynamicQuantizeLSTM (domain com.microsoft) at node 'LSTM_202_quant': an onnxruntime contrib operator"),
+        reason.starts_with("unsupported operator QAttention (domain com.microsoft) at node 'attention_0': an onnxruntime contrib operator that icinfer does not implement"),
         "{reason}"
     );
     let unknown = model(GraphProto {
@@ -395,4 +395,69 @@ fn repeated_node_names_load() {
     let inputs = runtime::match_inputs(&loaded.inputs, std::slice::from_ref(&x)).unwrap();
     let outputs = runtime::run(&loaded.plan, &loaded.outputs, &inputs).unwrap();
     assert_eq!(outputs[0].data, TensorData::F32(vec![0.0, -2.0]));
+}
+
+/// An output whose size the inputs' symbols decide ([2·s1, 65536] f32, from a Concat of the
+/// input with itself) is bounded before the inference, once the input's shape is known.
+#[test]
+fn symbolic_outputs_are_bounded_before_inference() {
+    let mut concat = node("Concat", &["x", "x"], &["y"]);
+    concat.attribute.push(AttributeProto {
+        name: "axis".into(),
+        r#type: AttributeType::Int as i32,
+        i: 0,
+        ..Default::default()
+    });
+    let bytes = model(GraphProto {
+        node: vec![concat],
+        input: vec![value("x", DataType::Float, &[-1, 65536])],
+        output: vec![value("y", DataType::Float, &[-2, 65536])],
+        ..Default::default()
+    });
+    let loaded = runtime::load(bytes, &[]).unwrap();
+    assert!(
+        matches!(loaded.outputs[0].shape[0], Dim::Symbol(_)),
+        "{:?}",
+        loaded.outputs
+    );
+    let x = |rows: u64| Tensor {
+        name: "x".into(),
+        shape: vec![rows, 65536],
+        data: TensorData::F32(vec![0.5; rows as usize * 65536]),
+    };
+    let check = |input: &Tensor| {
+        let ordered = runtime::match_inputs(&loaded.inputs, std::slice::from_ref(input)).unwrap();
+        super::bounds::check_outputs_for(&loaded.inputs, &loaded.outputs, &ordered)
+    };
+    // One row: 2 × 256 KiB out, within the bound.
+    check(&x(1)).unwrap();
+    // Four rows: 2 MiB out, over MAX_OUTPUT_BYTES, refused before running.
+    let (name, max, got) = limit(check(&x(4)).unwrap_err());
+    assert_eq!(
+        name,
+        "MAX_OUTPUT_BYTES: the bytes of the model's outputs for these input shapes"
+    );
+    assert_eq!((max, got), (crate::limits::MAX_OUTPUT_BYTES, 8 * 65536 * 4));
+}
+
+/// A DynamicQuantizeLSTM missing its scale inputs is refused by name, not by a panic.
+#[test]
+fn a_malformed_contrib_node_is_refused() {
+    let mut lstm = node("DynamicQuantizeLSTM", &["x", "w", "r"], &["y"]);
+    lstm.domain = "com.microsoft".into();
+    let bytes = model(GraphProto {
+        node: vec![lstm],
+        input: vec![
+            value("x", DataType::Float, &[1, 1, 4]),
+            value("w", DataType::Int8, &[1, 4, 8]),
+            value("r", DataType::Int8, &[1, 2, 8]),
+        ],
+        output: vec![value("y", DataType::Float, &[-1])],
+        ..Default::default()
+    });
+    let reason = reason(load_error(&bytes));
+    assert!(
+        reason.contains("DynamicQuantizeLSTM needs its W_scale input"),
+        "{reason}"
+    );
 }
