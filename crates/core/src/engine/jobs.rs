@@ -73,6 +73,7 @@ impl<M: Memory> Engine<M> {
     pub fn infer_start(&mut self, env: &impl Environment, args: InferArgs) -> Result<JobId, Error> {
         let caller = env.caller();
         let now = env.now_ns();
+        let admission = self.admit_inference(env)?;
         self.check_job_room(env)?;
         let (model, ordered) = self.prepare(&args)?;
         let run = PlanRun::start(&model.plan, &ordered)?;
@@ -98,6 +99,7 @@ impl<M: Memory> Engine<M> {
         record.progress.instructions = env.instructions();
         let id = self.jobs.insert(record, args.inputs);
         self.runs.runs.insert(id, JobRun { model, run });
+        self.policy.charge(admission, now, 1, 0);
         Ok(id)
     }
 
@@ -241,6 +243,8 @@ impl<M: Memory> Engine<M> {
         };
         self.log.append(&entry);
         self.certify_head(env);
+        self.policy
+            .charge_finished_job(record.caller, entry.timestamp_ns, entry.instructions);
         if entry.instructions > self.one_message_limit {
             self.store
                 .note_infer_instructions(&record.model_id, entry.instructions);
