@@ -87,6 +87,14 @@ impl<M: Memory> Policy<M> {
         Ok(())
     }
 
+    /// The admission of every caller when the policy restricts no one (open, no quotas):
+    /// then a call need not even ask who it is from.
+    pub fn unrestricted(&self) -> Option<Admission> {
+        let policy = &self.current;
+        let metered = is_metered(&policy.per_caller) || is_metered(&policy.global);
+        (policy.access == Access::Open && !metered).then_some(Admission(None))
+    }
+
     /// Whether `caller` may start an inference now: the access rule, then the quotas.
     /// The one check of the policy, made by the methods and, earlier, by
     /// `canister_inspect_message` (crate::engine::inspect).
@@ -96,11 +104,11 @@ impl<M: Memory> Policy<M> {
         is_controller: impl FnOnce() -> bool,
         now_ns: u64,
     ) -> Result<Admission, Error> {
+        if let Some(everyone) = self.unrestricted() {
+            return Ok(everyone);
+        }
         let policy = &self.current;
         let metered = is_metered(&policy.per_caller) || is_metered(&policy.global);
-        if policy.access == Access::Open && !metered {
-            return Ok(Admission(None));
-        }
         if is_controller() {
             return Ok(Admission(None));
         }
