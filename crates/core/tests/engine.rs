@@ -793,7 +793,7 @@ fn foreign_or_unknown_stable_layouts_are_refused() {
     let bytes = memory.borrow().clone();
     let at = bytes
         .windows(6)
-        .position(|w| w == &current_header())
+        .position(|w| w == current_header())
         .expect("layout header present");
     let newer = VectorMemory::default();
     *newer.borrow_mut() = bytes.clone();
@@ -976,7 +976,7 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     let mut bytes = memory.borrow().clone();
     let at = bytes
         .windows(6)
-        .position(|w| w == &current_header())
+        .position(|w| w == current_header())
         .unwrap();
     bytes[at + 5] = 1;
     let tree_at = bytes.windows(4).position(|w| w == b"ICM\x01").unwrap();
@@ -991,7 +991,7 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     assert_eq!(engine.log_size(), 5);
     drop(engine);
     // The header now says the current version, and the next open is a plain one.
-    assert!(old.borrow().windows(6).any(|w| w == &current_header()));
+    assert!(old.borrow().windows(6).any(|w| w == current_header()));
     assert_eq!(Engine::init(old).unwrap().log_head(&env).root_hash, root);
 }
 
@@ -1079,14 +1079,14 @@ fn a_layout_without_jobs_gets_them_on_upgrade() {
     let at = memory
         .borrow()
         .windows(6)
-        .position(|w| w == &current_header())
+        .position(|w| w == current_header())
         .unwrap();
     memory.borrow_mut()[at + 5] = 2;
     blank_job_memories(&memory);
 
     let mut engine = Engine::init(memory.clone()).unwrap();
     assert_eq!(engine.log_head(&env).root_hash, root);
-    assert!(memory.borrow().windows(6).any(|w| w == &current_header()));
+    assert!(memory.borrow().windows(6).any(|w| w == current_header()));
     let id = engine
         .infer_start(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
         .unwrap();
