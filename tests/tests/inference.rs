@@ -227,25 +227,6 @@ fn an_inference_over_the_instruction_limit_writes_nothing_and_the_canister_keeps
 fn only_controllers_and_admins_manage_models_whoever_calls() {
     let mut f = InferenceCanister::install(controller());
     let bytes = model_bytes("tiny/affine.onnx");
-    for who in [Principal::anonymous(), user()] {
-        assert!(matches!(
-            f.create_model(who, "m", &bytes),
-            Err(Error::Unauthorized { .. })
-        ));
-        let r: R<()> = f.update(who, "add_admin", who).unwrap();
-        assert!(matches!(r, Err(Error::Unauthorized { .. })));
-    }
-    assert!(f.query0::<Vec<ModelInfo>>("list_models").is_empty());
-
-    // Another canister, which is not a controller, is refused the same way.
-    let intermediary = f.replica.create_canister(controller());
-    let test_canister = canister_wasm("host_test_canister");
-    f.replica.install(
-        intermediary,
-        &test_canister,
-        Encode!(&None::<String>).unwrap(),
-        controller(),
-    );
     let create = Encode!(&CreateModelArgs {
         id: "m".into(),
         sha256: ByteBuf::from(Sha256::digest(&bytes).to_vec()),
@@ -255,6 +236,34 @@ fn only_controllers_and_admins_manage_models_whoever_calls() {
         language_model: None,
     })
     .unwrap();
+    // From outside the IC, canister_inspect_message refuses the call before it runs, with
+    // the method's own reason.
+    for who in [Principal::anonymous(), user()] {
+        for (method, arg) in [
+            ("create_model", create.clone()),
+            ("add_admin", Encode!(&who).unwrap()),
+        ] {
+            let refused = f.replica.update_raw(f.id, who, method, arg).unwrap_err();
+            assert_eq!(refused.code, CANISTER_ERROR, "{refused:?}");
+            assert!(
+                refused.message.contains("canister_inspect_message")
+                    && refused.message.contains("unauthorized"),
+                "{refused:?}"
+            );
+        }
+    }
+    assert!(f.query0::<Vec<ModelInfo>>("list_models").is_empty());
+
+    // Another canister, which is not a controller, is refused too.
+    let intermediary = f.replica.create_canister(controller());
+    let test_canister = canister_wasm("host_test_canister");
+    f.replica.install(
+        intermediary,
+        &test_canister,
+        Encode!(&None::<String>).unwrap(),
+        controller(),
+    );
+    // Another canister's call is not inspected: the method's own check refuses it.
     let (reply,): (Result<Vec<u8>, (u32, String)>,) = f
         .replica
         .update(

@@ -165,12 +165,14 @@ fn only_the_test_hooks_build_exports_the_test_hooks() {
         ..Default::default()
     };
     let hooked = validate_module_with(&canister_wasm("inference_test_hooks"), &limits).unwrap();
-    let hook = "test_trap_job_after".to_string();
-    assert!(!shipped.update_methods.contains(&hook));
-    assert!(hooked.update_methods.contains(&hook));
-    // Otherwise the same interface.
     let mut without: BTreeSet<String> = hooked.update_methods.iter().cloned().collect();
-    without.remove(&hook);
+    for hook in ["test_trap_job_after", "test_trap_after_inference"] {
+        let hook = hook.to_string();
+        assert!(!shipped.update_methods.contains(&hook));
+        assert!(hooked.update_methods.contains(&hook));
+        without.remove(&hook);
+    }
+    // Otherwise the same interface.
     let shipped_updates: BTreeSet<String> = shipped.update_methods.iter().cloned().collect();
     assert_eq!(without, shipped_updates);
 }

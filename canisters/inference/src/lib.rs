@@ -10,6 +10,7 @@
 //! the log's head, which every `infer` then updates in the same message as its log entry.
 
 mod epochs;
+mod guard;
 mod jobs;
 
 use candid::{CandidType, Principal};
@@ -17,9 +18,9 @@ use ic_cdk::{init, post_upgrade, query, update};
 use ic_stable_structures::DefaultMemoryImpl;
 use icinfer_api::{
     CodeEpochStatus, CreateModelArgs, Error, FindLogArgs, FindLogResult, GenerateArgs,
-    GenerationStatus, InferArgs, InferResult, JobId, JobStatus, LogConsistency, LogConsistencyArgs,
-    LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo, QueryInferResult,
-    Stats, UploadChunkArgs, UploadProgress, UploadStatus,
+    GenerationStatus, InferArgs, InferResult, InferencePolicy, JobId, JobStatus, LogConsistency,
+    LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo,
+    QueryInferResult, Stats, UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use icinfer_core::Engine;
 use icinfer_ic::Ic;
@@ -165,12 +166,23 @@ fn list_admins() -> Vec<Principal> {
     replied(read(|engine| engine.list_admins()))
 }
 
+/// Controllers: who may run inferences, and the quotas (icinfer_core::policy).
+#[query(manual_reply = true)]
+fn policy() -> Result<InferencePolicy, Error> {
+    replied(read(|engine| engine.policy(&Ic)))
+}
+
+#[update(manual_reply = true)]
+fn set_policy(policy: InferencePolicy) -> Result<(), Error> {
+    replied(mutate(|engine| engine.set_policy(&Ic, policy)))
+}
+
 // --- inference -----------------------------------------------------------------------------
 
 /// Runs the model and appends the receipt to the provenance log, in one message.
 #[update(manual_reply = true)]
 fn infer(args: InferArgs) -> Result<InferResult, Error> {
-    replied(mutate(|engine| engine.infer(&Ic, args)))
+    replied(mutate(|engine| engine.infer(&guard::infer_env(), args)))
 }
 
 /// Runs the model on one replica, unlogged. The answer is not certified: use `infer`
@@ -320,6 +332,40 @@ mod tests {
                 super::__export_service()
             )
         });
+    }
+
+    /// canister_inspect_message knows every method the canister serves, and no other
+    /// (besides the interface hack and the test-hooks build's hidden endpoints).
+    #[test]
+    fn inspect_message_knows_exactly_the_served_methods() {
+        use candid_parser::utils::CandidSource;
+        let (_, service) = CandidSource::Text(&super::__export_service())
+            .load()
+            .expect("the interface parses");
+        let service = service.expect("a service");
+        let served: std::collections::BTreeSet<String> = match service.as_ref() {
+            candid::types::TypeInner::Class(_, t) => match t.as_ref() {
+                candid::types::TypeInner::Service(methods) => {
+                    methods.iter().map(|(name, _)| name.clone()).collect()
+                }
+                other => panic!("not a service: {other:?}"),
+            },
+            candid::types::TypeInner::Service(methods) => {
+                methods.iter().map(|(name, _)| name.clone()).collect()
+            }
+            other => panic!("not a service: {other:?}"),
+        };
+        let extra = [
+            "__get_candid_interface_tmp_hack",
+            "test_trap_job_after",
+            "test_trap_after_inference",
+        ];
+        let inspected: std::collections::BTreeSet<String> = icinfer_core::engine::METHODS
+            .iter()
+            .map(|(name, ..)| name.to_string())
+            .filter(|name| !extra.contains(&name.as_str()))
+            .collect();
+        assert_eq!(inspected, served);
     }
 }
 

@@ -550,6 +550,55 @@ pub struct LogConsistency {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inference policy (controllers set it: docs/policy.md)
+
+/// Who may run inferences (`infer`, `infer_start`, `generate_start`).
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Everyone, the anonymous principal included.
+    #[serde(rename = "open")]
+    Open,
+    /// Every principal but the anonymous one.
+    #[serde(rename = "authenticated")]
+    Authenticated,
+    /// Only these principals (and controllers).
+    #[serde(rename = "allow_list")]
+    AllowList(Vec<Principal>),
+}
+
+/// Limits per window; `None` is unlimited. `max_instructions` counts the instructions of
+/// the inferences that completed in the window (a job's when it finishes): a call is
+/// refused once the window's total has reached it.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub max_calls: Option<u64>,
+    pub max_instructions: Option<u64>,
+}
+
+/// The inference policy. Quotas count in fixed windows of `window_seconds`, aligned to
+/// the IC's clock (a window starts at a multiple of its length); `per_caller` applies to
+/// each principal, `global` to all callers together (principals cost nothing to make).
+/// Controllers are exempt from both access and quotas.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct InferencePolicy {
+    pub access: Access,
+    pub window_seconds: u64,
+    pub per_caller: Quota,
+    pub global: Quota,
+}
+
+impl Default for InferencePolicy {
+    fn default() -> Self {
+        InferencePolicy {
+            access: Access::Open,
+            window_seconds: 3600,
+            per_caller: Quota::default(),
+            global: Quota::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Operations
 
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
@@ -628,6 +677,15 @@ pub enum Error {
     TokenizerRejected {
         reason: String,
     },
+    /// An inference quota of the policy is used up for this window: `quota` names it
+    /// (e.g. "per_caller.max_calls"); calls are accepted again from `resets_at_ns` (IC
+    /// time, nanoseconds since the Unix epoch), when the next window starts.
+    QuotaExceeded {
+        quota: String,
+        max: u64,
+        used: u64,
+        resets_at_ns: u64,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -666,6 +724,15 @@ impl std::fmt::Display for Error {
                 "model '{model_id}' needs more than one message per inference ({reason}): use infer_start"
             ),
             Error::TokenizerRejected { reason } => write!(f, "tokenizer rejected: {reason}"),
+            Error::QuotaExceeded {
+                quota,
+                max,
+                used,
+                resets_at_ns,
+            } => write!(
+                f,
+                "quota {quota} used up: {used} of {max} in this window; try again from {resets_at_ns} ns (IC time), when the window resets"
+            ),
         }
     }
 }

@@ -86,12 +86,10 @@ impl Client {
     /// A canister `Err`, explained: the cause in the canister's words, then the fix.
     pub fn explain(&self, method: &str, error: Error) -> anyhow::Error {
         let fix = match &error {
-            Error::Unauthorized { .. } => format!(
-                "you are {} ({}); call as a controller of the canister or an admin \
-                 (--identity <dfx identity> or --pem <file>), or have a controller run \
-                 `dfx canister call {} add_admin '(principal \"{}\")'`",
-                self.me, self.identity_source, self.canister, self.me
-            ),
+            Error::Unauthorized { required, .. } if required.contains("inference") => {
+                POLICY_ADVICE.into()
+            }
+            Error::Unauthorized { .. } => self.manager_advice(),
             Error::NotFound { kind, .. } if kind == "model" => {
                 "list the models with `icinfer models`".into()
             }
@@ -123,6 +121,10 @@ impl Client {
                  --tokenizer, and upload it again"
                     .into()
             }
+            Error::QuotaExceeded { resets_at_ns, .. } => format!(
+                "wait for the quota's window to reset (at {resets_at_ns} ns, IC time), or ask a \
+                 controller to raise it (`icinfer policy set`)"
+            ),
             Error::InvalidArgument { .. } | Error::InferenceFailed { .. } => String::new(),
         };
         if fix.is_empty() {
@@ -132,11 +134,40 @@ impl Client {
         }
     }
 
+    fn manager_advice(&self) -> String {
+        format!(
+            "you are {} ({}); call as a controller of the canister or an admin \
+             (--identity <dfx identity> or --pem <file>), or have a controller run \
+             `dfx canister call {} add_admin '(principal \"{}\")'`",
+            self.me, self.identity_source, self.canister, self.me
+        )
+    }
+
+    /// What to do about a call `canister_inspect_message` refused: its message is the
+    /// method's own error, so the advice is the same.
+    fn inspect_advice(&self, message: &str) -> String {
+        if message.contains("unauthorized") && message.contains("inference") {
+            POLICY_ADVICE.into()
+        } else if message.contains("unauthorized") {
+            self.manager_advice()
+        } else if message.contains("quota") {
+            "wait for the quota's window to reset (the message says when), or ask a \
+             controller to raise it (`icinfer policy set`)"
+                .into()
+        } else {
+            "the canister does not take this call: check the method and the size of its \
+             argument"
+                .into()
+        }
+    }
+
     fn transport(&self, method: &str, kind: CallKind, error: AgentError) -> anyhow::Error {
         match &error {
             AgentError::CertifiedReject { reject, .. }
             | AgentError::UncertifiedReject { reject, .. } => {
-                let fix = if reject.reject_message.contains("no such canister")
+                let fix = if reject.reject_message.contains(INSPECT_REFUSAL) {
+                    format!("\n  fix: {}", self.inspect_advice(&reject.reject_message))
+                } else if reject.reject_message.contains("no such canister")
                     || reject.reject_message.contains("not found")
                 {
                     format!(
@@ -182,6 +213,12 @@ pub enum CallKind {
     Query,
     Update,
 }
+
+/// How the canister's `canister_inspect_message` begins a refusal (canisters/inference).
+const INSPECT_REFUSAL: &str = "refused by canister_inspect_message";
+
+const POLICY_ADVICE: &str = "sign as a principal the inference policy admits (a controller \
+     prints it with `icinfer policy show`)";
 
 /// What the IC (and the host) says when a message runs out of instructions.
 const OVER_INSTRUCTION_LIMIT: &str = "instructions for single message execution";

@@ -10,6 +10,7 @@ mod label;
 mod log;
 mod models;
 mod network;
+mod policy;
 mod receipt;
 mod release;
 mod replay;
@@ -246,6 +247,15 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// The inference policy (controllers only): who may infer, and the quotas.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Read and search the provenance log.
     Log {
         #[command(subcommand)]
@@ -316,6 +326,37 @@ enum Command {
     Whoami {
         #[command(flatten)]
         identity: IdentityArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Print the policy in force.
+    Show,
+    /// Replace the policy: every flag not given takes its default (open, unlimited, 3600 s
+    /// windows). Controllers are always exempt.
+    Set {
+        /// open, authenticated (refuses the anonymous principal) or allow-list.
+        #[arg(long, default_value = "open")]
+        access: String,
+        /// A principal of the allow-list (with --access allow-list). Repeatable.
+        #[arg(long)]
+        allow: Vec<Principal>,
+        /// Quotas count in fixed windows of this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        window_seconds: u64,
+        /// Calls (infer, infer_start, generate_start) each caller may make per window.
+        #[arg(long)]
+        per_caller_calls: Option<u64>,
+        /// Instructions each caller's inferences may use per window.
+        #[arg(long)]
+        per_caller_instructions: Option<u64>,
+        /// Calls of all callers together per window.
+        #[arg(long)]
+        global_calls: Option<u64>,
+        /// Instructions of all callers together per window.
+        #[arg(long)]
+        global_instructions: Option<u64>,
     },
 }
 
@@ -567,6 +608,36 @@ async fn run(command: Command) -> Result<()> {
                 },
             )
             .await
+        }
+        Command::Policy {
+            command,
+            json,
+            target,
+        } => {
+            let client = target.connect().await?;
+            match command {
+                PolicyCommand::Show => policy::show(&client, json).await,
+                PolicyCommand::Set {
+                    access,
+                    allow,
+                    window_seconds,
+                    per_caller_calls,
+                    per_caller_instructions,
+                    global_calls,
+                    global_instructions,
+                } => {
+                    let flags = policy::PolicyFlags {
+                        access,
+                        allow,
+                        window_seconds,
+                        per_caller_calls,
+                        per_caller_instructions,
+                        global_calls,
+                        global_instructions,
+                    };
+                    policy::set(&client, flags.policy()?, json).await
+                }
+            }
         }
         Command::Log {
             command,

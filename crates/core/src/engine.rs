@@ -10,9 +10,11 @@
 mod epochs;
 mod finalize;
 mod generation;
+mod inspect;
 mod jobs;
 
 pub use self::epochs::{CodeHistory, Deployment, EpochError, MAX_LISTED_EPOCHS};
+pub use self::inspect::{Callers, METHODS};
 use self::jobs::JobRuns;
 pub use self::jobs::{StepOutcome, Work};
 use crate::epochs::CodeEpochs;
@@ -24,6 +26,7 @@ use crate::limits::{
 };
 use crate::memory::{self, LayoutError, VMem};
 use crate::merkle::TreeError;
+use crate::policy::Policy;
 use crate::provenance::{self, ProvenanceLog};
 use crate::runtime::{self, Plan};
 use crate::store::{ModelRecord, ModelStore, Part, ReadyFacts, limit};
@@ -31,9 +34,10 @@ use crate::tensor;
 use candid::Principal;
 use ic_stable_structures::{BTreeSet, Memory};
 use icinfer_api::{
-    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, LogConsistency,
-    LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof, LogProofArgs, ModelInfo,
-    QueryInferResult, Stats, Tensor, UploadChunkArgs, UploadProgress, UploadStatus,
+    CreateModelArgs, Error, FindLogArgs, FindLogResult, InferArgs, InferResult, InferencePolicy,
+    LogConsistency, LogConsistencyArgs, LogEntry, LogHead, LogPage, LogPageArgs, LogProof,
+    LogProofArgs, ModelInfo, QueryInferResult, Stats, Tensor, UploadChunkArgs, UploadProgress,
+    UploadStatus,
 };
 use icinfer_verify::head::{encode_head_witness, head_commitment};
 use icinfer_verify::merkle::Hash;
@@ -56,6 +60,9 @@ pub trait Environment {
     fn set_certified_data(&self, data: &[u8]);
     /// The IC's certificate of the certified data: only in non-replicated queries.
     fn data_certificate(&self) -> Option<Vec<u8>>;
+    /// Called by `infer` after the model ran and before anything is written: the test-hooks
+    /// build traps here to show that such a trap writes nothing. A no-op otherwise.
+    fn inference_ran(&self) {}
 }
 
 pub struct Engine<M: Memory> {
@@ -67,6 +74,7 @@ pub struct Engine<M: Memory> {
     last_infer_instructions: Option<u64>,
     jobs: JobStore<VMem<M>>,
     epochs: CodeEpochs<VMem<M>>,
+    policy: Policy<VMem<M>>,
     /// Running jobs' tract states (their intermediate tensors), which an upgrade drops.
     runs: JobRuns,
     step_budget: u64,
@@ -127,6 +135,10 @@ impl<M: Memory + Clone> Engine<M> {
             Some(v) if v >= 4 => CodeEpochs::open(m(memory::CODE_EPOCHS)),
             _ => CodeEpochs::new(m(memory::CODE_EPOCHS)),
         };
+        let policy = match version {
+            Some(v) if v >= 5 => Policy::open(m(memory::POLICY), m(memory::QUOTA_USAGE))?,
+            _ => Policy::new(m(memory::POLICY), m(memory::QUOTA_USAGE)),
+        };
         if version != Some(memory::LAYOUT_VERSION) {
             memory::write_layout_header(&m(memory::LAYOUT));
         }
@@ -140,6 +152,7 @@ impl<M: Memory + Clone> Engine<M> {
             last_infer_instructions: None,
             jobs,
             epochs,
+            policy,
             runs: JobRuns::default(),
             step_budget: DEFAULT_STEP_BUDGET,
             finalizing,
@@ -209,6 +222,31 @@ impl<M: Memory> Engine<M> {
         self.admins.iter().collect()
     }
 
+    /// The inference policy (crate::policy): controllers only.
+    pub fn policy(&self, env: &impl Environment) -> Result<InferencePolicy, Error> {
+        self.require_controller(env)?;
+        Ok(self.policy.get().clone())
+    }
+
+    pub fn set_policy(
+        &mut self,
+        env: &impl Environment,
+        policy: InferencePolicy,
+    ) -> Result<(), Error> {
+        self.require_controller(env)?;
+        self.policy.set(policy)
+    }
+
+    /// The policy's admission of the caller for an inference: access, then quotas.
+    fn admit_inference(&self, env: &impl Environment) -> Result<crate::policy::Admission, Error> {
+        if let Some(everyone) = self.policy.unrestricted() {
+            return Ok(everyone);
+        }
+        let caller = env.caller();
+        self.policy
+            .admit(caller, || env.is_controller(&caller), env.now_ns())
+    }
+
     // --- models ------------------------------------------------------------------------
 
     pub fn create_model(
@@ -266,7 +304,9 @@ impl<M: Memory> Engine<M> {
     /// Runs a model and appends the receipt to the provenance log. An inference that would
     /// not fit one message gets `UseJob` (see `run`), and nothing is logged.
     pub fn infer(&mut self, env: &impl Environment, args: InferArgs) -> Result<InferResult, Error> {
+        let admission = self.admit_inference(env)?;
         let (outputs, model_sha256) = self.run(env, &args, Some(self.one_message_limit))?;
+        env.inference_ran();
         let input_hash = digest(tensor::input_hash(&args.inputs, nonce(&args)));
         let entry = LogEntry {
             seq: self.log.len(),
@@ -283,6 +323,8 @@ impl<M: Memory> Engine<M> {
         };
         self.log.append(&entry);
         self.certify_head(env);
+        self.policy
+            .charge(admission, entry.timestamp_ns, 1, entry.instructions);
         self.last_infer_instructions = Some(entry.instructions);
         Ok(InferResult {
             outputs,

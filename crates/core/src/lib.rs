@@ -14,6 +14,7 @@
 //! - [`tensor`]: tensor checks, the canonical encoding and the input/output hashes.
 //! - [`provenance`]: the append-only log of inferences and its search index.
 //! - [`merkle`]: the log's RFC 9162 Merkle tree in stable memory: appends, roots, proofs.
+//! - [`policy`]: the inference policy: access, per-caller and global quotas.
 //! - [`memory`]: the registry of stable memories and the layout checks.
 //! - [`limits`]: every bound, named.
 
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod memory;
 pub mod merkle;
 pub mod nested;
+pub mod policy;
 pub mod prep;
 pub mod provenance;
 pub mod rewrite;

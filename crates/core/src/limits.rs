@@ -98,3 +98,14 @@ pub const MAX_STOP_BYTES: usize = 64;
 /// Prompt tokens one forward pass of the prefill takes: the attention scores of a pass
 /// grow with its square.
 pub const MAX_PREFILL_BATCH: usize = 64;
+
+// --- the inference policy (crate::policy) and canister_inspect_message (engine::inspect) ---
+/// Principals on an allow-list: the policy is decoded into the heap at every open.
+pub const MAX_ALLOW_LIST: u64 = 1000;
+/// The longest quota window: 30 days.
+pub const MAX_POLICY_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+/// The argument of a method without tensors, chunks or prompts (an allow-list of
+/// MAX_ALLOW_LIST principals is about 31 KB).
+pub const MAX_SMALL_ARG_BYTES: u64 = 64 << 10;
+/// Room for the Candid framing around a chunk, an input list or a prompt.
+pub const ARG_FRAMING_BYTES: u64 = 64 << 10;

@@ -9,7 +9,7 @@
 //! raw stable memory:  "MGR" MemoryManager header | buckets of the virtual memories
 //! memory 0 (LAYOUT):  0      5       6        8
 //!                     +------+-------+--------+
-//!                     |ICINF | ver=4 | 0 0    |
+//!                     |ICINF | ver=5 | 0 0    |
 //!                     +------+-------+--------+
 //! ```
 //!
@@ -42,9 +42,13 @@ pub const JOB_TENSORS: MemoryId = MemoryId::new(11);
 pub const JOB_COUNTER: MemoryId = MemoryId::new(12);
 /// Code epochs: each install's and upgrade's first log index (crate::epochs). Layout 4.
 pub const CODE_EPOCHS: MemoryId = MemoryId::new(13);
+/// The inference policy (crate::policy), one versioned record. Layout 5.
+pub const POLICY: MemoryId = MemoryId::new(14);
+/// The policy's usage counters per window, caller and overall (crate::policy). Layout 5.
+pub const QUOTA_USAGE: MemoryId = MemoryId::new(15);
 
 /// Every id in use, with the magic its structure writes at offset 0 and a name for errors.
-pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 14] = [
+pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 16] = [
     (LAYOUT, b"ICI", "layout header"),
     (MODELS, b"BTR", "model records"),
     (CHUNKS, b"BTR", "chunk map"),
@@ -59,24 +63,31 @@ pub const REGISTRY: [(MemoryId, &[u8; 3], &str); 14] = [
     (JOB_TENSORS, b"BTR", "job tensors"),
     (JOB_COUNTER, b"SCL", "job counter"),
     (CODE_EPOCHS, b"SVC", "code epochs"),
+    (POLICY, b"SCL", "inference policy"),
+    (QUOTA_USAGE, b"BTR", "quota usage"),
 ];
 
 /// Memories a layout of an earlier version does not have yet, by the version that added
 /// them: opening such a layout finds them empty, and the engine builds them.
-pub const ADDED_IN: [(MemoryId, u8); 5] = [
+pub const ADDED_IN: [(MemoryId, u8); 7] = [
     (MERKLE, 2),
     (JOBS, 3),
     (JOB_TENSORS, 3),
     (JOB_COUNTER, 3),
     (CODE_EPOCHS, 4),
+    (POLICY, 5),
+    (QUOTA_USAGE, 5),
 ];
 
 const LAYOUT_MAGIC: &[u8; 5] = b"ICINF";
 /// 1: models, admins, log. 2: + the log's Merkle tree. 3: + inference jobs. 4: + code epochs,
 /// and model records of version 2 (crate::store: the hash taken as chunks arrive, the finalize
 /// job and its failure); a build of layout 3 cannot read them, so its `post_upgrade` refuses
-/// this layout and a downgrade changes nothing.
-pub const LAYOUT_VERSION: u8 = 4;
+/// this layout and a downgrade changes nothing. 5: + the inference policy and its quota
+/// usage (crate::policy). A build of layout 4 would not see the policy (and would serve
+/// everyone), so it refuses this layout: its `check_layout` knows no version above 4, and a
+/// downgrade leaves the newer code running with nothing changed.
+pub const LAYOUT_VERSION: u8 = 5;
 /// The oldest layout this build upgrades from.
 pub const OLDEST_LAYOUT_VERSION: u8 = 1;
 const MANAGER_MAGIC: &[u8; 3] = b"MGR";

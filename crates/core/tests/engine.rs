@@ -9,7 +9,7 @@ use icinfer_api::{
     UploadChunkArgs,
 };
 use icinfer_core::limits::{CHUNK_BYTES, MAX_INPUT_BYTES, MAX_TENSORS};
-use icinfer_core::memory::LayoutError;
+use icinfer_core::memory::{ADDED_IN, LAYOUT_VERSION, LayoutError};
 use icinfer_core::{Engine, Environment, tensor};
 use icinfer_verify::head::leb128;
 use icinfer_verify::head::{encode_head_witness, head_commitment};
@@ -816,14 +816,14 @@ fn foreign_or_unknown_stable_layouts_are_refused() {
     let bytes = memory.borrow().clone();
     let at = bytes
         .windows(6)
-        .position(|w| w == b"ICINF\x04")
+        .position(|w| w == current_header())
         .expect("layout header present");
     let newer = VectorMemory::default();
     *newer.borrow_mut() = bytes.clone();
-    newer.borrow_mut()[at + 5] = 5;
+    newer.borrow_mut()[at + 5] = LAYOUT_VERSION + 1;
     assert!(matches!(
         Engine::init(newer),
-        Err(LayoutError::UnknownLayout { version: 5, .. })
+        Err(LayoutError::UnknownLayout { version, .. }) if version == LAYOUT_VERSION + 1
     ));
 
     // Layout 1 never had a Merkle tree: one claiming version 1 while the tree's memory holds
@@ -1001,7 +1001,10 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     drop(engine);
     // Make it a version 1 layout: header version 1 and the tree's memory blank.
     let mut bytes = memory.borrow().clone();
-    let at = bytes.windows(6).position(|w| w == b"ICINF\x04").unwrap();
+    let at = bytes
+        .windows(6)
+        .position(|w| w == current_header())
+        .unwrap();
     bytes[at + 5] = 1;
     let tree_at = bytes.windows(4).position(|w| w == b"ICM\x01").unwrap();
     // The model's entry and five inferences.
@@ -1016,19 +1019,78 @@ fn a_layout_without_a_merkle_tree_gets_one_on_upgrade() {
     assert_eq!(engine.log_size(), 6);
     drop(engine);
     // The header now says the current version, and the next open is a plain one.
-    assert!(old.borrow().windows(6).any(|w| w == b"ICINF\x04"));
+    assert!(old.borrow().windows(6).any(|w| w == current_header()));
     assert_eq!(Engine::init(old).unwrap().log_head(&env).root_hash, root);
 }
 
-/// Makes a layout look as a version before 3 left it: the job memories never written (nor
-/// the code epochs', which version 4 added).
-fn blank_job_memories(memory: &VectorMemory) {
+/// The layout header this build writes: "ICINF" and its version.
+fn current_header() -> [u8; 6] {
+    let mut header = *b"ICINF\0";
+    header[5] = LAYOUT_VERSION;
+    header
+}
+
+/// Blanks the memories a layout of `version` did not have yet (memory::ADDED_IN).
+fn blank_memories_added_after(memory: &VectorMemory, version: u8) {
     use ic_stable_structures::memory_manager::MemoryManager;
-    use icinfer_core::memory::{CODE_EPOCHS, JOB_COUNTER, JOB_TENSORS, JOBS};
     let manager = MemoryManager::init(memory.clone());
-    for id in [JOBS, JOB_TENSORS, JOB_COUNTER, CODE_EPOCHS] {
-        manager.get(id).write(0, &[0; 3]);
+    for (id, added) in ADDED_IN {
+        if added > version && id != icinfer_core::memory::MERKLE {
+            manager.get(id).write(0, &[0; 3]);
+        }
     }
+}
+
+/// Makes a layout look as a version before 3 left it: the job memories never written (nor
+/// those of the code epochs and the policy, which versions 4 and 5 added).
+fn blank_job_memories(memory: &VectorMemory) {
+    blank_memories_added_after(memory, 2);
+}
+
+/// A canister of layout version 4 (no inference policy) upgrades: everything is kept and
+/// the policy starts open without quotas; once set, it survives the next open. A build of
+/// layout 4 would refuse the upgraded memory: its check knows no version above 4, the
+/// refusal tested above with LAYOUT_VERSION + 1.
+#[test]
+fn a_layout_without_a_policy_gets_the_open_one_on_upgrade() {
+    use icinfer_api::{Access, InferencePolicy};
+    let (mut engine, memory, env) = fresh();
+    install(&mut engine, &env, "affine", AFFINE);
+    engine
+        .infer(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
+        .unwrap();
+    let root = engine.log_head(&env).root_hash;
+    drop(engine);
+    let at = memory
+        .borrow()
+        .windows(6)
+        .position(|w| w == current_header())
+        .unwrap();
+    memory.borrow_mut()[at + 5] = 4;
+    blank_memories_added_after(&memory, 4);
+
+    let mut engine = Engine::init(memory.clone()).unwrap();
+    assert_eq!(engine.log_head(&env).root_hash, root);
+    assert!(memory.borrow().windows(6).any(|w| w == current_header()));
+    assert_eq!(engine.policy(&env).unwrap(), InferencePolicy::default());
+    let policy = InferencePolicy {
+        access: Access::Authenticated,
+        ..InferencePolicy::default()
+    };
+    engine.set_policy(&env, policy.clone()).unwrap();
+    drop(engine);
+    let engine = Engine::init(memory.clone()).unwrap();
+    assert_eq!(engine.policy(&env).unwrap(), policy);
+    // A layout that claims version 4 while holding a policy is refused.
+    drop(engine);
+    memory.borrow_mut()[at + 5] = 4;
+    assert!(matches!(
+        Engine::init(memory),
+        Err(LayoutError::WrongMagic {
+            memory: "inference policy",
+            ..
+        })
+    ));
 }
 
 /// A canister of layout version 2 (no jobs) upgrades: its models and log are kept, the job
@@ -1045,14 +1107,14 @@ fn a_layout_without_jobs_gets_them_on_upgrade() {
     let at = memory
         .borrow()
         .windows(6)
-        .position(|w| w == b"ICINF\x04")
+        .position(|w| w == current_header())
         .unwrap();
     memory.borrow_mut()[at + 5] = 2;
     blank_job_memories(&memory);
 
     let mut engine = Engine::init(memory.clone()).unwrap();
     assert_eq!(engine.log_head(&env).root_hash, root);
-    assert!(memory.borrow().windows(6).any(|w| w == b"ICINF\x04"));
+    assert!(memory.borrow().windows(6).any(|w| w == current_header()));
     let id = engine
         .infer_start(&env, infer_args("affine", vec![x(vec![[1.0; 3]])]))
         .unwrap();

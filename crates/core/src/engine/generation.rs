@@ -44,6 +44,7 @@ impl<M: Memory> Engine<M> {
         env: &impl Environment,
         args: GenerateArgs,
     ) -> Result<JobId, Error> {
+        let admission = self.admit_inference(env)?;
         check_nonce(args.nonce.as_ref())?;
         check_generate_args(&args)?;
         self.check_job_room(env)?;
@@ -99,6 +100,7 @@ impl<M: Memory> Engine<M> {
                 generation,
             },
         );
+        self.policy.charge(admission, env.now_ns(), 1, 0);
         Ok(id)
     }
 
@@ -247,6 +249,8 @@ impl<M: Memory> Engine<M> {
         generation.forget_prompt();
         self.log.append(&entry);
         self.certify_head(env);
+        self.policy
+            .charge_finished_job(record.caller, entry.timestamp_ns, entry.instructions);
         self.runs.generations.remove(&id);
         record.progress.instructions = entry.instructions;
         record.finished_at_ns = Some(entry.timestamp_ns);

@@ -76,6 +76,7 @@ impl<M: Memory> Engine<M> {
     pub fn infer_start(&mut self, env: &impl Environment, args: InferArgs) -> Result<JobId, Error> {
         let caller = env.caller();
         let now = env.now_ns();
+        let admission = self.admit_inference(env)?;
         self.check_job_room(env)?;
         let (model, ordered) = self.prepare(&args)?;
         let run = PlanRun::start(&model.plan, &ordered)?;
@@ -109,6 +110,7 @@ impl<M: Memory> Engine<M> {
                 progress,
             },
         );
+        self.policy.charge(admission, now, 1, 0);
         Ok(id)
     }
 
@@ -272,6 +274,8 @@ impl<M: Memory> Engine<M> {
         };
         self.log.append(&entry);
         self.certify_head(env);
+        self.policy
+            .charge_finished_job(record.caller, entry.timestamp_ns, entry.instructions);
         if entry.instructions > self.one_message_limit {
             self.note_infer_instructions(&record.model_id, entry.instructions);
         }
