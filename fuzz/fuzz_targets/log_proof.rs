@@ -175,17 +175,14 @@ fn proven(case: &Case, proof: &LogProof, holding: &Holding) -> Option<ProvenEntr
     report_log_proof(proof, &case.trust, &holding.held()).proven
 }
 
-/// What each untouched case proves.
-fn originals() -> &'static [ProvenEntry] {
-    static ORIGINALS: OnceLock<Vec<ProvenEntry>> = OnceLock::new();
-    ORIGINALS.get_or_init(|| {
-        valid_cases()
-            .iter()
-            .map(|case| {
-                proven(case, &case.proof, &case.holding)
-                    .unwrap_or_else(|| panic!("the corpus's valid case '{}' verifies", case.name))
-            })
-            .collect()
+/// What untouched case `at` proves, computed once.
+fn original(at: usize) -> &'static ProvenEntry {
+    static ORIGINALS: OnceLock<Vec<OnceLock<ProvenEntry>>> = OnceLock::new();
+    let all = ORIGINALS.get_or_init(|| valid_cases().iter().map(|_| OnceLock::new()).collect());
+    all[at].get_or_init(|| {
+        let case = &valid_cases()[at];
+        proven(case, &case.proof, &case.holding)
+            .unwrap_or_else(|| panic!("the corpus's valid case '{}' verifies", case.name))
     })
 }
 
@@ -207,7 +204,7 @@ fuzz_target!(|input: &[u8]| {
     if let Some(proven) = proven(case, &proof, &holding) {
         assert_eq!(
             proven,
-            originals()[at],
+            *original(at),
             "case '{}' edited by {edits:?} proves something else",
             case.name
         );
