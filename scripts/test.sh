@@ -16,6 +16,9 @@ scripts/build-canister.sh inference consumer host-test-canister inference-test-h
 # workspace's resolution (checked with cargo tree). So: one build, then runs of it.
 cargo test --locked --workspace --no-run
 cargo test --locked --workspace --exclude icinfer-tests
+# The fuzz targets that do not link tract, 20 s each (docs/fuzzing.md; the slow tier runs
+# them all: scripts/fuzz.sh run).
+bash scripts/fuzz.sh ci 20
 # The verifier must keep building for the browser (no std::time, no I/O, no getrandom).
 cargo build --locked -p icinfer-verify --target wasm32-unknown-unknown
 # The integration tests print the instructions of every call they make.
