@@ -185,6 +185,9 @@ pub struct Epoch {
 pub struct Module {
     pub hash: Hash,
     pub layout: u8,
+    /// Whether its finalize logs the model's declaration (entry kind 4; the release before
+    /// it does not).
+    pub logs_model_entries: bool,
 }
 
 pub struct CanisterModel {
@@ -195,6 +198,9 @@ pub struct CanisterModel {
     leaves: Vec<Hash>,
     pub epochs: Vec<Epoch>,
     pub module: Module,
+    /// A finalize that succeeded under a module that logs model entries: the model whose
+    /// entry `model_logged` must find next.
+    expect_model_entry: Option<String>,
     /// The layout version of the stable memory: the newest that wrote it.
     pub stable_layout: u8,
     /// Digits outputs by case, learned from the first inference of each.
@@ -217,6 +223,7 @@ impl CanisterModel {
                 entry: None,
             }],
             module,
+            expect_model_entry: None,
             stable_layout: module.layout,
             digits_outputs: BTreeMap::new(),
         }
@@ -356,6 +363,9 @@ impl CanisterModel {
         };
         match (expected, reply) {
             (Ok(()), Ok(info)) => {
+                if self.module.logs_model_entries {
+                    self.expect_model_entry = Some(id.to_string());
+                }
                 self.models.get_mut(id).expect("ready").ready = Some(info.clone());
                 self.check_info(fx, id, &info);
                 assert!(info.finalized_at_ns.is_some(), "finalize {id}: {info:?}");
@@ -584,6 +594,34 @@ impl CanisterModel {
             }
         }
         accepted
+    }
+
+    /// After a finalize: the model's declaration (kind 4) when the module logs one. `entry`
+    /// is what the log holds at the predicted index.
+    pub fn model_logged(&mut self, fx: &Fixtures, entry: Option<LogEntry>) {
+        let index = self.log.len() as u64;
+        let Some(id) = self.expect_model_entry.take() else {
+            assert!(entry.is_none(), "an entry nobody logged: {entry:?}");
+            return;
+        };
+        let entry = entry.expect("a finalize logs the model's declaration");
+        match &entry.kind {
+            // Nothing is declared at create_model here.
+            Some(EntryKind::Model(declaration)) => assert!(
+                declaration.input_facts.is_empty() && declaration.language_model.is_none(),
+                "model entry {index}: {declaration:?}"
+            ),
+            other => panic!("entry {index} is not a model entry: {other:?}"),
+        }
+        let upload = &self.models[&id];
+        let none = [0u8; 32];
+        assert_eq!(
+            (entry.seq, entry.caller, &entry.model_id, &entry.model_sha256[..]),
+            (index, upload.created_by, &id, &fx.declared_sha256(upload.file)[..]),
+            "model entry {index}"
+        );
+        assert_eq!((&entry.input_hash[..], &entry.output_hash[..]), (&none[..], &none[..]));
+        self.append(entry);
     }
 
     /// After a tick: the pending code epoch's self-call has logged it. `entry` is what the

@@ -99,10 +99,12 @@ impl Modules {
         let built_module = Module {
             hash: Sha256::digest(&built).into(),
             layout: icinfer_core::memory::LAYOUT_VERSION,
+            logs_model_entries: true,
         };
         let release_module = Module {
             hash: release.module_hash(),
             layout: measured_layout(&release.wasm_gz),
+            logs_model_entries: false,
         };
         Modules {
             built,
@@ -238,6 +240,9 @@ impl<'a> Harness<'a> {
             Op::Finalize(who, id) => {
                 let reply: R<ModelInfo> = self.update(*who, "finalize_model", id.to_string());
                 self.model.finalize_reply(fx, who.principal(), id, reply);
+                let next = self.model.log_size();
+                let entry: R<icinfer_api::LogEntry> = self.query("log_entry", next);
+                self.model.model_logged(fx, entry.ok());
                 "finalize_model"
             }
             Op::Infer(who, id, inputs, nonce) => {

@@ -155,6 +155,19 @@ fn line(e: &LogEntry) -> String {
                 receipt.generated_tokens
             ),
         ),
+        Some(EntryKind::Model(declaration)) => (
+            format!("{} (model)", e.model_id),
+            format!(
+                "sha256 {}…, {} input facts{}",
+                short(&e.model_sha256),
+                declaration.input_facts.len(),
+                if declaration.language_model.is_some() {
+                    ", language model"
+                } else {
+                    ""
+                }
+            ),
+        ),
         Some(EntryKind::CodeEpoch(epoch)) => (
             "code epoch".to_string(),
             format!(

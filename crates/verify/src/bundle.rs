@@ -115,7 +115,8 @@ impl From<JsonError> for BundleError {
 
 /// How a content file's bytes hash to an entry's output hash: a generation's completion is
 /// hashed as it is; an inference's content is its outputs' canonical tensor list
-/// (docs/hashing.md), hashed after the outputs domain. A code epoch has no content.
+/// (docs/hashing.md), hashed after the outputs domain. A code epoch and a model's declaration
+/// (kind 4) have no content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentHashing {
     Completion,
@@ -127,7 +128,7 @@ impl ContentHashing {
         match entry.kind {
             None | Some(EntryKind::Inference) => Some(ContentHashing::OutputTensorList),
             Some(EntryKind::Generation(_)) => Some(ContentHashing::Completion),
-            Some(EntryKind::CodeEpoch(_)) => None,
+            Some(EntryKind::CodeEpoch(_)) | Some(EntryKind::Model(_)) => None,
         }
     }
 
