@@ -6,8 +6,7 @@ use crate::{CHUNK_BYTES, Replica, ReplicaExt, workspace_root};
 use candid::Principal;
 use icinfer_api::{
     CreateModelArgs, Error, KvPair, LanguageModel, ModelInfo, ModelState, TokenizerFile,
-    UploadChunkArgs,
-    UploadProgress,
+    UploadChunkArgs, UploadProgress,
 };
 use serde_bytes::ByteBuf;
 use serde_json::Value;

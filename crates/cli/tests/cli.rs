@@ -653,7 +653,11 @@ fn an_interrupted_tokenizer_upload_resumes_with_its_missing_chunks() {
     Decode!(&reply, Result<ModelInfo, Error>).unwrap().unwrap();
     for (method, offset, data) in [
         ("upload_model_chunk", 0, &model[..]),
-        ("upload_tokenizer_chunk", 1 << 20, &tokenizer[1 << 20..2 << 20]),
+        (
+            "upload_tokenizer_chunk",
+            1 << 20,
+            &tokenizer[1 << 20..2 << 20],
+        ),
     ] {
         let chunk = UploadChunkArgs {
             id: "lm".into(),

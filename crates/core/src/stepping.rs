@@ -24,22 +24,19 @@ use tract_onnx::tract_core::ops::konst::Const;
 
 /// What every forward pass of a plan needs besides its values, worked out once per plan
 /// user (a job, a generation) instead of once per pass: the evaluation order, the flush
-/// list and the symbols to bind. For a small decoder the three cost more than the pass's
-/// arithmetic (tiny-gpt: 11.4 M instructions per decoded token, of which the schedule and
-/// a fresh state were most; docs/performance.md, "Generation").
+/// list and the symbols to bind. Built per pass with a fresh state, they cost the tiny GPT
+/// 1.76 M of its 11.43 M instructions per decoded token (docs/performance.md, "Text
+/// generation").
 pub struct Schedule {
     /// The plan's evaluation order (constants excluded: the state holds their values).
     order: Vec<usize>,
     /// `flush[step]`: nodes whose values no step from `step` on reads.
     flush: Vec<TVec<usize>>,
     symbols: Vec<Symbol>,
-    /// No operator keeps state between passes (no Scan, no sub-model), so a state may be
-    /// cleared and used again rather than spawned anew.
-    reusable: bool,
 }
 
 impl Schedule {
-    pub fn of(plan: &Plan) -> Result<Schedule, Error> {
+    pub fn of(plan: &Plan) -> Schedule {
         let model = plan.model();
         let order = plan.order_without_consts().to_vec();
         let flush = build_flush_list(model, &order, &model.outputs, |n| !n.op_is::<Const>());
@@ -50,18 +47,11 @@ impl Schedule {
                 symbols.extend(output.fact.shape.iter().flat_map(|d| d.symbols()));
             }
         }
-        let reusable = plan
-            .spawn()
-            .map_err(failed)?
-            .op_states
-            .iter()
-            .all(Option::is_none);
-        Ok(Schedule {
+        Schedule {
             order,
             flush,
             symbols: symbols.into_iter().collect(),
-            reusable,
-        })
+        }
     }
 }
 
@@ -83,7 +73,7 @@ impl PlanRun {
             .map(|t| runtime::to_tract(t).map(TValue::from))
             .collect::<Result<_, _>>()
             .map_err(failed)?;
-        Self::start_values(plan, &Arc::new(Schedule::of(plan)?), None, values)
+        Self::start_values(plan, &Arc::new(Schedule::of(plan)), None, values)
     }
 
     /// Sets tract values as the inputs, in the model's order (a decoder's KV cache, which
@@ -95,8 +85,10 @@ impl PlanRun {
         spare: Option<SpareState>,
         values: TVec<TValue>,
     ) -> Result<Self, Error> {
+        // A state is used again only if no operator keeps state between passes (no Scan,
+        // no sub-model): clearing the values would not clear that.
         let mut state = match spare {
-            Some(SpareState(state)) if schedule.reusable => state,
+            Some(SpareState(state)) if state.op_states.iter().all(Option::is_none) => state,
             _ => plan.spawn().map_err(failed)?,
         };
         state.set_inputs(values).map_err(failed)?;

@@ -716,7 +716,9 @@ fn check_against_onnxruntime(
         println!(
             "{prompt:?}: {} steps, greedy equal up to {}, logits within {largest:e}",
             expected.len(),
-            first_tie.map_or("the end".to_string(), |t| format!("the near-tie at step {t}"))
+            first_tie.map_or("the end".to_string(), |t| format!(
+                "the near-tie at step {t}"
+            ))
         );
     }
     largest
@@ -736,7 +738,10 @@ fn the_tiny_gpts_logits_are_onnxruntimes_step_by_step_past_any_near_tie() {
         &dir().join("reference"),
         1e-4,
     );
-    assert!(largest > 0.0, "two runtimes, bit-identical logits: check the reference");
+    assert!(
+        largest > 0.0,
+        "two runtimes, bit-identical logits: check the reference"
+    );
 }
 
 /// Slow tier: GPT-2 small with seeded random weights (models/make_gpt2.py; random weights

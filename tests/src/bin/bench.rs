@@ -20,6 +20,7 @@ use icinfer_api::{
     LanguageModel, LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs, ModelInfo,
     ModelState, Sampling,
 };
+use icinfer_core::limits::MAX_STEP_BUDGET;
 use icinfer_tests::gpt::{
     install_language_model, slow_tier_gpt, tiny_gpt, tiny_gpt_language_model,
 };
@@ -27,7 +28,6 @@ use icinfer_tests::models::{Model, load_model, model_ids};
 use icinfer_tests::{
     CHUNK_BYTES, InferenceCanister, LocalHost, Replica, ReplicaExt, canister_wasm, workspace_root,
 };
-use icinfer_core::limits::MAX_STEP_BUDGET;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -41,11 +41,18 @@ type Results = BTreeMap<String, BTreeMap<String, u64>>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let all = args.windows(2).any(|w| w[0] == "--tier" && w[1] == "all");
-    let only_generation = args.windows(2).any(|w| w[0] == "--only" && w[1] == "generate");
+    let only_generation = args
+        .windows(2)
+        .any(|w| w[0] == "--only" && w[1] == "generate");
     let results = if only_generation {
         let mut results = Results::new();
         let controller = Principal::from_slice(&[0xbe; 29]);
-        generation(&mut results, controller, Principal::from_slice(&[0xbf; 29]), all);
+        generation(
+            &mut results,
+            controller,
+            Principal::from_slice(&[0xbf; 29]),
+            all,
+        );
         results
     } else {
         run(all)
@@ -422,7 +429,11 @@ fn generation(results: &mut Results, controller: Principal, user: Principal, all
             &format!("generate/{name}/prefill_per_token"),
             prefill,
         );
-        record(results, &format!("generate/{name}/decode_per_token"), decode);
+        record(
+            results,
+            &format!("generate/{name}/decode_per_token"),
+            decode,
+        );
     }
 }
 

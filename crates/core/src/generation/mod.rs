@@ -17,8 +17,8 @@ pub mod tokenizer;
 use crate::limits::MAX_PREFILL_BATCH;
 use crate::runtime::{Plan, datum_of};
 use crate::stepping::{PlanRun, Schedule, SpareState};
-use std::sync::Arc;
 use icinfer_api::{DType, Dim, Error, LanguageModel, TensorFact};
+use std::sync::Arc;
 use tract_onnx::prelude::{DatumType, TValue, TVec, Tensor as TractTensor};
 
 pub use tokenizer::Tokenizer;
@@ -222,7 +222,7 @@ impl Generation {
             let inputs = self.inputs(language, from, to)?;
             let schedule = match &self.schedule {
                 Some(schedule) => schedule,
-                None => self.schedule.insert(Arc::new(Schedule::of(plan)?)),
+                None => self.schedule.insert(Arc::new(Schedule::of(plan))),
             };
             let run = PlanRun::start_values(plan, schedule, self.spare.take(), inputs)?;
             self.forward = Some((run, to - from));
