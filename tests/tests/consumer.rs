@@ -200,3 +200,80 @@ fn collecting_an_unknown_job_is_a_typed_error_and_keeps_nothing() {
         .unwrap();
     assert!(kept.is_empty());
 }
+
+/// A canister generates text through the job API and keeps the receipt. Setup: the tiny
+/// GPT (models/tiny-gpt) on the inference canister besides the affine model. Runbook: the
+/// consumer starts a greedy generation, the replica runs its steps, the consumer collects
+/// it (and again once done). Success criteria: the tokens are onnxruntime's (a prompt whose
+/// top-2 margins are all wide), the consumer keeps one receipt, equal to the inference
+/// canister's log entry, which names the consumer as caller and commits to the completion
+/// the consumer was given.
+#[test]
+fn a_canister_generates_through_the_job_api_and_keeps_the_receipt() {
+    use icinfer_api::{EntryKind, GenerateArgs, GenerationState, GenerationStatus, Sampling};
+    use icinfer_tests::gpt::{install_language_model, tiny_gpt, tiny_gpt_language_model};
+    let (mut inference, consumer) = setup();
+    let gpt = tiny_gpt();
+    let id = inference.id;
+    install_language_model(
+        inference.replica.as_mut(),
+        id,
+        controller(),
+        "tiny-gpt",
+        &gpt.onnx,
+        &gpt.tokenizer,
+        tiny_gpt_language_model(&gpt.tokenizer),
+    );
+    let case = &gpt.reference["cases"][3];
+    let expected: Vec<u32> = case["greedy_ids"].as_array().unwrap()[..8]
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let args = GenerateArgs {
+        model_id: "tiny-gpt".into(),
+        prompt: case["prompt"].as_str().unwrap().into(),
+        max_new_tokens: 8,
+        sampling: Sampling::Greedy,
+        stop: Vec::new(),
+        nonce: None,
+    };
+    let replica = &mut inference.replica;
+    let (started,): (Result<u64, ConsumerError>,) = replica
+        .update(consumer, user(), "generate_start", (args,))
+        .unwrap();
+    let job = started.unwrap();
+    let collect = |replica: &mut Box<dyn icinfer_tests::Replica>| -> GenerationStatus {
+        let (status,): (Result<GenerationStatus, ConsumerError>,) = replica
+            .update(consumer, user(), "collect_generation", (job,))
+            .unwrap();
+        status.unwrap()
+    };
+    let mut status = collect(replica);
+    for _ in 0..1_000 {
+        if status.state != GenerationState::Pending {
+            break;
+        }
+        replica.tick();
+        status = collect(replica);
+    }
+    let GenerationState::Done(receipt) = &status.state else {
+        panic!("the generation did not finish: {status:?}");
+    };
+    assert_eq!(status.tokens, expected);
+    assert_eq!(receipt.caller, consumer);
+    assert_eq!(
+        receipt.output_hash[..],
+        icinfer_verify::generation::completion_hash(&status.completion)
+    );
+    assert!(matches!(receipt.kind, Some(EntryKind::Generation(_))));
+
+    collect(replica);
+    let (kept,): (Vec<LogEntry>,) = replica
+        .query(consumer, user(), "receipts", (0u64, 10u64))
+        .unwrap();
+    assert_eq!(kept, vec![receipt.clone()]);
+    let (logged,): (Result<LogEntry, icinfer_api::Error>,) = replica
+        .query(inference.id, user(), "log_entry", (receipt.seq,))
+        .unwrap();
+    assert_eq!(&logged.unwrap(), receipt);
+}

@@ -2,6 +2,9 @@
 //! canister and keeps every receipt it gets, in stable memory. For a model too large for
 //! one message it starts a job (`infer_start`) and collects the job's receipt later
 //! (`collect_job`, which asks `job_status`; the job's caller may, and that is this canister).
+//! A text generation is a job too: `generate_start` starts it, `collect_generation` follows
+//! it (`generation_status`, which only the generation's caller may read: this canister) and
+//! keeps its receipt, which commits to the prompt, the settings, the seed and the text.
 //!
 //! The calls are real inter-canister calls, so the usual rule applies: state is committed
 //! at the `await`. Nothing is written before it, and the receipt is written after it only
@@ -16,7 +19,10 @@ use ic_stable_structures::StableBTreeMap;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{Cell, DefaultMemoryImpl, StableLog, Storable};
-use icinfer_api::{InferArgs, InferResult, JobId, JobState, JobStatus, LogEntry};
+use icinfer_api::{
+    GenerateArgs, GenerationState, GenerationStatus, InferArgs, InferResult, JobId, JobState,
+    JobStatus, LogEntry,
+};
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -25,7 +31,8 @@ type Memory = VirtualMemory<DefaultMemoryImpl>;
 const INFERENCE_CANISTER: MemoryId = MemoryId::new(0);
 const RECEIPTS_INDEX: MemoryId = MemoryId::new(1);
 const RECEIPTS_DATA: MemoryId = MemoryId::new(2);
-/// The jobs whose receipt is kept, so that collecting one twice keeps it once.
+/// The jobs (inferences and generations: one id space) whose receipt is kept, so that
+/// collecting one twice keeps it once.
 const COLLECTED_JOBS: MemoryId = MemoryId::new(3);
 
 /// Largest page `receipts` returns.
@@ -157,10 +164,32 @@ async fn infer_start(args: InferArgs) -> Result<JobId, ConsumerError> {
 async fn collect_job(id: JobId) -> Result<JobStatus, ConsumerError> {
     let status: JobStatus = call_inference("job_status", &id).await?;
     if let JobState::Done(result) = &status.state {
-        let new = with_state(|state| state.collected_jobs.insert(id, ()).is_none());
-        if new {
-            keep(&result.receipt);
-        }
+        keep_once(id, &result.receipt);
+    }
+    Ok(status)
+}
+
+fn keep_once(id: JobId, receipt: &LogEntry) {
+    let new = with_state(|state| state.collected_jobs.insert(id, ()).is_none());
+    if new {
+        keep(receipt);
+    }
+}
+
+/// Starts a text generation on the inference canister; returns its job id, for
+/// `collect_generation`.
+#[update]
+async fn generate_start(args: GenerateArgs) -> Result<JobId, ConsumerError> {
+    call_inference("generate_start", &args).await
+}
+
+/// The generation's tokens and text so far; once it is done, its receipt is kept (once,
+/// however often this is called).
+#[update]
+async fn collect_generation(id: JobId) -> Result<GenerationStatus, ConsumerError> {
+    let status: GenerationStatus = call_inference("generation_status", &id).await?;
+    if let GenerationState::Done(receipt) = &status.state {
+        keep_once(id, receipt);
     }
     Ok(status)
 }

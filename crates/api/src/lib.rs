@@ -239,6 +239,19 @@ pub struct UploadStatus {
     /// Indices of the chunks still missing, ascending (chunk i covers bytes
     /// `[i * chunk_size, min((i + 1) * chunk_size, size_bytes))`).
     pub missing_chunks: Vec<u32>,
+    /// A language model's tokenizer, chunked alike (`upload_tokenizer_chunk`); none for
+    /// other models.
+    pub tokenizer: Option<TokenizerUpload>,
+}
+
+/// What has arrived of a language model's tokenizer.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct TokenizerUpload {
+    pub size_bytes: u64,
+    pub chunks_total: u32,
+    pub chunks_received: u32,
+    /// Ascending, as `UploadStatus::missing_chunks`.
+    pub missing_chunks: Vec<u32>,
 }
 
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq)]

@@ -86,9 +86,28 @@ pub async fn run(client: &Client, options: UploadOptions<'_>) -> Result<ModelInf
 
     let status: Result<UploadStatus, Error> = client.query("upload_status", (id.clone(),)).await?;
     let status = status.map_err(|e| client.explain("upload_status", e))?;
-    send_missing_chunks(client, &id, &bytes, &status, options.progress).await?;
+    let model = Missing {
+        file: "model",
+        method: "upload_model_chunk",
+        bytes: &bytes,
+        chunks: &status.missing_chunks,
+        chunks_total: status.chunks_total,
+        chunks_received: status.chunks_received,
+    };
+    send_missing_chunks(client, &id, model, status.chunk_size, options.progress).await?;
     if let Some((_, tokenizer)) = &options.language_model {
-        send_tokenizer(client, &id, tokenizer, status.chunk_size as usize).await?;
+        let Some(sent) = &status.tokenizer else {
+            bail!("the canister's '{id}' is not a language model; pass --replace to create it anew")
+        };
+        let tokenizer = Missing {
+            file: "tokenizer",
+            method: "upload_tokenizer_chunk",
+            bytes: tokenizer,
+            chunks: &sent.missing_chunks,
+            chunks_total: sent.chunks_total,
+            chunks_received: sent.chunks_received,
+        };
+        send_missing_chunks(client, &id, tokenizer, status.chunk_size, options.progress).await?;
     }
 
     let finalized: Result<ModelInfo, Error> =
@@ -162,24 +181,6 @@ async fn follow_finalize(client: &Client, id: &str, show_progress: bool) -> Resu
 }
 
 /// A language model's tokenizer, every chunk (it is small; chunks are idempotent).
-async fn send_tokenizer(client: &Client, id: &str, tokenizer: &[u8], chunk: usize) -> Result<()> {
-    for (index, piece) in tokenizer.chunks(chunk).enumerate() {
-        let sent: Result<UploadProgress, Error> = client
-            .update(
-                "upload_tokenizer_chunk",
-                (UploadChunkArgs {
-                    id: id.to_string(),
-                    offset: (index * chunk) as u64,
-                    data: ByteBuf::from(piece.to_vec()),
-                },),
-            )
-            .await?;
-        sent.map_err(|e| client.explain("upload_tokenizer_chunk", e))?;
-    }
-    println!("tokenizer: {} bytes sent", tokenizer.len());
-    Ok(())
-}
-
 async fn create(
     client: &Client,
     options: &UploadOptions<'_>,
@@ -203,29 +204,47 @@ async fn create(
     Ok(())
 }
 
+/// The chunks of one file of an upload that the canister has not got (`upload_status`).
+struct Missing<'a> {
+    /// "model" or "tokenizer".
+    file: &'a str,
+    method: &'static str,
+    bytes: &'a [u8],
+    chunks: &'a [u32],
+    chunks_total: u32,
+    chunks_received: u32,
+}
+
 async fn send_missing_chunks(
     client: &Client,
     id: &str,
-    bytes: &[u8],
-    status: &UploadStatus,
+    missing: Missing<'_>,
+    chunk_size: u64,
     show_progress: bool,
 ) -> Result<()> {
-    let chunk_size = status.chunk_size as usize;
+    let Missing {
+        file,
+        method,
+        bytes,
+        ..
+    } = missing;
+    let chunk_size = chunk_size as usize;
     let chunk = |index: u32| {
         let start = index as usize * chunk_size;
         &bytes[start..(start + chunk_size).min(bytes.len())]
     };
-    let missing_bytes: u64 = status
-        .missing_chunks
-        .iter()
-        .map(|&i| chunk(i).len() as u64)
-        .sum();
+    let missing_bytes: u64 = missing.chunks.iter().map(|&i| chunk(i).len() as u64).sum();
+    let prefix = if file == "model" {
+        String::new()
+    } else {
+        format!("{file}: ")
+    };
     println!(
-        "{} of {} chunks to send ({} bytes; the canister has the other {})",
-        status.missing_chunks.len(),
-        status.chunks_total,
+        "{prefix}{} of {} chunks to send ({} bytes; the canister has the other {})",
+        missing.chunks.len(),
+        missing.chunks_total,
         missing_bytes,
-        status.chunks_received
+        missing.chunks_received
     );
     let bar = if show_progress {
         ProgressBar::new(missing_bytes)
@@ -236,14 +255,14 @@ async fn send_missing_chunks(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .expect("a valid template"),
     );
-    futures_util::stream::iter(status.missing_chunks.iter().copied())
+    futures_util::stream::iter(missing.chunks.iter().copied())
         .map(|index| {
             let bar = &bar;
             async move {
                 let data = chunk(index);
                 let sent: Result<UploadProgress, Error> = client
                     .update(
-                        "upload_model_chunk",
+                        method,
                         (UploadChunkArgs {
                             id: id.to_string(),
                             offset: index as u64 * chunk_size as u64,
@@ -252,9 +271,9 @@ async fn send_missing_chunks(
                     )
                     .await
                     .with_context(|| {
-                        format!("sending chunk {index}; run the command again to resume")
+                        format!("sending {file} chunk {index}; run the command again to resume")
                     })?;
-                sent.map_err(|e| client.explain("upload_model_chunk", e))?;
+                sent.map_err(|e| client.explain(method, e))?;
                 bar.inc(data.len() as u64);
                 anyhow::Ok(())
             }

@@ -718,6 +718,110 @@ fn upload_follows_a_finalize_job_with_its_progress() {
     server.stop();
 }
 
+/// A language model's upload resumes its tokenizer too: with the model's chunks all sent
+/// and one of the tokenizer's three, `upload --tokenizer` sends the two the canister's
+/// `upload_status` lists as missing, not the whole file. (Both files are junk, so finalize
+/// then refuses the tokenizer.)
+#[test]
+fn an_interrupted_tokenizer_upload_resumes_with_its_missing_chunks() {
+    use candid::{Decode, Encode};
+    use icinfer_api::{
+        CreateModelArgs, Error, KvPair, LanguageModel, ModelInfo, TokenizerFile, UploadChunkArgs,
+        UploadProgress,
+    };
+
+    let user = User::new();
+    user.ok(&["whoami"]);
+    let (server, ready) = user.serve();
+    let canister = ready.canister_id;
+    let model: Vec<u8> = (0..5000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let tokenizer: Vec<u8> = (0..(2 << 20) + 10u32)
+        .map(|i| (u64::from(i) * 31 % 253) as u8)
+        .collect();
+    let (model_file, tokenizer_file) = (
+        user.home.path().join("lm.onnx"),
+        user.home.path().join("tokenizer.json"),
+    );
+    std::fs::write(&model_file, &model).unwrap();
+    std::fs::write(&tokenizer_file, &tokenizer).unwrap();
+
+    // What `upload --tokenizer FILE --kv-layers 1` declares, created and half sent as if
+    // an earlier run had been interrupted.
+    let create = CreateModelArgs {
+        id: "lm".into(),
+        sha256: serde_bytes::ByteBuf::from(sha2_digest(&model).to_vec()),
+        size_bytes: model.len() as u64,
+        description: None,
+        input_facts: None,
+        language_model: Some(LanguageModel {
+            input_ids: "input_ids".into(),
+            logits: "logits".into(),
+            attention_mask: None,
+            position_ids: None,
+            past: ["key", "value"]
+                .map(|kv| KvPair {
+                    input: format!("past_key_values.0.{kv}"),
+                    output: format!("present.0.{kv}"),
+                })
+                .to_vec(),
+            context_length: 1024,
+            eos_token: None,
+            tokenizer: TokenizerFile {
+                sha256: serde_bytes::ByteBuf::from(sha2_digest(&tokenizer).to_vec()),
+                size_bytes: tokenizer.len() as u64,
+            },
+        }),
+    };
+    let reply = user.update_as_me(&canister, "create_model", Encode!(&create).unwrap());
+    Decode!(&reply, Result<ModelInfo, Error>).unwrap().unwrap();
+    for (method, offset, data) in [
+        ("upload_model_chunk", 0, &model[..]),
+        (
+            "upload_tokenizer_chunk",
+            1 << 20,
+            &tokenizer[1 << 20..2 << 20],
+        ),
+    ] {
+        let chunk = UploadChunkArgs {
+            id: "lm".into(),
+            offset,
+            data: serde_bytes::ByteBuf::from(data.to_vec()),
+        };
+        let reply = user.update_as_me(&canister, method, Encode!(&chunk).unwrap());
+        Decode!(&reply, Result<UploadProgress, Error>)
+            .unwrap()
+            .unwrap();
+    }
+
+    let out = user.run(&[
+        "upload",
+        model_file.to_str().unwrap(),
+        "--id",
+        "lm",
+        "--tokenizer",
+        tokenizer_file.to_str().unwrap(),
+        "--kv-layers",
+        "1",
+        "--no-progress",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("resuming the upload"), "{stdout}");
+    assert!(
+        stdout.contains("0 of 1 chunks to send (0 bytes; the canister has the other 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "tokenizer: 2 of 3 chunks to send (1048586 bytes; the canister has the other 1)"
+        ),
+        "{stdout}"
+    );
+    assert!(!out.status.success());
+    assert!(stderr.contains("tokenizer"), "{stderr}");
+    server.stop();
+}
+
 /// The README's first command: the bundled model uploaded, inferred and verified over HTTP on
 /// a throw-away host.
 #[test]

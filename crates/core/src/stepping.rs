@@ -4,7 +4,8 @@
 //! `compute_one_with_inputs` evaluates one node, and the plan's evaluation order is
 //! `order_without_consts`. What `run` does besides, this module does too, in the same order
 //! per node: gather the node's inputs, free the intermediates no later node reads (the
-//! flush list, rebuilt with `build_flush_list` exactly as the plan builds its own),
+//! flush list, built with `build_flush_list` exactly as the plan builds its own, once per
+//! [`Schedule`]),
 //! evaluate, and bind symbols from the output shapes until every symbol of the model has a
 //! value. The same nodes run on the same values, so the outputs are bit for bit `run`'s.
 //! (`run` also lets stateful operators with initial tensors resolve symbols first, and
@@ -13,6 +14,7 @@
 use crate::runtime::{self, Plan};
 use icinfer_api::{Error, Tensor, TensorFact};
 use std::collections::HashSet;
+use std::sync::Arc;
 use tract_onnx::tract_core::internal::{
     Symbol, TDim, TValue, TVec, ToDim, TractError, TractResult, TurnState,
     TypedSimpleState as State, bail, solve_for,
@@ -20,14 +22,46 @@ use tract_onnx::tract_core::internal::{
 use tract_onnx::tract_core::model::order::build_flush_list;
 use tract_onnx::tract_core::ops::konst::Const;
 
-/// One inference in progress: tract's state with the values computed so far.
-pub struct PlanRun {
-    state: State,
+/// What every forward pass of a plan needs besides its values, worked out once per plan
+/// user (a job, a generation) instead of once per pass: the evaluation order, the flush
+/// list and the symbols to bind. Built per pass with a fresh state, they cost the tiny GPT
+/// 1.76 M of its 11.43 M instructions per decoded token (docs/performance.md, "Text
+/// generation").
+pub struct Schedule {
     /// The plan's evaluation order (constants excluded: the state holds their values).
     order: Vec<usize>,
     /// `flush[step]`: nodes whose values no step from `step` on reads.
     flush: Vec<TVec<usize>>,
     symbols: Vec<Symbol>,
+}
+
+impl Schedule {
+    pub fn of(plan: &Plan) -> Schedule {
+        let model = plan.model();
+        let order = plan.order_without_consts().to_vec();
+        let flush = build_flush_list(model, &order, &model.outputs, |n| !n.op_is::<Const>());
+        #[allow(clippy::mutable_key_type)]
+        let mut symbols: HashSet<Symbol> = HashSet::new();
+        for node in &model.nodes {
+            for output in &node.outputs {
+                symbols.extend(output.fact.shape.iter().flat_map(|d| d.symbols()));
+            }
+        }
+        Schedule {
+            order,
+            flush,
+            symbols: symbols.into_iter().collect(),
+        }
+    }
+}
+
+/// A finished pass's state, cleared by [`PlanRun::into_state`].
+pub struct SpareState(State);
+
+/// One inference in progress: tract's state with the values computed so far.
+pub struct PlanRun {
+    state: State,
+    schedule: Arc<Schedule>,
     next: usize,
 }
 
@@ -39,35 +73,51 @@ impl PlanRun {
             .map(|t| runtime::to_tract(t).map(TValue::from))
             .collect::<Result<_, _>>()
             .map_err(failed)?;
-        Self::start_values(plan, values)
+        Self::start_values(plan, &Arc::new(Schedule::of(plan)), None, values)
     }
 
     /// Sets tract values as the inputs, in the model's order (a decoder's KV cache, which
-    /// stays in tract's form from one forward pass to the next).
-    pub fn start_values(plan: &Plan, values: TVec<TValue>) -> Result<Self, Error> {
-        let mut state = plan.spawn().map_err(failed)?;
+    /// stays in tract's form from one forward pass to the next), on the plan's `schedule`
+    /// and on the state a finished pass of the same plan gave back, if there is one.
+    pub fn start_values(
+        plan: &Plan,
+        schedule: &Arc<Schedule>,
+        spare: Option<SpareState>,
+        values: TVec<TValue>,
+    ) -> Result<Self, Error> {
+        // A state is used again only if no operator keeps state between passes (no Scan,
+        // no sub-model): clearing the values would not clear that.
+        let mut state = match spare {
+            Some(SpareState(state)) if state.op_states.iter().all(Option::is_none) => state,
+            _ => plan.spawn().map_err(failed)?,
+        };
         state.set_inputs(values).map_err(failed)?;
-        let model = plan.model();
-        let order = plan.order_without_consts().to_vec();
-        let flush = build_flush_list(model, &order, &model.outputs, |n| !n.op_is::<Const>());
-        #[allow(clippy::mutable_key_type)]
-        let mut symbols: HashSet<Symbol> = HashSet::new();
-        for node in &model.nodes {
-            for output in &node.outputs {
-                symbols.extend(output.fact.shape.iter().flat_map(|d| d.symbols()));
-            }
-        }
         Ok(PlanRun {
             state,
-            order,
-            flush,
-            symbols: symbols.into_iter().collect(),
+            schedule: Arc::clone(schedule),
             next: 0,
         })
     }
 
+    /// The state, cleared to what a fresh one holds (the constants' values, no symbol
+    /// bound), for the next pass of the same plan once this one's outputs are taken: a
+    /// pass on it computes what it would on a fresh state, without building one (a few
+    /// allocations per node).
+    pub fn into_state(mut self) -> SpareState {
+        for &node in &self.schedule.order {
+            self.state.turn_state.values[node] = None;
+        }
+        let plan = Arc::clone(self.state.plan());
+        for input in &plan.model().inputs {
+            self.state.turn_state.values[input.node] = None;
+        }
+        self.state.turn_state.resolved_symbols = Default::default();
+        self.state.turn_state.scenario = None;
+        SpareState(self.state)
+    }
+
     pub fn nodes_total(&self) -> u64 {
-        self.order.len() as u64
+        self.schedule.order.len() as u64
     }
 
     pub fn nodes_done(&self) -> u64 {
@@ -75,12 +125,13 @@ impl PlanRun {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.next == self.order.len()
+        self.next == self.schedule.order.len()
     }
 
     /// The next node, as errors name it: its name, id and operator.
     pub fn next_node_name(&self) -> String {
-        self.order
+        self.schedule
+            .order
             .get(self.next)
             .map(|&id| describe(&self.state, id))
             .unwrap_or_default()
@@ -90,13 +141,17 @@ impl PlanRun {
     pub fn last_node_name(&self) -> String {
         self.next
             .checked_sub(1)
-            .map(|step| describe(&self.state, self.order[step]))
+            .map(|step| describe(&self.state, self.schedule.order[step]))
             .unwrap_or_default()
     }
 
     /// Evaluates the next node.
     pub fn step(&mut self) -> Result<(), Error> {
-        let node = *self.order.get(self.next).expect("step after the last node");
+        let node = *self
+            .schedule
+            .order
+            .get(self.next)
+            .expect("step after the last node");
         self.step_node(node).map_err(failed)?;
         self.next += 1;
         Ok(())
@@ -104,17 +159,20 @@ impl PlanRun {
 
     fn step_node(&mut self, node: usize) -> TractResult<()> {
         let inputs = self.state.prepare_inputs(node)?;
-        for &dead in &self.flush[self.next] {
+        for &dead in &self.schedule.flush[self.next] {
             self.state.turn_state.values[dead] = None;
         }
         self.state.compute_one_with_inputs(node, inputs)?;
         if !self.symbols_resolved() {
-            let outputs = self.state.model().node(node).outputs.clone();
-            let values = self.state.turn_state.values[node]
-                .clone()
-                .expect("a computed node has values");
-            for (outlet, value) in outputs.iter().zip(values.iter()) {
-                for (abstract_dim, &concrete) in outlet.fact.shape.iter().zip(value.shape()) {
+            let plan = Arc::clone(self.state.plan());
+            let shapes: TVec<TVec<usize>> = self.state.turn_state.values[node]
+                .as_ref()
+                .expect("a computed node has values")
+                .iter()
+                .map(|value| value.shape().into())
+                .collect();
+            for (outlet, shape) in plan.model().node(node).outputs.iter().zip(&shapes) {
+                for (abstract_dim, &concrete) in outlet.fact.shape.iter().zip(shape) {
                     resolve(&mut self.state.turn_state, abstract_dim, concrete as i64)?;
                 }
             }
@@ -124,7 +182,10 @@ impl PlanRun {
 
     fn symbols_resolved(&self) -> bool {
         let resolved = &self.state.turn_state.resolved_symbols;
-        self.symbols.iter().all(|s| resolved.get(s).is_some())
+        self.schedule
+            .symbols
+            .iter()
+            .all(|s| resolved.get(s).is_some())
     }
 
     /// Values held at the moment (model inputs, constants and live intermediates).

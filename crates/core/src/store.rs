@@ -43,7 +43,7 @@ use ic_stable_structures::storable::Bound;
 use ic_stable_structures::{BTreeMap, BTreeSet, Memory, Storable};
 use icinfer_api::{
     CreateModelArgs, Dim, Error, FinalizeProgress, LanguageModel, ModelInfo, ModelState,
-    TensorFact, UploadChunkArgs, UploadProgress, UploadStatus,
+    TensorFact, TokenizerUpload, UploadChunkArgs, UploadProgress, UploadStatus,
 };
 use serde_bytes::ByteBuf;
 use sha2::digest::common::hazmat::{SerializableState, SerializedState};
@@ -614,27 +614,42 @@ impl<M: Memory> ModelStore<M> {
 
     pub fn upload_status(&self, id: &str) -> Result<UploadStatus, Error> {
         let record = self.require(id)?;
-        let total = record.chunks_total();
-        let mut missing = Vec::new();
-        let mut next = 0u32;
-        for key in self
-            .chunks
-            .keys_range(chunk_key(record.slot, 0)..chunk_key(record.slot, total))
-        {
-            let index = key as u32;
-            missing.extend(next..index);
-            next = index + 1;
-        }
-        missing.extend(next..total);
+        let tokenizer = record
+            .part_size(Part::Tokenizer)
+            .map(|size_bytes| TokenizerUpload {
+                size_bytes,
+                chunks_total: chunks_in(size_bytes),
+                chunks_received: record.part_received(Part::Tokenizer),
+                missing_chunks: self.missing(&record, Part::Tokenizer),
+            });
         Ok(UploadStatus {
             id: id.to_string(),
             state: record.state(),
             size_bytes: record.size_bytes,
             chunk_size: CHUNK_BYTES,
-            chunks_total: total,
+            chunks_total: record.chunks_total(),
             chunks_received: record.chunks_received,
-            missing_chunks: missing,
+            missing_chunks: self.missing(&record, Part::Model),
+            tokenizer,
         })
+    }
+
+    /// Indices (within the file) of a file's chunks still to arrive, ascending.
+    fn missing(&self, record: &ModelRecord, part: Part) -> Vec<u32> {
+        let first = ModelRecord::first_chunk(part);
+        let total = chunks_in(record.part_size(part).unwrap_or(0));
+        let mut missing = Vec::new();
+        let mut next = 0u32;
+        for key in self
+            .chunks
+            .keys_range(chunk_key(record.slot, first)..chunk_key(record.slot, first + total))
+        {
+            let index = key as u32 - first;
+            missing.extend(next..index);
+            next = index + 1;
+        }
+        missing.extend(next..total);
+        missing
     }
 
     /// The whole model file, if every chunk has arrived.

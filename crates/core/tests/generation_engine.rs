@@ -550,6 +550,18 @@ fn the_tokenizer_is_uploaded_under_the_models_rules() {
             .upload_model_chunk(env.message(controller()), args)
             .unwrap();
     }
+    // upload_status lists what is missing of each file, so a client resends only that.
+    let tokenizer_status = |received: u32, missing: Vec<u32>| {
+        Some(icinfer_api::TokenizerUpload {
+            size_bytes: tokenizer.len() as u64,
+            chunks_total: 1,
+            chunks_received: received,
+            missing_chunks: missing,
+        })
+    };
+    let status = engine.upload_status("tiny").unwrap();
+    assert_eq!(status.missing_chunks, Vec::<u32>::new());
+    assert_eq!(status.tokenizer, tokenizer_status(0, vec![0]));
     // Finalize waits for the tokenizer's chunks as for the model's.
     assert!(matches!(
         engine.finalize_model(env.message(controller()), "tiny"),
@@ -567,6 +579,10 @@ fn the_tokenizer_is_uploaded_under_the_models_rules() {
         .upload_tokenizer_chunk(env.message(controller()), chunk(&tokenizer))
         .unwrap();
     assert_eq!((sent.chunks_received, sent.chunks_total), (1, 1));
+    assert_eq!(
+        engine.upload_status("tiny").unwrap().tokenizer,
+        tokenizer_status(1, vec![])
+    );
     // Sent again, the same bytes change nothing; other bytes are refused, as for a model.
     let again = engine
         .upload_tokenizer_chunk(env.message(controller()), chunk(&tokenizer))
@@ -589,4 +605,179 @@ fn work_entries(engine: &Engine<VectorMemory>) -> u64 {
     (0..engine.log_size())
         .filter(|&i| !matches!(engine.log_entry(i).unwrap().kind, Some(EntryKind::Model(_))))
         .count() as u64
+}
+
+/// Below this top-2 margin of onnxruntime's logits, the two runtimes' rounding (different
+/// summation orders, f32) may pick the other token: greedy tokens must be equal only while
+/// every margin so far is above it.
+const NEAR_TIE: f32 = 1e-3;
+
+/// A `.npy` of little-endian f32 (numpy's `np.save` of a C-order array): its shape and values.
+fn read_npy_f32(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "not a .npy file");
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let shape = header.split("'shape': (").nth(1).unwrap();
+    let shape: Vec<usize> = shape[..shape.find(')').unwrap()]
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse().unwrap())
+        .collect();
+    let values: Vec<f32> = bytes[start + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+    (shape, values)
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// The conformance rule against onnxruntime's decode loop (models/gpt.py `greedy_decode`,
+/// which saved every step's logits along its own greedy path): our forward passes take
+/// onnxruntime's tokens, one per step, so that both runtimes see the same context at every
+/// step; our greedy choice must be onnxruntime's at every step up to the first near-tie
+/// (a top-2 margin under `NEAR_TIE`), and our logits must be within `logit_tolerance` of
+/// onnxruntime's at every step, before and after it. Returns the largest difference.
+fn check_against_onnxruntime(
+    onnx: Vec<u8>,
+    tokenizer: &[u8],
+    declared: &LanguageModel,
+    reference_dir: &std::path::Path,
+    logit_tolerance: f32,
+) -> f32 {
+    use icinfer_core::generation::{Generation, Language};
+    let loaded = icinfer_core::runtime::load(onnx, &[]).unwrap();
+    let language = Language::new(
+        declared,
+        Tokenizer::from_json(tokenizer).unwrap(),
+        &loaded.inputs,
+        &loaded.outputs,
+    )
+    .unwrap();
+    let generation: Value =
+        serde_json::from_slice(&std::fs::read(reference_dir.join("generation.json")).unwrap())
+            .unwrap();
+    let mut largest = 0f32;
+    for case in generation["cases"].as_array().unwrap() {
+        let prompt = case["prompt"].as_str().unwrap();
+        let prompt_ids = ids(&case["prompt_ids"]);
+        assert_eq!(language.tokenizer.encode(prompt), prompt_ids, "{prompt:?}");
+        let expected = ids(&case["greedy_ids"]);
+        let margins: Vec<f32> = case["top2_margins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_f64().unwrap() as f32)
+            .collect();
+        let file = case["step_logits"].as_str().unwrap();
+        let (shape, reference) = read_npy_f32(&std::fs::read(reference_dir.join(file)).unwrap());
+        assert_eq!(shape[0], expected.len());
+        let vocabulary = shape[1];
+        let first_tie = margins.iter().position(|&m| m < NEAR_TIE);
+        let mut generation = Generation::new(&language, prompt_ids).unwrap();
+        for (step, &token) in expected.iter().enumerate() {
+            let logits = loop {
+                let run = generation.forward(&loaded.plan, &language).unwrap();
+                while !run.is_finished() {
+                    run.step().unwrap();
+                }
+                if let Some(logits) = generation.finish_forward(&language).unwrap() {
+                    break logits;
+                }
+            };
+            assert_eq!(logits.len(), vocabulary);
+            let theirs = &reference[step * vocabulary..(step + 1) * vocabulary];
+            let difference = logits
+                .iter()
+                .zip(theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                difference <= logit_tolerance,
+                "{prompt:?} step {step}: logits differ by {difference} (tolerance {logit_tolerance})"
+            );
+            largest = largest.max(difference);
+            if first_tie.is_none_or(|tie| step < tie) {
+                assert_eq!(argmax(&logits), token, "{prompt:?} step {step}");
+            }
+            generation.ids.push(token);
+        }
+        println!(
+            "{prompt:?}: {} steps, greedy equal up to {}, logits within {largest:e}",
+            expected.len(),
+            first_tie.map_or("the end".to_string(), |t| format!(
+                "the near-tie at step {t}"
+            ))
+        );
+    }
+    largest
+}
+
+/// CI: the tiny GPT against onnxruntime, step by step (see `check_against_onnxruntime`).
+/// Its smallest top-2 margin (0.011, the first prompt's first step) is above `NEAR_TIE`, so
+/// its greedy tokens must be onnxruntime's throughout; GPT-2's random weights (slow tier)
+/// fall under it.
+#[test]
+fn the_tiny_gpts_logits_are_onnxruntimes_step_by_step_past_any_near_tie() {
+    let tokenizer = read("tokenizer.json");
+    let largest = check_against_onnxruntime(
+        read("tiny-gpt.onnx"),
+        &tokenizer,
+        &language_model(&tokenizer),
+        &dir().join("reference"),
+        1e-4,
+    );
+    assert!(
+        largest > 0.0,
+        "two runtimes, bit-identical logits: check the reference"
+    );
+}
+
+/// Slow tier: GPT-2 small with seeded random weights (models/make_gpt2.py; random weights
+/// give near-ties), f32 and int8, natively (tract's x86-64 or aarch64 kernels).
+#[test]
+#[ignore = "slow tier: needs models/cache/gpt/gpt2 (scripts/gpt-models.sh gpt2)"]
+fn gpt2s_logits_are_onnxruntimes_step_by_step_past_any_near_tie() {
+    let gpt2 = dir().join("../cache/gpt/gpt2");
+    let tokenizer = std::fs::read(gpt2.join("tokenizer.json")).unwrap();
+    let mut declared = language_model(&tokenizer);
+    declared.past = (0..12)
+        .flat_map(|i| {
+            ["key", "value"].map(|kv| KvPair {
+                input: format!("past_key_values.{i}.{kv}"),
+                output: format!("present.{i}.{kv}"),
+            })
+        })
+        .collect();
+    declared.context_length = 1024;
+    declared.eos_token = Some(50256);
+    for (model, tolerance) in [("gpt2", 1e-3), ("gpt2-int8", 5e-2)] {
+        let onnx = std::fs::read(gpt2.join(format!("{model}.onnx"))).unwrap();
+        let largest = check_against_onnxruntime(
+            onnx,
+            &tokenizer,
+            &declared,
+            &gpt2.join(format!("{model}-reference")),
+            tolerance,
+        );
+        println!("{model}: logits within {largest:e} of onnxruntime's");
+    }
 }

@@ -3,8 +3,10 @@
 //! baseline is a gate, not a timing.
 //!
 //! ```text
-//! cargo run -p icinfer-tests --bin bench -- [--tier ci|all] [--write | --check]
+//! cargo run -p icinfer-tests --bin bench -- [--tier ci|all] [--only generate] [--write | --check]
 //! ```
+//! `--only generate` runs the `generate/` benchmarks alone (the slow tier's language models
+//! take long enough to be worth running apart).
 //! `--write` stores the run as benches/results.json; `--write-new` adds only the benchmarks
 //! the file does not have yet, leaving the committed figures as they are; `--check` fails
 //! when a benchmark costs more than 2 % above the committed figure. The `ci` tier runs the models CI can
@@ -15,10 +17,13 @@
 use candid::{Encode, Principal};
 use icinfer_api::{
     Error, GenerateArgs, GenerationState, GenerationStatus, InferArgs, JobState, JobStatus,
-    LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs, ModelInfo, ModelState,
-    Sampling,
+    LanguageModel, LogConsistency, LogConsistencyArgs, LogHead, LogProof, LogProofArgs, ModelInfo,
+    ModelState, Sampling,
 };
-use icinfer_tests::gpt::{install_language_model, tiny_gpt, tiny_gpt_language_model};
+use icinfer_core::limits::MAX_STEP_BUDGET;
+use icinfer_tests::gpt::{
+    install_language_model, slow_tier_gpt, tiny_gpt, tiny_gpt_language_model,
+};
 use icinfer_tests::models::{Model, load_model, model_ids};
 use icinfer_tests::{
     CHUNK_BYTES, InferenceCanister, LocalHost, Replica, ReplicaExt, canister_wasm, workspace_root,
@@ -36,7 +41,22 @@ type Results = BTreeMap<String, BTreeMap<String, u64>>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let all = args.windows(2).any(|w| w[0] == "--tier" && w[1] == "all");
-    let results = run(all);
+    let only_generation = args
+        .windows(2)
+        .any(|w| w[0] == "--only" && w[1] == "generate");
+    let results = if only_generation {
+        let mut results = Results::new();
+        let controller = Principal::from_slice(&[0xbe; 29]);
+        generation(
+            &mut results,
+            controller,
+            Principal::from_slice(&[0xbf; 29]),
+            all,
+        );
+        results
+    } else {
+        run(all)
+    };
     let path = workspace_root().join("benches").join("results.json");
     let only_new = args.iter().any(|a| a == "--write-new");
     if only_new || args.iter().any(|a| a == "--write") {
@@ -173,7 +193,7 @@ fn run(all: bool) -> Results {
         present.push(model);
     }
 
-    generation(&mut results, controller, user);
+    generation(&mut results, controller, user, all);
 
     // An upgrade with the CI-tier models present (the same set in every tier, so the
     // figure is comparable).
@@ -282,71 +302,139 @@ fn job(results: &mut Results, canister: &mut InferenceCanister, args: &InferArgs
     );
 }
 
-/// Text generation with the tiny GPT, greedy: the instructions of a generation of one
-/// token (the prompt's prefill, one sample, the receipt) per prompt token, and the
-/// difference that each further token makes (one decode pass over the KV cache, the
-/// logits' argmax, the token's bookkeeping). All of a generation's messages count.
-fn generation(results: &mut Results, controller: Principal, user: Principal) {
-    const PROMPT: &str = "And the LORD said unto Moses, Go in unto Pharaoh, and tell him";
-    const DECODED: u32 = 32;
+/// A language model to bench: what `generation` installs and the prompt it continues.
+struct LanguageBench {
+    id: String,
+    onnx: Vec<u8>,
+    tokenizer: Vec<u8>,
+    declared: LanguageModel,
+    prompt: String,
+    parameters: u64,
+}
+
+/// The tiny GPT (CI) and, in the slow tier, GPT-2 small and SmolLM2-135M, f32 and int8
+/// (models/cache/gpt: scripts/gpt-models.sh), those that have been made.
+fn language_benches(all: bool) -> Vec<LanguageBench> {
     let gpt = tiny_gpt();
-    let mut canister = InferenceCanister::install(controller);
-    let id = canister.id;
-    // No end-of-sequence token: every generation runs to max_new_tokens.
-    let mut declared = tiny_gpt_language_model(&gpt.tokenizer);
-    declared.eos_token = None;
-    install_language_model(
-        canister.replica.as_mut(),
-        id,
-        controller,
-        "tiny-gpt",
-        &gpt.onnx,
-        &gpt.tokenizer,
-        declared,
-    );
-    let mut generate = |max_new_tokens: u32| {
-        let args = GenerateArgs {
-            model_id: "tiny-gpt".into(),
-            prompt: PROMPT.into(),
-            max_new_tokens,
-            sampling: Sampling::Greedy,
-            stop: Vec::new(),
-            nonce: None,
-        };
-        let started: Result<u64, Error> = canister.update(user, "generate_start", args).unwrap();
-        let job = started.unwrap();
-        loop {
-            let (status,): (Result<GenerationStatus, Error>,) = canister
-                .replica
-                .query(id, user, "generation_status", (job,))
-                .unwrap();
-            let status = status.unwrap();
-            if status.state != GenerationState::Pending {
-                assert!(
-                    matches!(status.state, GenerationState::Done(_)),
-                    "{status:?}"
-                );
-                assert_eq!(status.tokens.len() as u32, max_new_tokens, "no early stop");
-                return status.progress;
-            }
-            canister.replica.tick();
+    let mut benches = vec![LanguageBench {
+        id: "tiny-gpt".into(),
+        declared: tiny_gpt_language_model(&gpt.tokenizer),
+        onnx: gpt.onnx,
+        tokenizer: gpt.tokenizer,
+        prompt: "And the LORD said unto Moses, Go in unto Pharaoh, and tell him".into(),
+        parameters: gpt.parameters,
+    }];
+    if all {
+        for id in ["gpt2", "gpt2-int8", "smollm2", "smollm2-int8"] {
+            let Some(model) = slow_tier_gpt(id) else {
+                println!("[generate] {id}: not made (scripts/gpt-models.sh), not benched");
+                continue;
+            };
+            benches.push(LanguageBench {
+                id: id.into(),
+                onnx: model.onnx,
+                tokenizer: model.tokenizer,
+                declared: model.language_model,
+                prompt: model.prompt.into(),
+                parameters: model.parameters,
+            });
         }
-    };
-    let one = generate(1);
-    let many = generate(1 + DECODED);
-    let prefill = one.instructions / u64::from(one.prompt_tokens);
-    let decode = (many.instructions - one.instructions) / u64::from(DECODED);
-    println!(
-        "[generate] tiny-gpt: {} prompt tokens, {} instructions for one token; {} per further token: {:.0} tokens per 40 B message, {:.2} instructions per parameter per token ({} parameters)",
-        one.prompt_tokens,
-        one.instructions,
-        decode,
-        40e9 / decode as f64,
-        decode as f64 / gpt.parameters as f64,
-        gpt.parameters
-    );
-    record(results, "generate/tiny-gpt/prefill_per_token", prefill);
-    record(results, "generate/tiny-gpt/decode_per_token", decode);
+    }
+    benches
+}
+
+/// Text generation, greedy: the instructions of a generation of one token (the prompt's
+/// prefill, one sample, the receipt) per prompt token, and the difference that each
+/// further token makes (one decode pass over the KV cache, the logits' argmax, the token's
+/// bookkeeping), over the first `DECODED` further tokens and over the `DECODED` after
+/// them: the growth between the two is what each token more in the cache costs (attention
+/// reads it, and the graph's Concat copies it into the present). All of a generation's
+/// messages count.
+fn generation(results: &mut Results, controller: Principal, user: Principal, all: bool) {
+    const DECODED: u32 = 32;
+    for bench in language_benches(all) {
+        let mut canister = InferenceCanister::install(controller);
+        let id = canister.id;
+        // No end-of-sequence token: every generation runs to max_new_tokens.
+        let mut declared = bench.declared.clone();
+        declared.eos_token = None;
+        install_language_model(
+            canister.replica.as_mut(),
+            id,
+            controller,
+            &bench.id,
+            &bench.onnx,
+            &bench.tokenizer,
+            declared,
+        );
+        if bench.id != "tiny-gpt" {
+            // The largest step budget: one node of GPT-2's prefill (the logits over the
+            // vocabulary) takes more than the default 1 B (docs/performance.md).
+            let set: Result<(), Error> = canister
+                .update(controller, "set_job_step_budget", MAX_STEP_BUDGET)
+                .unwrap();
+            set.unwrap();
+        }
+        let mut generate = |max_new_tokens: u32| {
+            let args = GenerateArgs {
+                model_id: bench.id.clone(),
+                prompt: bench.prompt.clone(),
+                max_new_tokens,
+                sampling: Sampling::Greedy,
+                stop: Vec::new(),
+                nonce: None,
+            };
+            let started: Result<u64, Error> =
+                canister.update(user, "generate_start", args).unwrap();
+            let job = started.unwrap();
+            loop {
+                let (status,): (Result<GenerationStatus, Error>,) = canister
+                    .replica
+                    .query(id, user, "generation_status", (job,))
+                    .unwrap();
+                let status = status.unwrap();
+                if status.state != GenerationState::Pending {
+                    assert!(
+                        matches!(status.state, GenerationState::Done(_)),
+                        "{status:?}"
+                    );
+                    assert_eq!(status.tokens.len() as u32, max_new_tokens, "no early stop");
+                    return status.progress;
+                }
+                canister.replica.tick();
+            }
+        };
+        let one = generate(1);
+        let first = generate(1 + DECODED);
+        let second = generate(1 + 2 * DECODED);
+        let prefill = one.instructions / u64::from(one.prompt_tokens);
+        let decode = (first.instructions - one.instructions) / u64::from(DECODED);
+        let later = (second.instructions - first.instructions) / u64::from(DECODED);
+        let name = &bench.id;
+        println!(
+            "[generate] {name}: {} prompt tokens, {} instructions for one token ({} messages); \
+             {decode} per further token over the next {DECODED}, {later} over the {DECODED} after \
+             ({:+.0} per token more in the cache); {:.0} tokens per 40 B message; \
+             {:.3} instructions per parameter per token ({} parameters)",
+            one.prompt_tokens,
+            one.instructions,
+            one.messages,
+            (later as f64 - decode as f64) / f64::from(DECODED),
+            40e9 / decode as f64,
+            decode as f64 / bench.parameters as f64,
+            bench.parameters
+        );
+        record(
+            results,
+            &format!("generate/{name}/prefill_per_token"),
+            prefill,
+        );
+        record(
+            results,
+            &format!("generate/{name}/decode_per_token"),
+            decode,
+        );
+    }
 }
 
 /// The certified log's costs at 10^6 entries, on the log-bench fixture (the inference

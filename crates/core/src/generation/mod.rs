@@ -16,8 +16,9 @@ pub mod tokenizer;
 
 use crate::limits::MAX_PREFILL_BATCH;
 use crate::runtime::{Plan, datum_of};
-use crate::stepping::PlanRun;
+use crate::stepping::{PlanRun, Schedule, SpareState};
 use icinfer_api::{DType, Dim, Error, LanguageModel, TensorFact};
+use std::sync::Arc;
 use tract_onnx::prelude::{DatumType, TValue, TVec, Tensor as TractTensor};
 
 pub use tokenizer::Tokenizer;
@@ -178,6 +179,9 @@ pub struct Generation {
     past: TVec<TValue>,
     /// The forward pass in progress and the tokens it takes.
     forward: Option<(PlanRun, usize)>,
+    /// Built at the first pass, for all of them; and the last pass's state, cleared.
+    schedule: Option<Arc<Schedule>>,
+    spare: Option<SpareState>,
 }
 
 impl Generation {
@@ -197,6 +201,8 @@ impl Generation {
             cached: 0,
             past,
             forward: None,
+            schedule: None,
+            spare: None,
         })
     }
 
@@ -214,7 +220,12 @@ impl Generation {
                 (self.cached, self.ids.len())
             };
             let inputs = self.inputs(language, from, to)?;
-            self.forward = Some((PlanRun::start_values(plan, inputs)?, to - from));
+            let schedule = match &self.schedule {
+                Some(schedule) => schedule,
+                None => self.schedule.insert(Arc::new(Schedule::of(plan))),
+            };
+            let run = PlanRun::start_values(plan, schedule, self.spare.take(), inputs)?;
+            self.forward = Some((run, to - from));
         }
         Ok(&mut self.forward.as_mut().expect("started above").0)
     }
@@ -252,6 +263,7 @@ impl Generation {
     pub fn finish_forward(&mut self, language: &Language) -> Result<Option<Vec<f32>>, Error> {
         let (mut run, tokens) = self.forward.take().expect("a forward pass in progress");
         let outputs = run.take_values()?;
+        self.spare = Some(run.into_state());
         if language.has_cache() {
             self.past = language
                 .presents
