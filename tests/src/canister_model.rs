@@ -616,11 +616,24 @@ impl CanisterModel {
         let upload = &self.models[&id];
         let none = [0u8; 32];
         assert_eq!(
-            (entry.seq, entry.caller, &entry.model_id, &entry.model_sha256[..]),
-            (index, upload.created_by, &id, &fx.declared_sha256(upload.file)[..]),
+            (
+                entry.seq,
+                entry.caller,
+                &entry.model_id,
+                &entry.model_sha256[..]
+            ),
+            (
+                index,
+                upload.created_by,
+                &id,
+                &fx.declared_sha256(upload.file)[..]
+            ),
             "model entry {index}"
         );
-        assert_eq!((&entry.input_hash[..], &entry.output_hash[..]), (&none[..], &none[..]));
+        assert_eq!(
+            (&entry.input_hash[..], &entry.output_hash[..]),
+            (&none[..], &none[..])
+        );
         self.append(entry);
     }
 

@@ -303,7 +303,10 @@ fn declaration_from(value: &Value) -> Read<ModelDeclaration> {
                     })
                 })
                 .collect::<Read<_>>()?,
-            context_length: u32_of(&lm["context_length"], &field("language_model.context_length"))?,
+            context_length: u32_of(
+                &lm["context_length"],
+                &field("language_model.context_length"),
+            )?,
             eos_token: match &lm["eos_token"] {
                 Value::Null => None,
                 t => Some(u32_of(t, &field("language_model.eos_token"))?),

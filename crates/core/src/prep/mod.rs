@@ -44,6 +44,7 @@ pub fn prepare(onnx: &Onnx, bytes: Vec<u8>, declared: &[TensorFact]) -> Result<M
         reason: "the ONNX model has no graph".into(),
     })?;
     bounds::check_graph(graph)?;
+    names::check_references(graph)?;
     operators::classify(onnx, graph)?;
     facts::resolve_declared(graph, declared)?;
     names::make_unique(graph);

@@ -461,3 +461,65 @@ fn a_malformed_contrib_node_is_refused() {
         "{reason}"
     );
 }
+
+/// The `onnx_load` fuzz target's finding: digits with a graph output that nothing produces
+/// made tract panic ("no entry found for key"), a trap in finalize.
+#[test]
+fn a_graph_output_nothing_produces_is_refused_by_name() {
+    let found =
+        include_bytes!("../../../../fuzz/findings/onnx_load/graph-output-without-producer.onnx");
+    let reason = reason(load_error(found));
+    assert!(
+        reason.contains("names a tensor that nothing in the graph produces"),
+        "{reason}"
+    );
+
+    let bytes = model(GraphProto {
+        node: vec![node("Relu", &["x"], &["y"])],
+        input: vec![value("x", DataType::Float, &[1])],
+        output: vec![value("z", DataType::Float, &[1])],
+        ..Default::default()
+    });
+    assert_eq!(
+        reason(load_error(&bytes)),
+        "the graph output 'z' names a tensor that nothing in the graph produces"
+    );
+}
+
+/// A node input must name something of its scope or an enclosing one: a branch may read
+/// the outer graph's tensors, but not a name nothing produces.
+#[test]
+fn a_node_input_nothing_produces_is_refused_and_outer_scopes_are_seen() {
+    let branch = |reads: &str| GraphProto {
+        node: vec![node("Identity", &[reads], &["out"])],
+        output: vec![value("out", DataType::Float, &[1])],
+        ..Default::default()
+    };
+    let with_branch = |reads: &str| {
+        let mut when = node("If", &["c"], &["y"]);
+        when.attribute = vec![
+            graph_attribute("then_branch", branch(reads)),
+            graph_attribute("else_branch", branch("x")),
+        ];
+        model(GraphProto {
+            node: vec![when],
+            input: vec![
+                value("x", DataType::Float, &[1]),
+                value("c", DataType::Bool, &[]),
+            ],
+            output: vec![value("y", DataType::Float, &[1])],
+            ..Default::default()
+        })
+    };
+    let reason = reason(load_error(&with_branch("nowhere")));
+    assert!(
+        reason.contains("reads the tensor 'nowhere', which nothing in the graph produces"),
+        "{reason}"
+    );
+    // The outer graph's input, read inside the branch, is no such error.
+    let graph = tract_onnx::pb::ModelProto::decode(with_branch("x").as_slice())
+        .unwrap()
+        .graph
+        .unwrap();
+    super::names::check_references(&graph).unwrap();
+}
