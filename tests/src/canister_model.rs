@@ -456,6 +456,8 @@ impl CanisterModel {
             missing_chunks: (0..total)
                 .filter(|i| !upload.received.contains(i))
                 .collect(),
+            // No language models here.
+            tokenizer: None,
         };
         assert_eq!(got, expected, "upload_status {id}");
     }
