@@ -18,7 +18,7 @@ use crate::release::{ReleaseManifest, parse_hash};
 use crate::tensors::read_npy;
 use anyhow::{Context, Result, bail, ensure};
 use ic_agent::hash_tree::Label;
-use icinfer_api::{CodeEpochStatus, EntryKind, Error, LogEntry, LogProof, LogProofArgs, Tensor};
+use icinfer_api::{CodeEpochStatus, Error, LogEntry, LogProof, LogProofArgs, Tensor};
 use icinfer_verify::{GenerationOpening, Held, Opening, Trust, report_log_proof};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
