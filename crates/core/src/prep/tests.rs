@@ -468,10 +468,10 @@ fn a_malformed_contrib_node_is_refused() {
 fn a_graph_output_nothing_produces_is_refused_by_name() {
     let found =
         include_bytes!("../../../../fuzz/findings/onnx_load/graph-output-without-producer.onnx");
-    let reason = reason(load_error(found));
+    let found = reason(load_error(found));
     assert!(
-        reason.contains("names a tensor that nothing in the graph produces"),
-        "{reason}"
+        found.contains("names a tensor that nothing in the graph produces"),
+        "{found}"
     );
 
     let bytes = model(GraphProto {
@@ -511,10 +511,10 @@ fn a_node_input_nothing_produces_is_refused_and_outer_scopes_are_seen() {
             ..Default::default()
         })
     };
-    let reason = reason(load_error(&with_branch("nowhere")));
+    let refused = reason(load_error(&with_branch("nowhere")));
     assert!(
-        reason.contains("reads the tensor 'nowhere', which nothing in the graph produces"),
-        "{reason}"
+        refused.contains("reads the tensor 'nowhere', which nothing in the graph produces"),
+        "{refused}"
     );
     // The outer graph's input, read inside the branch, is no such error.
     let graph = tract_onnx::pb::ModelProto::decode(with_branch("x").as_slice())
