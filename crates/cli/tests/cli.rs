@@ -860,7 +860,7 @@ fn label_an_output_and_verify_its_bundle_offline() {
         "--save",
         saved.to_str().unwrap(),
     ]);
-    // The log names each entry by its kind: the install's code epoch, then the inference.
+    // The log names each entry by its kind: the install's code epoch, the model's declaration, then the inference.
     let listed = user.ok(&["log", "list"]);
     let lines: Vec<&str> = listed.lines().collect();
     assert!(lines[0].contains("code epoch       module "), "{listed}");
@@ -868,7 +868,8 @@ fn label_an_output_and_verify_its_bundle_offline() {
         lines[0].contains("(install at canister version"),
         "{listed}"
     );
-    assert!(lines[1].contains("digits           in "), "{listed}");
+    assert!(lines[1].contains("digits (model)   sha256 "), "{listed}");
+    assert!(lines[2].contains("digits           in "), "{listed}");
 
     // From the receipt: the content file (the outputs' canonical tensor list) is written.
     let content = user.home.path().join("outputs.bin");
@@ -879,7 +880,7 @@ fn label_an_output_and_verify_its_bundle_offline() {
         saved.to_str().unwrap(),
     ]);
     assert!(out.contains("the outputs' canonical tensor list"), "{out}");
-    assert!(out.contains("as the output of entry #1"), "{out}");
+    assert!(out.contains("as the output of entry #2"), "{out}");
     assert!(out.contains("written by module "), "{out}");
     let bundle = user.home.path().join("outputs.bin.provenance.json");
     let first: serde_json::Value =
@@ -891,7 +892,7 @@ fn label_an_output_and_verify_its_bundle_offline() {
     // From the file alone: its hash finds the same entry.
     std::fs::remove_file(&bundle).unwrap();
     let out = user.ok(&["label", content.to_str().unwrap()]);
-    assert!(out.contains("as the output of entry #1"), "{out}");
+    assert!(out.contains("as the output of entry #2"), "{out}");
     // A file no entry produced is not labelled.
     let stranger = user.home.path().join("stranger.txt");
     std::fs::write(&stranger, "not generated here").unwrap();
@@ -911,7 +912,7 @@ fn label_an_output_and_verify_its_bundle_offline() {
     );
     assert!(
         out.contains(
-            "✓ Code epoch covers the entry: entry #1 falls in the code epoch that began at entry #0"
+            "✓ Code epoch covers the entry: entry #2 falls in the code epoch that began at entry #0"
         ),
         "{out}"
     );
@@ -1010,7 +1011,7 @@ fn a_generated_text_is_labelled_from_the_text_alone() {
     let text = user.home.path().join("answer.txt");
     std::fs::copy(saved.join("completion.bin"), &text).unwrap();
     let out = user.ok(&["label", text.to_str().unwrap()]);
-    assert!(out.contains("as the output of entry #1"), "{out}");
+    assert!(out.contains("as the output of entry #2"), "{out}");
     server.stop();
 
     let bundle = user.home.path().join("answer.txt.provenance.json");
