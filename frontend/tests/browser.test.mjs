@@ -139,7 +139,7 @@ let firstSeq;
 test('draw a digit and infer: outputs with labels, and the receipt', async () => {
   await inferZero();
   const receipt = await byTestId('receipt').innerText();
-  firstSeq = Number(receipt.match(/log entry #(\d+)/)[1]);
+  firstSeq = Number(receipt.match(/seq\s+(\d+)/)[1]);
   assert.ok(firstSeq >= 3, `the epoch and at least two models' entries come first: #${firstSeq}`);
   assert.match(receipt, /model\s+digits/);
   assert.match(receipt, /input salted\s+yes/);

@@ -4,9 +4,9 @@
 
 use candid::Principal;
 use icinfer_api::{
-    CreateModelArgs, DType, Dim, FindLogArgs, GenerateArgs, InferArgs, LogConsistencyArgs,
-    LogFilter, LogPageArgs, LogProofArgs, Sampling, Tensor, TensorData, TensorFact,
-    UploadChunkArgs,
+    Access, CreateModelArgs, DType, Dim, FindLogArgs, GenerateArgs, InferArgs, InferencePolicy,
+    LogConsistencyArgs, LogFilter, LogPageArgs, LogProofArgs, Quota, Sampling, Tensor, TensorData,
+    TensorFact, UploadChunkArgs,
 };
 use icinfer_fuzz::corpus::{certificates, trusts, valid_cases};
 use icinfer_fuzz::endpoints::{Call, NAMES};
@@ -79,6 +79,16 @@ fn calls() -> Vec<Call> {
         Call::AddAdmin((Principal::from_slice(&[0xa1; 29]),)),
         Call::RemoveAdmin((Principal::from_slice(&[0xad; 29]),)),
         Call::ListAdmins(()),
+        Call::Policy(()),
+        Call::SetPolicy((InferencePolicy {
+            access: Access::AllowList(vec![Principal::from_slice(&[0xa1; 29])]),
+            window_seconds: 60,
+            per_caller: Quota {
+                max_calls: Some(10),
+                max_instructions: None,
+            },
+            global: Quota::default(),
+        },)),
         Call::Infer((infer.clone(),)),
         Call::InferQuery((infer.clone(),)),
         Call::InferStart((infer,)),

@@ -161,6 +161,8 @@ fn serve(engine: &mut Engine<VectorMemory>, env: &Env, call: Call) -> (bool, boo
             let _ = engine.list_admins();
             (false, false)
         }
+        Call::Policy(()) => (failed(engine.policy(env)), false),
+        Call::SetPolicy((policy,)) => (failed(engine.set_policy(env, policy)), false),
         Call::Infer((args,)) => (failed(engine.infer(env, args)), false),
         Call::InferQuery((args,)) => (failed(engine.infer_query(env, args)), false),
         Call::InferStart((args,)) => (failed(engine.infer_start(env, args)), false),

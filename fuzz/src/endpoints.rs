@@ -5,8 +5,8 @@
 use candid::utils::{ArgumentDecoder, ArgumentEncoder, decode_args_with_config};
 use candid::{DecoderConfig, Principal};
 use icinfer_api::{
-    CreateModelArgs, FindLogArgs, GenerateArgs, InferArgs, JobId, LogConsistencyArgs, LogPageArgs,
-    LogProofArgs, UploadChunkArgs,
+    CreateModelArgs, FindLogArgs, GenerateArgs, InferArgs, InferencePolicy, JobId,
+    LogConsistencyArgs, LogPageArgs, LogProofArgs, UploadChunkArgs,
 };
 
 /// The skipping quota ic-cdk's endpoints decode with.
@@ -75,6 +75,8 @@ endpoints! {
     "add_admin" => AddAdmin (Principal,),
     "remove_admin" => RemoveAdmin (Principal,),
     "list_admins" => ListAdmins (),
+    "policy" => Policy (),
+    "set_policy" => SetPolicy (InferencePolicy,),
     "infer" => Infer (InferArgs,),
     "infer_query" => InferQuery (InferArgs,),
     "infer_start" => InferStart (InferArgs,),

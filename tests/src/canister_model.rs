@@ -188,6 +188,9 @@ pub struct Module {
     /// Whether its finalize logs the model's declaration (entry kind 4; the release before
     /// it does not).
     pub logs_model_entries: bool,
+    /// Whether its `canister_inspect_message` refuses a non-manager's management calls at
+    /// ingress (the release before it has none).
+    pub inspects_ingress: bool,
 }
 
 pub struct CanisterModel {
@@ -229,7 +232,7 @@ impl CanisterModel {
         }
     }
 
-    fn is_manager(&self, caller: Principal) -> bool {
+    pub fn is_manager(&self, caller: Principal) -> bool {
         caller == self.controller
     }
 

@@ -100,11 +100,13 @@ impl Modules {
             hash: Sha256::digest(&built).into(),
             layout: icinfer_core::memory::LAYOUT_VERSION,
             logs_model_entries: true,
+            inspects_ingress: true,
         };
         let release_module = Module {
             hash: release.module_hash(),
             layout: measured_layout(&release.wasm_gz),
             logs_model_entries: false,
+            inspects_ingress: false,
         };
         Modules {
             built,
@@ -187,6 +189,41 @@ impl<'a> Harness<'a> {
             .unwrap_or_else(|r| panic!("{method} was rejected: {r:?}"))
     }
 
+    /// A management call, which a module with `canister_inspect_message` refuses at
+    /// ingress for a caller who is not a manager (the method's own error, as a reject):
+    /// `None` then, and the model must have predicted exactly that caller's refusal.
+    fn update_or_refused<
+        A: candid::CandidType,
+        T: candid::CandidType + for<'de> candid::Deserialize<'de>,
+    >(
+        &mut self,
+        who: Who,
+        method: &str,
+        arg: A,
+    ) -> Option<T> {
+        match self
+            .local
+            .update::<_, (T,)>(self.id, who.principal(), method, (arg,))
+        {
+            Ok((t,)) => Some(t),
+            Err(r)
+                if r.message
+                    .contains("refused by canister_inspect_message: unauthorized") =>
+            {
+                assert!(
+                    self.model.module.inspects_ingress,
+                    "{method}: refused at ingress by a module without inspect_message: {r:?}"
+                );
+                assert!(
+                    !self.model.is_manager(who.principal()),
+                    "{method}: a manager was refused: {r:?}"
+                );
+                None
+            }
+            Err(r) => panic!("{method} was rejected: {r:?}"),
+        }
+    }
+
     fn query<A: candid::CandidType, T: candid::CandidType + for<'de> candid::Deserialize<'de>>(
         &mut self,
         method: &str,
@@ -220,9 +257,12 @@ impl<'a> Harness<'a> {
                     input_facts: None,
                     language_model: None,
                 };
-                let reply: R<ModelInfo> = self.update(*who, "create_model", args);
-                self.model
-                    .create_reply(fx, who.principal(), id, *file, reply);
+                if let Some(reply) =
+                    self.update_or_refused::<_, R<ModelInfo>>(*who, "create_model", args)
+                {
+                    self.model
+                        .create_reply(fx, who.principal(), id, *file, reply);
+                }
                 "create_model"
             }
             Op::Upload(who, id, index) => {
@@ -232,14 +272,19 @@ impl<'a> Harness<'a> {
                     offset: u64::from(*index) * icinfer_tests::CHUNK_BYTES as u64,
                     data: ByteBuf::from(fx.chunk(file, *index).to_vec()),
                 };
-                let reply: R<UploadProgress> = self.update(*who, "upload_model_chunk", args);
-                self.model
-                    .upload_reply(fx, who.principal(), id, *index, reply);
+                if let Some(reply) =
+                    self.update_or_refused::<_, R<UploadProgress>>(*who, "upload_model_chunk", args)
+                {
+                    self.model
+                        .upload_reply(fx, who.principal(), id, *index, reply);
+                }
                 "upload_model_chunk"
             }
             Op::Finalize(who, id) => {
-                let reply: R<ModelInfo> = self.update(*who, "finalize_model", id.to_string());
-                self.model.finalize_reply(fx, who.principal(), id, reply);
+                let refusable = self.update_or_refused(*who, "finalize_model", id.to_string());
+                if let Some(reply) = refusable {
+                    self.model.finalize_reply(fx, who.principal(), id, reply);
+                }
                 let next = self.model.log_size();
                 let entry: R<icinfer_api::LogEntry> = self.query("log_entry", next);
                 self.model.model_logged(fx, entry.ok());
@@ -258,8 +303,10 @@ impl<'a> Harness<'a> {
                 "infer"
             }
             Op::Delete(who, id) => {
-                let reply: R<()> = self.update(*who, "delete_model", id.to_string());
-                self.model.delete_reply(who.principal(), id, reply);
+                let refusable = self.update_or_refused(*who, "delete_model", id.to_string());
+                if let Some(reply) = refusable {
+                    self.model.delete_reply(who.principal(), id, reply);
+                }
                 "delete_model"
             }
             Op::Read(read) => self.read(read),
@@ -709,7 +756,7 @@ fn a_release_refuses_a_newer_layout_and_the_newer_code_keeps_running_unchanged()
     harness.apply(&Op::Read(Read::ListModels));
     assert_eq!(
         harness.model.log_size(),
-        4,
-        "install epoch, two inferences, one more"
+        5,
+        "install epoch, the model's declaration, two inferences, one more"
     );
 }
